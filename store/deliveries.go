@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Delivery statuses per destination.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryDead      = "dead"
+)
+
+// Message is the XÖV message mapped from a submission, delivered to every destination as is.
+type Message struct {
+	SubmissionID string
+	MessageID    string // the ProzessID every delivered artefact carries
+	MessageType  string // e.g. Abgabe.Abgabe.0401
+	SchemaSet    string
+	CreatedAt    time.Time
+	XML          []byte
+}
+
+// Delivery is the state of one submission at one destination.
+type Delivery struct {
+	SubmissionID  string
+	Destination   string
+	Status        string
+	Attempts      int
+	LastError     string
+	NextAttemptAt time.Time // zero when no attempt is scheduled
+	Artefact      string    // where the destination got it, e.g. a file path
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// InsertMessage stores the mapped message of a submission.
+func InsertMessage(ctx context.Context, ex Execer, m Message) error {
+	_, err := ex.ExecContext(ctx, `INSERT INTO messages (submission_id, message_id, message_type, schema_set, created_at, xml)
+		VALUES (?, ?, ?, ?, ?, ?)`, m.SubmissionID, m.MessageID, m.MessageType, m.SchemaSet, ms(m.CreatedAt), m.XML)
+	if err != nil {
+		return fmt.Errorf("store message of submission %s: %w", m.SubmissionID, err)
+	}
+	return nil
+}
+
+// Message loads the mapped message of a submission.
+func (s *Store) Message(ctx context.Context, submissionID string) (Message, error) {
+	var m Message
+	var created int64
+	err := s.DB.QueryRowContext(ctx, `SELECT submission_id, message_id, message_type, schema_set, created_at, xml
+		FROM messages WHERE submission_id = ?`, submissionID).
+		Scan(&m.SubmissionID, &m.MessageID, &m.MessageType, &m.SchemaSet, &created, &m.XML)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, ErrNotFound
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("read message of submission %s: %w", submissionID, err)
+	}
+	m.CreatedAt = fromMS(created)
+	return m, nil
+}
+
+// InsertDelivery creates the pending delivery of a submission to a destination.
+func InsertDelivery(ctx context.Context, ex Execer, submissionID, destination string, at time.Time) error {
+	_, err := ex.ExecContext(ctx, `INSERT INTO deliveries (submission_id, destination, status, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?)`, submissionID, destination, DeliveryPending, ms(at), ms(at))
+	if err != nil {
+		return fmt.Errorf("create delivery of %s to %s: %w", submissionID, destination, err)
+	}
+	return nil
+}
+
+// UpdateDelivery saves the outcome of a delivery attempt.
+func UpdateDelivery(ctx context.Context, ex Execer, d Delivery) error {
+	var next int64
+	if !d.NextAttemptAt.IsZero() {
+		next = ms(d.NextAttemptAt)
+	}
+	_, err := ex.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ?,
+		artefact = ?, updated_at = ? WHERE submission_id = ? AND destination = ?`,
+		d.Status, d.Attempts, d.LastError, next, d.Artefact, ms(d.UpdatedAt), d.SubmissionID, d.Destination)
+	if err != nil {
+		return fmt.Errorf("update delivery of %s to %s: %w", d.SubmissionID, d.Destination, err)
+	}
+	return nil
+}
+
+const deliveryColumns = `submission_id, destination, status, attempts, last_error, next_attempt_at, artefact, created_at, updated_at`
+
+func scanDelivery(scan func(...any) error) (Delivery, error) {
+	var d Delivery
+	var next, created, updated int64
+	if err := scan(&d.SubmissionID, &d.Destination, &d.Status, &d.Attempts, &d.LastError, &next, &d.Artefact, &created, &updated); err != nil {
+		return Delivery{}, err
+	}
+	if next != 0 {
+		d.NextAttemptAt = fromMS(next)
+	}
+	d.CreatedAt, d.UpdatedAt = fromMS(created), fromMS(updated)
+	return d, nil
+}
+
+// Delivery loads the delivery of a submission to one destination.
+func (s *Store) Delivery(ctx context.Context, submissionID, destination string) (Delivery, error) {
+	row := s.DB.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE submission_id = ? AND destination = ?`,
+		submissionID, destination)
+	d, err := scanDelivery(row.Scan)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Delivery{}, ErrNotFound
+	}
+	if err != nil {
+		return Delivery{}, fmt.Errorf("read delivery of %s to %s: %w", submissionID, destination, err)
+	}
+	return d, nil
+}
+
+// Deliveries lists the deliveries of a submission by destination.
+func (s *Store) Deliveries(ctx context.Context, submissionID string) ([]Delivery, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE submission_id = ? ORDER BY destination`, submissionID)
+	if err != nil {
+		return nil, fmt.Errorf("read deliveries of %s: %w", submissionID, err)
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows.Scan)
+		if err != nil {
+			return nil, fmt.Errorf("read deliveries of %s: %w", submissionID, err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// RefreshStatus derives a submission's status from its deliveries in one statement, so that two
+// destinations finishing at the same time cannot both miss the other's outcome: processing while
+// any delivery is pending, else dead if any is dead, else delivered.
+func RefreshStatus(ctx context.Context, ex Execer, submissionID string, at time.Time) error {
+	_, err := ex.ExecContext(ctx, `UPDATE submissions SET updated_at = ?2, status = CASE
+			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = ?1 AND status = '`+DeliveryPending+`') THEN '`+StatusProcessing+`'
+			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = ?1 AND status = '`+DeliveryDead+`') THEN '`+StatusDead+`'
+			ELSE '`+StatusDelivered+`' END
+		WHERE id = ?1`, submissionID, ms(at))
+	if err != nil {
+		return fmt.Errorf("refresh status of submission %s: %w", submissionID, err)
+	}
+	return nil
+}

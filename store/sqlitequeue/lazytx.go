@@ -1,0 +1,92 @@
+package sqlitequeue
+
+import (
+	"context"
+	stdsql "database/sql"
+	"errors"
+	"fmt"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+)
+
+// Beginner is the watermill-sql Beginner for SQLite subscribers: its transactions begin lazily.
+type Beginner struct {
+	DB *stdsql.DB
+}
+
+var _ wmsql.Beginner = Beginner{}
+
+// BeginTx returns a transaction that opens the real one at its first write.
+func (b Beginner) BeginTx(ctx context.Context, _ *stdsql.TxOptions) (wmsql.Tx, error) {
+	return &LazyTx{db: b.DB, ctx: ctx}, nil
+}
+
+// ExecContext runs a statement outside any transaction.
+func (b Beginner) ExecContext(ctx context.Context, query string, args ...any) (wmsql.Result, error) {
+	return b.DB.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs a query outside any transaction.
+func (b Beginner) QueryContext(ctx context.Context, query string, args ...any) (wmsql.Rows, error) {
+	return b.DB.QueryContext(ctx, query, args...)
+}
+
+// LazyTx reads through the pool until its first write, then runs everything in one real
+// transaction (BEGIN IMMEDIATE through the DSN's _txlock) that Commit ends.
+type LazyTx struct {
+	db  *stdsql.DB
+	ctx context.Context
+	tx  *stdsql.Tx
+}
+
+func (t *LazyTx) begin() error {
+	if t.tx != nil {
+		return nil
+	}
+	tx, err := t.db.BeginTx(t.ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	t.tx = tx
+	return nil
+}
+
+// ExecContext begins the real transaction if needed and runs the statement in it.
+func (t *LazyTx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.Result, error) {
+	if err := t.begin(); err != nil {
+		return nil, err
+	}
+	return t.tx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext reads inside the transaction once it has begun, else through the pool.
+func (t *LazyTx) QueryContext(ctx context.Context, query string, args ...any) (wmsql.Rows, error) {
+	if t.tx != nil {
+		return t.tx.QueryContext(ctx, query, args...)
+	}
+	return t.db.QueryContext(ctx, query, args...)
+}
+
+// Commit commits the writes, if any.
+func (t *LazyTx) Commit() error {
+	if t.tx == nil {
+		return nil
+	}
+	err := t.tx.Commit()
+	t.tx = nil
+	return err
+}
+
+// Rollback discards the writes, if any. The LazyTx stays usable: a handler that failed half-way
+// is rolled back, and when the subscriber hands it the message again it starts clean.
+func (t *LazyTx) Rollback() error {
+	if t.tx == nil {
+		return nil
+	}
+	err := t.tx.Rollback()
+	t.tx = nil
+	if errors.Is(err, stdsql.ErrTxDone) {
+		return nil
+	}
+	return err
+}

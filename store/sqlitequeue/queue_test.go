@@ -1,0 +1,181 @@
+package sqlitequeue_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/amtsbote/amtsbote/store"
+	"github.com/amtsbote/amtsbote/store/sqlitequeue"
+)
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func initTopic(t *testing.T, st *store.Store, topic string) {
+	t.Helper()
+	qs, _ := sqlitequeue.Schema{}.SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams{Topic: topic})
+	for _, q := range qs {
+		if _, err := st.DB.Exec(q.Query); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func publish(t *testing.T, st *store.Store, topic string, msgs ...*message.Message) {
+	t.Helper()
+	pub, err := wmsql.NewPublisher(wmsql.BeginnerFromStdSQL(st.DB), wmsql.PublisherConfig{SchemaAdapter: sqlitequeue.Schema{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(topic, msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func subscribe(t *testing.T, st *store.Store, topic string) <-chan *message.Message {
+	t.Helper()
+	sub, err := wmsql.NewSubscriber(sqlitequeue.Beginner{DB: st.DB}, wmsql.SubscriberConfig{
+		PollInterval: 10 * time.Millisecond, ResendInterval: 10 * time.Millisecond,
+		SchemaAdapter: sqlitequeue.Schema{}, OffsetsAdapter: sqlitequeue.Offsets{},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	ch, err := sub.Subscribe(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+func receive(t *testing.T, ch <-chan *message.Message) *message.Message {
+	t.Helper()
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message within 5s")
+		return nil
+	}
+}
+
+func queued(t *testing.T, st *store.Store, topic string) int {
+	t.Helper()
+	var n int
+	if err := st.DB.QueryRow(`SELECT count(*) FROM ` + sqlitequeue.Table(topic)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A message is delivered in order, removed from the queue only after its ack, and the handler's
+// writes through the transaction in its context commit together with the ack.
+func TestAckCommitsHandlerWrites(t *testing.T) {
+	st := openStore(t)
+	initTopic(t, st, "t1")
+	if _, err := st.DB.Exec(`CREATE TABLE effects (v TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, st, "t1", message.NewMessage("a", []byte("first")), message.NewMessage("b", []byte("second")))
+	ch := subscribe(t, st, "t1")
+	for _, want := range []string{"first", "second"} {
+		m := receive(t, ch)
+		if string(m.Payload) != want {
+			t.Fatalf("got %q, want %q", m.Payload, want)
+		}
+		tx, ok := wmsql.TxFromContext(m.Context())
+		if !ok {
+			t.Fatal("no transaction in message context")
+		}
+		if _, err := tx.ExecContext(m.Context(), `INSERT INTO effects VALUES (?)`, want); err != nil {
+			t.Fatal(err)
+		}
+		m.Ack()
+	}
+	waitFor(t, func() bool { return queued(t, st, "t1") == 0 })
+	var n int
+	st.DB.QueryRow(`SELECT count(*) FROM effects`).Scan(&n)
+	if n != 2 {
+		t.Fatalf("effects committed: %d, want 2", n)
+	}
+}
+
+// A nacked message comes back; writes of the failed try are gone once the transaction is rolled back.
+func TestNackRedeliversWithoutEarlierWrites(t *testing.T) {
+	st := openStore(t)
+	initTopic(t, st, "t2")
+	st.DB.Exec(`CREATE TABLE effects (v TEXT)`)
+	publish(t, st, "t2", message.NewMessage("a", []byte("x")))
+	ch := subscribe(t, st, "t2")
+	m := receive(t, ch)
+	tx, _ := wmsql.TxFromContext(m.Context())
+	tx.ExecContext(m.Context(), `INSERT INTO effects VALUES ('failed try')`)
+	tx.Rollback()
+	m.Nack()
+	m = receive(t, ch)
+	tx, _ = wmsql.TxFromContext(m.Context())
+	tx.ExecContext(m.Context(), `INSERT INTO effects VALUES ('second try')`)
+	m.Ack()
+	waitFor(t, func() bool { return queued(t, st, "t2") == 0 })
+	var v string
+	var n int
+	st.DB.QueryRow(`SELECT count(*), max(v) FROM effects`).Scan(&n, &v)
+	if n != 1 || v != "second try" {
+		t.Fatalf("effects = %d (%q), want only the second try", n, v)
+	}
+}
+
+// A message scheduled for later is not handed out before its time, and does not hold up a
+// message that is due now.
+func TestNotBeforeSchedulesWithoutBlocking(t *testing.T) {
+	st := openStore(t)
+	initTopic(t, st, "t3")
+	later := message.NewMessage("later", []byte("later"))
+	later.Metadata.Set(sqlitequeue.NotBeforeKey, time.Now().Add(400*time.Millisecond).Format(time.RFC3339Nano))
+	publish(t, st, "t3", later, message.NewMessage("now", []byte("now")))
+	ch := subscribe(t, st, "t3")
+	start := time.Now()
+	m := receive(t, ch)
+	if string(m.Payload) != "now" {
+		t.Fatalf("first message = %q, want the one due now", m.Payload)
+	}
+	m.Ack()
+	m = receive(t, ch)
+	if string(m.Payload) != "later" || time.Since(start) < 350*time.Millisecond {
+		t.Fatalf("got %q after %v, want \"later\" after its due time", m.Payload, time.Since(start))
+	}
+	m.Ack()
+}
+
+func TestBadNotBeforeIsAnError(t *testing.T) {
+	m := message.NewMessage("x", nil)
+	m.Metadata.Set(sqlitequeue.NotBeforeKey, "tomorrow")
+	_, err := sqlitequeue.Schema{}.InsertQuery(wmsql.InsertQueryParams{Topic: "t", Msgs: message.Messages{m}})
+	if err == nil {
+		t.Fatal("want an error for a malformed due time")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(errors.New("condition not met within 5s"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,125 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+)
+
+// Package is what a destination receives: one XÖV message and the files it references.
+type Package struct {
+	SubmissionID string
+	// MessageID is the ProzessID; every delivered artefact carries it so receivers can de-duplicate.
+	MessageID   string
+	MessageType string // e.g. Abgabe.Abgabe.0401
+	CreatedAt   time.Time
+	Leistung    string
+	AGS         string
+	XML         []byte
+	Files       []File
+}
+
+// File is an attachment of a package.
+type File struct {
+	// Name is the safe, unique name the message refers to.
+	Name      string
+	MediaType string
+	Size      int64
+	Open      func() (io.ReadCloser, error)
+}
+
+// Adapter delivers packages to one destination. Deliver must be idempotent: delivering the same
+// package again (after a crash or a replay) must not create a second, different artefact.
+type Adapter interface {
+	// Deliver hands the package over and returns where it went (e.g. a file path).
+	Deliver(ctx context.Context, p *Package) (artefact string, err error)
+	// Close releases connections; it is called once, after the last Deliver returned.
+	Close() error
+}
+
+// Factory builds an adapter from its options (the destination's "options" map).
+type Factory func(options map[string]any) (Adapter, error)
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Factory{}
+)
+
+// Register makes an adapter type available to the configuration. It panics on a duplicate name,
+// which is a programming error.
+func Register(typ string, f Factory) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := registry[typ]; dup {
+		panic("adapters: type registered twice: " + typ)
+	}
+	registry[typ] = f
+}
+
+// New builds an adapter of the registered type.
+func New(typ string, options map[string]any) (Adapter, error) {
+	mu.RLock()
+	f, ok := registry[typ]
+	mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown adapter type %q (known: %v)", typ, Types())
+	}
+	return f(options)
+}
+
+// Types lists the registered adapter types.
+func Types() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for t := range registry {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DecodeOptions decodes an adapter's options into its config struct; unknown keys are an error.
+func DecodeOptions(options map[string]any, into any) error {
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		ErrorUnused:      true,
+		WeaklyTypedInput: true,
+		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+		Result:           into,
+	})
+	if err != nil {
+		return err
+	}
+	if err := dec.Decode(options); err != nil {
+		return fmt.Errorf("options: %w", err)
+	}
+	return nil
+}
+
+// PermanentError marks a failure that retrying cannot fix; the delivery goes to the dead letters.
+type PermanentError struct {
+	Err error
+}
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err as a PermanentError.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// IsPermanent tells whether err must not be retried.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}

@@ -1,0 +1,208 @@
+package adapters
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+func init() {
+	Register("filedrop", newFiledrop)
+}
+
+// FiledropOptions configure the filedrop adapter.
+type FiledropOptions struct {
+	// Path is the drop directory, relative to the working directory. Required.
+	Path string `mapstructure:"path"`
+	// FileMode is the octal mode of written packages. Default: "0640".
+	FileMode string `mapstructure:"file_mode"`
+	// CreateDir creates the drop directory if it is missing. Default: true.
+	CreateDir *bool `mapstructure:"create_dir"`
+}
+
+// filedrop writes each package as an xdomea zip, <ProzessID>_<message type>.zip, holding the
+// message as <ProzessID>_<message type>.xml and the attachments under the names it references.
+type filedrop struct {
+	dir       string
+	mode      fs.FileMode
+	createDir bool
+}
+
+func newFiledrop(options map[string]any) (Adapter, error) {
+	var o FiledropOptions
+	if err := DecodeOptions(options, &o); err != nil {
+		return nil, fmt.Errorf("filedrop: %w", err)
+	}
+	if o.Path == "" {
+		return nil, errors.New("filedrop: options.path must name the drop directory")
+	}
+	if o.FileMode == "" {
+		o.FileMode = "0640"
+	}
+	mode, err := strconv.ParseUint(o.FileMode, 8, 32)
+	if err != nil || mode > 0o777 {
+		return nil, fmt.Errorf("filedrop: options.file_mode %q: expected an octal mode such as 0640", o.FileMode)
+	}
+	create := o.CreateDir == nil || *o.CreateDir
+	return &filedrop{dir: o.Path, mode: fs.FileMode(mode), createDir: create}, nil
+}
+
+// Deliver writes the zip to a temporary file in the drop directory, syncs it, and links it to its
+// final name, which fails rather than overwrite. An existing file with the same bytes is the
+// same delivery done before: success. A different file under that name is a permanent error.
+func (f *filedrop) Deliver(ctx context.Context, p *Package) (string, error) {
+	base := SafeName(p.MessageID + "_" + p.MessageType)
+	target := filepath.Join(f.dir, base+".zip")
+	if f.createDir {
+		if err := os.MkdirAll(f.dir, 0o750); err != nil {
+			return "", fmt.Errorf("filedrop: create drop directory: %w", err)
+		}
+	}
+	tmp, err := os.CreateTemp(f.dir, ".amtsbote-*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("filedrop: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	sum := sha256.New()
+	if err := writeZip(io.MultiWriter(tmp, sum), base+".xml", p); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("filedrop: write package: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Chmod(f.mode); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("filedrop: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("filedrop: sync: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("filedrop: %w", err)
+	}
+	if err := os.Link(tmp.Name(), target); err != nil {
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("filedrop: %w", err)
+		}
+		same, cmpErr := fileHasSum(target, sum.Sum(nil))
+		if cmpErr != nil {
+			return "", fmt.Errorf("filedrop: compare with existing %s: %w", target, cmpErr)
+		}
+		if !same {
+			return "", Permanent(fmt.Errorf("filedrop: %s already exists with different content; refusing to overwrite it", target))
+		}
+		return target, nil
+	}
+	if err := syncDir(f.dir); err != nil {
+		return "", fmt.Errorf("filedrop: sync directory: %w", err)
+	}
+	return target, nil
+}
+
+func (f *filedrop) Close() error { return nil }
+
+// writeZip writes a deterministic zip: the same package always gives the same bytes, which is
+// what makes a re-delivery recognisable.
+func writeZip(w io.Writer, xmlName string, p *Package) error {
+	zw := zip.NewWriter(w)
+	add := func(name string, r io.Reader) error {
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate, Modified: p.CreatedAt.UTC().Truncate(1e9)}
+		fw, err := zw.CreateHeader(h)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(fw, r)
+		return err
+	}
+	if err := add(xmlName, bytes.NewReader(p.XML)); err != nil {
+		return err
+	}
+	for _, file := range p.Files {
+		rc, err := file.Open()
+		if err != nil {
+			return fmt.Errorf("open attachment %s: %w", file.Name, err)
+		}
+		err = add(SafeName(file.Name), rc)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("attachment %s: %w", file.Name, err)
+		}
+	}
+	return zw.Close()
+}
+
+func fileHasSum(path string, want []byte) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false, err
+	}
+	return bytes.Equal(h.Sum(nil), want), nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// SafeName turns a name from user input into a plain file name: no directories, no parent
+// references, no control or reserved characters, at most 120 bytes.
+func SafeName(name string) string {
+	name = strings.ReplaceAll(name, "\\", "/")
+	name = filepath.Base("/" + name)
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r < 0x20 || r == 0x7f:
+			continue
+		case strings.ContainsRune(`/:*?"<>|`, r):
+			b.WriteRune('_')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	out := strings.TrimLeft(strings.TrimSpace(b.String()), ".")
+	if len(out) > 120 {
+		ext := filepath.Ext(out)
+		if len(ext) > 20 {
+			ext = ""
+		}
+		out = truncateUTF8(out, 120-len(ext)) + ext
+	}
+	if out == "" {
+		out = "unnamed"
+	}
+	return out
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

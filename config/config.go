@@ -1,0 +1,309 @@
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+
+	"github.com/amtsbote/amtsbote/xoev"
+)
+
+// DefaultFile is the configuration used when none is given: the demo in fixtures/.
+const DefaultFile = "fixtures/demo/amtsbote.yaml"
+
+// EnvPrefix prefixes the environment variables that override configuration keys.
+const EnvPrefix = "AMTSBOTE"
+
+// Config is the whole configuration of one amtsbote process.
+type Config struct {
+	// Server is the inbound HTTP API.
+	Server Server `mapstructure:"server"`
+	// Storage is where submissions and queues live.
+	Storage Storage `mapstructure:"storage"`
+	// Pipeline tunes the processing stages.
+	Pipeline Pipeline `mapstructure:"pipeline"`
+	// Log sets the log output.
+	Log Log `mapstructure:"log"`
+	// Sender is the authority that sends the XÖV messages (the Absender in the message header).
+	Sender xoev.Authority `mapstructure:"sender"`
+	// Portals may post submissions.
+	Portals []Portal `mapstructure:"portals"`
+	// Schemas are the XÖV schema sets messages are validated against.
+	Schemas []SchemaSet `mapstructure:"schemas"`
+	// Destinations are where messages are delivered.
+	Destinations []Destination `mapstructure:"destinations"`
+	// RoutesFile holds the routes, relative to this file. Default: routes.yaml.
+	RoutesFile string `mapstructure:"routes_file"`
+
+	// File is the path the configuration was read from.
+	File string `mapstructure:"-"`
+}
+
+// Server configures the inbound HTTP listener.
+type Server struct {
+	// Listen is the address of the inbound API. Default: 127.0.0.1:8080.
+	Listen string `mapstructure:"listen"`
+	// MaxBodyBytes limits a request body; larger requests get 413. Default: 32 MiB.
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// ReadHeaderTimeout bounds slow clients. Default: 10s.
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	// ShutdownTimeout is how long in-flight work may take after SIGTERM. Default: 30s.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// Storage configures the store.
+type Storage struct {
+	// Driver selects the backend. Default and only value so far: sqlite.
+	Driver string `mapstructure:"driver"`
+	// DataDir holds the SQLite file, relative to the working directory. Default: var/amtsbote.
+	DataDir string `mapstructure:"data_dir"`
+}
+
+// Pipeline tunes the processing stages.
+type Pipeline struct {
+	// PollInterval is how often an idle stage looks for new work. Default: 100ms.
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+	// HandlerAttempts is how often a stage retries a message whose handling fails with an
+	// internal error before it marks the submission failed (poison message). Default: 5.
+	HandlerAttempts int `mapstructure:"handler_attempts"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default: info.
+	Level string `mapstructure:"level"`
+	// Format is text or json. Default: text.
+	Format string `mapstructure:"format"`
+}
+
+// Portal is a client allowed to post submissions.
+type Portal struct {
+	// ID names the portal in logs and in the store.
+	ID string `mapstructure:"id"`
+	// TokenSHA256 is the hex SHA-256 of the portal's bearer token; the token itself is never stored.
+	TokenSHA256 string `mapstructure:"token_sha256"`
+}
+
+// SchemaSet is one XÖV standard in one version.
+type SchemaSet struct {
+	// ID names the set in routes, e.g. xdomea-3.0.0.
+	ID string `mapstructure:"id"`
+	// Root is the XSD that includes the rest, relative to the config file.
+	Root string `mapstructure:"root"`
+	// Namespace is the target namespace of the set.
+	Namespace string `mapstructure:"namespace"`
+}
+
+// Destination is a receiving system and the adapter that reaches it.
+type Destination struct {
+	// ID names the destination in routes and status answers ([a-z0-9][a-z0-9_-]*).
+	ID string `mapstructure:"id"`
+	// Type selects the adapter, e.g. filedrop.
+	Type string `mapstructure:"type"`
+	// Options configure the adapter; each adapter documents its keys.
+	Options map[string]any `mapstructure:"options"`
+	// Retry is how failed deliveries are retried.
+	Retry Retry `mapstructure:"retry"`
+}
+
+// Retry is a redelivery policy: exponential backoff with jitter, until MaxAttempts or MaxAge.
+type Retry struct {
+	// MaxAttempts ends retrying after this many attempts. Default: 50.
+	MaxAttempts int `mapstructure:"max_attempts"`
+	// InitialInterval is the wait after the first failure. Default: 10s.
+	InitialInterval time.Duration `mapstructure:"initial_interval"`
+	// MaxInterval caps the wait between attempts. Default: 1h.
+	MaxInterval time.Duration `mapstructure:"max_interval"`
+	// Multiplier grows the wait after each failure. Default: 2.
+	Multiplier float64 `mapstructure:"multiplier"`
+	// MaxAge ends retrying this long after the first attempt. Default: 72h.
+	MaxAge time.Duration `mapstructure:"max_age"`
+}
+
+// scalarDefaults are registered with viper so that environment variables can override them even
+// where the file leaves them out.
+var scalarDefaults = map[string]any{
+	"server.listen":              "127.0.0.1:8080",
+	"server.max_body_bytes":      int64(32 << 20),
+	"server.read_header_timeout": "10s",
+	"server.shutdown_timeout":    "30s",
+	"storage.driver":             "sqlite",
+	"storage.data_dir":           "var/amtsbote",
+	"pipeline.poll_interval":     "100ms",
+	"pipeline.handler_attempts":  5,
+	"log.level":                  "info",
+	"log.format":                 "text",
+	"sender.kennung":             "",
+	"sender.praefix":             "",
+	"sender.name":                "",
+	"routes_file":                "routes.yaml",
+}
+
+// Load reads the configuration file, applies environment overrides and validates the result.
+func Load(file string) (*Config, error) {
+	v := viper.New()
+	v.SetConfigFile(file)
+	v.SetConfigType("yaml")
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	for k, val := range scalarDefaults {
+		v.SetDefault(k, val)
+	}
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("read config %s: %w", file, err)
+	}
+	var cfg Config
+	if err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+	))); err != nil {
+		return nil, fmt.Errorf("config %s: %s", file, describeDecodeError(err))
+	}
+	cfg.File = file
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s:\n%w", file, err)
+	}
+	return &cfg, nil
+}
+
+// describeDecodeError turns mapstructure's wording into one that names the offending keys.
+func describeDecodeError(err error) string {
+	msg := err.Error()
+	msg = strings.ReplaceAll(msg, "has invalid keys:", "has unknown keys:")
+	msg = strings.ReplaceAll(msg, "decoding failed due to the following error(s):\n\n", "")
+	return msg + " (see docs/configuration.md for the keys)"
+}
+
+func (c *Config) setDefaults() {
+	for i := range c.Destinations {
+		c.Destinations[i].Retry.setDefaults()
+	}
+}
+
+func (r *Retry) setDefaults() {
+	if r.MaxAttempts == 0 {
+		r.MaxAttempts = 50
+	}
+	if r.InitialInterval == 0 {
+		r.InitialInterval = 10 * time.Second
+	}
+	if r.MaxInterval == 0 {
+		r.MaxInterval = time.Hour
+	}
+	if r.Multiplier == 0 {
+		r.Multiplier = 2
+	}
+	if r.MaxAge == 0 {
+		r.MaxAge = 72 * time.Hour
+	}
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+// Validate reports every problem at once, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Server.Listen == "" {
+		bad("server.listen", "must be host:port")
+	}
+	if c.Server.MaxBodyBytes <= 0 {
+		bad("server.max_body_bytes", "must be positive")
+	}
+	if c.Storage.Driver != "sqlite" {
+		bad("storage.driver", "%q is not supported; expected sqlite", c.Storage.Driver)
+	}
+	if c.Storage.DataDir == "" {
+		bad("storage.data_dir", "must name a directory")
+	}
+	if c.Pipeline.PollInterval <= 0 {
+		bad("pipeline.poll_interval", "must be positive")
+	}
+	if c.Pipeline.HandlerAttempts <= 0 {
+		bad("pipeline.handler_attempts", "must be positive")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q: expected text or json", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q: expected debug, info, warn or error", c.Log.Level)
+	}
+	if len(c.Portals) == 0 {
+		bad("portals", "at least one portal is needed to accept submissions")
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Portals {
+		key := fmt.Sprintf("portals[%d]", i)
+		if p.ID == "" {
+			bad(key+".id", "must not be empty")
+		} else if seen["portal:"+p.ID] {
+			bad(key+".id", "%q is used twice", p.ID)
+		}
+		seen["portal:"+p.ID] = true
+		if b, err := hex.DecodeString(p.TokenSHA256); err != nil || len(b) != 32 {
+			bad(key+".token_sha256", "must be the 64 hex digits of the token's SHA-256 (e.g. printf %%s TOKEN | sha256sum)")
+		}
+	}
+	for i, s := range c.Schemas {
+		key := fmt.Sprintf("schemas[%d]", i)
+		if s.ID == "" {
+			bad(key+".id", "must not be empty")
+		} else if seen["schema:"+s.ID] {
+			bad(key+".id", "%q is used twice", s.ID)
+		}
+		seen["schema:"+s.ID] = true
+		if s.Root == "" {
+			bad(key+".root", "must name the root XSD file")
+		}
+	}
+	for i, d := range c.Destinations {
+		key := fmt.Sprintf("destinations[%d]", i)
+		if !idPattern.MatchString(d.ID) {
+			bad(key+".id", "%q must match %s", d.ID, idPattern)
+		} else if seen["dest:"+d.ID] {
+			bad(key+".id", "%q is used twice", d.ID)
+		}
+		seen["dest:"+d.ID] = true
+		if d.Type == "" {
+			bad(key+".type", "must name an adapter, e.g. filedrop")
+		}
+		r := d.Retry
+		if r.MaxAttempts < 1 || r.InitialInterval <= 0 || r.MaxInterval < r.InitialInterval || r.Multiplier < 1 || r.MaxAge <= 0 {
+			bad(key+".retry", "needs max_attempts >= 1, initial_interval > 0, max_interval >= initial_interval, multiplier >= 1, max_age > 0")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Path resolves a path written in the config file relative to the file's directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.File), p)
+}
+
+// Destination returns the destination with the given id.
+func (c *Config) Destination(id string) (Destination, bool) {
+	for _, d := range c.Destinations {
+		if d.ID == id {
+			return d, true
+		}
+	}
+	return Destination{}, false
+}

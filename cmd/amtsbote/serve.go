@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/daemon"
+)
+
+func serveCmd() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: accept submissions, map, validate and deliver them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(file)
+			if err != nil {
+				return usageError{err}
+			}
+			log := newLogger(cfg.Log)
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			d, err := daemon.Start(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			waitErr := d.Wait(ctx)
+			stop()
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), d.ShutdownTimeout())
+			defer cancel()
+			if err := d.Shutdown(shutdownCtx); err != nil {
+				return err
+			}
+			return waitErr
+		},
+	}
+	cmd.Flags().StringVar(&file, "config", config.DefaultFile, "configuration file (YAML)")
+	return cmd
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level)) // checked by config.Validate
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,183 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/amtsbote/amtsbote/adapters"
+	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/inbound"
+	"github.com/amtsbote/amtsbote/mapping"
+	"github.com/amtsbote/amtsbote/pipeline"
+	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/store"
+	"github.com/amtsbote/amtsbote/xoev"
+)
+
+// Daemon is a running amtsbote.
+type Daemon struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    *store.Store
+	schemas  []*xoev.SchemaSet
+	adapters map[string]adapters.Adapter
+	pipeline *pipeline.Pipeline
+	api      *inbound.Server
+	http     *http.Server
+	listener net.Listener
+
+	pipelineDone chan error
+	httpDone     chan error
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Start builds everything the configuration describes, checks that it fits together, and starts
+// serving. On error nothing is left running.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
+	d := &Daemon{cfg: cfg, log: log, adapters: map[string]adapters.Adapter{}}
+	defer func() {
+		if err != nil {
+			d.release()
+		}
+	}()
+	table, err := routes.Load(cfg.Path(cfg.RoutesFile))
+	if err != nil {
+		return nil, err
+	}
+	validators := map[string]xoev.Validator{}
+	for _, s := range cfg.Schemas {
+		set, err := xoev.Compile(s.ID, s.Namespace, cfg.Path(s.Root))
+		if err != nil {
+			return nil, err
+		}
+		d.schemas = append(d.schemas, set)
+		validators[s.ID] = set
+	}
+	if err := checkRoutes(cfg, table, validators); err != nil {
+		return nil, err
+	}
+	for _, dest := range cfg.Destinations {
+		a, err := adapters.New(dest.Type, dest.Options)
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: %w", dest.ID, err)
+		}
+		d.adapters[dest.ID] = a
+	}
+	if d.store, err = store.Open(ctx, cfg.Storage.DataDir); err != nil {
+		return nil, err
+	}
+	d.pipeline, err = pipeline.New(pipeline.Deps{
+		Store: d.store, Config: cfg, Routes: table, Schemas: validators, Adapters: d.adapters, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.api = inbound.NewServer(cfg, d.store, table, log)
+	d.listener, err = net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (server.listen): %w", cfg.Server.Listen, err)
+	}
+	d.http = &http.Server{
+		Handler:           d.api.Handler(),
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	d.pipelineDone = make(chan error, 1)
+	go func() { d.pipelineDone <- d.pipeline.Run(context.Background()) }()
+	select {
+	case <-d.pipeline.Running():
+	case err := <-d.pipelineDone:
+		return nil, fmt.Errorf("pipeline did not start: %w", err)
+	}
+	d.httpDone = make(chan error, 1)
+	go func() { d.httpDone <- d.http.Serve(d.listener) }()
+	log.Info("amtsbote is serving", "listen", d.listener.Addr().String(), "config", cfg.File,
+		"data_dir", cfg.Storage.DataDir, "routes", len(table.Routes), "destinations", len(cfg.Destinations))
+	return d, nil
+}
+
+// checkRoutes makes sure every route names things that exist, reporting all problems.
+func checkRoutes(cfg *config.Config, table *routes.Table, schemas map[string]xoev.Validator) error {
+	var errs []error
+	for _, r := range table.Routes {
+		if _, err := mapping.Lookup(r.Mapping); err != nil {
+			errs = append(errs, fmt.Errorf("%s: route %q: %w", r.Where, r.ID, err))
+		}
+		if _, ok := schemas[r.Schema]; !ok {
+			errs = append(errs, fmt.Errorf("%s: route %q: schema set %q is not in the config's schemas", r.Where, r.ID, r.Schema))
+		}
+		for _, dest := range r.Destinations {
+			if _, ok := cfg.Destination(dest); !ok {
+				errs = append(errs, fmt.Errorf("%s: route %q: destination %q is not in the config's destinations", r.Where, r.ID, dest))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Addr is the address the inbound API listens on.
+func (d *Daemon) Addr() string { return d.listener.Addr().String() }
+
+// Wait blocks until the HTTP server or the pipeline stops on its own (an error) or ctx ends.
+func (d *Daemon) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-d.httpDone:
+		return fmt.Errorf("http server stopped: %w", err)
+	case err := <-d.pipelineDone:
+		return fmt.Errorf("pipeline stopped: %w", err)
+	}
+}
+
+// Shutdown stops in the order that loses nothing: refuse new requests (503), let requests in
+// flight finish, stop the pipeline (handlers in flight finish or their messages stay queued),
+// close the adapters and the store.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	d.shutdownOnce.Do(func() { d.shutdownErr = d.shutdown(ctx) })
+	return d.shutdownErr
+}
+
+func (d *Daemon) shutdown(ctx context.Context) error {
+	d.log.Info("shutting down")
+	d.api.Drain()
+	var errs []error
+	if err := d.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := d.pipeline.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("pipeline shutdown: %w", err))
+	}
+	d.release()
+	d.log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) release() {
+	for id, a := range d.adapters {
+		if err := a.Close(); err != nil {
+			d.log.Warn("closing adapter failed", "destination", id, "error", err)
+		}
+	}
+	if d.store != nil {
+		d.store.Close()
+	}
+	for _, s := range d.schemas {
+		s.Close()
+	}
+}
+
+// ShutdownTimeout is how long Shutdown may take by configuration.
+func (d *Daemon) ShutdownTimeout() time.Duration { return d.cfg.Server.ShutdownTimeout }
+
+// Store gives tests and tools read access to the daemon's store.
+func (d *Daemon) Store() *store.Store { return d.store }

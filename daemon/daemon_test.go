@@ -1,0 +1,337 @@
+package daemon_test
+
+import (
+	"archive/zip"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amtsbote/amtsbote/xoev"
+)
+
+// The demo submission travels end to end: 202, mapped, validated, a zip in the drop directory
+// whose XML is valid xdomea 3.0.0, and the status reads delivered.
+func TestDemoSubmissionIsDeliveredAsValidXdomeaZip(t *testing.T) {
+	h := start(t, testConfig(t))
+	r := h.submit(demoSubmission(t), demoToken, nil)
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("POST: %d %s", r.Status, r.Raw)
+	}
+	id := r.Body["id"].(string)
+	if r.Body["status"] != "received" || r.Body["links"].(map[string]any)["self"] != "/v1/submissions/"+id {
+		t.Fatalf("unexpected 202 body: %s", r.Raw)
+	}
+	st := h.waitStatus(id, "delivered")
+	if got := eventTypes(st); !slices.Equal(got, []string{"received", "mapped", "validated", "delivered"}) {
+		t.Fatalf("events = %v", got)
+	}
+	d := firstDelivery(t, st)
+	if d["destination"] != "eakte" || d["status"] != "delivered" || d["attempts"].(float64) != 1 {
+		t.Fatalf("delivery = %v", d)
+	}
+	artefact := d["artefact"].(string)
+	name := filepath.Base(artefact)
+	processID, ok := strings.CutSuffix(name, "_Abgabe.Abgabe.0401.zip")
+	if !ok || len(processID) != 36 {
+		t.Fatalf("zip name %q is not <ProzessID>_Abgabe.Abgabe.0401.zip", name)
+	}
+	zr, err := zip.OpenReader(artefact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	files := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, _ := f.Open()
+		files[f.Name], _ = io.ReadAll(rc)
+		rc.Close()
+	}
+	xmlDoc, ok := files[processID+"_Abgabe.Abgabe.0401.xml"]
+	if !ok {
+		t.Fatalf("zip holds %v, no message XML", keys(files))
+	}
+	for _, att := range []string{"Personalausweis.pdf", "Meisterbrief.png"} {
+		name := ""
+		for n := range files {
+			if strings.HasSuffix(n, "_"+att) && len(n) == 37+len(att) {
+				name = n
+			}
+		}
+		if name == "" || len(files[name]) == 0 {
+			t.Errorf("zip lacks attachment <UUID>_%s (has %v)", att, keys(files))
+		}
+		if !strings.Contains(string(xmlDoc), "<xdomea:Dateiname>"+name+"</xdomea:Dateiname>") {
+			t.Errorf("message does not reference %s", name)
+		}
+	}
+	if !strings.Contains(string(xmlDoc), "<xdomea:ProzessID>"+processID+"</xdomea:ProzessID>") {
+		t.Error("message does not carry the ProzessID of its file name")
+	}
+	schema, err := xoev.Compile("xdomea-3.0.0", "", "../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer schema.Close()
+	if err := schema.Validate(xmlDoc); err != nil {
+		t.Fatalf("delivered XML is not valid: %v", err)
+	}
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Every refused request gets the right status and a message naming the problem, and nothing is
+// stored for it.
+func TestRefusedRequestsStoreNothing(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Server.MaxBodyBytes = 64 << 10
+	h := start(t, cfg)
+	valid := func(change func(m map[string]any)) []byte {
+		m := demoSubmission(t)
+		change(m)
+		return mustJSON(t, m)
+	}
+	tests := []struct {
+		name       string
+		token      string
+		body       []byte
+		wantStatus int
+		wantText   []string // in the error body
+	}{
+		{"no token", "", valid(func(map[string]any) {}), 401, []string{"missing bearer token"}},
+		{"unknown token", "not-a-portal", valid(func(map[string]any) {}), 401, []string{"unknown portal token"}},
+		{"malformed JSON", demoToken, []byte(`{"leistung": "99050012104000",`), 400, []string{"malformed JSON"}},
+		{"empty body", demoToken, nil, 400, []string{"empty"}},
+		{"not an object", demoToken, []byte(`[1,2]`), 400, []string{"must be a JSON object"}},
+		{"unknown field", demoToken, valid(func(m map[string]any) { m["leistungg"] = "1" }), 400, []string{"leistungg", "unknown field"}},
+		{"missing fields", demoToken, []byte(`{"data": {}}`), 400, []string{`"leistung"`, `"ags"`, `"reference"`}},
+		{"leistung too short", demoToken, valid(func(m map[string]any) { m["leistung"] = "9905" }), 400, []string{`"field": "leistung"`, "14-digit"}},
+		{"ags with letters", demoToken, valid(func(m map[string]any) { m["ags"] = "0916200X" }), 400, []string{`"field": "ags"`, "8-digit"}},
+		{"data not an object", demoToken, valid(func(m map[string]any) { m["data"] = "text" }), 400, []string{`"field": "data"`}},
+		{"wrong type", demoToken, valid(func(m map[string]any) { m["reference"] = 12 }), 400, []string{`"field": "reference"`, "must be a JSON string"}},
+		{"bad base64", demoToken, valid(func(m map[string]any) {
+			m["attachments"].([]any)[1].(map[string]any)["content_base64"] = "!!!"
+		}), 400, []string{"attachments[1].content_base64", "not valid base64"}},
+		{"bad media type", demoToken, valid(func(m map[string]any) {
+			m["attachments"].([]any)[0].(map[string]any)["media_type"] = "pdf"
+		}), 400, []string{"attachments[0].media_type"}},
+		{"no route", demoToken, valid(func(m map[string]any) { m["ags"] = "05315000" }), 422, []string{"no route", "99050012104000", "05315000"}},
+		{"too large", demoToken, valid(func(m map[string]any) {
+			m["data"].(map[string]any)["blob"] = strings.Repeat("x", 70<<10)
+		}), 413, []string{"larger than the limit"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.do("POST", "/v1/submissions", tt.token, tt.body, nil)
+			if r.Status != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", r.Status, tt.wantStatus, r.Raw)
+			}
+			for _, want := range tt.wantText {
+				if !strings.Contains(r.Raw, want) {
+					t.Errorf("error body lacks %q: %s", want, r.Raw)
+				}
+			}
+		})
+	}
+	for _, table := range []string{"submissions", "attachments", "events", `"watermill_submissions"`} {
+		if n := h.count(table); n != 0 {
+			t.Errorf("%s has %d rows after refused requests, want 0", table, n)
+		}
+	}
+}
+
+// Repeating a request with the same Idempotency-Key returns the same submission and stores
+// nothing new; reusing the key for another body is refused; keys are per portal.
+func TestIdempotencyKey(t *testing.T) {
+	h := start(t, testConfig(t))
+	sub := demoSubmission(t)
+	key := map[string]string{"Idempotency-Key": "portal-req-0001"}
+	first := h.submit(sub, demoToken, key)
+	again := h.submit(sub, demoToken, key)
+	if first.Status != 202 || again.Status != 202 {
+		t.Fatalf("statuses %d, %d: %s %s", first.Status, again.Status, first.Raw, again.Raw)
+	}
+	if first.Body["id"] != again.Body["id"] || again.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("repeat gave id %v (replayed=%q), want %v", again.Body["id"], again.Header.Get("Idempotent-Replayed"), first.Body["id"])
+	}
+	sub["reference"] = "DEMO-2026-000002"
+	if r := h.submit(sub, demoToken, key); r.Status != 422 || !strings.Contains(r.Raw, "different request body") {
+		t.Fatalf("key reused for another body: %d %s", r.Status, r.Raw)
+	}
+	other := h.submit(demoSubmission(t), otherToken, key)
+	if other.Status != 202 || other.Body["id"] == first.Body["id"] {
+		t.Fatalf("same key from another portal: %d %s", other.Status, other.Raw)
+	}
+	if n := h.count("submissions"); n != 2 {
+		t.Fatalf("%d submissions stored, want 2", n)
+	}
+}
+
+// Only the portal that submitted may read the status; anyone else gets 404 like for a missing id.
+func TestStatusIsOnlyForTheSubmittingPortal(t *testing.T) {
+	h := start(t, testConfig(t))
+	id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
+	tests := []struct {
+		name, token, id string
+		want            int
+	}{
+		{"owner", demoToken, id, 200},
+		{"other portal", otherToken, id, 404},
+		{"unknown id", demoToken, "00000000-0000-4000-8000-000000000000", 404},
+		{"no token", "", id, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := h.do("GET", "/v1/submissions/"+tt.id, tt.token, nil, nil); r.Status != tt.want {
+				t.Fatalf("status %d, want %d: %s", r.Status, tt.want, r.Raw)
+			}
+		})
+	}
+}
+
+// A destination that cannot be written is retried with backoff; once it works the submission
+// is delivered, and the failed attempts stay visible.
+func TestTransientFailureIsRetriedUntilDelivered(t *testing.T) {
+	cfg := testConfig(t)
+	h := start(t, cfg)
+	// A file where the drop directory should be: every attempt fails until it is removed.
+	if err := os.WriteFile(h.outDir, []byte("in the way"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := h.do("GET", "/v1/submissions/"+id, demoToken, nil, nil)
+		if d := r.Body["deliveries"].([]any); len(d) > 0 && d[0].(map[string]any)["attempts"].(float64) >= 2 {
+			if r.Body["status"] != "processing" || d[0].(map[string]any)["last_error"] == "" {
+				t.Fatalf("while failing: %s", r.Raw)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no retries seen")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	os.Remove(h.outDir)
+	st := h.waitStatus(id, "delivered")
+	if !slices.Contains(eventTypes(st), "delivery_failed") {
+		t.Errorf("history lacks the failed attempts: %v", eventTypes(st))
+	}
+	if d := firstDelivery(t, st); d["last_error"] != nil {
+		t.Errorf("last_error still set after success: %v", d)
+	}
+}
+
+// After the configured attempts a delivery is dead, with its last error, and nothing is written.
+func TestDeliveryBecomesDeadAfterMaxAttempts(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Destinations[0].Retry.MaxAttempts = 3
+	h := start(t, cfg)
+	os.WriteFile(h.outDir, []byte("in the way"), 0o600)
+	id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
+	st := h.waitStatus(id, "dead")
+	d := firstDelivery(t, st)
+	if d["status"] != "dead" || d["attempts"].(float64) != 3 || !strings.Contains(d["last_error"].(string), "not a directory") {
+		t.Fatalf("dead delivery = %v", d)
+	}
+	if got := eventTypes(st); got[len(got)-1] != "dead" {
+		t.Fatalf("last event %v, want dead", got)
+	}
+}
+
+// A submission whose form data lacks what the mapping needs fails with the field named and is
+// not delivered.
+func TestMappingFailureNamesTheField(t *testing.T) {
+	h := start(t, testConfig(t))
+	sub := demoSubmission(t)
+	delete(sub["data"].(map[string]any)["betrieb"].(map[string]any), "name")
+	id := h.submit(sub, demoToken, nil).Body["id"].(string)
+	st := h.waitStatus(id, "failed")
+	events := st.Body["events"].([]any)
+	last := events[len(events)-1].(map[string]any)
+	if last["type"] != "mapping_failed" || !strings.Contains(last["detail"].(string), "data.betrieb.name") {
+		t.Fatalf("last event = %v", last)
+	}
+	if len(st.Body["deliveries"].([]any)) != 0 {
+		t.Fatalf("a failed submission has deliveries: %s", st.Raw)
+	}
+}
+
+// A message the route's schema set rejects fails with the XSD's reason and is not delivered.
+func TestValidationFailureGivesTheSchemaReason(t *testing.T) {
+	cfg := testConfig(t)
+	abs, _ := filepath.Abs("testdata/other.xsd")
+	cfg.Schemas[0].Root = abs
+	h := start(t, cfg)
+	id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
+	st := h.waitStatus(id, "failed")
+	events := st.Body["events"].([]any)
+	last := events[len(events)-1].(map[string]any)
+	if last["type"] != "validation_failed" || !strings.Contains(last["detail"].(string), "Abgabe.Abgabe.0401") {
+		t.Fatalf("last event = %v", last)
+	}
+	entries, _ := os.ReadDir(h.outDir)
+	if len(entries) != 0 {
+		t.Fatalf("drop directory holds %d files after a validation failure", len(entries))
+	}
+}
+
+// Work queued at shutdown survives it: after a restart on the same data directory the
+// submission is delivered.
+func TestQueuedWorkSurvivesShutdownAndRestart(t *testing.T) {
+	cfg := testConfig(t)
+	blocked := cfg.Destinations[0].Options["path"].(string)
+	os.MkdirAll(filepath.Dir(blocked), 0o750)
+	os.WriteFile(blocked, nil, 0o600) // delivery impossible: the retry stays queued
+	h := start(t, cfg)
+	id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
+	h.waitAttempts(id, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.d.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	os.Remove(blocked)
+	h2 := start(t, cfg)
+	st := h2.waitStatus(id, "delivered")
+	if d := firstDelivery(t, st); d["attempts"].(float64) < 2 {
+		t.Fatalf("delivery after restart = %v", d)
+	}
+}
+
+func (h *harness) waitAttempts(id string, n float64) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r := h.do("GET", "/v1/submissions/"+id, demoToken, nil, nil)
+		if d, ok := r.Body["deliveries"].([]any); ok && len(d) > 0 && d[0].(map[string]any)["attempts"].(float64) >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.t.Fatalf("submission %s: fewer than %v attempts", id, n)
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,169 @@
+package daemon_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/daemon"
+)
+
+const (
+	demoConfig = "../fixtures/demo/amtsbote.yaml"
+	demoToken  = "demo-portal-token"
+	otherToken = "other-portal-token"
+	otherHash  = "8806266d06fb77fad46ced37e661acbbe6a96f732347c97e16e6a3c73a236213"
+)
+
+type harness struct {
+	t      *testing.T
+	d      *daemon.Daemon
+	cfg    *config.Config
+	base   string
+	outDir string
+}
+
+// testConfig is the demo configuration on a random port with temporary directories and short
+// intervals.
+func testConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(demoConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Server.Listen = "127.0.0.1:0"
+	cfg.Server.ShutdownTimeout = 5 * time.Second
+	cfg.Storage.DataDir = t.TempDir()
+	cfg.Pipeline.PollInterval = 10 * time.Millisecond
+	cfg.Log.Level = "warn"
+	cfg.Portals = append(cfg.Portals, config.Portal{ID: "other-portal", TokenSHA256: otherHash})
+	out := filepath.Join(t.TempDir(), "eakte")
+	cfg.Destinations[0].Options = map[string]any{"path": out}
+	cfg.Destinations[0].Retry.InitialInterval = 20 * time.Millisecond
+	cfg.Destinations[0].Retry.MaxInterval = 100 * time.Millisecond
+	return cfg
+}
+
+func start(t *testing.T, cfg *config.Config) *harness {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d, err := daemon.Start(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, d: d, cfg: cfg, base: "http://" + d.Addr(), outDir: cfg.Destinations[0].Options["path"].(string)}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		d.Shutdown(ctx)
+	})
+	return h
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
+
+func demoSubmission(t *testing.T) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile("../fixtures/demo/submission.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    string
+}
+
+func (h *harness) do(method, path, token string, body []byte, header map[string]string) response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.base+path, bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := response{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.Body)
+	return r
+}
+
+func (h *harness) submit(sub map[string]any, token string, header map[string]string) response {
+	h.t.Helper()
+	body, _ := json.Marshal(sub)
+	return h.do("POST", "/v1/submissions", token, body, header)
+}
+
+// waitStatus polls a submission until it reaches want (or fails the test after 15 s).
+func (h *harness) waitStatus(id, want string) response {
+	h.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r := h.do("GET", "/v1/submissions/"+id, demoToken, nil, nil)
+		if r.Status == http.StatusOK && r.Body["status"] == want {
+			return r
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("submission %s did not reach %q: %d %s", id, want, r.Status, r.Raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (h *harness) count(table string) int {
+	h.t.Helper()
+	var n int
+	if err := h.d.Store().DB.QueryRow(fmt.Sprintf(`SELECT count(*) FROM %s`, table)).Scan(&n); err != nil {
+		h.t.Fatal(err)
+	}
+	return n
+}
+
+func eventTypes(r response) []string {
+	var out []string
+	for _, e := range r.Body["events"].([]any) {
+		out = append(out, e.(map[string]any)["type"].(string))
+	}
+	return out
+}
+
+func firstDelivery(t *testing.T, r response) map[string]any {
+	t.Helper()
+	ds := r.Body["deliveries"].([]any)
+	if len(ds) == 0 {
+		t.Fatalf("no deliveries in %s", r.Raw)
+	}
+	return ds[0].(map[string]any)
+}

@@ -1,0 +1,215 @@
+package inbound
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/store"
+)
+
+// Server serves the inbound API.
+type Server struct {
+	Store  *store.Store
+	Routes *routes.Table
+	Logger *slog.Logger
+	// MaxBodyBytes limits request bodies (413 beyond).
+	MaxBodyBytes int64
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+
+	portals  []portal
+	draining atomic.Bool
+}
+
+type portal struct {
+	id   string
+	hash []byte
+}
+
+// NewServer builds the API for the configured portals.
+func NewServer(cfg *config.Config, st *store.Store, rt *routes.Table, logger *slog.Logger) *Server {
+	s := &Server{Store: st, Routes: rt, Logger: logger, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: time.Now}
+	for _, p := range cfg.Portals {
+		h, _ := hex.DecodeString(p.TokenSHA256) // checked by config.Validate
+		s.portals = append(s.portals, portal{id: p.ID, hash: h})
+	}
+	return s
+}
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/submissions", s.authenticated(s.postSubmission))
+	mux.HandleFunc("GET /v1/submissions/{id}", s.authenticated(s.getSubmission))
+	return s.refuseWhileDraining(mux)
+}
+
+// Drain makes every further request fail with 503, so that clients retry elsewhere or later
+// while in-flight work finishes.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) refuseWhileDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusServiceUnavailable, "amtsbote is shutting down; retry shortly", nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type portalHandler func(w http.ResponseWriter, r *http.Request, portalID string)
+
+// authenticated finds the portal by its bearer token. Tokens are compared as SHA-256 hashes in
+// constant time, over all portals, so timing reveals nothing about which portal nearly matched.
+func (s *Server) authenticated(next portalHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || strings.TrimSpace(token) == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="amtsbote"`)
+			writeError(w, http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <portal token>", nil)
+			return
+		}
+		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		found := ""
+		for _, p := range s.portals {
+			if subtle.ConstantTimeCompare(sum[:], p.hash) == 1 {
+				found = p.id
+			}
+		}
+		if found == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="amtsbote", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "unknown portal token", nil)
+			return
+		}
+		next(w, r, found)
+	}
+}
+
+// Problem names one thing wrong with a request.
+type Problem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+type errorBody struct {
+	Error    string    `json:"error"`
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string, problems []Problem) {
+	writeJSON(w, status, errorBody{Error: msg, Problems: problems})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func (s *Server) getSubmission(w http.ResponseWriter, r *http.Request, portalID string) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	sub, err := s.Store.Submission(ctx, id)
+	// Another portal's submission is answered exactly like a missing one.
+	if errors.Is(err, store.ErrNotFound) || (err == nil && sub.Portal != portalID) {
+		writeError(w, http.StatusNotFound, "submission not found", nil)
+		return
+	}
+	if err != nil {
+		s.internalError(w, "read submission", err, "submission_id", id)
+		return
+	}
+	events, err := s.Store.Events(ctx, id)
+	if err != nil {
+		s.internalError(w, "read events", err, "submission_id", id)
+		return
+	}
+	deliveries, err := s.Store.Deliveries(ctx, id)
+	if err != nil {
+		s.internalError(w, "read deliveries", err, "submission_id", id)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusView(sub, events, deliveries))
+}
+
+func (s *Server) internalError(w http.ResponseWriter, what string, err error, args ...any) {
+	s.Logger.Error(what+" failed", append(args, "error", err)...)
+	writeError(w, http.StatusInternalServerError, "internal error; the request was not completed, it is safe to retry", nil)
+}
+
+type statusBody struct {
+	ID         string         `json:"id"`
+	Status     string         `json:"status"`
+	Reference  string         `json:"reference"`
+	Leistung   string         `json:"leistung"`
+	AGS        string         `json:"ags"`
+	Route      string         `json:"route"`
+	ReceivedAt time.Time      `json:"received_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+	Deliveries []deliveryView `json:"deliveries"`
+	Events     []eventView    `json:"events"`
+	Links      links          `json:"links"`
+}
+
+type deliveryView struct {
+	Destination   string     `json:"destination"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	LastError     string     `json:"last_error,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	Artefact      string     `json:"artefact,omitempty"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+type eventView struct {
+	At          time.Time `json:"at"`
+	Type        string    `json:"type"`
+	Destination string    `json:"destination,omitempty"`
+	Detail      string    `json:"detail,omitempty"`
+}
+
+type links struct {
+	Self string `json:"self"`
+}
+
+func selfLink(id string) links { return links{Self: "/v1/submissions/" + id} }
+
+func statusView(sub store.Submission, events []store.Event, deliveries []store.Delivery) statusBody {
+	b := statusBody{
+		ID: sub.ID, Status: sub.Status, Reference: sub.Reference, Leistung: sub.Leistung, AGS: sub.AGS,
+		Route: sub.Route, ReceivedAt: sub.ReceivedAt, UpdatedAt: sub.UpdatedAt, Links: selfLink(sub.ID),
+		Deliveries: []deliveryView{}, Events: []eventView{},
+	}
+	for _, d := range deliveries {
+		v := deliveryView{Destination: d.Destination, Status: d.Status, Attempts: d.Attempts,
+			LastError: d.LastError, Artefact: d.Artefact, UpdatedAt: d.UpdatedAt}
+		if !d.NextAttemptAt.IsZero() {
+			next := d.NextAttemptAt
+			v.NextAttemptAt = &next
+		}
+		b.Deliveries = append(b.Deliveries, v)
+	}
+	for _, e := range events {
+		b.Events = append(b.Events, eventView(e))
+	}
+	return b
+}
+
+func newID() string { return uuid.NewString() }

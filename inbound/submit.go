@@ -1,0 +1,232 @@
+package inbound
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+
+	"github.com/amtsbote/amtsbote/adapters"
+	"github.com/amtsbote/amtsbote/pipeline"
+	"github.com/amtsbote/amtsbote/store"
+)
+
+type submissionRequest struct {
+	Leistung    string              `json:"leistung"`
+	AGS         string              `json:"ags"`
+	Reference   string              `json:"reference"`
+	Data        json.RawMessage     `json:"data"`
+	Attachments []attachmentRequest `json:"attachments"`
+}
+
+type attachmentRequest struct {
+	Filename      string `json:"filename"`
+	MediaType     string `json:"media_type"`
+	ContentBase64 string `json:"content_base64"`
+}
+
+type acceptedBody struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Links  links  `json:"links"`
+}
+
+var (
+	leistungPattern = regexp.MustCompile(`^[0-9]{14}$`)
+	agsPattern      = regexp.MustCompile(`^[0-9]{8}$`)
+)
+
+const maxIdempotencyKey = 255
+
+func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID string) {
+	ctx := r.Context()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("request body is larger than the limit of %d bytes", tooLarge.Limit), nil)
+			return
+		}
+		writeError(w, http.StatusBadRequest, "could not read the request body: "+err.Error(), nil)
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > maxIdempotencyKey || !utf8.ValidString(key) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("Idempotency-Key must be valid text of at most %d bytes", maxIdempotencyKey), nil)
+		return
+	}
+	bodyHash := sha256.Sum256(body)
+	requestHash := hex.EncodeToString(bodyHash[:])
+	if key != "" && s.replayIdempotent(w, ctx, portalID, key, requestHash) {
+		return
+	}
+
+	req, problems := decodeSubmission(body)
+	if len(problems) > 0 {
+		writeError(w, http.StatusBadRequest, "invalid submission", problems)
+		return
+	}
+	route, ok := s.Routes.Match(req.Leistung, req.AGS)
+	if !ok {
+		writeError(w, http.StatusUnprocessableEntity,
+			fmt.Sprintf("no route accepts leistung %s for ags %s; ask the operator to configure one", req.Leistung, req.AGS), nil)
+		return
+	}
+
+	now := s.Now()
+	sub := store.Submission{
+		ID: newID(), Portal: portalID, Reference: req.Reference, Leistung: req.Leistung, AGS: req.AGS,
+		Route: route.ID, Status: store.StatusReceived, Data: req.Data, IdempotencyKey: key,
+		RequestHash: requestHash, ReceivedAt: now,
+	}
+	atts := attachments(req.Attachments)
+	err = s.Store.InTx(ctx, func(tx wmsql.Tx) error {
+		if err := store.InsertSubmission(ctx, tx, sub, atts); err != nil {
+			return err
+		}
+		return pipeline.Publish(tx, pipeline.TopicSubmissions, pipeline.NewWork(sub.ID, now))
+	})
+	if err != nil {
+		// Two requests with the same key at once: the loser answers with the winner's submission.
+		if key != "" && s.replayIdempotent(w, ctx, portalID, key, requestHash) {
+			return
+		}
+		s.internalError(w, "store submission", err, "portal", portalID)
+		return
+	}
+	s.Logger.Info("submission accepted", "submission_id", sub.ID, "portal", portalID, "route", route.ID,
+		"attachments", len(atts))
+	w.Header().Set("Location", selfLink(sub.ID).Self)
+	writeJSON(w, http.StatusAccepted, acceptedBody{ID: sub.ID, Status: sub.Status, Links: selfLink(sub.ID)})
+}
+
+// replayIdempotent answers a repeated request with the submission its key already created, and
+// reports whether it answered.
+func (s *Server) replayIdempotent(w http.ResponseWriter, ctx context.Context, portalID, key, requestHash string) bool {
+	prev, err := s.Store.SubmissionByIdempotencyKey(ctx, portalID, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		s.internalError(w, "look up idempotency key", err, "portal", portalID)
+		return true
+	}
+	if prev.RequestHash != requestHash {
+		writeError(w, http.StatusUnprocessableEntity,
+			"Idempotency-Key was already used for a different request body; use a new key for a new submission", nil)
+		return true
+	}
+	w.Header().Set("Location", selfLink(prev.ID).Self)
+	w.Header().Set("Idempotent-Replayed", "true")
+	writeJSON(w, http.StatusAccepted, acceptedBody{ID: prev.ID, Status: prev.Status, Links: selfLink(prev.ID)})
+	return true
+}
+
+// decodeSubmission parses and checks the body, reporting every problem with its field.
+func decodeSubmission(body []byte) (submissionRequest, []Problem) {
+	var req submissionRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, []Problem{jsonProblem(err)}
+	}
+	if dec.More() {
+		return req, []Problem{{Field: "", Message: "unexpected data after the JSON object"}}
+	}
+	var problems []Problem
+	add := func(field, format string, args ...any) {
+		problems = append(problems, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	if !leistungPattern.MatchString(req.Leistung) {
+		add("leistung", "must be the 14-digit Leistungsschlüssel (LeiKa/FIM), got %q", req.Leistung)
+	}
+	if !agsPattern.MatchString(req.AGS) {
+		add("ags", "must be the 8-digit Amtlicher Gemeindeschlüssel, got %q", req.AGS)
+	}
+	if strings.TrimSpace(req.Reference) == "" {
+		add("reference", "must be the portal's own id of the submission")
+	} else if len(req.Reference) > 200 {
+		add("reference", "must be at most 200 bytes")
+	}
+	if trimmed := bytes.TrimSpace(req.Data); len(trimmed) == 0 || trimmed[0] != '{' {
+		add("data", "must be a JSON object holding the form data")
+	}
+	for i, a := range req.Attachments {
+		field := fmt.Sprintf("attachments[%d]", i)
+		if strings.TrimSpace(a.Filename) == "" {
+			add(field+".filename", "must not be empty")
+		} else if len(a.Filename) > 255 {
+			add(field+".filename", "must be at most 255 bytes")
+		}
+		if mt, _, err := mime.ParseMediaType(a.MediaType); err != nil || !strings.Contains(mt, "/") {
+			add(field+".media_type", "must be a media type such as application/pdf, got %q", a.MediaType)
+		}
+		if a.ContentBase64 == "" {
+			add(field+".content_base64", "must hold the file's content in base64")
+		} else if _, err := base64.StdEncoding.DecodeString(a.ContentBase64); err != nil {
+			add(field+".content_base64", "is not valid base64: %v", err)
+		}
+	}
+	return req, problems
+}
+
+func jsonProblem(err error) Problem {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return Problem{Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, err)}
+	case errors.As(err, &typ):
+		return Problem{Field: typ.Field, Message: fmt.Sprintf("must be a JSON %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value)}
+	case errors.Is(err, io.EOF):
+		return Problem{Message: "the request body is empty; expected a JSON object"}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return Problem{Message: "malformed JSON: the body ends in the middle of a value"}
+	}
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return Problem{Field: strings.Trim(field, `"`), Message: "unknown field; expected leistung, ags, reference, data, attachments"}
+	}
+	return Problem{Message: "malformed JSON: " + err.Error()}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "slice":
+		return "array"
+	case "struct", "map":
+		return "object"
+	}
+	return goKind
+}
+
+// attachments decodes the files and names each for the delivered package: a fresh UUID, then
+// the portal's file name made safe. xdomea requires file names to start with a UUID, and the UUID
+// keeps names unique within a package.
+func attachments(reqs []attachmentRequest) []store.Attachment {
+	out := make([]store.Attachment, 0, len(reqs))
+	for i, a := range reqs {
+		content, _ := base64.StdEncoding.DecodeString(a.ContentBase64) // checked by decodeSubmission
+		sum := sha256.Sum256(content)
+		mt, _, _ := mime.ParseMediaType(a.MediaType)
+		out = append(out, store.Attachment{
+			Seq: i, Filename: a.Filename, PackageName: newID() + "_" + adapters.SafeName(a.Filename),
+			MediaType: mt, Size: int64(len(content)), SHA256: hex.EncodeToString(sum[:]), Content: content,
+		})
+	}
+	return out
+}

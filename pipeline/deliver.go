@@ -1,0 +1,150 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/amtsbote/amtsbote/adapters"
+	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/store"
+)
+
+// deliverer is the stage of one destination.
+type deliverer struct {
+	p       *Pipeline
+	dest    config.Destination
+	adapter adapters.Adapter
+}
+
+func (d *deliverer) handle(msg *message.Message, tx wmsql.Tx) error {
+	ctx := msg.Context()
+	p := d.p
+	id := string(msg.Payload)
+	del, err := p.Store.Delivery(ctx, id, d.dest.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		p.Logger.Error("queued delivery does not exist; dropping the queue message", "submission_id", id, "destination", d.dest.ID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if del.Status != store.DeliveryPending {
+		return nil // already delivered or dead: a duplicate queue message
+	}
+	pkg, err := d.buildPackage(msg, id)
+	if err != nil {
+		return err
+	}
+	artefact, derr := d.adapter.Deliver(ctx, pkg)
+	if derr != nil && ctx.Err() != nil {
+		return derr // shutting down: not an attempt; the message stays queued
+	}
+	now := p.Now()
+	del.Attempts++
+	del.UpdatedAt = now
+	del.NextAttemptAt = time.Time{}
+	log := p.Logger.With("submission_id", id, "destination", d.dest.ID, "attempt", del.Attempts)
+	var event store.Event
+	switch {
+	case derr == nil:
+		del.Status, del.Artefact, del.LastError = store.DeliveryDelivered, artefact, ""
+		event = store.Event{At: now, Type: "delivered", Destination: d.dest.ID, Detail: artefact}
+		log.Info("delivered", "artefact", artefact)
+	case adapters.IsPermanent(derr) || del.Attempts >= d.dest.Retry.MaxAttempts || now.Sub(del.CreatedAt) >= d.dest.Retry.MaxAge:
+		del.Status, del.LastError = store.DeliveryDead, derr.Error()
+		event = store.Event{At: now, Type: "dead", Destination: d.dest.ID,
+			Detail: fmt.Sprintf("%s after %d attempt(s): %v", deadReason(derr), del.Attempts, derr)}
+		log.Warn("delivery is dead", "error", derr)
+	default:
+		del.LastError = derr.Error()
+		del.NextAttemptAt = now.Add(Backoff(d.dest.Retry, del.Attempts))
+		event = store.Event{At: now, Type: "delivery_failed", Destination: d.dest.ID,
+			Detail: fmt.Sprintf("attempt %d: %v; next attempt at %s", del.Attempts, derr, del.NextAttemptAt.UTC().Format(time.RFC3339))}
+		if err := Publish(tx, DeliveryTopic(d.dest.ID), NewWork(id, del.NextAttemptAt)); err != nil {
+			return err
+		}
+		log.Info("delivery failed, retry scheduled", "error", derr, "next_attempt_at", del.NextAttemptAt)
+	}
+	if err := store.UpdateDelivery(ctx, tx, del); err != nil {
+		return err
+	}
+	if err := store.AddEvent(ctx, tx, id, event); err != nil {
+		return err
+	}
+	return store.RefreshStatus(ctx, tx, id, now)
+}
+
+func deadReason(err error) string {
+	if adapters.IsPermanent(err) {
+		return "permanent failure"
+	}
+	return "gave up"
+}
+
+func (d *deliverer) buildPackage(msg *message.Message, id string) (*adapters.Package, error) {
+	ctx := msg.Context()
+	s := d.p.Store
+	sub, err := s.Submission(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.Message(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	atts, err := s.Attachments(ctx, id, true)
+	if err != nil {
+		return nil, err
+	}
+	pkg := &adapters.Package{
+		SubmissionID: id, MessageID: m.MessageID, MessageType: m.MessageType, CreatedAt: m.CreatedAt,
+		Leistung: sub.Leistung, AGS: sub.AGS, XML: m.XML,
+	}
+	for _, a := range atts {
+		content := a.Content
+		pkg.Files = append(pkg.Files, adapters.File{
+			Name: a.PackageName, MediaType: a.MediaType, Size: a.Size,
+			Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil },
+		})
+	}
+	return pkg, nil
+}
+
+// gaveUp makes a delivery whose handling keeps failing internally dead, so the queue moves on.
+func (d *deliverer) gaveUp(msg *message.Message, tx wmsql.Tx, cause error) error {
+	ctx := msg.Context()
+	id := string(msg.Payload)
+	del, err := d.p.Store.Delivery(ctx, id, d.dest.ID)
+	if err != nil {
+		return err
+	}
+	now := d.p.Now()
+	del.Status, del.LastError, del.UpdatedAt = store.DeliveryDead, cause.Error(), now
+	if err := store.UpdateDelivery(ctx, tx, del); err != nil {
+		return err
+	}
+	if err := store.AddEvent(ctx, tx, id, store.Event{At: now, Type: "dead", Destination: d.dest.ID,
+		Detail: "internal error, gave up after repeated attempts: " + cause.Error()}); err != nil {
+		return err
+	}
+	return store.RefreshStatus(ctx, tx, id, now)
+}
+
+// Backoff is the wait after the given number of failed attempts: exponential, capped, with
+// ±20 % jitter so that many deliveries failing together do not retry together.
+func Backoff(r config.Retry, attempts int) time.Duration {
+	wait := float64(r.InitialInterval) * math.Pow(r.Multiplier, float64(attempts-1))
+	if wait > float64(r.MaxInterval) {
+		wait = float64(r.MaxInterval)
+	}
+	wait *= 0.8 + 0.4*rand.Float64()
+	return time.Duration(wait)
+}

@@ -1,0 +1,182 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/amtsbote/amtsbote/adapters"
+	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/store"
+	"github.com/amtsbote/amtsbote/store/sqlitequeue"
+	"github.com/amtsbote/amtsbote/xoev"
+)
+
+// TopicSubmissions is the queue of accepted submissions waiting to be routed and mapped.
+const TopicSubmissions = "submissions"
+
+// DeliveryTopic is the queue of one destination.
+func DeliveryTopic(destination string) string { return "deliver_" + destination }
+
+// Deps is what the pipeline works with.
+type Deps struct {
+	Store    *store.Store
+	Config   *config.Config
+	Routes   *routes.Table
+	Schemas  map[string]xoev.Validator
+	Adapters map[string]adapters.Adapter
+	Logger   *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Pipeline runs the stages.
+type Pipeline struct {
+	Deps
+	router *message.Router
+	schema sqlitequeue.Schema
+
+	mu       sync.Mutex
+	failures map[string]int // handler failures per queue message, for poison protection
+}
+
+// New prepares the queues and the router; Run starts it.
+func New(d Deps) (*Pipeline, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	p := &Pipeline{Deps: d, schema: sqlitequeue.Schema{Now: d.Now}, failures: map[string]int{}}
+	wlog := watermill.NewSlogLoggerWithLevelMapping(d.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+
+	topics := []string{TopicSubmissions}
+	for _, dest := range d.Config.Destinations {
+		topics = append(topics, DeliveryTopic(dest.ID))
+	}
+	if err := p.initQueues(context.Background(), topics); err != nil {
+		return nil, err
+	}
+
+	ackDeadline := 10 * time.Minute
+	sub, err := wmsql.NewSubscriber(sqlitequeue.Beginner{DB: d.Store.DB}, wmsql.SubscriberConfig{
+		PollInterval:   d.Config.Pipeline.PollInterval,
+		ResendInterval: d.Config.Pipeline.PollInterval,
+		RetryInterval:  time.Second,
+		AckDeadline:    &ackDeadline,
+		SchemaAdapter:  p.schema,
+		OffsetsAdapter: sqlitequeue.Offsets{},
+	}, wlog)
+	if err != nil {
+		return nil, fmt.Errorf("create queue subscriber: %w", err)
+	}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: d.Config.Server.ShutdownTimeout}, wlog)
+	if err != nil {
+		return nil, fmt.Errorf("create router: %w", err)
+	}
+	router.AddMiddleware(middleware.Recoverer)
+	router.AddConsumerHandler("process", TopicSubmissions, sub, p.guard(p.process, p.processGaveUp))
+	for _, dest := range d.Config.Destinations {
+		h := &deliverer{p: p, dest: dest, adapter: d.Adapters[dest.ID]}
+		router.AddConsumerHandler("deliver-"+dest.ID, DeliveryTopic(dest.ID), sub, p.guard(h.handle, h.gaveUp))
+	}
+	p.router = router
+	return p, nil
+}
+
+func (p *Pipeline) initQueues(ctx context.Context, topics []string) error {
+	for _, topic := range topics {
+		qs, err := p.schema.SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams{Topic: topic})
+		if err != nil {
+			return err
+		}
+		for _, q := range qs {
+			if _, err := p.Store.DB.ExecContext(ctx, q.Query, q.Args...); err != nil {
+				return fmt.Errorf("create queue %s: %w", topic, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Run processes messages until ctx ends or Close is called.
+func (p *Pipeline) Run(ctx context.Context) error { return p.router.Run(ctx) }
+
+// Running is closed once all stages run.
+func (p *Pipeline) Running() chan struct{} { return p.router.Running() }
+
+// Close stops taking new messages and waits (up to the shutdown timeout) for handlers in
+// flight; whatever did not finish stays in its queue.
+func (p *Pipeline) Close() error { return p.router.Close() }
+
+// Publish adds messages to a queue inside the caller's transaction: they become visible exactly
+// when the caller's other writes do.
+func Publish(ex wmsql.ContextExecutor, topic string, msgs ...*message.Message) error {
+	pub, err := wmsql.NewPublisher(ex, wmsql.PublisherConfig{SchemaAdapter: sqlitequeue.Schema{}}, nil)
+	if err != nil {
+		return err
+	}
+	if err := pub.Publish(topic, msgs...); err != nil {
+		return fmt.Errorf("enqueue on %s: %w", topic, err)
+	}
+	return nil
+}
+
+// NewWork is a queue message about one submission, due at notBefore (zero: now).
+func NewWork(submissionID string, notBefore time.Time) *message.Message {
+	msg := message.NewMessage(watermill.NewUUID(), []byte(submissionID))
+	if !notBefore.IsZero() {
+		msg.Metadata.Set(sqlitequeue.NotBeforeKey, notBefore.UTC().Format(time.RFC3339Nano))
+	}
+	return msg
+}
+
+// guard gives up on a message whose handler keeps failing with an internal error (a poison
+// message) so it cannot block its queue: after handler_attempts tries giveUp records the failure
+// and the message is acked. A failed try's writes are rolled back first.
+func (p *Pipeline) guard(h func(*message.Message, wmsql.Tx) error, giveUp func(*message.Message, wmsql.Tx, error) error) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		ctx := msg.Context()
+		tx, ok := wmsql.TxFromContext(ctx)
+		if !ok {
+			return fmt.Errorf("message %s arrived without a transaction", msg.UUID)
+		}
+		err := h(msg, tx)
+		if err == nil {
+			p.forget(msg.UUID)
+			return nil
+		}
+		_ = tx.Rollback()
+		if ctx.Err() != nil {
+			return err // shutting down: the message stays queued
+		}
+		p.mu.Lock()
+		p.failures[msg.UUID]++
+		n := p.failures[msg.UUID]
+		p.mu.Unlock()
+		log := p.Logger.With("submission_id", string(msg.Payload), "queue_message", msg.UUID)
+		if n < p.Config.Pipeline.HandlerAttempts {
+			log.Warn("stage failed, will retry", "attempt", n, "error", err)
+			return err
+		}
+		p.forget(msg.UUID)
+		log.Error("stage keeps failing, giving up on this message", "attempts", n, "error", err)
+		if gerr := giveUp(msg, tx, err); gerr != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("record failure: %w (after %w)", gerr, err)
+		}
+		return nil
+	}
+}
+
+func (p *Pipeline) forget(uuid string) {
+	p.mu.Lock()
+	delete(p.failures, uuid)
+	p.mu.Unlock()
+}

@@ -169,7 +169,7 @@ func syncDir(dir string) error {
 // references, no control or reserved characters, at most 120 bytes.
 func SafeName(name string) string {
 	name = strings.ReplaceAll(name, "\\", "/")
-	name = filepath.Base("/" + name)
+	name = strings.TrimPrefix(filepath.Base("/"+name), "/")
 	var b strings.Builder
 	for _, r := range name {
 		switch {

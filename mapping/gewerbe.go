@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register("gewerbeanmeldung-xdomea-0401", gewerbeAbgabe{})
+	Register("gewerbeanmeldung-xdomea-0401", gewerbeAbgabe{})
 }
 
 // XdomeaNamespace is the target namespace of xdomea 3.0.0.

@@ -76,7 +76,14 @@ func (e *Error) Error() string {
 
 var builtins = map[string]Mapper{}
 
-func register(name string, m Mapper) { builtins[name] = m }
+// Register makes a mapper available to routes under name; it panics on a duplicate name, which
+// is a programming error.
+func Register(name string, m Mapper) {
+	if _, dup := builtins[name]; dup {
+		panic("mapping: registered twice: " + name)
+	}
+	builtins[name] = m
+}
 
 // Lookup returns the mapper with the given name.
 func Lookup(name string) (Mapper, error) {

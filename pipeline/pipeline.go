@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -147,7 +148,7 @@ func (p *Pipeline) guard(h func(*message.Message, wmsql.Tx) error, giveUp func(*
 		if !ok {
 			return fmt.Errorf("message %s arrived without a transaction", msg.UUID)
 		}
-		err := h(msg, tx)
+		err := p.callSafely(h, msg, tx)
 		if err == nil {
 			p.forget(msg.UUID)
 			return nil
@@ -179,4 +180,16 @@ func (p *Pipeline) forget(uuid string) {
 	p.mu.Lock()
 	delete(p.failures, uuid)
 	p.mu.Unlock()
+}
+
+// callSafely turns a panic in a stage into an error, so that guard counts it like any failure.
+// The stack goes to the log only: the error text reaches the portal's status view.
+func (p *Pipeline) callSafely(h func(*message.Message, wmsql.Tx) error, msg *message.Message, tx wmsql.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.Logger.Error("stage panicked", "submission_id", string(msg.Payload), "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return h(msg, tx)
 }

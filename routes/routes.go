@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -61,10 +62,16 @@ func Load(path string) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read routes: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
+	// A strict decode finds unknown keys (yaml names their lines); the nodes give each route's line.
+	strict := yaml.NewDecoder(bytes.NewReader(raw))
+	strict.KnownFields(true)
+	if err := strict.Decode(&struct {
+		Routes []Route `yaml:"routes"`
+	}{}); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	var f file
-	if err := dec.Decode(&f); err != nil {
+	if err := yaml.Unmarshal(raw, &f); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var t Table

@@ -1,0 +1,144 @@
+package adapters_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amtsbote/amtsbote/adapters"
+)
+
+func testPackage(xml string) *adapters.Package {
+	content := []byte("%PDF-1.4 test")
+	return &adapters.Package{
+		SubmissionID: "s1", MessageID: "6d786168-6b35-45df-81cb-c348eb202a77", MessageType: "Abgabe.Abgabe.0401",
+		CreatedAt: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC), XML: []byte(xml),
+		Files: []adapters.File{{Name: "21623888-2db1-4734-9dc5-3d77af892494_Ausweis.pdf", MediaType: "application/pdf",
+			Size: int64(len(content)), Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }}},
+	}
+}
+
+func newFiledrop(t *testing.T, dir string) adapters.Adapter {
+	t.Helper()
+	a, err := adapters.New("filedrop", map[string]any{"path": dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestFiledropWritesXdomeaZip(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "drop")
+	a := newFiledrop(t, dir)
+	path, err := a.Deliver(context.Background(), testPackage("<x/>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(path) != "6d786168-6b35-45df-81cb-c348eb202a77_Abgabe.Abgabe.0401.zip" {
+		t.Fatalf("artefact %s", path)
+	}
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	want := "6d786168-6b35-45df-81cb-c348eb202a77_Abgabe.Abgabe.0401.xml,21623888-2db1-4734-9dc5-3d77af892494_Ausweis.pdf"
+	if strings.Join(names, ",") != want {
+		t.Fatalf("zip entries %v, want %s", names, want)
+	}
+	if info, _ := os.Stat(path); info.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640", info.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("drop directory holds %d entries, want only the zip (no temp files)", len(entries))
+	}
+}
+
+func TestFiledropRedeliveryIsHarmlessAndNeverOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	a := newFiledrop(t, dir)
+	first, err := a.Deliver(context.Background(), testPackage("<x/>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(first)
+	again, err := a.Deliver(context.Background(), testPackage("<x/>"))
+	if err != nil || again != first {
+		t.Fatalf("redelivery: %v, %s", err, again)
+	}
+	_, err = a.Deliver(context.Background(), testPackage("<different/>"))
+	if !adapters.IsPermanent(err) || !strings.Contains(err.Error(), "refusing to overwrite") {
+		t.Fatalf("a different package under the same name must fail permanently, got %v", err)
+	}
+	after, _ := os.ReadFile(first)
+	if !bytes.Equal(before, after) {
+		t.Fatal("the existing file was changed")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("drop directory holds %d entries, want 1", len(entries))
+	}
+}
+
+func TestFiledropUnwritableDirectoryIsTransient(t *testing.T) {
+	blocked := filepath.Join(t.TempDir(), "drop")
+	os.WriteFile(blocked, nil, 0o600)
+	_, err := newFiledrop(t, blocked).Deliver(context.Background(), testPackage("<x/>"))
+	if err == nil || adapters.IsPermanent(err) {
+		t.Fatalf("want a transient error, got %v", err)
+	}
+}
+
+func TestFiledropOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		options map[string]any
+		want    string
+	}{
+		{"missing path", map[string]any{}, "options.path"},
+		{"unknown key", map[string]any{"path": "x", "pth": "y"}, "pth"},
+		{"bad mode", map[string]any{"path": "x", "file_mode": "rw-r"}, "file_mode"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adapters.New("filedrop", tt.options)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+	if _, err := adapters.New("carrier-pigeon", nil); err == nil || !strings.Contains(err.Error(), "filedrop") {
+		t.Fatalf("unknown type: %v", err)
+	}
+}
+
+func TestSafeName(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Antrag.pdf", "Antrag.pdf"},
+		{"../../etc/passwd", "passwd"},
+		{`..\..\windows\system.ini`, "system.ini"},
+		{"/abs/path/file.txt", "file.txt"},
+		{"..", "unnamed"},
+		{".hidden", "hidden"},
+		{"a:b*c?.pdf", "a_b_c_.pdf"},
+		{"tab\there\x00.pdf", "tabhere.pdf"},
+		{"Müller ß.pdf", "Müller ß.pdf"},
+		{"", "unnamed"},
+		{strings.Repeat("ä", 100) + ".pdf", strings.Repeat("ä", 58) + ".pdf"},
+	}
+	for _, tt := range tests {
+		if got := adapters.SafeName(tt.in); got != tt.want {
+			t.Errorf("SafeName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amtsbote/amtsbote/config"
+)
+
+const minimal = `
+portals:
+  - id: p
+    token_sha256: eb1e8e79a793c44e863a8b636df80f36f80fd4539587320cb36e1ba84032a354
+destinations:
+  - id: eakte
+    type: filedrop
+    options: {path: out}
+`
+
+func write(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "amtsbote.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestDemoConfigLoads(t *testing.T) {
+	cfg, err := config.Load("../" + config.DefaultFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Storage.DataDir != "var/demo" || len(cfg.Destinations) != 1 {
+		t.Fatalf("unexpected demo config: %+v", cfg)
+	}
+	if got := cfg.Path(cfg.RoutesFile); got != "../fixtures/demo/routes.yaml" {
+		t.Fatalf("routes file resolved to %q, want it beside the config file", got)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := config.Load(write(t, minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Destinations[0].Retry
+	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Server.MaxBodyBytes != 32<<20 ||
+		cfg.Pipeline.PollInterval != 100*time.Millisecond || r.MaxAge != 72*time.Hour || r.MaxAttempts != 50 {
+		t.Fatalf("defaults not applied: %+v %+v", cfg.Server, r)
+	}
+}
+
+func TestEnvironmentOverridesFile(t *testing.T) {
+	t.Setenv("AMTSBOTE_SERVER_LISTEN", "127.0.0.1:9999")
+	t.Setenv("AMTSBOTE_STORAGE_DATA_DIR", "/tmp/elsewhere")
+	t.Setenv("AMTSBOTE_PIPELINE_POLL_INTERVAL", "250ms")
+	cfg, err := config.Load(write(t, "server:\n  listen: 127.0.0.1:1111\n"+minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Listen != "127.0.0.1:9999" || cfg.Storage.DataDir != "/tmp/elsewhere" || cfg.Pipeline.PollInterval != 250*time.Millisecond {
+		t.Fatalf("env overrides not applied: %+v %+v %+v", cfg.Server, cfg.Storage, cfg.Pipeline)
+	}
+}
+
+func TestConfigErrorsNameFileAndKey(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		want    []string
+	}{
+		{"unknown top-level key", "servr:\n  listen: x\n" + minimal, []string{"unknown keys", "servr"}},
+		{"unknown nested key", "server:\n  listn: x\n" + minimal, []string{"unknown keys", "listn"}},
+		{"bad duration", "server:\n  shutdown_timeout: soon\n" + minimal, []string{"shutdown_timeout"}},
+		{"bad token hash", strings.Replace(minimal, "eb1e8e79a793c44e863a8b636df80f36f80fd4539587320cb36e1ba84032a354", "secret", 1),
+			[]string{"portals[0].token_sha256", "64 hex digits"}},
+		{"no portals", "destinations: []\n", []string{"portals", "at least one portal"}},
+		{"bad destination id and unknown driver", "storage:\n  driver: mysql\n" + strings.Replace(minimal, "id: eakte", "id: E-Akte", 1),
+			[]string{"storage.driver", `"mysql"`, "destinations[0].id"}},
+		{"bad log format", "log:\n  format: xml\n" + minimal, []string{"log.format"}},
+		{"broken YAML", "server: [\n", []string{"read config"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := write(t, tt.content)
+			_, err := config.Load(path)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, want := range append(tt.want, path) {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,116 @@
+package inbound_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/inbound"
+	"github.com/amtsbote/amtsbote/pipeline"
+	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/store"
+	"github.com/amtsbote/amtsbote/store/sqlitequeue"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+)
+
+func newServer(t *testing.T) (*inbound.Server, *store.Store) {
+	t.Helper()
+	cfg, err := config.Load("../fixtures/demo/amtsbote.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	qs, _ := sqlitequeue.Schema{}.SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams{Topic: pipeline.TopicSubmissions})
+	for _, q := range qs {
+		st.DB.Exec(q.Query)
+	}
+	rt, err := routes.Load(cfg.Path(cfg.RoutesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inbound.NewServer(cfg, st, rt, slog.New(slog.NewTextHandler(io.Discard, nil))), st
+}
+
+func demoBody(t *testing.T) string {
+	raw, err := os.ReadFile("../fixtures/demo/submission.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+func post(h http.Handler, body, key string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("POST", "/v1/submissions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer demo-portal-token")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// After Drain every request is refused with 503 and a Retry-After, and nothing is stored.
+func TestDrainingRefusesWith503(t *testing.T) {
+	srv, st := newServer(t)
+	h := srv.Handler()
+	srv.Drain()
+	rec := post(h, demoBody(t), "")
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("got %d %v", rec.Code, rec.Header())
+	}
+	var n int
+	st.DB.QueryRow(`SELECT count(*) FROM submissions`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d submissions stored while draining", n)
+	}
+}
+
+// Many identical requests with one Idempotency-Key at the same moment create one submission,
+// and every one of them is answered with its id.
+func TestConcurrentIdempotentRequestsCreateOneSubmission(t *testing.T) {
+	srv, st := newServer(t)
+	h := srv.Handler()
+	body := demoBody(t)
+	ids := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := post(h, body, "same-key")
+			if rec.Code != http.StatusAccepted {
+				t.Errorf("request %d: %d %s", i, rec.Code, rec.Body)
+				return
+			}
+			var r struct{ ID string }
+			json.Unmarshal(rec.Body.Bytes(), &r)
+			ids[i] = r.ID
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != ids[0] {
+			t.Fatalf("ids differ: %v", ids)
+		}
+	}
+	var n, queued int
+	st.DB.QueryRow(`SELECT count(*) FROM submissions`).Scan(&n)
+	st.DB.QueryRow(`SELECT count(*) FROM ` + sqlitequeue.Table(pipeline.TopicSubmissions)).Scan(&queued)
+	if n != 1 || queued != 1 {
+		t.Fatalf("%d submissions and %d queue messages, want 1 and 1", n, queued)
+	}
+}

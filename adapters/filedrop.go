@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 func init() {
@@ -53,7 +54,25 @@ func newFiledrop(options map[string]any) (Adapter, error) {
 		return nil, fmt.Errorf("filedrop: options.file_mode %q: expected an octal mode such as 0640", o.FileMode)
 	}
 	create := o.CreateDir == nil || *o.CreateDir
-	return &filedrop{dir: o.Path, mode: fs.FileMode(mode), createDir: create}, nil
+	f := &filedrop{dir: o.Path, mode: fs.FileMode(mode), createDir: create}
+	f.removeStaleTemps(time.Now().Add(-staleTempAge))
+	return f, nil
+}
+
+// staleTempAge is how old a temporary file must be before it counts as left behind by a crash;
+// younger ones may belong to another instance writing into the same directory.
+const staleTempAge = 15 * time.Minute
+
+const tempPattern = ".amtsbote-*.tmp"
+
+// removeStaleTemps deletes temporary files that a killed process left in the drop directory.
+func (f *filedrop) removeStaleTemps(before time.Time) {
+	matches, _ := filepath.Glob(filepath.Join(f.dir, tempPattern))
+	for _, m := range matches {
+		if info, err := os.Lstat(m); err == nil && info.Mode().IsRegular() && info.ModTime().Before(before) {
+			_ = os.Remove(m)
+		}
+	}
 }
 
 // Deliver writes the zip to a temporary file in the drop directory, syncs it, and links it to its
@@ -67,7 +86,7 @@ func (f *filedrop) Deliver(ctx context.Context, p *Package) (string, error) {
 			return "", fmt.Errorf("filedrop: create drop directory: %w", err)
 		}
 	}
-	tmp, err := os.CreateTemp(f.dir, ".amtsbote-*.tmp")
+	tmp, err := os.CreateTemp(f.dir, tempPattern)
 	if err != nil {
 		return "", fmt.Errorf("filedrop: %w", err)
 	}

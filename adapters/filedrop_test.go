@@ -142,3 +142,27 @@ func TestSafeName(t *testing.T) {
 		}
 	}
 }
+
+// Temporary files a killed process left behind are removed when the adapter starts; fresh ones
+// (possibly another instance's) stay.
+func TestFiledropRemovesStaleTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".amtsbote-123.tmp")
+	fresh := filepath.Join(dir, ".amtsbote-456.tmp")
+	other := filepath.Join(dir, "keep.zip")
+	for _, p := range []string{stale, fresh, other} {
+		os.WriteFile(p, []byte("x"), 0o600)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(stale, old, old)
+	os.Chtimes(other, old, old)
+	newFiledrop(t, dir)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Error("stale temp file still there")
+	}
+	for _, p := range []string{fresh, other} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed", p)
+		}
+	}
+}

@@ -97,8 +97,15 @@ type SchemaSet struct {
 	ID string `mapstructure:"id"`
 	// Root is the XSD that includes the rest, relative to the config file.
 	Root string `mapstructure:"root"`
-	// Namespace is the target namespace of the set.
-	Namespace string `mapstructure:"namespace"`
+	// Namespaces are the target namespaces of the set's messages; `amtsbote validate` picks the
+	// set by the root element's namespace.
+	Namespaces []string `mapstructure:"namespaces"`
+	// Catalog is an OASIS XML catalog, relative to the config file, that maps the absolute
+	// schemaLocation URLs of the set to local files. Optional when all imports are relative.
+	Catalog string `mapstructure:"catalog"`
+	// CodeLists is a directory of genericode code lists, relative to the config file. Optional;
+	// when set, codes in messages are checked against their lists.
+	CodeLists string `mapstructure:"code_lists"`
 }
 
 // Destination is a receiving system and the adapter that reaches it.

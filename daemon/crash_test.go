@@ -168,7 +168,7 @@ portals:
 schemas:
   - id: xdomea-3.0.0
     root: %q
-    namespace: urn:xoev-de:xdomea:schema:3.0.0
+    namespaces: [urn:xoev-de:xdomea:schema:3.0.0]
 destinations:
   - id: eakte
     type: filedrop

@@ -54,7 +54,10 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon
 	}
 	validators := map[string]xoev.Validator{}
 	for _, s := range cfg.Schemas {
-		set, err := xoev.Compile(s.ID, s.Namespace, cfg.Path(s.Root))
+		set, err := xoev.LoadSchemaSet(xoev.SchemaSetConfig{
+			ID: s.ID, Root: cfg.Path(s.Root), Namespaces: s.Namespaces,
+			Catalog: cfg.Path(s.Catalog), CodeLists: cfg.Path(s.CodeLists),
+		})
 		if err != nil {
 			return nil, err
 		}

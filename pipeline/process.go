@@ -66,9 +66,17 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 	}
 	if err := validator.Validate(m.XML); err != nil {
 		var ve *xoev.ValidationError
-		if errors.As(err, &ve) {
+		var pe *xoev.ParseError
+		switch {
+		case errors.As(err, &ve):
 			log.Info("message is not valid", "problems", len(ve.Problems))
-			return p.fail(msg, tx, sub, "validation_failed", strings.Join(ve.Problems, "\n"))
+			lines := make([]string, len(ve.Problems))
+			for i, pr := range ve.Problems {
+				lines[i] = pr.String()
+			}
+			return p.fail(msg, tx, sub, "validation_failed", strings.Join(lines, "\n"))
+		case errors.As(err, &pe):
+			return p.fail(msg, tx, sub, "validation_failed", pe.Error())
 		}
 		return err
 	}

@@ -1,0 +1,294 @@
+package xoev
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// CodeList is one version of an XÖV code list (genericode).
+type CodeList struct {
+	URI       string // listURI, the CanonicalUri
+	Version   string // listVersionID
+	ShortName string
+	File      string
+	names     map[string]string // code → name
+	byName    map[string]string // lower-case name or other column value → code
+}
+
+// Name returns the name (description) of a code.
+func (l *CodeList) Name(code string) (string, bool) {
+	n, ok := l.names[code]
+	return n, ok
+}
+
+// Code returns the code for a name or another column's value (an alias), ignoring case. A
+// value that already is a code is returned as is.
+func (l *CodeList) Code(nameOrAlias string) (string, bool) {
+	if _, ok := l.names[nameOrAlias]; ok {
+		return nameOrAlias, true
+	}
+	c, ok := l.byName[strings.ToLower(strings.TrimSpace(nameOrAlias))]
+	return c, ok
+}
+
+// Len is the number of codes.
+func (l *CodeList) Len() int { return len(l.names) }
+
+// CodeLists holds code lists by URI and version.
+type CodeLists struct {
+	lists map[string]map[string]*CodeList
+}
+
+// LoadCodeLists reads every genericode file (*.xml) in dir.
+func LoadCodeLists(dir string) (*CodeLists, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.xml"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("code lists: no genericode files (*.xml) in %s", dir)
+	}
+	c := &CodeLists{lists: map[string]map[string]*CodeList{}}
+	var problems []string
+	for _, f := range files {
+		l, err := loadGenericode(f)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		if c.lists[l.URI] == nil {
+			c.lists[l.URI] = map[string]*CodeList{}
+		}
+		if prev, dup := c.lists[l.URI][l.Version]; dup {
+			problems = append(problems, fmt.Sprintf("%s: code list %s version %s is already defined in %s", f, l.URI, l.Version, prev.File))
+			continue
+		}
+		c.lists[l.URI][l.Version] = l
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("code lists:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return c, nil
+}
+
+// List returns a code list by URI and version; an empty version means the newest loaded.
+func (c *CodeLists) List(uri, version string) (*CodeList, bool) {
+	versions, ok := c.lists[uri]
+	if !ok {
+		return nil, false
+	}
+	if version != "" {
+		l, ok := versions[version]
+		return l, ok
+	}
+	keys := make([]string, 0, len(versions))
+	for v := range versions {
+		keys = append(keys, v)
+	}
+	sort.Slice(keys, func(i, j int) bool { return versionLess(keys[i], keys[j]) })
+	return versions[keys[len(keys)-1]], true
+}
+
+// Lookup returns the name of a code in a list.
+func (c *CodeLists) Lookup(uri, version, code string) (string, bool) {
+	l, ok := c.List(uri, version)
+	if !ok {
+		return "", false
+	}
+	return l.Name(code)
+}
+
+// CodeFor returns the code for a name or alias in a list (the direction mappings need).
+func (c *CodeLists) CodeFor(uri, version, nameOrAlias string) (string, bool) {
+	l, ok := c.List(uri, version)
+	if !ok {
+		return "", false
+	}
+	return l.Code(nameOrAlias)
+}
+
+// URIs lists the loaded code lists' URIs.
+func (c *CodeLists) URIs() []string {
+	out := make([]string, 0, len(c.lists))
+	for u := range c.lists {
+		out = append(out, u)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func versionLess(a, b string) bool {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		if as[i] != bs[i] {
+			if len(as[i]) != len(bs[i]) {
+				return len(as[i]) < len(bs[i])
+			}
+			return as[i] < bs[i]
+		}
+	}
+	return len(as) < len(bs)
+}
+
+type genericode struct {
+	Identification struct {
+		ShortName    string
+		Version      string
+		CanonicalUri string
+	}
+	Columns []struct {
+		ID        string `xml:"Id,attr"`
+		ShortName string
+	} `xml:"ColumnSet>Column"`
+	Keys []struct {
+		ColumnRef struct {
+			Ref string `xml:"Ref,attr"`
+		}
+	} `xml:"ColumnSet>Key"`
+	Rows []struct {
+		Values []struct {
+			Column string `xml:"ColumnRef,attr"`
+			Value  string `xml:"SimpleValue"`
+		} `xml:"Value"`
+	} `xml:"SimpleCodeList>Row"`
+}
+
+func loadGenericode(file string) (*CodeList, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var g genericode
+	if err := xml.Unmarshal(raw, &g); err != nil {
+		return nil, fmt.Errorf("%s: not a genericode code list: %w", file, err)
+	}
+	id := g.Identification
+	if id.CanonicalUri == "" || id.Version == "" || len(g.Columns) == 0 {
+		return nil, fmt.Errorf("%s: a genericode code list needs Identification/CanonicalUri, Identification/Version and a ColumnSet", file)
+	}
+	codeCol := g.Columns[0].ID
+	if len(g.Keys) > 0 && g.Keys[0].ColumnRef.Ref != "" {
+		codeCol = g.Keys[0].ColumnRef.Ref
+	}
+	nameCol := ""
+	for _, c := range g.Columns {
+		n := strings.ToLower(c.ID + " " + c.ShortName)
+		if c.ID != codeCol && nameCol == "" && (strings.Contains(n, "beschreibung") || strings.Contains(n, "name") || strings.Contains(n, "wert")) {
+			nameCol = c.ID
+		}
+	}
+	if nameCol == "" {
+		for _, c := range g.Columns {
+			if c.ID != codeCol {
+				nameCol = c.ID
+				break
+			}
+		}
+	}
+	l := &CodeList{URI: id.CanonicalUri, Version: id.Version, ShortName: id.ShortName, File: file,
+		names: map[string]string{}, byName: map[string]string{}}
+	for i, row := range g.Rows {
+		var code string
+		others := map[string]string{}
+		for _, v := range row.Values {
+			if v.Column == codeCol {
+				code = strings.TrimSpace(v.Value)
+			} else {
+				others[v.Column] = strings.TrimSpace(v.Value)
+			}
+		}
+		if code == "" {
+			return nil, fmt.Errorf("%s: row %d has no value in the code column %q", file, i+1, codeCol)
+		}
+		l.names[code] = others[nameCol]
+		for _, v := range others {
+			if v != "" {
+				if _, taken := l.byName[strings.ToLower(v)]; !taken {
+					l.byName[strings.ToLower(v)] = code
+				}
+			}
+		}
+	}
+	return l, nil
+}
+
+// Check looks at every element of a message that names its code list (listURI, and
+// listVersionID where given) and reports codes the list does not contain — a check beyond the
+// XSD, which types most codes only as tokens. Lists that are not loaded are not checked.
+func (c *CodeLists) Check(data []byte) []Problem {
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	stack := []*codeFrame{{children: map[string]int{}}}
+	var problems []Problem
+	var text strings.Builder
+	for {
+		tok, err := dec.RawToken()
+		if err == io.EOF || err != nil {
+			return problems
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			parent := stack[len(stack)-1]
+			name := t.Name.Local
+			if t.Name.Space != "" {
+				name = t.Name.Space + ":" + name
+			}
+			parent.children[name]++
+			if n := parent.children[name]; n > 1 {
+				name = fmt.Sprintf("%s[%d]", name, n)
+			}
+			line, col := dec.InputPos()
+			f := &codeFrame{name: name, children: map[string]int{}, line: line, column: col}
+			for _, a := range t.Attr {
+				switch a.Name.Local {
+				case "listURI":
+					f.listURI = a.Value
+				case "listVersionID":
+					f.version = a.Value
+				}
+			}
+			stack = append(stack, f)
+			text.Reset()
+		case xml.CharData:
+			text.Write(t)
+		case xml.EndElement:
+			cur := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			parent := stack[len(stack)-1]
+			if cur.name == "code" && parent.listURI != "" {
+				if l, ok := c.List(parent.listURI, parent.version); ok {
+					code := strings.TrimSpace(text.String())
+					if _, known := l.Name(code); !known {
+						problems = append(problems, Problem{
+							Line: cur.line, Column: cur.column, Path: pathOf(stack),
+							Message: fmt.Sprintf("code %q is not in code list %s version %s", code, l.URI, l.Version),
+						})
+					}
+				}
+			}
+			text.Reset()
+		}
+	}
+}
+
+type codeFrame struct {
+	name     string
+	children map[string]int
+	listURI  string
+	version  string
+	line     int
+	column   int
+}
+
+func pathOf(stack []*codeFrame) string {
+	var b strings.Builder
+	for _, f := range stack[1:] {
+		b.WriteString("/" + f.name)
+	}
+	return b.String()
+}

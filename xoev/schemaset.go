@@ -1,0 +1,227 @@
+package xoev
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// SchemaSetConfig describes one XÖV standard in one version. It is data: adding a standard
+// means copying its files and writing these few lines of configuration.
+type SchemaSetConfig struct {
+	// ID names the set, e.g. xdomea-3.0.0.
+	ID string
+	// Root is the XSD that includes or imports the rest.
+	Root string
+	// Namespaces are the target namespaces of the set's messages; `validate` picks the set by
+	// the root element's namespace.
+	Namespaces []string
+	// Catalog is an OASIS XML catalog mapping absolute schemaLocation URLs to local files
+	// (optional when every import is relative).
+	Catalog string
+	// CodeLists is a directory of genericode code lists (optional).
+	CodeLists string
+}
+
+// Validator checks a message. A nil error means valid; otherwise *ParseError or *ValidationError.
+type Validator interface {
+	Validate(doc []byte) error
+}
+
+var _ Validator = (*SchemaSet)(nil)
+
+// SchemaSet is a compiled schema set. It is safe for use by many goroutines at once.
+type SchemaSet struct {
+	ID         string
+	Namespaces []string
+	// Files are the schema files the set consists of, root first.
+	Files     []string
+	CodeLists *CodeLists
+	schema    unsafe.Pointer
+	closeOnce sync.Once
+}
+
+// compileMu serialises compiles: the loader's view of "what may be read now" is global.
+var compileMu sync.Mutex
+
+// LoadSchemaSet resolves every include and import of the set through its catalog, compiles the
+// set once, and loads its code lists. Every problem is reported with the file that causes it.
+func LoadSchemaSet(c SchemaSetConfig) (*SchemaSet, error) {
+	var catalog *Catalog
+	if c.Catalog != "" {
+		var err error
+		if catalog, err = LoadCatalog(c.Catalog); err != nil {
+			return nil, fmt.Errorf("schema set %s: %w", c.ID, err)
+		}
+	}
+	files, urls, err := walkSchemas(c.Root, catalog)
+	if err != nil {
+		return nil, fmt.Errorf("schema set %s: %w", c.ID, err)
+	}
+	compileMu.Lock()
+	beginCompile(urls)
+	schema, problems := compileSchema(c.Root)
+	refused := endCompile()
+	compileMu.Unlock()
+	if schema == nil {
+		msgs := make([]string, 0, len(problems)+len(refused))
+		for _, u := range refused {
+			msgs = append(msgs, "refused to load "+u+" (not in the catalog; amtsbote never uses the network)")
+		}
+		for _, p := range problems {
+			msgs = append(msgs, p.String())
+		}
+		return nil, fmt.Errorf("schema set %s: %s does not compile:\n  %s", c.ID, c.Root, strings.Join(msgs, "\n  "))
+	}
+	s := &SchemaSet{ID: c.ID, Namespaces: c.Namespaces, Files: files, schema: schema}
+	if c.CodeLists != "" {
+		if s.CodeLists, err = LoadCodeLists(c.CodeLists); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("schema set %s: %w", c.ID, err)
+		}
+	}
+	return s, nil
+}
+
+// Compile loads a schema set that needs no catalog and no code lists.
+func Compile(id, namespace, root string) (*SchemaSet, error) {
+	var ns []string
+	if namespace != "" {
+		ns = []string{namespace}
+	}
+	return LoadSchemaSet(SchemaSetConfig{ID: id, Root: root, Namespaces: ns})
+}
+
+// walkSchemas follows include, import, redefine and override from the root, resolving relative
+// locations against the including file and absolute URLs through the catalog. It returns the
+// files, the URL→file map the loader needs, and an error naming every URL it cannot resolve
+// together with the schema (file:line) that refers to it.
+func walkSchemas(root string, catalog *Catalog) ([]string, map[string]string, error) {
+	urls := map[string]string{}
+	seen := map[string]bool{}
+	var files []string
+	var problems []string
+	queue := []string{filepath.Clean(root)}
+	for len(queue) > 0 {
+		file := queue[0]
+		queue = queue[1:]
+		if seen[file] {
+			continue
+		}
+		seen[file] = true
+		files = append(files, file)
+		refs, err := schemaRefs(file)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		for _, r := range refs {
+			where := fmt.Sprintf("%s:%d", file, r.line)
+			var local string
+			if isURL(r.location) {
+				var ok bool
+				if local, ok = catalog.Resolve(r.location); !ok {
+					hint := "add it to the schema set's catalog"
+					if catalog == nil {
+						hint = "configure a catalog for this schema set that maps it to a local copy"
+					}
+					problems = append(problems, fmt.Sprintf("%s imports %s, which cannot be resolved offline: %s", where, r.location, hint))
+					continue
+				}
+				urls[r.location] = local
+			} else {
+				local = filepath.Join(filepath.Dir(file), filepath.FromSlash(strings.TrimPrefix(r.location, "file://")))
+			}
+			if _, err := os.Stat(local); err != nil {
+				problems = append(problems, fmt.Sprintf("%s refers to %s, but %s does not exist", where, r.location, local))
+				continue
+			}
+			queue = append(queue, filepath.Clean(local))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, nil, errors.New(strings.Join(problems, "\n  "))
+	}
+	return files, urls, nil
+}
+
+type schemaRef struct {
+	location string
+	line     int
+}
+
+const xsdNS = "http://www.w3.org/2001/XMLSchema"
+
+func schemaRefs(file string) ([]schemaRef, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dec := xml.NewDecoder(f)
+	var refs []schemaRef
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return refs, nil
+		}
+		if err != nil {
+			line, _ := dec.InputPos()
+			return nil, fmt.Errorf("%s:%d: not a readable schema: %v", file, line, err)
+		}
+		el, ok := tok.(xml.StartElement)
+		if !ok || el.Name.Space != xsdNS {
+			continue
+		}
+		switch el.Name.Local {
+		case "include", "import", "redefine", "override":
+			for _, a := range el.Attr {
+				if a.Name.Local == "schemaLocation" && a.Name.Space == "" {
+					line, _ := dec.InputPos()
+					refs = append(refs, schemaRef{location: strings.TrimSpace(a.Value), line: line})
+				}
+			}
+		}
+	}
+}
+
+// Validate checks a message: safe parsing, the XSD, and the code lists where the message names
+// them. A nil error means valid; otherwise a *ParseError or a *ValidationError.
+func (s *SchemaSet) Validate(data []byte) error {
+	doc, err := Parse(data, DefaultMaxBytes)
+	if err != nil {
+		return err
+	}
+	defer doc.Free()
+	problems, err := s.ValidateDocument(doc)
+	if err != nil {
+		return err
+	}
+	if s.CodeLists != nil {
+		problems = append(problems, s.CodeLists.Check(data)...)
+	}
+	if len(problems) > 0 {
+		return &ValidationError{SchemaSet: s.ID, Problems: problems}
+	}
+	return nil
+}
+
+// ValidateDocument checks a parsed document against the XSD only, reporting every problem.
+func (s *SchemaSet) ValidateDocument(doc *Document) ([]Problem, error) {
+	problems, internal := validateDoc(s.schema, doc.pointer())
+	if internal {
+		return nil, fmt.Errorf("schema set %s: libxml2 could not run the validation", s.ID)
+	}
+	return problems, nil
+}
+
+// Close frees the compiled schema; the set must not be used afterwards.
+func (s *SchemaSet) Close() {
+	s.closeOnce.Do(func() { freeSchema(s.schema) })
+}

@@ -77,4 +77,3 @@ func endCompile() []string {
 }
 
 func trimMessage(s string) string { return strings.TrimSpace(s) }
-

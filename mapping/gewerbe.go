@@ -45,21 +45,15 @@ func (gewerbeAbgabe) Map(in Input) (*Message, error) {
 		return nil, &Error{Mapping: "gewerbeanmeldung-xdomea-0401", Fields: f.problems}
 	}
 
-	created := in.Now().UTC().Truncate(1e9)
-	m := &Message{ID: newID(), Type: abgabeType, CreatedAt: created}
+	header := xoev.NewHeader("0401", in.Sender, in.Recipient, in.Now, newID)
+	m := &Message{ID: header.MessageID, Type: abgabeType, CreatedAt: header.Created}
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
 	root := doc.CreateElement("xdomea:" + abgabeType)
 	root.CreateAttr("xmlns:xdomea", XdomeaNamespace)
 
 	kopf := root.CreateElement("xdomea:Kopf")
-	text(kopf, "xdomea:ProzessID", m.ID)
-	code(kopf.CreateElement("xdomea:Nachrichtentyp"), "urn:xoev-de:xdomea:codeliste:nachrichtentyp", "2.0", "0401", "")
-	text(kopf, "xdomea:Erstellungszeitpunkt", created.Format("2006-01-02T15:04:05Z"))
-	authority(kopf.CreateElement("xdomea:Absender"), in.Sender)
-	authority(kopf.CreateElement("xdomea:Empfaenger"), in.Recipient)
-	system := kopf.CreateElement("xdomea:SendendesSystem")
-	text(system, "xdomea:Produktname", "amtsbote")
+	header.WriteXdomeaKopf(kopf, "xdomea")
 	text(kopf, "xdomea:Importbestaetigung", "1") // fixed by the schema: an import receipt (0402) is always asked for
 	text(kopf, "xdomea:Empfangsbestaetigung", "1")
 
@@ -70,7 +64,7 @@ func (gewerbeAbgabe) Map(in Input) (*Message, error) {
 	text(meta, "xdomea:Kennzeichen", in.Reference)
 	text(meta, "xdomea:Bemerkung", remark(in, betrieb.taetigkeit, betrieb.beginn, betrieb.rechtsform, betrieb.beschaeftigte))
 	text(vorgang, "xdomea:Typ", "Gewerbeanmeldung")
-	received := in.ReceivedAt.UTC().Format("2006-01-02")
+	received := xoev.Date(in.ReceivedAt)
 	text(vorgang.CreateElement("xdomea:Laufzeit"), "xdomea:Beginn", received)
 	for i, a := range in.Attachments {
 		dok := vorgang.CreateElement("xdomea:Dokument")
@@ -87,7 +81,7 @@ func (gewerbeAbgabe) Map(in Input) (*Message, error) {
 		primary := format.CreateElement("xdomea:Primaerdokument")
 		text(primary, "xdomea:Dateiname", a.PackageName)
 		text(primary, "xdomea:DateinameOriginal", a.Filename)
-		text(primary, "xdomea:DatumUhrzeit", in.ReceivedAt.UTC().Format("2006-01-02T15:04:05Z"))
+		text(primary, "xdomea:DatumUhrzeit", xoev.DateTime(in.ReceivedAt))
 	}
 	person := vorgang.CreateElement("xdomea:Kontakt")
 	name := person.CreateElement("xdomea:Name")
@@ -132,36 +126,6 @@ func text(parent *etree.Element, tag, value string) {
 	parent.CreateElement(tag).SetText(value)
 }
 
-// code fills an XÖV code element: its code and name children are unqualified.
-func code(el *etree.Element, listURI, listVersion, value, name string) {
-	if listURI != "" {
-		el.CreateAttr("listURI", listURI)
-	}
-	if listVersion != "" {
-		el.CreateAttr("listVersionID", listVersion)
-	}
-	el.CreateElement("code").SetText(value)
-	if name != "" {
-		el.CreateElement("name").SetText(name)
-	}
-}
-
-// authority writes a Kontakt that names an authority by its Behördenkennung.
-func authority(kontakt *etree.Element, a xoev.Authority) {
-	if a.Kennung != "" || a.Praefix != "" {
-		kennung := kontakt.CreateElement("xdomea:Behoerdenkennung")
-		if a.Kennung != "" {
-			code(kennung.CreateElement("xdomea:Behoerdenschluessel"), "", "", a.Kennung, "")
-		}
-		if a.Praefix != "" {
-			code(kennung.CreateElement("xdomea:Praefix"), "", "", a.Praefix, "")
-		}
-	}
-	if a.Name != "" {
-		text(kontakt.CreateElement("xdomea:Institution"), "xdomea:Name", a.Name)
-	}
-}
-
 type postal struct{ strasse, hausnummer, plz, ort string }
 
 func address(f *form, at string) postal {
@@ -200,9 +164,9 @@ func fileFormat(format *etree.Element, a Attachment) {
 		c, ok = dateiformat[ext]
 	}
 	if !ok {
-		code(format.CreateElement("xdomea:Name"), "urn:xoev-de:xdomea:codeliste:dateiformat", "1.0", "100", "")
+		xoev.WriteCode(format.CreateElement("xdomea:Name"), "urn:xoev-de:xdomea:codeliste:dateiformat", "1.0", "100", "")
 		text(format, "xdomea:SonstigerName", a.MediaType)
 		return
 	}
-	code(format.CreateElement("xdomea:Name"), "urn:xoev-de:xdomea:codeliste:dateiformat", "1.0", c, "")
+	xoev.WriteCode(format.CreateElement("xdomea:Name"), "urn:xoev-de:xdomea:codeliste:dateiformat", "1.0", c, "")
 }

@@ -24,8 +24,14 @@ static xmlParserInputPtr amtsbote_loader(const char *url, const char *id, xmlPar
 	return in;
 }
 
+// libxml2 prints errors to stderr by default, including lines of the document: personal data
+// must not reach the logs that way. Errors are collected per call instead.
+static void amtsbote_silent(void *ctx, const char *msg, ...) {}
+
 static void amtsbote_init(void) {
 	xmlInitParser();
+	xmlThrDefSetGenericErrorFunc(NULL, amtsbote_silent);
+	xmlSetGenericErrorFunc(NULL, amtsbote_silent);
 	xmlSetExternalEntityLoader(amtsbote_loader);
 }
 

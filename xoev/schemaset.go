@@ -1,6 +1,7 @@
 package xoev
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -194,22 +195,42 @@ func schemaRefs(file string) ([]schemaRef, error) {
 // Validate checks a message: safe parsing, the XSD, and the code lists where the message names
 // them. A nil error means valid; otherwise a *ParseError or a *ValidationError.
 func (s *SchemaSet) Validate(data []byte) error {
+	return s.Check(data, s.CodeLists != nil)
+}
+
+// Check is Validate with the code-list check chosen by the caller (the CLI leaves it off by
+// default, so its verdict matches xmllint's).
+func (s *SchemaSet) Check(data []byte, codes bool) error {
 	doc, err := Parse(data, DefaultMaxBytes)
 	if err != nil {
 		return err
 	}
-	defer doc.Free()
 	problems, err := s.ValidateDocument(doc)
+	doc.Free()
 	if err != nil {
 		return err
 	}
-	if s.CodeLists != nil {
+	if codes && s.CodeLists != nil {
 		problems = append(problems, s.CodeLists.Check(data)...)
 	}
 	if len(problems) > 0 {
 		return &ValidationError{SchemaSet: s.ID, Problems: problems}
 	}
 	return nil
+}
+
+// RootNamespace returns the namespace of a document's root element, to pick its schema set.
+func RootNamespace(data []byte) (string, error) {
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", fmt.Errorf("no root element: %w", err)
+		}
+		if el, ok := tok.(xml.StartElement); ok {
+			return el.Name.Space, nil
+		}
+	}
 }
 
 // ValidateDocument checks a parsed document against the XSD only, reporting every problem.

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const (
+	demoConfig = "../../fixtures/demo/amtsbote.yaml"
+	corpus     = "../../fixtures/xoev/corpus/xdomea-3.0.0"
+	xdomeaXSD  = "../../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func corpusFiles(t *testing.T) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(corpus, "*", "*.xml"))
+	if len(files) < 20 {
+		t.Fatalf("corpus has %d files, want at least 20", len(files))
+	}
+	return files
+}
+
+// amtsbote validate reaches the same verdict as xmllint --noout --nonet --schema on every
+// corpus file. CI installs xmllint; elsewhere the test is skipped without it.
+func TestValidateAgreesWithXmllint(t *testing.T) {
+	xmllint, err := exec.LookPath("xmllint")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("xmllint is not installed; .ci/run installs libxml2-utils")
+		}
+		t.Skip("xmllint not installed (apt-get install libxml2-utils)")
+	}
+	for _, f := range corpusFiles(t) {
+		t.Run(filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), func(t *testing.T) {
+			lint := exec.Command(xmllint, "--noout", "--nonet", "--schema", xdomeaXSD, f)
+			lintValid := lint.Run() == nil
+			code, out, errOut := runCLI("validate", "--config", demoConfig, "--schema", "xdomea-3.0.0", f)
+			if code != 0 && code != 1 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			if ours := code == 0; ours != lintValid {
+				t.Fatalf("amtsbote valid=%v, xmllint valid=%v\n%s", ours, lintValid, out)
+			}
+		})
+	}
+}
+
+func TestValidateOutputAndExitCodes(t *testing.T) {
+	valid := corpus + "/valid/Abgabe.Abgabe.0401-gewerbeanmeldung.xml"
+	invalid := corpus + "/invalid/Abgabe.Abgabe.0401-missing-prozessid.xml"
+	codes := corpus + "/codelist-invalid/Abgabe.Abgabe.0401-unknown-dateiformat.xml"
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{"all valid", []string{valid}, 0, []string{valid + ": valid"}},
+		{"one invalid", []string{valid, invalid}, 1, []string{valid + ": valid", invalid + ": invalid", invalid + ":4: /xdomea:Abgabe.Abgabe.0401/xdomea:Kopf/xdomea:Nachrichtentyp: "}},
+		{"explicit schema", []string{"--schema", "xdomea-3.0.0", valid}, 0, []string{": valid"}},
+		{"codes unchecked by default", []string{codes}, 0, []string{": valid"}},
+		{"codes checked on request", []string{"--check-codes", codes}, 1, []string{`code "999" is not in code list`}},
+		{"unknown schema id", []string{"--schema", "xbau-2.3", valid}, 2, []string{`--schema "xbau-2.3": no such schema set`}},
+		{"missing file", []string{"nope.xml"}, 2, []string{"nope.xml"}},
+		{"bad format", []string{"--format", "yaml", valid}, 2, []string{"--format"}},
+		{"no files", []string{}, 2, []string{"requires at least 1 arg"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(append([]string{"validate", "--config", demoConfig}, tt.args...)...)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.wantCode, out, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out+errOut, w) {
+					t.Errorf("output lacks %q:\n%s%s", w, out, errOut)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateJSON(t *testing.T) {
+	invalid := corpus + "/invalid/Abgabe.Abgabe.0401-wrong-type-erstellungszeitpunkt.xml"
+	code, out, _ := runCLI("validate", "--config", demoConfig, "--format", "json", invalid)
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	var got struct {
+		Files []struct {
+			File     string
+			Schema   string
+			Valid    bool
+			Problems []struct {
+				Line    int
+				Path    string
+				Message string
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	f := got.Files[0]
+	if f.Valid || f.Schema != "xdomea-3.0.0" || len(f.Problems) != 1 || f.Problems[0].Line != 8 ||
+		f.Problems[0].Path != "/xdomea:Abgabe.Abgabe.0401/xdomea:Kopf/xdomea:Erstellungszeitpunkt" {
+		t.Fatalf("unexpected result: %+v", got)
+	}
+}

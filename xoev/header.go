@@ -1,0 +1,104 @@
+package xoev
+
+import (
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/google/uuid"
+)
+
+// Header is what the header (Nachrichtenkopf) of an XÖV message says: which message, when, of
+// which type, from whom to whom.
+type Header struct {
+	// MessageID is the message (process) UUID; xdomea calls it ProzessID.
+	MessageID string
+	// Created is the creation time.
+	Created time.Time
+	// MessageType is the code of the message type in the standard's list, e.g. 0401.
+	MessageType string
+	// MessageTypeList and MessageTypeListVersion name that code list.
+	MessageTypeList        string
+	MessageTypeListVersion string
+	Sender                 Authority
+	Recipient              Authority
+	// Product names the sending system.
+	Product string
+}
+
+// NewHeader starts a header with a fresh UUID and the current time in whole seconds (UTC).
+// now and newID may be nil (time.Now, random UUIDs); tests fix them.
+func NewHeader(messageType string, sender, recipient Authority, now func() time.Time, newID func() string) Header {
+	if now == nil {
+		now = time.Now
+	}
+	if newID == nil {
+		newID = uuid.NewString
+	}
+	return Header{
+		MessageID: newID(), Created: now().UTC().Truncate(time.Second), MessageType: messageType,
+		Sender: sender, Recipient: recipient, Product: "amtsbote",
+	}
+}
+
+// DateTime formats a time as xs:dateTime in UTC with whole seconds, as XÖV schemas expect.
+func DateTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// Date formats a time as xs:date.
+func Date(t time.Time) string { return t.UTC().Format("2006-01-02") }
+
+// Xdomea nachrichtentyp code list, fixed by the xdomea 3.0.0 schema.
+const (
+	XdomeaNachrichtentypList    = "urn:xoev-de:xdomea:codeliste:nachrichtentyp"
+	XdomeaNachrichtentypVersion = "2.0"
+)
+
+// WriteXdomeaKopf appends the common part of an xdomea 3.0.0 Kopf (ProzessID, Nachrichtentyp,
+// Erstellungszeitpunkt, Absender, Empfaenger, SendendesSystem) to kopf; the caller adds the
+// elements specific to its message type after it.
+func (h Header) WriteXdomeaKopf(kopf *etree.Element, prefix string) {
+	p := prefix + ":"
+	kopf.CreateElement(p + "ProzessID").SetText(h.MessageID)
+	list, version := h.MessageTypeList, h.MessageTypeListVersion
+	if list == "" {
+		list, version = XdomeaNachrichtentypList, XdomeaNachrichtentypVersion
+	}
+	WriteCode(kopf.CreateElement(p+"Nachrichtentyp"), list, version, h.MessageType, "")
+	kopf.CreateElement(p + "Erstellungszeitpunkt").SetText(DateTime(h.Created))
+	h.Sender.writeXdomeaKontakt(kopf.CreateElement(p+"Absender"), p)
+	h.Recipient.writeXdomeaKontakt(kopf.CreateElement(p+"Empfaenger"), p)
+	if h.Product != "" {
+		kopf.CreateElement(p + "SendendesSystem").CreateElement(p + "Produktname").SetText(h.Product)
+	}
+}
+
+// WriteCode fills an XÖV code element (type xoev-code:Code): listURI and listVersionID
+// attributes and the unqualified code and name children.
+func WriteCode(el *etree.Element, listURI, listVersion, code, name string) {
+	if listURI != "" {
+		el.CreateAttr("listURI", listURI)
+	}
+	if listVersion != "" {
+		el.CreateAttr("listVersionID", listVersion)
+	}
+	el.CreateElement("code").SetText(code)
+	if name != "" {
+		el.CreateElement("name").SetText(name)
+	}
+}
+
+// writeXdomeaKontakt writes an authority as an xdomea Kontakt: Behoerdenkennung
+// (Behoerdenschluessel + Praefix) and the name as Institution.
+func (a Authority) writeXdomeaKontakt(kontakt *etree.Element, p string) {
+	if a.Kennung != "" || a.Praefix != "" {
+		kennung := kontakt.CreateElement(p + "Behoerdenkennung")
+		if a.Kennung != "" {
+			WriteCode(kennung.CreateElement(p+"Behoerdenschluessel"), "", "", a.Kennung, "")
+		}
+		if a.Praefix != "" {
+			WriteCode(kennung.CreateElement(p+"Praefix"), "", "", a.Praefix, "")
+		}
+	}
+	if a.Name != "" {
+		kontakt.CreateElement(p + "Institution").CreateElement(p + "Name").SetText(a.Name)
+	}
+}

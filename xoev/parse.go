@@ -3,50 +3,61 @@ package xoev
 import (
 	"bytes"
 	"fmt"
-	"regexp"
-	"strconv"
 
-	"github.com/lestrrat-go/libxml2/parser"
+	"github.com/lestrrat-go/libxml2/dom"
 	"github.com/lestrrat-go/libxml2/types"
 )
 
 // DefaultMaxBytes is the size limit for XML that enters amtsbote.
 const DefaultMaxBytes = 16 << 20
 
-// Document is a parsed XML document. Free it when done: libxml2's memory is not collected.
+// Document is a parsed XML document, usable through the libxml2 binding's DOM and XPath API.
+// Free it when done: libxml2's memory is not collected.
 type Document struct {
 	doc types.Document
 }
+
+// DOM returns the document for the binding's DOM and XPath API; it is valid until Free.
+func (d *Document) DOM() types.Document { return d.doc }
 
 func (d *Document) pointer() uintptr { return d.doc.Pointer() }
 
 // Free releases the document.
 func (d *Document) Free() { d.doc.Free() }
 
-// docParser never substitutes entities, never loads a DTD and never uses the network; big-line
-// numbers keep line numbers right past 65535.
-var docParser = parser.New(parser.XMLParseNoNet | parser.XMLParseBigLines)
-
 // Parse parses XML from outside (submissions, receipts, files given to the CLI) safely. It
 // refuses documents over maxBytes, any DOCTYPE (the door to external entities, external DTDs
 // and entity expansion bombs) and encodings other than UTF-8 and its ASCII-compatible kin.
 func Parse(data []byte, maxBytes int64) (*Document, error) {
-	if int64(len(data)) > maxBytes {
-		return nil, &ParseError{Problem{Message: fmt.Sprintf("the document is %d bytes; the limit is %d", len(data), maxBytes)}}
-	}
-	if err := checkProlog(data); err != nil {
+	if err := checkInput(data, maxBytes); err != nil {
 		return nil, err
 	}
 	initLibxml2()
-	doc, err := docParser.Parse(data)
-	if err != nil {
-		return nil, &ParseError{parseProblem(err.Error())}
+	ptr, problems := parseDoc(data)
+	if ptr == 0 {
+		return nil, notWellFormed(problems)
 	}
-	if hasDTD(doc.Pointer()) {
+	doc := dom.WrapDocument(ptr)
+	if hasDTD(ptr) {
 		doc.Free()
 		return nil, &ParseError{Problem{Message: doctypeRefused}}
 	}
 	return &Document{doc: doc}, nil
+}
+
+// checkInput refuses what must not reach libxml2: oversized documents and any DOCTYPE.
+func checkInput(data []byte, maxBytes int64) error {
+	if int64(len(data)) > maxBytes {
+		return &ParseError{Problem{Message: fmt.Sprintf("the document is %d bytes; the limit is %d", len(data), maxBytes)}}
+	}
+	return checkProlog(data)
+}
+
+func notWellFormed(problems []Problem) *ParseError {
+	p := problems[0]
+	p.Message = "not well-formed XML: " + p.Message
+	p.Path = ""
+	return &ParseError{p}
 }
 
 const doctypeRefused = "a DOCTYPE declaration is not accepted: XÖV messages have none, and DTDs open the door to external entities and entity expansion attacks"
@@ -88,16 +99,4 @@ func position(data []byte, offset int) (line, col int) {
 	line = bytes.Count(before, []byte("\n")) + 1
 	col = offset - bytes.LastIndexByte(before, '\n')
 	return line, col
-}
-
-var lineInMessage = regexp.MustCompile(`line (\d+): parser error : `)
-
-// parseProblem turns the binding's error text into a Problem with the line it names.
-func parseProblem(msg string) Problem {
-	p := Problem{Message: "not well-formed XML: " + msg}
-	if m := lineInMessage.FindStringSubmatchIndex(msg); m != nil {
-		p.Line, _ = strconv.Atoi(msg[m[2]:m[3]])
-		p.Message = "not well-formed XML: " + msg[m[1]:]
-	}
-	return p
 }

@@ -201,14 +201,18 @@ func (s *SchemaSet) Validate(data []byte) error {
 // Check is Validate with the code-list check chosen by the caller (the CLI leaves it off by
 // default, so its verdict matches xmllint's).
 func (s *SchemaSet) Check(data []byte, codes bool) error {
-	doc, err := Parse(data, DefaultMaxBytes)
-	if err != nil {
+	if err := checkInput(data, DefaultMaxBytes); err != nil {
 		return err
 	}
-	problems, err := s.ValidateDocument(doc)
-	doc.Free()
-	if err != nil {
-		return err
+	initLibxml2()
+	problems, parsed, dtd, internal := checkDoc(s.schema, data)
+	switch {
+	case dtd:
+		return &ParseError{Problem{Message: doctypeRefused}}
+	case !parsed:
+		return notWellFormed(problems)
+	case internal:
+		return fmt.Errorf("schema set %s: libxml2 could not run the validation", s.ID)
 	}
 	if codes && s.CodeLists != nil {
 		problems = append(problems, s.CodeLists.Check(data)...)

@@ -118,3 +118,22 @@ func TestValidateJSON(t *testing.T) {
 		t.Fatalf("unexpected result: %+v", got)
 	}
 }
+
+// A standard whose schemas import by absolute URL is added with a few config lines and a
+// catalog, and validates offline.
+func TestValidateStandardAddedByConfigOnly(t *testing.T) {
+	dir := t.TempDir()
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	cfg := `portals: [{id: p, token_sha256: eb1e8e79a793c44e863a8b636df80f36f80fd4539587320cb36e1ba84032a354}]
+schemas:
+  - id: beispiel-1.0
+    root: ` + abs("../../xoev/testdata/absolute/beispiel.xsd") + `
+    namespaces: [urn:amtsbote:test:beispiel:1.0]
+    catalog: ` + abs("../../xoev/testdata/absolute/catalog.xml") + `
+`
+	os.WriteFile(filepath.Join(dir, "amtsbote.yaml"), []byte(cfg), 0o600)
+	code, out, errOut := runCLI("validate", "--config", filepath.Join(dir, "amtsbote.yaml"), "../../xoev/testdata/absolute/valid.xml")
+	if code != 0 || !strings.Contains(out, "valid.xml: valid") {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+}

@@ -254,38 +254,34 @@ func (c *Config) Validate() error {
 		bad("portals", "at least one portal is needed to accept submissions")
 	}
 	seen := map[string]bool{}
+	unique := func(key, kind, id string) {
+		if id == "" {
+			bad(key+".id", "must not be empty")
+		} else if seen[kind+":"+id] {
+			bad(key+".id", "%q is used twice", id)
+		}
+		seen[kind+":"+id] = true
+	}
 	for i, p := range c.Portals {
 		key := fmt.Sprintf("portals[%d]", i)
-		if p.ID == "" {
-			bad(key+".id", "must not be empty")
-		} else if seen["portal:"+p.ID] {
-			bad(key+".id", "%q is used twice", p.ID)
-		}
-		seen["portal:"+p.ID] = true
+		unique(key, "portal", p.ID)
 		if b, err := hex.DecodeString(p.TokenSHA256); err != nil || len(b) != 32 {
 			bad(key+".token_sha256", "must be the 64 hex digits of the token's SHA-256 (e.g. printf %%s TOKEN | sha256sum)")
 		}
 	}
 	for i, s := range c.Schemas {
 		key := fmt.Sprintf("schemas[%d]", i)
-		if s.ID == "" {
-			bad(key+".id", "must not be empty")
-		} else if seen["schema:"+s.ID] {
-			bad(key+".id", "%q is used twice", s.ID)
-		}
-		seen["schema:"+s.ID] = true
+		unique(key, "schema", s.ID)
 		if s.Root == "" {
 			bad(key+".root", "must name the root XSD file")
 		}
 	}
 	for i, d := range c.Destinations {
 		key := fmt.Sprintf("destinations[%d]", i)
-		if !idPattern.MatchString(d.ID) {
+		if d.ID != "" && !idPattern.MatchString(d.ID) {
 			bad(key+".id", "%q must match %s", d.ID, idPattern)
-		} else if seen["dest:"+d.ID] {
-			bad(key+".id", "%q is used twice", d.ID)
 		}
-		seen["dest:"+d.ID] = true
+		unique(key, "destination", d.ID)
 		if d.Type == "" {
 			bad(key+".type", "must name an adapter, e.g. filedrop")
 		}

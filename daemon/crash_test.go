@@ -126,10 +126,12 @@ func TestCrashLosesNothing(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	zips, _ := filepath.Glob(filepath.Join(out, "*.zip"))
-	t.Logf("accepted %d, delivered %d, zip files %d", len(unique), len(unique), len(zips))
-	if len(zips) != total {
-		t.Fatalf("%d zip files for %d submissions: a message was delivered twice as different files or not at all", len(zips), total)
+	for _, dest := range []string{"eakte", "gewerbe-fachverfahren"} {
+		zips, _ := filepath.Glob(filepath.Join(out, dest, "*.zip"))
+		t.Logf("%s: accepted %d, delivered %d, zip files %d", dest, len(unique), len(unique), len(zips))
+		if len(zips) != total {
+			t.Fatalf("%s: %d zip files for %d submissions: a message was delivered twice as different files or not at all", dest, len(zips), total)
+		}
 	}
 }
 
@@ -169,13 +171,20 @@ schemas:
   - id: xdomea-3.0.0
     root: %q
     namespaces: [urn:xoev-de:xdomea:schema:3.0.0]
+    code_lists: %q
 destinations:
   - id: eakte
     type: filedrop
     options: {path: %q}
     retry: {initial_interval: 50ms, max_interval: 200ms}
+  - id: gewerbe-fachverfahren
+    type: filedrop
+    options: {path: %q}
+    retry: {initial_interval: 50ms, max_interval: 200ms}
 routes_file: %q
-`, addr, filepath.Join(dir, "data"), abs("../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd"), out, abs("../fixtures/demo/routes.yaml"))
+`, addr, filepath.Join(dir, "data"), abs("../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd"),
+		abs("../fixtures/xoev/xdomea-3.0.0/schema/code_lists"), filepath.Join(out, "eakte"),
+		filepath.Join(out, "gewerbe-fachverfahren"), abs("../fixtures/demo/routes.yaml"))
 	path := filepath.Join(dir, "amtsbote.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

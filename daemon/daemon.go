@@ -8,16 +8,15 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/inbound"
-	"github.com/amtsbote/amtsbote/mapping"
 	"github.com/amtsbote/amtsbote/pipeline"
-	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
-	"github.com/amtsbote/amtsbote/xoev"
 )
 
 // Daemon is a running amtsbote.
@@ -25,7 +24,9 @@ type Daemon struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	store    *store.Store
-	schemas  []*xoev.SchemaSet
+	current  atomic.Pointer[snapshot.Snapshot]
+	reloadMu sync.Mutex
+	reloads  ReloadStats
 	adapters map[string]adapters.Adapter
 	pipeline *pipeline.Pipeline
 	api      *inbound.Server
@@ -48,25 +49,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon
 			d.release()
 		}
 	}()
-	table, err := routes.Load(cfg.Path(cfg.RoutesFile))
+	snap, err := snapshot.FromConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	validators := map[string]xoev.Validator{}
-	for _, s := range cfg.Schemas {
-		set, err := xoev.LoadSchemaSet(xoev.SchemaSetConfig{
-			ID: s.ID, Root: cfg.Path(s.Root), Namespaces: s.Namespaces,
-			Catalog: cfg.Path(s.Catalog), CodeLists: cfg.Path(s.CodeLists),
-		})
-		if err != nil {
-			return nil, err
-		}
-		d.schemas = append(d.schemas, set)
-		validators[s.ID] = set
-	}
-	if err := checkRoutes(cfg, table, validators); err != nil {
-		return nil, err
-	}
+	d.current.Store(snap)
 	for _, dest := range cfg.Destinations {
 		a, err := adapters.New(dest.Type, dest.Options)
 		if err != nil {
@@ -78,12 +65,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon
 		return nil, err
 	}
 	d.pipeline, err = pipeline.New(pipeline.Deps{
-		Store: d.store, Config: cfg, Routes: table, Schemas: validators, Adapters: d.adapters, Logger: log,
+		Store: d.store, Config: cfg, Current: d.acquire, Adapters: d.adapters, Logger: log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	d.api = inbound.NewServer(cfg, d.store, table, log)
+	d.api = inbound.NewServer(cfg, d.store, d.acquire, log)
 	d.listener, err = net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (server.listen): %w", cfg.Server.Listen, err)
@@ -104,27 +91,20 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon
 	d.httpDone = make(chan error, 1)
 	go func() { d.httpDone <- d.http.Serve(d.listener) }()
 	log.Info("amtsbote is serving", "listen", d.listener.Addr().String(), "config", cfg.File,
-		"data_dir", cfg.Storage.DataDir, "routes", len(table.Routes), "destinations", len(cfg.Destinations))
+		"data_dir", cfg.Storage.DataDir, "routes", len(snap.Routes.Routes), "destinations", len(cfg.Destinations))
 	return d, nil
 }
 
-// checkRoutes makes sure every route names things that exist, reporting all problems.
-func checkRoutes(cfg *config.Config, table *routes.Table, schemas map[string]xoev.Validator) error {
-	var errs []error
-	for _, r := range table.Routes {
-		if _, err := mapping.Lookup(r.Mapping); err != nil {
-			errs = append(errs, fmt.Errorf("%s: route %q: %w", r.Where, r.ID, err))
+// acquire returns the snapshot in force, marked in use; the caller releases it.
+func (d *Daemon) acquire() *snapshot.Snapshot {
+	for {
+		s := d.current.Load()
+		s.Acquire()
+		if d.current.Load() == s {
+			return s
 		}
-		if _, ok := schemas[r.Schema]; !ok {
-			errs = append(errs, fmt.Errorf("%s: route %q: schema set %q is not in the config's schemas", r.Where, r.ID, r.Schema))
-		}
-		for _, dest := range r.Destinations {
-			if _, ok := cfg.Destination(dest); !ok {
-				errs = append(errs, fmt.Errorf("%s: route %q: destination %q is not in the config's destinations", r.Where, r.ID, dest))
-			}
-		}
+		s.Release() // swapped meanwhile: take the new one
 	}
-	return errors.Join(errs...)
 }
 
 // Addr is the address the inbound API listens on.
@@ -174,8 +154,8 @@ func (d *Daemon) release() {
 	if d.store != nil {
 		d.store.Close()
 	}
-	for _, s := range d.schemas {
-		s.Close()
+	if s := d.current.Load(); s != nil {
+		s.Retire()
 	}
 }
 

@@ -16,9 +16,9 @@ import (
 	"github.com/amtsbote/amtsbote/xoev"
 )
 
-// The demo submission travels end to end: 202, mapped, validated, a zip in the drop directory
-// whose XML is valid xdomea 3.0.0, and the status reads delivered.
-func TestDemoSubmissionIsDeliveredAsValidXdomeaZip(t *testing.T) {
+// The demo submission travels end to end and fans out: 202, mapped and validated for both
+// destinations, a zip in each drop directory whose XML is valid xdomea 3.0.0, status delivered.
+func TestDemoSubmissionFansOutAsValidXdomeaZips(t *testing.T) {
 	h := start(t, testConfig(t))
 	r := h.submit(demoSubmission(t), demoToken, nil)
 	if r.Status != http.StatusAccepted {
@@ -29,18 +29,34 @@ func TestDemoSubmissionIsDeliveredAsValidXdomeaZip(t *testing.T) {
 		t.Fatalf("unexpected 202 body: %s", r.Raw)
 	}
 	st := h.waitStatus(id, "delivered")
-	if got := eventTypes(st); !slices.Equal(got, []string{"received", "mapped", "validated", "delivered"}) {
-		t.Fatalf("events = %v", got)
+	types := eventTypes(st)
+	for typ, n := range map[string]int{"received": 1, "mapped": 2, "validated": 2, "delivered": 2} {
+		if count(types, typ) != n {
+			t.Errorf("%d %s events, want %d: %v", count(types, typ), typ, n, types)
+		}
 	}
-	d := firstDelivery(t, st)
-	if d["destination"] != "eakte" || d["status"] != "delivered" || d["attempts"].(float64) != 1 {
-		t.Fatalf("delivery = %v", d)
+	schema, err := xoev.Compile("xdomea-3.0.0", "", "../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd")
+	if err != nil {
+		t.Fatal(err)
 	}
-	artefact := d["artefact"].(string)
+	defer schema.Close()
+	for dest, msgType := range map[string]string{"eakte": "Abgabe.Abgabe.0401", "gewerbe-fachverfahren": "FVDaten.SGOErstellen.0604"} {
+		d := delivery(t, st, dest)
+		if d["status"] != "delivered" || d["attempts"].(float64) != 1 {
+			t.Fatalf("delivery = %v", d)
+		}
+		checkZip(t, schema, d["artefact"].(string), msgType)
+	}
+}
+
+// checkZip opens a delivered package: <ProzessID>_<type>.zip holding the valid message and the
+// attachments it references.
+func checkZip(t *testing.T, schema *xoev.SchemaSet, artefact, msgType string) {
+	t.Helper()
 	name := filepath.Base(artefact)
-	processID, ok := strings.CutSuffix(name, "_Abgabe.Abgabe.0401.zip")
+	processID, ok := strings.CutSuffix(name, "_"+msgType+".zip")
 	if !ok || len(processID) != 36 {
-		t.Fatalf("zip name %q is not <ProzessID>_Abgabe.Abgabe.0401.zip", name)
+		t.Fatalf("zip name %q is not <ProzessID>_%s.zip", name, msgType)
 	}
 	zr, err := zip.OpenReader(artefact)
 	if err != nil {
@@ -53,7 +69,7 @@ func TestDemoSubmissionIsDeliveredAsValidXdomeaZip(t *testing.T) {
 		files[f.Name], _ = io.ReadAll(rc)
 		rc.Close()
 	}
-	xmlDoc, ok := files[processID+"_Abgabe.Abgabe.0401.xml"]
+	xmlDoc, ok := files[processID+"_"+msgType+".xml"]
 	if !ok {
 		t.Fatalf("zip holds %v, no message XML", keys(files))
 	}
@@ -74,14 +90,19 @@ func TestDemoSubmissionIsDeliveredAsValidXdomeaZip(t *testing.T) {
 	if !strings.Contains(string(xmlDoc), "<xdomea:ProzessID>"+processID+"</xdomea:ProzessID>") {
 		t.Error("message does not carry the ProzessID of its file name")
 	}
-	schema, err := xoev.Compile("xdomea-3.0.0", "", "../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer schema.Close()
 	if err := schema.Validate(xmlDoc); err != nil {
 		t.Fatalf("delivered XML is not valid: %v", err)
 	}
+}
+
+func count(list []string, v string) int {
+	n := 0
+	for _, x := range list {
+		if x == v {
+			n++
+		}
+	}
+	return n
 }
 
 func keys(m map[string][]byte) []string {
@@ -202,8 +223,9 @@ func TestStatusIsOnlyForTheSubmittingPortal(t *testing.T) {
 	}
 }
 
-// A destination that cannot be written is retried with backoff; once it works the submission
-// is delivered, and the failed attempts stay visible.
+// A destination that cannot be written is retried with backoff while the other destination of
+// the route is served at once; once it works the submission is delivered, and the failed
+// attempts stay visible.
 func TestTransientFailureIsRetriedUntilDelivered(t *testing.T) {
 	cfg := testConfig(t)
 	h := start(t, cfg)
@@ -215,9 +237,13 @@ func TestTransientFailureIsRetriedUntilDelivered(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r := h.do("GET", "/v1/submissions/"+id, demoToken, nil, nil)
-		if d := r.Body["deliveries"].([]any); len(d) > 0 && d[0].(map[string]any)["attempts"].(float64) >= 2 {
+		if d := r.Body["deliveries"].([]any); len(d) > 0 && delivery(t, r, "eakte")["attempts"].(float64) >= 2 {
+			d[0] = delivery(t, r, "eakte")
 			if r.Body["status"] != "processing" || d[0].(map[string]any)["last_error"] == "" {
 				t.Fatalf("while failing: %s", r.Raw)
+			}
+			if fv := delivery(t, r, "gewerbe-fachverfahren"); fv["status"] != "delivered" {
+				t.Fatalf("the other destination waited for the failing one: %v", fv)
 			}
 			break
 		}
@@ -248,8 +274,8 @@ func TestDeliveryBecomesDeadAfterMaxAttempts(t *testing.T) {
 	if d["status"] != "dead" || d["attempts"].(float64) != 3 || !strings.Contains(d["last_error"].(string), "not a directory") {
 		t.Fatalf("dead delivery = %v", d)
 	}
-	if got := eventTypes(st); got[len(got)-1] != "dead" {
-		t.Fatalf("last event %v, want dead", got)
+	if count(eventTypes(st), "dead") != 1 || delivery(t, st, "gewerbe-fachverfahren")["status"] != "delivered" {
+		t.Fatalf("want eakte dead and the Fachverfahren delivered: %s", st.Raw)
 	}
 }
 
@@ -261,9 +287,9 @@ func TestMappingFailureNamesTheField(t *testing.T) {
 	delete(sub["data"].(map[string]any)["betrieb"].(map[string]any), "name")
 	id := h.submit(sub, demoToken, nil).Body["id"].(string)
 	st := h.waitStatus(id, "failed")
-	events := st.Body["events"].([]any)
-	last := events[len(events)-1].(map[string]any)
-	if last["type"] != "mapping_failed" || !strings.Contains(last["detail"].(string), "data.betrieb.name") {
+	last := lastEvent(st)
+	if last["type"] != "mapping_failed" || !strings.Contains(last["detail"].(string), "required value data.betrieb.name (in trim(betrieb.name ?? \"\")) is empty or missing") ||
+		!strings.Contains(last["detail"].(string), "gewerbeanmeldung-abgabe-0401.yaml:74: xdomea:Name:") {
 		t.Fatalf("last event = %v", last)
 	}
 	if len(st.Body["deliveries"].([]any)) != 0 {
@@ -279,9 +305,9 @@ func TestValidationFailureGivesTheSchemaReason(t *testing.T) {
 	h := start(t, cfg)
 	id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
 	st := h.waitStatus(id, "failed")
-	events := st.Body["events"].([]any)
-	last := events[len(events)-1].(map[string]any)
-	if last["type"] != "validation_failed" || !strings.Contains(last["detail"].(string), "Abgabe.Abgabe.0401") {
+	last := lastEvent(st)
+	if last["type"] != "validation_failed" || !strings.Contains(last["detail"].(string), "No matching global declaration") ||
+		!strings.Contains(last["detail"].(string), "mapping rule") {
 		t.Fatalf("last event = %v", last)
 	}
 	entries, _ := os.ReadDir(h.outDir)

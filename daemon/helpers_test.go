@@ -29,7 +29,8 @@ type harness struct {
 	d      *daemon.Daemon
 	cfg    *config.Config
 	base   string
-	outDir string
+	outDir string // the E-Akte's drop directory
+	fvDir  string // the Fachverfahren's drop directory
 }
 
 // testConfig is the demo configuration on a random port with temporary directories and short
@@ -46,10 +47,12 @@ func testConfig(t *testing.T) *config.Config {
 	cfg.Pipeline.PollInterval = 10 * time.Millisecond
 	cfg.Log.Level = "warn"
 	cfg.Portals = append(cfg.Portals, config.Portal{ID: "other-portal", TokenSHA256: otherHash})
-	out := filepath.Join(t.TempDir(), "eakte")
-	cfg.Destinations[0].Options = map[string]any{"path": out}
-	cfg.Destinations[0].Retry.InitialInterval = 20 * time.Millisecond
-	cfg.Destinations[0].Retry.MaxInterval = 100 * time.Millisecond
+	out := t.TempDir()
+	for i := range cfg.Destinations {
+		cfg.Destinations[i].Options = map[string]any{"path": filepath.Join(out, cfg.Destinations[i].ID)}
+		cfg.Destinations[i].Retry.InitialInterval = 20 * time.Millisecond
+		cfg.Destinations[i].Retry.MaxInterval = 100 * time.Millisecond
+	}
 	return cfg
 }
 
@@ -60,7 +63,8 @@ func start(t *testing.T, cfg *config.Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, d: d, cfg: cfg, base: "http://" + d.Addr(), outDir: cfg.Destinations[0].Options["path"].(string)}
+	h := &harness{t: t, d: d, cfg: cfg, base: "http://" + d.Addr(),
+		outDir: cfg.Destinations[0].Options["path"].(string), fvDir: cfg.Destinations[1].Options["path"].(string)}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -159,11 +163,25 @@ func eventTypes(r response) []string {
 	return out
 }
 
+// delivery returns the delivery to one destination from a status answer.
+func delivery(t *testing.T, r response, destination string) map[string]any {
+	t.Helper()
+	for _, d := range r.Body["deliveries"].([]any) {
+		if dm := d.(map[string]any); dm["destination"] == destination {
+			return dm
+		}
+	}
+	t.Fatalf("no delivery to %s in %s", destination, r.Raw)
+	return nil
+}
+
 func firstDelivery(t *testing.T, r response) map[string]any {
 	t.Helper()
-	ds := r.Body["deliveries"].([]any)
-	if len(ds) == 0 {
-		t.Fatalf("no deliveries in %s", r.Raw)
-	}
-	return ds[0].(map[string]any)
+	return delivery(t, r, "eakte")
+}
+
+// lastEvent returns the newest event.
+func lastEvent(r response) map[string]any {
+	events := r.Body["events"].([]any)
+	return events[len(events)-1].(map[string]any)
 }

@@ -1,47 +1,55 @@
 package daemon_test
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/amtsbote/amtsbote/mapping"
+	"github.com/amtsbote/amtsbote/adapters"
 )
 
-func init() { mapping.Register("test-poison", poisonAware{}) }
+// panicky is a transport with a bug: it panics on every package whose message says "POISON".
+type panicky struct{ dir string }
 
-type poisonAware struct{}
-
-func (poisonAware) Map(in mapping.Input) (*mapping.Message, error) {
-	if strings.Contains(string(in.Data), "poison") {
-		panic("mapper bug triggered by this submission")
+func (p panicky) Deliver(_ context.Context, pkg *adapters.Package) (string, error) {
+	if bytes.Contains(pkg.XML, []byte("POISON")) {
+		panic("adapter bug triggered by this package")
 	}
-	m, _ := mapping.Lookup("gewerbeanmeldung-xdomea-0401")
-	return m.Map(in)
+	path := filepath.Join(p.dir, pkg.MessageID)
+	return path, os.WriteFile(path, pkg.XML, 0o600)
 }
 
-// A submission that crashes its stage every time is given up after handler_attempts tries and
-// marked failed; the submissions behind it in the queue are still processed.
+func (panicky) Close() error { return nil }
+
+func init() {
+	adapters.Register("test-panicky", func(o map[string]any) (adapters.Adapter, error) {
+		return panicky{dir: o["path"].(string)}, nil
+	})
+}
+
+// A message whose delivery crashes its handler every time is given up after handler_attempts
+// tries and marked dead; the messages behind it in the same queue are still delivered.
 func TestPoisonMessageDoesNotBlockTheQueue(t *testing.T) {
 	cfg := testConfig(t)
-	routesFile := filepath.Join(t.TempDir(), "routes.yaml")
-	raw, _ := os.ReadFile("../fixtures/demo/routes.yaml")
-	os.WriteFile(routesFile, []byte(strings.Replace(string(raw), "gewerbeanmeldung-xdomea-0401", "test-poison", 1)), 0o600)
-	cfg.RoutesFile = routesFile
+	cfg.Destinations[0].Type = "test-panicky"
+	os.MkdirAll(cfg.Destinations[0].Options["path"].(string), 0o750)
 	cfg.Pipeline.HandlerAttempts = 3
 	h := start(t, cfg)
 
 	poison := demoSubmission(t)
-	poison["data"].(map[string]any)["note"] = "poison"
+	poison["reference"] = "POISON-1"
 	poisonID := h.submit(poison, demoToken, nil).Body["id"].(string)
 	goodID := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
 
 	h.waitStatus(goodID, "delivered")
-	st := h.waitStatus(poisonID, "failed")
-	events := st.Body["events"].([]any)
-	last := events[len(events)-1].(map[string]any)
-	if last["type"] != "processing_failed" || !strings.Contains(last["detail"].(string), "mapper bug") {
-		t.Fatalf("last event = %v", last)
+	st := h.waitStatus(poisonID, "dead")
+	d := delivery(t, st, "eakte")
+	if d["status"] != "dead" || !strings.Contains(d["last_error"].(string), "adapter bug") {
+		t.Fatalf("poisoned delivery = %v", d)
 	}
+	_ = io.Discard
 }

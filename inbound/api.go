@@ -15,37 +15,27 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/amtsbote/amtsbote/config"
-	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 )
 
 // Server serves the inbound API.
 type Server struct {
-	Store  *store.Store
-	Routes *routes.Table
-	Logger *slog.Logger
+	Store *store.Store
+	// Current returns the configuration snapshot in force, acquired; the caller releases it.
+	Current func() *snapshot.Snapshot
+	Logger  *slog.Logger
 	// MaxBodyBytes limits request bodies (413 beyond).
 	MaxBodyBytes int64
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 
-	portals  []portal
 	draining atomic.Bool
 }
 
-type portal struct {
-	id   string
-	hash []byte
-}
-
 // NewServer builds the API for the configured portals.
-func NewServer(cfg *config.Config, st *store.Store, rt *routes.Table, logger *slog.Logger) *Server {
-	s := &Server{Store: st, Routes: rt, Logger: logger, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: time.Now}
-	for _, p := range cfg.Portals {
-		h, _ := hex.DecodeString(p.TokenSHA256) // checked by config.Validate
-		s.portals = append(s.portals, portal{id: p.ID, hash: h})
-	}
-	return s
+func NewServer(cfg *config.Config, st *store.Store, current func() *snapshot.Snapshot, logger *slog.Logger) *Server {
+	return &Server{Store: st, Current: current, Logger: logger, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: time.Now}
 }
 
 // Handler returns the API's routes.
@@ -86,11 +76,14 @@ func (s *Server) authenticated(next portalHandler) http.HandlerFunc {
 		}
 		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
 		found := ""
-		for _, p := range s.portals {
-			if subtle.ConstantTimeCompare(sum[:], p.hash) == 1 {
-				found = p.id
+		snap := s.Current()
+		for _, p := range snap.Config.Portals {
+			hash, _ := hex.DecodeString(p.TokenSHA256) // checked by config.Validate
+			if subtle.ConstantTimeCompare(sum[:], hash) == 1 {
+				found = p.ID
 			}
 		}
+		snap.Release()
 		if found == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="amtsbote", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "unknown portal token", nil)
@@ -160,6 +153,7 @@ type statusBody struct {
 	Reference  string         `json:"reference"`
 	Leistung   string         `json:"leistung"`
 	AGS        string         `json:"ags"`
+	ARS        string         `json:"ars,omitempty"`
 	Route      string         `json:"route"`
 	ReceivedAt time.Time      `json:"received_at"`
 	UpdatedAt  time.Time      `json:"updated_at"`
@@ -193,7 +187,7 @@ func selfLink(id string) links { return links{Self: "/v1/submissions/" + id} }
 
 func statusView(sub store.Submission, events []store.Event, deliveries []store.Delivery) statusBody {
 	b := statusBody{
-		ID: sub.ID, Status: sub.Status, Reference: sub.Reference, Leistung: sub.Leistung, AGS: sub.AGS,
+		ID: sub.ID, Status: sub.Status, Reference: sub.Reference, Leistung: sub.Leistung, AGS: sub.AGS, ARS: sub.ARS,
 		Route: sub.Route, ReceivedAt: sub.ReceivedAt, UpdatedAt: sub.UpdatedAt, Links: selfLink(sub.ID),
 		Deliveries: []deliveryView{}, Events: []eventView{},
 	}

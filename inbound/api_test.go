@@ -15,7 +15,7 @@ import (
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/inbound"
 	"github.com/amtsbote/amtsbote/pipeline"
-	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/store/sqlitequeue"
 
@@ -37,11 +37,12 @@ func newServer(t *testing.T) (*inbound.Server, *store.Store) {
 	for _, q := range qs {
 		st.DB.Exec(q.Query)
 	}
-	rt, err := routes.Load(cfg.Path(cfg.RoutesFile))
+	snap, err := snapshot.FromConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return inbound.NewServer(cfg, st, rt, slog.New(slog.NewTextHandler(io.Discard, nil))), st
+	t.Cleanup(snap.Close)
+	return inbound.NewServer(cfg, st, snap.Acquire, slog.New(slog.NewTextHandler(io.Discard, nil))), st
 }
 
 func demoBody(t *testing.T) string {

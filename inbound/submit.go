@@ -20,12 +20,14 @@ import (
 
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/pipeline"
+	"github.com/amtsbote/amtsbote/routes"
 	"github.com/amtsbote/amtsbote/store"
 )
 
 type submissionRequest struct {
 	Leistung    string              `json:"leistung"`
 	AGS         string              `json:"ags"`
+	ARS         string              `json:"ars"`
 	Reference   string              `json:"reference"`
 	Data        json.RawMessage     `json:"data"`
 	Attachments []attachmentRequest `json:"attachments"`
@@ -46,6 +48,7 @@ type acceptedBody struct {
 var (
 	leistungPattern = regexp.MustCompile(`^[0-9]{14}$`)
 	agsPattern      = regexp.MustCompile(`^[0-9]{8}$`)
+	arsPattern      = regexp.MustCompile(`^[0-9]{12}$`)
 )
 
 const maxIdempotencyKey = 255
@@ -79,7 +82,17 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		writeError(w, http.StatusBadRequest, "invalid submission", problems)
 		return
 	}
-	route, ok := s.Routes.Match(req.Leistung, req.AGS)
+	var data any
+	_ = json.Unmarshal(req.Data, &data) // checked by decodeSubmission
+	snap := s.Current()
+	route, ok := snap.Routes.Match(routes.Submission{
+		Leistung: req.Leistung, AGS: req.AGS, ARS: req.ARS, Portal: portalID, Reference: req.Reference, Data: data,
+	})
+	routeID := ""
+	if ok {
+		routeID = route.ID
+	}
+	snap.Release()
 	if !ok {
 		writeError(w, http.StatusUnprocessableEntity,
 			fmt.Sprintf("no route accepts leistung %s for ags %s; ask the operator to configure one", req.Leistung, req.AGS), nil)
@@ -88,8 +101,8 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 
 	now := s.Now()
 	sub := store.Submission{
-		ID: newID(), Portal: portalID, Reference: req.Reference, Leistung: req.Leistung, AGS: req.AGS,
-		Route: route.ID, Status: store.StatusReceived, Data: req.Data, IdempotencyKey: key,
+		ID: newID(), Portal: portalID, Reference: req.Reference, Leistung: req.Leistung, AGS: req.AGS, ARS: req.ARS,
+		Route: routeID, Status: store.StatusReceived, Data: req.Data, IdempotencyKey: key,
 		RequestHash: requestHash, ReceivedAt: now,
 	}
 	atts := attachments(req.Attachments)
@@ -107,7 +120,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		s.internalError(w, "store submission", err, "portal", portalID)
 		return
 	}
-	s.Logger.Info("submission accepted", "submission_id", sub.ID, "portal", portalID, "route", route.ID,
+	s.Logger.Info("submission accepted", "submission_id", sub.ID, "portal", portalID, "route", routeID,
 		"attachments", len(atts))
 	w.Header().Set("Location", selfLink(sub.ID).Self)
 	writeJSON(w, http.StatusAccepted, acceptedBody{ID: sub.ID, Status: sub.Status, Links: selfLink(sub.ID)})
@@ -156,6 +169,9 @@ func decodeSubmission(body []byte) (submissionRequest, []Problem) {
 	if !agsPattern.MatchString(req.AGS) {
 		add("ags", "must be the 8-digit Amtlicher Gemeindeschlüssel, got %q", req.AGS)
 	}
+	if req.ARS != "" && !arsPattern.MatchString(req.ARS) {
+		add("ars", "must be the 12-digit Amtlicher Regionalschlüssel when given, got %q", req.ARS)
+	}
 	if strings.TrimSpace(req.Reference) == "" {
 		add("reference", "must be the portal's own id of the submission")
 	} else if len(req.Reference) > 200 {
@@ -197,7 +213,7 @@ func jsonProblem(err error) Problem {
 		return Problem{Message: "malformed JSON: the body ends in the middle of a value"}
 	}
 	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return Problem{Field: strings.Trim(field, `"`), Message: "unknown field; expected leistung, ags, reference, data, attachments"}
+		return Problem{Field: strings.Trim(field, `"`), Message: "unknown field; expected leistung, ags, ars, reference, data, attachments"}
 	}
 	return Problem{Message: "malformed JSON: " + err.Error()}
 }

@@ -1,5 +1,6 @@
-// Package mapping turns a submission into an XÖV message. A Mapper is looked up by the name a
-// route gives; the built-in mappers are Go code built with etree, and every mapper returns the
-// message XML together with its id (ProzessID) and type. Mapping errors name the form field that
-// caused them.
+// Package mapping turns a submission into an XÖV message with a declarative mapping file
+// written by integrators (YAML; see docs/mapping.md). A mapping is compiled once — every
+// expression checked, every include resolved — and then run for each submission. Expressions
+// use expr-lang; every rule keeps its file:line so that a missing value, a failing expression or
+// an XSD error on the element it produced points at the line to fix.
 package mapping

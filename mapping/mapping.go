@@ -2,9 +2,7 @@ package mapping
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -18,6 +16,7 @@ type Input struct {
 	Reference    string
 	Leistung     string
 	AGS          string
+	ARS          string
 	ReceivedAt   time.Time
 	// Data is the form data as the portal sent it.
 	Data        json.RawMessage
@@ -25,7 +24,7 @@ type Input struct {
 	// Sender and Recipient go into the message header.
 	Sender    xoev.Authority
 	Recipient xoev.Authority
-	// Now and NewID are the clock and the UUID source; tests fix them.
+	// Now and NewID are the clock and the UUID source; nil means time.Now and random UUIDs.
 	Now   func() time.Time
 	NewID func() string
 }
@@ -41,67 +40,67 @@ type Attachment struct {
 
 // Message is a mapped XÖV message.
 type Message struct {
-	ID        string // the ProzessID / message UUID
+	ID        string // the message (process) UUID
 	Type      string // e.g. Abgabe.Abgabe.0401
 	CreatedAt time.Time
 	XML       []byte
+	// Rules maps element paths (as libxml2 writes them in validation errors) to the file:line
+	// of the mapping rule that produced the element.
+	Rules map[string]string
 }
 
-// Mapper maps submissions of one kind into one message type.
+// Annotate adds the producing mapping rule to validation problems that name an element.
+func (m *Message) Annotate(problems []xoev.Problem) {
+	for i, p := range problems {
+		if rule, ok := m.Rules[p.Path]; ok {
+			problems[i].Rule = rule
+		}
+	}
+}
+
+// Mapper maps a submission into one message type.
 type Mapper interface {
 	Map(in Input) (*Message, error)
 }
 
-// FieldError says which form field made a mapping fail and why.
-type FieldError struct {
-	Field   string // JSON path, e.g. data.inhaber.nachname
+// RuleError is a problem one rule had with one submission.
+type RuleError struct {
+	Where   string // file:line of the rule
+	Element string // the element or attribute the rule produces
 	Problem string
 }
 
-func (e FieldError) Error() string { return e.Field + ": " + e.Problem }
+func (e RuleError) Error() string {
+	if e.Element != "" {
+		return fmt.Sprintf("%s: %s: %s", e.Where, e.Element, e.Problem)
+	}
+	return fmt.Sprintf("%s: %s", e.Where, e.Problem)
+}
 
-// Error collects every field problem of one mapping run.
+// Error collects every rule problem of one mapping run: the submission does not fit.
 type Error struct {
-	Mapping string
-	Fields  []FieldError
+	Mapping  string
+	Problems []RuleError
 }
 
 func (e *Error) Error() string {
-	parts := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		parts[i] = f.Error()
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.Error()
 	}
-	return fmt.Sprintf("mapping %s failed: %s", e.Mapping, strings.Join(parts, "; "))
-}
-
-var builtins = map[string]Mapper{}
-
-// Register makes a mapper available to routes under name; it panics on a duplicate name, which
-// is a programming error.
-func Register(name string, m Mapper) {
-	if _, dup := builtins[name]; dup {
-		panic("mapping: registered twice: " + name)
-	}
-	builtins[name] = m
-}
-
-// Lookup returns the mapper with the given name.
-func Lookup(name string) (Mapper, error) {
-	m, ok := builtins[name]
-	if !ok {
-		names := make([]string, 0, len(builtins))
-		for n := range builtins {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return nil, fmt.Errorf("unknown mapping %q (known: %s)", name, strings.Join(names, ", "))
-	}
-	return m, nil
+	return fmt.Sprintf("mapping %s failed:\n%s", e.Mapping, strings.Join(parts, "\n"))
 }
 
 // IsMappingError tells whether err is a problem with the submission's data rather than with
 // amtsbote itself.
 func IsMappingError(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
+	_, ok := err.(*Error)
+	return ok
 }
+
+// LoadError lists every problem found while loading a mapping file.
+type LoadError struct {
+	Problems []string
+}
+
+func (e *LoadError) Error() string { return strings.Join(e.Problems, "\n") }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/routes"
 	"github.com/amtsbote/amtsbote/store"
 )
 
@@ -39,7 +40,7 @@ func (d *deliverer) handle(msg *message.Message, tx wmsql.Tx) error {
 	if del.Status != store.DeliveryPending {
 		return nil // already delivered or dead: a duplicate queue message
 	}
-	pkg, err := d.buildPackage(msg, id)
+	pkg, retry, err := d.prepare(msg, id)
 	if err != nil {
 		return err
 	}
@@ -58,14 +59,14 @@ func (d *deliverer) handle(msg *message.Message, tx wmsql.Tx) error {
 		del.Status, del.Artefact, del.LastError = store.DeliveryDelivered, artefact, ""
 		event = store.Event{At: now, Type: "delivered", Destination: d.dest.ID, Detail: artefact}
 		log.Info("delivered", "artefact", artefact)
-	case adapters.IsPermanent(derr) || del.Attempts >= d.dest.Retry.MaxAttempts || now.Sub(del.CreatedAt) >= d.dest.Retry.MaxAge:
+	case adapters.IsPermanent(derr) || del.Attempts >= retry.MaxAttempts || now.Sub(del.CreatedAt) >= retry.MaxAge:
 		del.Status, del.LastError = store.DeliveryDead, derr.Error()
 		event = store.Event{At: now, Type: "dead", Destination: d.dest.ID,
 			Detail: fmt.Sprintf("%s after %d attempt(s): %v", deadReason(derr), del.Attempts, derr)}
 		log.Warn("delivery is dead", "error", derr)
 	default:
 		del.LastError = derr.Error()
-		del.NextAttemptAt = now.Add(Backoff(d.dest.Retry, del.Attempts))
+		del.NextAttemptAt = now.Add(Backoff(retry, del.Attempts))
 		event = store.Event{At: now, Type: "delivery_failed", Destination: d.dest.ID,
 			Detail: fmt.Sprintf("attempt %d: %v; next attempt at %s", del.Attempts, derr, del.NextAttemptAt.UTC().Format(time.RFC3339))}
 		if err := Publish(tx, DeliveryTopic(d.dest.ID), NewWork(id, del.NextAttemptAt)); err != nil {
@@ -89,20 +90,28 @@ func deadReason(err error) string {
 	return "gave up"
 }
 
-func (d *deliverer) buildPackage(msg *message.Message, id string) (*adapters.Package, error) {
+// prepare builds the package and finds the retry policy: the destination's, with the
+// submission's route overriding what it sets.
+func (d *deliverer) prepare(msg *message.Message, id string) (*adapters.Package, config.Retry, error) {
 	ctx := msg.Context()
 	s := d.p.Store
+	retry := d.dest.Retry
 	sub, err := s.Submission(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, retry, err
 	}
-	m, err := s.Message(ctx, id)
+	snap := d.p.Current()
+	if route, ok := snap.Routes.Route(sub.Route); ok {
+		retry = overrideRetry(retry, route.Retry)
+	}
+	snap.Release()
+	m, err := s.Message(ctx, id, d.dest.ID)
 	if err != nil {
-		return nil, err
+		return nil, retry, err
 	}
 	atts, err := s.Attachments(ctx, id, true)
 	if err != nil {
-		return nil, err
+		return nil, retry, err
 	}
 	pkg := &adapters.Package{
 		SubmissionID: id, MessageID: m.MessageID, MessageType: m.MessageType, CreatedAt: m.CreatedAt,
@@ -115,7 +124,26 @@ func (d *deliverer) buildPackage(msg *message.Message, id string) (*adapters.Pac
 			Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil },
 		})
 	}
-	return pkg, nil
+	return pkg, retry, nil
+}
+
+func overrideRetry(r config.Retry, o routes.RetryOverride) config.Retry {
+	if o.MaxAttempts > 0 {
+		r.MaxAttempts = o.MaxAttempts
+	}
+	if o.InitialInterval > 0 {
+		r.InitialInterval = o.InitialInterval
+	}
+	if o.MaxInterval > 0 {
+		r.MaxInterval = o.MaxInterval
+	}
+	if o.MaxAge > 0 {
+		r.MaxAge = o.MaxAge
+	}
+	if r.MaxInterval < r.InitialInterval {
+		r.MaxInterval = r.InitialInterval
+	}
+	return r
 }
 
 // gaveUp makes a delivery whose handling keeps failing internally dead, so the queue moves on.

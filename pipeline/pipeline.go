@@ -15,10 +15,9 @@ import (
 
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/config"
-	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/store/sqlitequeue"
-	"github.com/amtsbote/amtsbote/xoev"
 )
 
 // TopicSubmissions is the queue of accepted submissions waiting to be routed and mapped.
@@ -29,10 +28,12 @@ func DeliveryTopic(destination string) string { return "deliver_" + destination 
 
 // Deps is what the pipeline works with.
 type Deps struct {
-	Store    *store.Store
-	Config   *config.Config
-	Routes   *routes.Table
-	Schemas  map[string]xoev.Validator
+	Store *store.Store
+	// Config holds what cannot change without a restart: destinations and pipeline settings.
+	Config *config.Config
+	// Current returns the configuration snapshot in force, acquired; the caller releases it.
+	// Each message is handled on the snapshot it started with, even if a reload swaps it.
+	Current  func() *snapshot.Snapshot
 	Adapters map[string]adapters.Adapter
 	Logger   *slog.Logger
 	// Now is the clock; default time.Now.

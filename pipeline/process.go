@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,12 +10,15 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/amtsbote/amtsbote/mapping"
+	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/xoev"
 )
 
-// process routes, maps and validates one submission, then queues it for every destination of
-// its route — all in the transaction that acks the message.
+// process maps and validates one submission for every target of its route, then queues each
+// message for its destination — all in the transaction that acks the queue message. If any
+// target fails, the submission fails as a whole and nothing is delivered.
 func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 	ctx := msg.Context()
 	id := string(msg.Payload)
@@ -29,94 +33,122 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 	if sub.Status != store.StatusReceived {
 		return nil // processed before a crash or restart: nothing left to do
 	}
+	snap := p.Current()
+	defer snap.Release()
 	log := p.Logger.With("submission_id", id, "route", sub.Route)
-	route, ok := p.Routes.Route(sub.Route)
+	route, ok := snap.Routes.Route(sub.Route)
 	if !ok {
-		return p.fail(msg, tx, sub, "routing_failed", fmt.Sprintf("route %q is no longer configured", sub.Route))
-	}
-	mapper, err := mapping.Lookup(route.Mapping)
-	if err != nil {
-		return p.fail(msg, tx, sub, "mapping_failed", err.Error())
+		return p.fail(msg, tx, sub, []store.Event{{Type: "routing_failed", Detail: fmt.Sprintf("route %q is no longer configured", sub.Route)}})
 	}
 	atts, err := p.Store.Attachments(ctx, id, false)
 	if err != nil {
 		return err
 	}
-	in := mapping.Input{
-		SubmissionID: sub.ID, Portal: sub.Portal, Reference: sub.Reference,
-		Leistung: sub.Leistung, AGS: sub.AGS, ReceivedAt: sub.ReceivedAt, Data: sub.Data,
-		Sender: p.Config.Sender, Recipient: route.Recipient, Now: p.Now,
-	}
-	for _, a := range atts {
-		in.Attachments = append(in.Attachments, mapping.Attachment{
-			Filename: a.Filename, PackageName: a.PackageName, MediaType: a.MediaType, Size: a.Size, SHA256: a.SHA256,
-		})
-	}
-	m, err := mapper.Map(in)
-	if err != nil {
-		if mapping.IsMappingError(err) {
-			log.Info("mapping failed", "reason", err)
-			return p.fail(msg, tx, sub, "mapping_failed", err.Error())
+	in := mappingInput(sub, atts, snap)
+	var messages []store.Message
+	var failures []store.Event
+	for _, t := range route.Targets {
+		m, failure, err := p.mapTarget(in, t, snap)
+		if err != nil {
+			return err
 		}
-		return err
-	}
-	validator, ok := p.Schemas[route.Schema]
-	if !ok {
-		return p.fail(msg, tx, sub, "validation_failed", fmt.Sprintf("schema set %q is not configured", route.Schema))
-	}
-	if err := validator.Validate(m.XML); err != nil {
-		var ve *xoev.ValidationError
-		var pe *xoev.ParseError
-		switch {
-		case errors.As(err, &ve):
-			log.Info("message is not valid", "problems", len(ve.Problems))
-			lines := make([]string, len(ve.Problems))
-			for i, pr := range ve.Problems {
-				lines[i] = pr.String()
-			}
-			return p.fail(msg, tx, sub, "validation_failed", strings.Join(lines, "\n"))
-		case errors.As(err, &pe):
-			return p.fail(msg, tx, sub, "validation_failed", pe.Error())
+		if failure != nil {
+			failures = append(failures, *failure)
+			continue
 		}
-		return err
+		messages = append(messages, store.Message{SubmissionID: id, Destination: t.Destination, MessageID: m.ID,
+			MessageType: m.Type, SchemaSet: t.Schema, CreatedAt: m.CreatedAt, XML: m.XML})
 	}
-
+	if len(failures) > 0 {
+		log.Info("submission does not map to valid messages", "failures", len(failures))
+		return p.fail(msg, tx, sub, failures)
+	}
 	now := p.Now()
-	if err := store.InsertMessage(ctx, tx, store.Message{
-		SubmissionID: id, MessageID: m.ID, MessageType: m.Type, SchemaSet: route.Schema, CreatedAt: m.CreatedAt, XML: m.XML,
-	}); err != nil {
-		return err
-	}
-	events := []store.Event{
-		{At: now, Type: "mapped", Detail: fmt.Sprintf("%s %s (route %s, mapping %s)", m.Type, m.ID, route.ID, route.Mapping)},
-		{At: now, Type: "validated", Detail: "valid against " + route.Schema},
-	}
-	for _, e := range events {
-		if err := store.AddEvent(ctx, tx, id, e); err != nil {
+	for _, m := range messages {
+		if err := store.InsertMessage(ctx, tx, m); err != nil {
 			return err
 		}
-	}
-	for _, dest := range route.Destinations {
-		if err := store.InsertDelivery(ctx, tx, id, dest, now); err != nil {
+		events := []store.Event{
+			{At: now, Type: "mapped", Destination: m.Destination, Detail: fmt.Sprintf("%s %s (route %s)", m.MessageType, m.MessageID, route.ID)},
+			{At: now, Type: "validated", Destination: m.Destination, Detail: "valid against " + m.SchemaSet},
+		}
+		for _, e := range events {
+			if err := store.AddEvent(ctx, tx, id, e); err != nil {
+				return err
+			}
+		}
+		if err := store.InsertDelivery(ctx, tx, id, m.Destination, now); err != nil {
 			return err
 		}
-		if err := Publish(tx, DeliveryTopic(dest), NewWork(id, now)); err != nil {
+		if err := Publish(tx, DeliveryTopic(m.Destination), NewWork(id, now)); err != nil {
 			return err
 		}
 	}
 	if err := store.SetStatus(ctx, tx, id, store.StatusProcessing, now); err != nil {
 		return err
 	}
-	log.Info("submission mapped and validated", "message_id", m.ID, "destinations", len(route.Destinations))
+	log.Info("submission mapped and validated", "destinations", len(messages))
 	return nil
 }
 
-// fail marks a submission failed with a reason the portal and the operator can read.
-func (p *Pipeline) fail(msg *message.Message, tx wmsql.Tx, sub store.Submission, event, reason string) error {
+func mappingInput(sub store.Submission, atts []store.Attachment, snap *snapshot.Snapshot) mapping.Input {
+	in := mapping.Input{
+		SubmissionID: sub.ID, Portal: sub.Portal, Reference: sub.Reference, Leistung: sub.Leistung,
+		AGS: sub.AGS, ARS: sub.ARS, ReceivedAt: sub.ReceivedAt, Data: json.RawMessage(sub.Data),
+		Sender: snap.Config.Sender,
+	}
+	for _, a := range atts {
+		in.Attachments = append(in.Attachments, mapping.Attachment{
+			Filename: a.Filename, PackageName: a.PackageName, MediaType: a.MediaType, Size: a.Size, SHA256: a.SHA256,
+		})
+	}
+	return in
+}
+
+// mapTarget builds and validates the message for one target. A problem with the submission is
+// returned as a failure event; only internal errors are errors.
+func (p *Pipeline) mapTarget(in mapping.Input, t routes.Target, snap *snapshot.Snapshot) (*mapping.Message, *store.Event, error) {
+	in.Recipient, in.Now = t.Recipient, p.Now
+	m, err := t.Mapper.Map(in)
+	if err != nil {
+		if mapping.IsMappingError(err) {
+			return nil, &store.Event{Type: "mapping_failed", Destination: t.Destination, Detail: err.Error()}, nil
+		}
+		return nil, nil, err
+	}
+	set, ok := snap.Schemas[t.Schema]
+	if !ok {
+		return nil, &store.Event{Type: "validation_failed", Destination: t.Destination, Detail: fmt.Sprintf("schema set %q is not configured", t.Schema)}, nil
+	}
+	if err := set.Validate(m.XML); err != nil {
+		var ve *xoev.ValidationError
+		var pe *xoev.ParseError
+		switch {
+		case errors.As(err, &ve):
+			m.Annotate(ve.Problems)
+			lines := make([]string, len(ve.Problems))
+			for i, pr := range ve.Problems {
+				lines[i] = pr.String()
+			}
+			return nil, &store.Event{Type: "validation_failed", Destination: t.Destination,
+				Detail: fmt.Sprintf("%s (mapping %s) is not valid against %s:\n%s", m.Type, t.Mapping, t.Schema, strings.Join(lines, "\n"))}, nil
+		case errors.As(err, &pe):
+			return nil, &store.Event{Type: "validation_failed", Destination: t.Destination, Detail: pe.Error()}, nil
+		}
+		return nil, nil, err
+	}
+	return m, nil, nil
+}
+
+// fail marks a submission failed with reasons the portal and the operator can read.
+func (p *Pipeline) fail(msg *message.Message, tx wmsql.Tx, sub store.Submission, events []store.Event) error {
 	ctx := msg.Context()
 	now := p.Now()
-	if err := store.AddEvent(ctx, tx, sub.ID, store.Event{At: now, Type: event, Detail: reason}); err != nil {
-		return err
+	for _, e := range events {
+		e.At = now
+		if err := store.AddEvent(ctx, tx, sub.ID, e); err != nil {
+			return err
+		}
 	}
 	return store.SetStatus(ctx, tx, sub.ID, store.StatusFailed, now)
 }
@@ -126,5 +158,5 @@ func (p *Pipeline) processGaveUp(msg *message.Message, tx wmsql.Tx, cause error)
 	if err != nil {
 		return err
 	}
-	return p.fail(msg, tx, sub, "processing_failed", "internal error, gave up after repeated attempts: "+cause.Error())
+	return p.fail(msg, tx, sub, []store.Event{{Type: "processing_failed", Detail: "internal error, gave up after repeated attempts: " + cause.Error()}})
 }

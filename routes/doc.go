@@ -1,5 +1,7 @@
-// Package routes decides where a submission goes. A route matches on the service key
-// (Leistungsschlüssel) and the municipality key (AGS, exact or by prefix) and names the mapping,
-// the schema set and the destinations. Routes are read from a YAML file; the first matching route
-// in file order wins, and a submission no route matches is refused at intake.
+// Package routes decides where a submission goes and in which form. A route matches on the
+// service key (Leistungsschlüssel), the municipality (AGS or ARS, exact or by prefix), the portal
+// and optionally an expression over the submission, and lists its targets: for each destination
+// the mapping that builds the message and the schema set that validates it, so one submission
+// can fan out to a Fachverfahren and to the E-Akte in different formats. Routes are tried by
+// priority, then in file order; a submission no route matches is refused at intake.
 package routes

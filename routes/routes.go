@@ -6,31 +6,53 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
+	"time"
 
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/amtsbote/amtsbote/mapping"
 	"github.com/amtsbote/amtsbote/xoev"
 )
 
-// Route sends matching submissions through one mapping to one or more destinations.
+// Route sends matching submissions to its targets.
 type Route struct {
 	// ID names the route in status answers and logs.
 	ID string `yaml:"id"`
+	// Priority orders routes: higher first; equal priorities keep file order. Default 0.
+	Priority int `yaml:"priority"`
 	// Match selects the submissions the route takes.
 	Match Match `yaml:"match"`
-	// Mapping names the mapping that turns a submission into a message.
+	// Targets are the destinations with the mapping and schema set for each.
+	Targets []Target `yaml:"targets"`
+	// Retry overrides the destinations' retry policy for this route's deliveries (fields left
+	// out keep the destination's values).
+	Retry RetryOverride `yaml:"retry"`
+
+	// Where is file:line of the route, for error messages.
+	Where string `yaml:"-"`
+	when  *vm.Program
+	order int
+}
+
+// Target is one destination of a route and the message it gets.
+type Target struct {
+	// Destination is the id of a destination in the main configuration.
+	Destination string `yaml:"destination"`
+	// Mapping is the mapping file, relative to the routes file.
 	Mapping string `yaml:"mapping"`
 	// Schema is the id of the schema set the message is validated against.
 	Schema string `yaml:"schema"`
 	// Recipient is the receiving authority written into the message header.
 	Recipient xoev.Authority `yaml:"recipient"`
-	// Destinations receive the message (ids from the main config).
-	Destinations []string `yaml:"destinations"`
 
-	// Where is file:line of the route, for error messages.
-	Where string `yaml:"-"`
+	// Mapper is the compiled mapping.
+	Mapper *mapping.Mapping `yaml:"-"`
 }
 
 // Match lists what a route accepts. An empty list accepts anything.
@@ -39,25 +61,50 @@ type Match struct {
 	Leistung []string `yaml:"leistung"`
 	// AGS lists 8-digit municipality keys; a trailing * matches a prefix (e.g. "09162*").
 	AGS []string `yaml:"ags"`
+	// ARS lists 12-digit regional keys, or prefixes ending in *.
+	ARS []string `yaml:"ars"`
+	// Portal lists portal ids.
+	Portal []string `yaml:"portal"`
+	// When is an expression over the submission (submission.*, data.*) that must be true.
+	When string `yaml:"when"`
+}
+
+// RetryOverride changes a destination's retry policy for one route.
+type RetryOverride struct {
+	MaxAttempts     int           `yaml:"max_attempts"`
+	InitialInterval time.Duration `yaml:"initial_interval"`
+	MaxInterval     time.Duration `yaml:"max_interval"`
+	MaxAge          time.Duration `yaml:"max_age"`
+}
+
+// Submission is what routing looks at.
+type Submission struct {
+	Leistung, AGS, ARS, Portal, Reference string
+	Data                                  any // the decoded form data
 }
 
 // Table is an ordered set of routes.
 type Table struct {
-	Routes []Route
+	Routes []Route // in the order they are tried
+	File   string
 }
 
-type file struct {
-	Routes []yaml.Node `yaml:"routes"`
+// Checks tells Load what exists elsewhere in the configuration.
+type Checks struct {
+	// Schemas are the compiled schema sets by id.
+	Schemas map[string]*xoev.SchemaSet
+	// Destination reports whether a destination id is configured.
+	Destination func(id string) bool
 }
 
 var (
 	idPattern       = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 	leistungPattern = regexp.MustCompile(`^[0-9]{14}$`)
-	agsPattern      = regexp.MustCompile(`^[0-9]{1,8}\*?$`)
 )
 
-// Load reads and checks a routes file. Every problem is reported with its file:line.
-func Load(path string) (*Table, error) {
+// Load reads a routes file, compiles every route's mappings and match expression, and checks
+// that everything a route names exists. Every problem is reported with its file:line.
+func Load(path string, checks Checks) (*Table, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read routes: %w", err)
@@ -70,21 +117,24 @@ func Load(path string) (*Table, error) {
 	}{}); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	var f file
+	var f struct {
+		Routes []yaml.Node `yaml:"routes"`
+	}
 	if err := yaml.Unmarshal(raw, &f); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	var t Table
+	t := &Table{File: path}
 	var errs []error
 	seen := map[string]string{}
-	for _, node := range f.Routes {
+	mappings := map[string]*mapping.Mapping{} // one compile per file and schema set
+	for i, node := range f.Routes {
 		where := fmt.Sprintf("%s:%d", path, node.Line)
 		var r Route
 		if err := node.Decode(&r); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			continue
 		}
-		r.Where = where
+		r.Where, r.order = where, i
 		for _, err := range r.check() {
 			errs = append(errs, fmt.Errorf("%s: route %q: %w", where, r.ID, err))
 		}
@@ -92,6 +142,15 @@ func Load(path string) (*Table, error) {
 			errs = append(errs, fmt.Errorf("%s: route id %q is already used at %s", where, r.ID, first))
 		}
 		seen[r.ID] = where
+		if r.Match.When != "" {
+			r.when, err = expr.Compile(r.Match.When, expr.Env(matchEnv{}), expr.AsBool(), expr.Patch(mapping.NilSafe{}))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: route %q: match.when %q: %v", where, r.ID, r.Match.When, err))
+			}
+		}
+		for j := range r.Targets {
+			errs = append(errs, r.Targets[j].prepare(path, where, r.ID, checks, mappings)...)
+		}
 		t.Routes = append(t.Routes, r)
 	}
 	if len(f.Routes) == 0 {
@@ -100,7 +159,43 @@ func Load(path string) (*Table, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &t, nil
+	sort.SliceStable(t.Routes, func(i, j int) bool { return t.Routes[i].Priority > t.Routes[j].Priority })
+	return t, nil
+}
+
+func (tg *Target) prepare(routesFile, where, routeID string, checks Checks, cache map[string]*mapping.Mapping) []error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: route %q: %s", where, routeID, fmt.Sprintf(format, args...)))
+	}
+	if checks.Destination != nil && !checks.Destination(tg.Destination) {
+		bad("destination %q is not in the configuration's destinations", tg.Destination)
+	}
+	set, ok := checks.Schemas[tg.Schema]
+	if !ok {
+		bad("schema set %q is not in the configuration's schemas", tg.Schema)
+		return errs
+	}
+	file := filepath.Join(filepath.Dir(routesFile), filepath.FromSlash(tg.Mapping))
+	key := file + "\x00" + tg.Schema
+	if m, ok := cache[key]; ok {
+		tg.Mapper = m
+		return errs
+	}
+	m, err := mapping.Load(file, set.CodeLists)
+	if err != nil {
+		var le *mapping.LoadError
+		if errors.As(err, &le) {
+			for _, p := range le.Problems {
+				errs = append(errs, errors.New(p))
+			}
+		} else {
+			bad("mapping %s: %v", tg.Mapping, err)
+		}
+		return errs
+	}
+	cache[key], tg.Mapper = m, m
+	return errs
 }
 
 func (r Route) check() []error {
@@ -113,27 +208,56 @@ func (r Route) check() []error {
 			errs = append(errs, fmt.Errorf("match.leistung %q: expected 14 digits", l))
 		}
 	}
-	for _, a := range r.Match.AGS {
-		if !agsPattern.MatchString(a) || (!strings.HasSuffix(a, "*") && len(a) != 8) {
-			errs = append(errs, fmt.Errorf("match.ags %q: expected 8 digits, or up to 8 digits followed by * for a prefix", a))
+	errs = append(errs, checkKeys("match.ags", r.Match.AGS, 8)...)
+	errs = append(errs, checkKeys("match.ars", r.Match.ARS, 12)...)
+	if len(r.Targets) == 0 {
+		errs = append(errs, errors.New("targets must list at least one destination with its mapping and schema"))
+	}
+	dests := map[string]bool{}
+	for i, t := range r.Targets {
+		switch {
+		case t.Destination == "" || t.Mapping == "" || t.Schema == "":
+			errs = append(errs, fmt.Errorf("targets[%d] needs destination, mapping and schema", i))
+		case dests[t.Destination]:
+			errs = append(errs, fmt.Errorf("targets[%d]: destination %q is listed twice", i, t.Destination))
 		}
+		dests[t.Destination] = true
 	}
-	if r.Mapping == "" {
-		errs = append(errs, errors.New("mapping must name a mapping"))
-	}
-	if r.Schema == "" {
-		errs = append(errs, errors.New("schema must name a schema set"))
-	}
-	if len(r.Destinations) == 0 {
-		errs = append(errs, errors.New("destinations must list at least one destination"))
+	if r.Retry.MaxAttempts < 0 || r.Retry.InitialInterval < 0 || r.Retry.MaxInterval < 0 || r.Retry.MaxAge < 0 {
+		errs = append(errs, errors.New("retry values must not be negative"))
 	}
 	return errs
 }
 
-// Match returns the first route that accepts the leistung and ags.
-func (t *Table) Match(leistung, ags string) (*Route, bool) {
+func checkKeys(field string, keys []string, digits int) []error {
+	var errs []error
+	for _, k := range keys {
+		prefix, isPrefix := strings.CutSuffix(k, "*")
+		if !regexp.MustCompile(`^[0-9]+$`).MatchString(prefix) || len(prefix) > digits || (!isPrefix && len(prefix) != digits) {
+			errs = append(errs, fmt.Errorf("%s %q: expected %d digits, or up to %d digits followed by * for a prefix", field, k, digits, digits))
+		}
+	}
+	return errs
+}
+
+// matchEnv is what match.when expressions see.
+type matchEnv struct {
+	Submission matchSubmission `expr:"submission"`
+	Data       map[string]any  `expr:"data"`
+}
+
+type matchSubmission struct {
+	Leistung  string `expr:"leistung"`
+	AGS       string `expr:"ags"`
+	ARS       string `expr:"ars"`
+	Portal    string `expr:"portal"`
+	Reference string `expr:"reference"`
+}
+
+// Match returns the first route (by priority, then file order) that accepts the submission.
+func (t *Table) Match(s Submission) (*Route, bool) {
 	for i := range t.Routes {
-		if t.Routes[i].accepts(leistung, ags) {
+		if t.Routes[i].accepts(s) {
 			return &t.Routes[i], true
 		}
 	}
@@ -150,8 +274,30 @@ func (t *Table) Route(id string) (*Route, bool) {
 	return nil, false
 }
 
-func (r *Route) accepts(leistung, ags string) bool {
-	return anyMatches(r.Match.Leistung, leistung) && anyMatches(r.Match.AGS, ags)
+// Target returns the route's target for a destination.
+func (r *Route) Target(destination string) (*Target, bool) {
+	for i := range r.Targets {
+		if r.Targets[i].Destination == destination {
+			return &r.Targets[i], true
+		}
+	}
+	return nil, false
+}
+
+func (r *Route) accepts(s Submission) bool {
+	if !anyMatches(r.Match.Leistung, s.Leistung) || !anyMatches(r.Match.AGS, s.AGS) ||
+		!anyMatches(r.Match.ARS, s.ARS) || !anyMatches(r.Match.Portal, s.Portal) {
+		return false
+	}
+	if r.when == nil {
+		return true
+	}
+	data, _ := s.Data.(map[string]any)
+	out, err := expr.Run(r.when, matchEnv{
+		Submission: matchSubmission{Leistung: s.Leistung, AGS: s.AGS, ARS: s.ARS, Portal: s.Portal, Reference: s.Reference},
+		Data:       data,
+	})
+	return err == nil && out == true
 }
 
 func anyMatches(patterns []string, v string) bool {

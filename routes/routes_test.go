@@ -7,11 +7,29 @@ import (
 	"testing"
 
 	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/xoev"
 )
 
+func checks(t *testing.T) routes.Checks {
+	t.Helper()
+	set, err := xoev.Compile("tiny", "", "testdata/tiny.xsd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	return routes.Checks{
+		Schemas:     map[string]*xoev.SchemaSet{"tiny": set},
+		Destination: func(id string) bool { return id == "a" || id == "b" || id == "c" },
+	}
+}
+
+// write puts a routes file next to a copy of the tiny mapping.
 func write(t *testing.T, content string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "routes.yaml")
+	dir := t.TempDir()
+	mapping, _ := os.ReadFile("testdata/tiny.yaml")
+	os.WriteFile(filepath.Join(dir, "tiny.yaml"), mapping, 0o600)
+	path := filepath.Join(dir, "routes.yaml")
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -19,74 +37,92 @@ func write(t *testing.T, content string) string {
 }
 
 const table = `routes:
-  - id: munich-exact
-    match: {leistung: ["99050012104000"], ags: ["09162000"]}
-    mapping: m
-    schema: s
-    destinations: [a]
   - id: bavaria-prefix
     match: {leistung: ["99050012104000"], ags: ["09*"]}
-    mapping: m
-    schema: s
-    destinations: [b]
+    targets: [{destination: b, mapping: tiny.yaml, schema: tiny}]
+  - id: munich-exact
+    priority: 10
+    match: {leistung: ["99050012104000"], ags: ["09162000"]}
+    targets: [{destination: a, mapping: tiny.yaml, schema: tiny}, {destination: b, mapping: tiny.yaml, schema: tiny}]
+  - id: big-businesses
+    match: {leistung: ["99001001000000"], when: "data.betrieb.beschaeftigte >= 50"}
+    targets: [{destination: a, mapping: tiny.yaml, schema: tiny}]
+  - id: portal-and-ars
+    match: {portal: [landesportal], ars: ["0916200000*"]}
+    targets: [{destination: c, mapping: tiny.yaml, schema: tiny}]
   - id: any-ags
     match: {leistung: ["99001001000000"]}
-    mapping: m
-    schema: s
-    destinations: [c]
+    targets: [{destination: c, mapping: tiny.yaml, schema: tiny}]
 `
 
-func TestFirstMatchingRouteWins(t *testing.T) {
-	tbl, err := routes.Load(write(t, table))
+func TestRoutesMatchByPriorityThenFileOrder(t *testing.T) {
+	tbl, err := routes.Load(write(t, table), checks(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	big := map[string]any{"betrieb": map[string]any{"beschaeftigte": 120.0}}
+	small := map[string]any{"betrieb": map[string]any{"beschaeftigte": 3.0}}
 	tests := []struct {
-		leistung, ags, want string
+		name string
+		sub  routes.Submission
+		want string
 	}{
-		{"99050012104000", "09162000", "munich-exact"},
-		{"99050012104000", "09564000", "bavaria-prefix"},
-		{"99001001000000", "05315000", "any-ags"},
-		{"99050012104000", "05315000", ""},
-		{"11111111111111", "09162000", ""},
+		{"higher priority wins over earlier route", routes.Submission{Leistung: "99050012104000", AGS: "09162000"}, "munich-exact"},
+		{"prefix", routes.Submission{Leistung: "99050012104000", AGS: "09564000"}, "bavaria-prefix"},
+		{"expression true", routes.Submission{Leistung: "99001001000000", AGS: "05315000", Data: big}, "big-businesses"},
+		{"expression false falls through", routes.Submission{Leistung: "99001001000000", AGS: "05315000", Data: small}, "any-ags"},
+		{"expression on missing data falls through", routes.Submission{Leistung: "99001001000000", AGS: "05315000"}, "any-ags"},
+		{"portal and ARS prefix", routes.Submission{Leistung: "11111111111111", Portal: "landesportal", ARS: "091620000000"}, "portal-and-ars"},
+		{"other portal", routes.Submission{Leistung: "11111111111111", Portal: "other", ARS: "091620000000"}, ""},
+		{"no match", routes.Submission{Leistung: "99050012104000", AGS: "05315000"}, ""},
 	}
 	for _, tt := range tests {
-		r, ok := tbl.Match(tt.leistung, tt.ags)
-		got := ""
-		if ok {
-			got = r.ID
-		}
-		if got != tt.want {
-			t.Errorf("Match(%s, %s) = %q, want %q", tt.leistung, tt.ags, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			r, ok := tbl.Match(tt.sub)
+			got := ""
+			if ok {
+				got = r.ID
+			}
+			if got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	r, _ := tbl.Route("munich-exact")
+	if len(r.Targets) != 2 || r.Targets[0].Mapper == nil || r.Targets[0].Mapper != r.Targets[1].Mapper {
+		t.Fatalf("targets not compiled once per mapping file: %+v", r.Targets)
 	}
 }
 
+// Every problem of a routes file is reported at once, each with file:line.
 func TestRouteErrorsCarryFileAndLine(t *testing.T) {
 	path := write(t, `routes:
   - id: ok
-    mapping: m
-    schema: s
-    destinations: [a]
+    targets: [{destination: a, mapping: tiny.yaml, schema: tiny}]
   - id: Bad Id
-    match: {leistung: ["123"], ags: ["0916200"]}
-    destinations: []
+    match: {leistung: ["123"], ags: ["0916200"], ars: ["1*2"], when: "data.x >"}
+    targets: []
   - id: ok
-    mapping: m
-    schema: s
-    destinations: [a]
+    targets:
+      - {destination: nope, mapping: tiny.yaml, schema: tiny}
+      - {destination: a, mapping: missing.yaml, schema: tiny}
+      - {destination: b, mapping: tiny.yaml, schema: xbau}
 `)
-	_, err := routes.Load(path)
+	_, err := routes.Load(path, checks(t))
 	if err == nil {
 		t.Fatal("want errors")
 	}
 	for _, want := range []string{
-		path + ":6: route \"Bad Id\": id must match",
-		path + ":6: route \"Bad Id\": match.leistung \"123\"",
-		path + ":6: route \"Bad Id\": match.ags \"0916200\"",
-		path + ":6: route \"Bad Id\": mapping must name",
-		path + ":6: route \"Bad Id\": destinations must list",
-		path + ":9: route id \"ok\" is already used at " + path + ":2",
+		path + ":4: route \"Bad Id\": id must match",
+		path + ":4: route \"Bad Id\": match.leistung \"123\"",
+		path + ":4: route \"Bad Id\": match.ags \"0916200\"",
+		path + ":4: route \"Bad Id\": match.ars \"1*2\"",
+		path + ":4: route \"Bad Id\": match.when \"data.x >\"",
+		path + ":4: route \"Bad Id\": targets must list",
+		path + ":7: route id \"ok\" is already used at " + path + ":2",
+		path + ":7: route \"ok\": destination \"nope\" is not in the configuration's destinations",
+		"missing.yaml",
+		path + ":7: route \"ok\": schema set \"xbau\" is not in the configuration's schemas",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q:\n%v", want, err)
@@ -95,8 +131,8 @@ func TestRouteErrorsCarryFileAndLine(t *testing.T) {
 }
 
 func TestUnknownRouteKeyIsAnError(t *testing.T) {
-	_, err := routes.Load(write(t, "routes:\n  - id: a\n    mapping: m\n    schema: s\n    destination: [x]\n"))
-	if err == nil || !strings.Contains(err.Error(), "destination") || !strings.Contains(err.Error(), "line 5") {
+	_, err := routes.Load(write(t, "routes:\n  - id: a\n    target: []\n"), checks(t))
+	if err == nil || !strings.Contains(err.Error(), "target") || !strings.Contains(err.Error(), "line 3") {
 		t.Fatalf("want an error naming the unknown key and its line, got %v", err)
 	}
 }

@@ -15,9 +15,10 @@ const (
 	DeliveryDead      = "dead"
 )
 
-// Message is the XÖV message mapped from a submission, delivered to every destination as is.
+// Message is the XÖV message mapped from a submission for one destination.
 type Message struct {
 	SubmissionID string
+	Destination  string
 	MessageID    string // the ProzessID every delivered artefact carries
 	MessageType  string // e.g. Abgabe.Abgabe.0401
 	SchemaSet    string
@@ -40,21 +41,21 @@ type Delivery struct {
 
 // InsertMessage stores the mapped message of a submission.
 func InsertMessage(ctx context.Context, ex Execer, m Message) error {
-	_, err := ex.ExecContext(ctx, `INSERT INTO messages (submission_id, message_id, message_type, schema_set, created_at, xml)
-		VALUES (?, ?, ?, ?, ?, ?)`, m.SubmissionID, m.MessageID, m.MessageType, m.SchemaSet, ms(m.CreatedAt), m.XML)
+	_, err := ex.ExecContext(ctx, `INSERT INTO messages (submission_id, destination, message_id, message_type, schema_set, created_at, xml)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, m.SubmissionID, m.Destination, m.MessageID, m.MessageType, m.SchemaSet, ms(m.CreatedAt), m.XML)
 	if err != nil {
-		return fmt.Errorf("store message of submission %s: %w", m.SubmissionID, err)
+		return fmt.Errorf("store message of submission %s for %s: %w", m.SubmissionID, m.Destination, err)
 	}
 	return nil
 }
 
-// Message loads the mapped message of a submission.
-func (s *Store) Message(ctx context.Context, submissionID string) (Message, error) {
+// Message loads the message mapped from a submission for a destination.
+func (s *Store) Message(ctx context.Context, submissionID, destination string) (Message, error) {
 	var m Message
 	var created int64
-	err := s.DB.QueryRowContext(ctx, `SELECT submission_id, message_id, message_type, schema_set, created_at, xml
-		FROM messages WHERE submission_id = ?`, submissionID).
-		Scan(&m.SubmissionID, &m.MessageID, &m.MessageType, &m.SchemaSet, &created, &m.XML)
+	err := s.DB.QueryRowContext(ctx, `SELECT submission_id, destination, message_id, message_type, schema_set, created_at, xml
+		FROM messages WHERE submission_id = ? AND destination = ?`, submissionID, destination).
+		Scan(&m.SubmissionID, &m.Destination, &m.MessageID, &m.MessageType, &m.SchemaSet, &created, &m.XML)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, ErrNotFound
 	}

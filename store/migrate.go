@@ -64,6 +64,23 @@ var migrations = []string{
 		updated_at INTEGER NOT NULL,
 		PRIMARY KEY (submission_id, destination)
 	);`,
+	// Fan-out: each destination of a route gets its own message (mapping and schema per target).
+	`CREATE TABLE messages_by_destination (
+		submission_id TEXT NOT NULL REFERENCES submissions (id),
+		destination TEXT NOT NULL,
+		message_id TEXT NOT NULL,
+		message_type TEXT NOT NULL,
+		schema_set TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		xml BLOB NOT NULL,
+		PRIMARY KEY (submission_id, destination)
+	);
+	INSERT INTO messages_by_destination
+		SELECT m.submission_id, d.destination, m.message_id, m.message_type, m.schema_set, m.created_at, m.xml
+		FROM messages m JOIN deliveries d ON d.submission_id = m.submission_id;
+	DROP TABLE messages;
+	ALTER TABLE messages_by_destination RENAME TO messages;
+	ALTER TABLE submissions ADD COLUMN ars TEXT NOT NULL DEFAULT '';`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -24,6 +24,7 @@ type Submission struct {
 	Reference      string
 	Leistung       string
 	AGS            string
+	ARS            string
 	Route          string
 	Status         string
 	Data           []byte // the form data as JSON
@@ -63,9 +64,9 @@ func InsertSubmission(ctx context.Context, ex Execer, sub Submission, atts []Att
 		idem = sub.IdempotencyKey
 	}
 	_, err := ex.ExecContext(ctx, `INSERT INTO submissions
-		(id, portal, reference, leistung, ags, route, status, data, idempotency_key, request_hash, received_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		sub.ID, sub.Portal, sub.Reference, sub.Leistung, sub.AGS, sub.Route, sub.Status, sub.Data,
+		(id, portal, reference, leistung, ags, ars, route, status, data, idempotency_key, request_hash, received_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		sub.ID, sub.Portal, sub.Reference, sub.Leistung, sub.AGS, sub.ARS, sub.Route, sub.Status, sub.Data,
 		idem, sub.RequestHash, ms(sub.ReceivedAt), ms(sub.ReceivedAt))
 	if err != nil {
 		return fmt.Errorf("insert submission %s: %w", sub.ID, err)
@@ -102,13 +103,13 @@ func SetStatus(ctx context.Context, ex Execer, submissionID, status string, at t
 	return nil
 }
 
-const submissionColumns = `id, portal, reference, leistung, ags, route, status, data,
+const submissionColumns = `id, portal, reference, leistung, ags, ars, route, status, data,
 	COALESCE(idempotency_key, ''), request_hash, received_at, updated_at`
 
 func scanSubmission(row *sql.Row) (Submission, error) {
 	var s Submission
 	var received, updated int64
-	err := row.Scan(&s.ID, &s.Portal, &s.Reference, &s.Leistung, &s.AGS, &s.Route, &s.Status, &s.Data,
+	err := row.Scan(&s.ID, &s.Portal, &s.Reference, &s.Leistung, &s.AGS, &s.ARS, &s.Route, &s.Status, &s.Data,
 		&s.IdempotencyKey, &s.RequestHash, &received, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Submission{}, ErrNotFound

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +32,17 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := d.WatchConfig(ctx, 500*time.Millisecond); err != nil {
+				log.Warn("configuration files are not watched; reload with SIGHUP", "error", err)
+			}
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					_ = d.Reload()
+				}
+			}()
 			waitErr := d.Wait(ctx)
 			stop()
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), d.ShutdownTimeout())

@@ -1,0 +1,469 @@
+package mapping
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/types"
+	"github.com/expr-lang/expr/vm"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/amtsbote/amtsbote/xoev"
+)
+
+// Mapping is a compiled mapping file.
+type Mapping struct {
+	File        string
+	Root        string            // prefix:name of the root element
+	Namespaces  map[string]string // prefix → namespace URI
+	MessageType string            // e.g. Abgabe.Abgabe.0401: names the delivered files
+	MessageCode string            // the header's message type code, e.g. 0401
+	vars        []variable
+	rules       []*rule
+	codes       *xoev.CodeLists
+	aliases     map[string]string // variable → the submission path it stands for
+	// Files are the mapping file and every partial it includes.
+	Files []string
+}
+
+type variable struct {
+	name     string
+	where    string
+	prog     *vm.Program
+	src      string
+	required bool
+}
+
+type ruleKind int
+
+const (
+	elementRule ruleKind = iota
+	attributeRule
+)
+
+type rule struct {
+	kind     ruleKind
+	where    string // file:line
+	name     string // prefix:local or attribute name
+	value    *vm.Program
+	valueSrc string
+	constant *string
+	def      *string
+	required bool
+	cond     *vm.Program
+	condSrc  string
+	forEach  *vm.Program
+	forSrc   string
+	with     *vm.Program
+	withSrc  string
+	as       string
+	valueMap map[string]string
+	code     *codeRule
+	children []*rule
+}
+
+type codeRule struct {
+	list, version string
+	name          bool // also write the code's name
+}
+
+// Reserved names in expressions; variables may not take them.
+var reserved = map[string]bool{"submission": true, "data": true, "attachments": true, "header": true,
+	"index": true, "item": true, "now": true, "uuid": true}
+
+var (
+	qnamePattern = regexp.MustCompile(`^([A-Za-z_][\w.-]*:)?[A-Za-z_][\w.-]*$`)
+	varPattern   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+type loader struct {
+	files    []string
+	codes    *xoev.CodeLists
+	options  []expr.Option
+	problems []string
+	stack    []string // files being loaded, for include cycles
+	ns       map[string]string
+}
+
+// Load reads and compiles a mapping file. codes are the code lists of the schema set the
+// messages are validated against (nil if it has none). Every problem is reported with its
+// file:line.
+func Load(file string, codes *xoev.CodeLists) (*Mapping, error) {
+	l := &loader{codes: codes, options: exprOptions(codes)}
+	m := l.loadMain(file)
+	if len(l.problems) > 0 {
+		return nil, &LoadError{Problems: l.problems}
+	}
+	m.Files = l.files
+	return m, nil
+}
+
+func (l *loader) errorf(file string, line int, format string, args ...any) {
+	l.problems = append(l.problems, fmt.Sprintf("%s:%d: %s", file, line, fmt.Sprintf(format, args...)))
+}
+
+func readYAML(file string) (*yaml.Node, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s:1: expected a mapping with root, namespaces and rules", file)
+	}
+	return doc.Content[0], nil
+}
+
+// fields returns a mapping node's keys and values, reporting keys not in allowed.
+func (l *loader) fields(file string, n *yaml.Node, allowed ...string) map[string]*yaml.Node {
+	out := map[string]*yaml.Node{}
+	if n.Kind != yaml.MappingNode {
+		l.errorf(file, n.Line, "expected a mapping of keys (%s)", strings.Join(allowed, ", "))
+		return out
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		ok := false
+		for _, a := range allowed {
+			ok = ok || a == k.Value
+		}
+		if !ok {
+			l.errorf(file, k.Line, "unknown key %q (expected one of: %s)", k.Value, strings.Join(allowed, ", "))
+			continue
+		}
+		out[k.Value] = v
+	}
+	return out
+}
+
+func (l *loader) loadMain(file string) *Mapping {
+	l.files = append(l.files, file)
+	node, err := readYAML(file)
+	if err != nil {
+		l.problems = append(l.problems, err.Error())
+		return nil
+	}
+	f := l.fields(file, node, "root", "namespaces", "message_type", "message_code", "vars", "rules")
+	m := &Mapping{File: file, Namespaces: map[string]string{}, codes: l.codes, aliases: map[string]string{}}
+	str := func(key string, required bool) string {
+		v, ok := f[key]
+		if !ok || v.Value == "" {
+			if required {
+				l.errorf(file, node.Line, "%s is required", key)
+			}
+			return ""
+		}
+		return v.Value
+	}
+	m.Root = str("root", true)
+	m.MessageType = str("message_type", true)
+	m.MessageCode = str("message_code", false)
+	if ns, ok := f["namespaces"]; ok {
+		for i := 0; i+1 < len(ns.Content); i += 2 {
+			m.Namespaces[ns.Content[i].Value] = ns.Content[i+1].Value
+		}
+	}
+	l.ns = m.Namespaces
+	if m.Root != "" {
+		l.checkName(file, f["root"].Line, m.Root)
+	}
+	scope := map[string]bool{}
+	if vars, ok := f["vars"]; ok {
+		if vars.Kind != yaml.MappingNode {
+			l.errorf(file, vars.Line, "vars must be a mapping of name: expression")
+		}
+		for i := 0; i+1 < len(vars.Content); i += 2 {
+			k, v := vars.Content[i], vars.Content[i+1]
+			where := fmt.Sprintf("%s:%d", file, k.Line)
+			switch {
+			case !varPattern.MatchString(k.Value):
+				l.errorf(file, k.Line, "variable name %q: use letters, digits and _", k.Value)
+			case reserved[k.Value]:
+				l.errorf(file, k.Line, "variable name %q is reserved", k.Value)
+			case scope[k.Value]:
+				l.errorf(file, k.Line, "variable %q is defined twice", k.Value)
+			}
+			src, required := v, false
+			if v.Kind == yaml.MappingNode {
+				vf := l.fields(file, v, "value", "required")
+				if vf["value"] == nil {
+					l.errorf(file, v.Line, "variable %s needs value", k.Value)
+					continue
+				}
+				src = vf["value"]
+				if req, ok := vf["required"]; ok {
+					if err := req.Decode(&required); err != nil {
+						l.errorf(file, req.Line, "required must be true or false")
+					}
+				}
+			}
+			prog := l.compile(file, src, src.Value, scope)
+			if jsonPath(src.Value, nil) == strings.TrimSpace(src.Value) { // a plain path: an alias
+				m.aliases[k.Value] = jsonPath(src.Value, m.aliases)
+			}
+			m.vars = append(m.vars, variable{name: k.Value, where: where, prog: prog, src: src.Value, required: required})
+			scope[k.Value] = true
+		}
+	}
+	l.stack = []string{file}
+	if rules, ok := f["rules"]; ok {
+		m.rules = l.rules(file, rules, scope)
+	} else {
+		l.errorf(file, node.Line, "rules is required")
+	}
+	return m
+}
+
+func (l *loader) checkName(file string, line int, name string) {
+	if !qnamePattern.MatchString(name) {
+		l.errorf(file, line, "%q is not an XML name", name)
+		return
+	}
+	if prefix, _, ok := strings.Cut(name, ":"); ok {
+		if _, declared := l.ns[prefix]; !declared {
+			l.errorf(file, line, "prefix %q of %s is not declared in namespaces", prefix, name)
+		}
+	}
+}
+
+// compile checks an expression against the names in scope.
+func (l *loader) compile(file string, node *yaml.Node, src string, scope map[string]bool) *vm.Program {
+	env := types.Map{}
+	for k, v := range envTypes {
+		env[k] = v
+	}
+	for name := range scope {
+		env[name] = types.Any
+	}
+	prog, err := expr.Compile(src, append([]expr.Option{expr.Env(env)}, l.options...)...)
+	if err != nil {
+		l.errorf(file, node.Line, "expression %q: %s", src, oneLine(err.Error()))
+		return nil
+	}
+	return prog
+}
+
+// envTypes describe what expressions see, so that a misspelt field of submission, header or an
+// attachment is found when the mapping loads, not when a submission arrives. The form data is
+// free-form.
+var envTypes = func() types.Map {
+	str, integer := types.String, types.Int
+	authority := types.Map{"kennung": str, "praefix": str, "name": str}
+	return types.Map{
+		"submission": types.Map{"id": str, "portal": str, "reference": str, "leistung": str, "ags": str, "ars": str,
+			"received_at": str, "received_date": str},
+		"data": types.TypeOf(map[string]any{}),
+		"attachments": types.Array(types.Map{"index": integer, "number": integer, "filename": str, "package_name": str,
+			"media_type": str, "size": integer, "sha256": str}),
+		"header": types.Map{"id": str, "created": str, "type_code": str, "product": str,
+			"sender": authority, "recipient": authority},
+		"now":  types.TypeOf(func() string { return "" }),
+		"uuid": types.TypeOf(func() string { return "" }),
+	}
+}()
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
+}
+
+var ruleKeys = []string{"element", "attribute", "include", "value", "const", "default", "required",
+	"if", "for_each", "with", "as", "map", "code", "children"}
+
+func (l *loader) rules(file string, n *yaml.Node, scope map[string]bool) []*rule {
+	if n.Kind != yaml.SequenceNode {
+		l.errorf(file, n.Line, "expected a list of rules")
+		return nil
+	}
+	var out []*rule
+	for _, item := range n.Content {
+		f := l.fields(file, item, ruleKeys...)
+		if inc, ok := f["include"]; ok {
+			if len(f) > 1 {
+				l.errorf(file, item.Line, "an include rule takes no other keys")
+			}
+			out = append(out, l.include(file, inc, scope)...)
+			continue
+		}
+		if r := l.rule(file, item, f, scope); r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (l *loader) include(file string, inc *yaml.Node, scope map[string]bool) []*rule {
+	path := filepath.Join(filepath.Dir(file), filepath.FromSlash(inc.Value))
+	for _, f := range l.stack {
+		if f == path {
+			l.errorf(file, inc.Line, "include %s: includes itself (%s)", inc.Value, strings.Join(append(l.stack, path), " → "))
+			return nil
+		}
+	}
+	l.files = append(l.files, path)
+	node, err := readYAML(path)
+	if err != nil {
+		l.errorf(file, inc.Line, "include %s: %v", inc.Value, err)
+		return nil
+	}
+	f := l.fields(path, node, "rules")
+	rules, ok := f["rules"]
+	if !ok {
+		l.errorf(path, node.Line, "a partial needs rules")
+		return nil
+	}
+	l.stack = append(l.stack, path)
+	defer func() { l.stack = l.stack[:len(l.stack)-1] }()
+	return l.rules(path, rules, scope)
+}
+
+func (l *loader) rule(file string, item *yaml.Node, f map[string]*yaml.Node, scope map[string]bool) *rule {
+	r := &rule{where: fmt.Sprintf("%s:%d", file, item.Line)}
+	el, isEl := f["element"]
+	at, isAt := f["attribute"]
+	switch {
+	case isEl && isAt, !isEl && !isAt:
+		l.errorf(file, item.Line, "a rule needs exactly one of element, attribute or include")
+		return nil
+	case isEl:
+		r.kind, r.name = elementRule, el.Value
+		l.checkName(file, el.Line, el.Value)
+	default:
+		r.kind, r.name = attributeRule, at.Value
+		if !qnamePattern.MatchString(at.Value) {
+			l.errorf(file, at.Line, "%q is not an attribute name", at.Value)
+		}
+	}
+	inner := scope
+	forEach, isFor := f["for_each"]
+	with, isWith := f["with"]
+	switch {
+	case isFor && isWith:
+		l.errorf(file, item.Line, "use for_each or with, not both")
+	case isFor || isWith:
+		if isFor {
+			r.forEach, r.forSrc = l.compile(file, forEach, forEach.Value, scope), forEach.Value
+		} else {
+			r.with, r.withSrc = l.compile(file, with, with.Value, scope), with.Value
+		}
+		r.as = "item"
+		if as, ok := f["as"]; ok {
+			r.as = as.Value
+			if !varPattern.MatchString(as.Value) || (reserved[as.Value] && as.Value != "item") {
+				l.errorf(file, as.Line, "as: %q cannot name the item", as.Value)
+			}
+		}
+		inner = map[string]bool{}
+		for k := range scope {
+			inner[k] = true
+		}
+		inner[r.as], inner["index"] = true, true
+	default:
+		if as, ok := f["as"]; ok {
+			l.errorf(file, as.Line, "as names the item of for_each or with; this rule has neither")
+		}
+	}
+	if n, ok := f["if"]; ok {
+		// with for_each or with, the condition is checked for each item
+		r.cond, r.condSrc = l.compile(file, n, n.Value, inner), n.Value
+	}
+	if n, ok := f["value"]; ok {
+		r.value, r.valueSrc = l.compile(file, n, n.Value, inner), n.Value
+	}
+	if n, ok := f["const"]; ok {
+		v := n.Value
+		r.constant = &v
+	}
+	if n, ok := f["default"]; ok {
+		v := n.Value
+		r.def = &v
+	}
+	if n, ok := f["required"]; ok {
+		if err := n.Decode(&r.required); err != nil {
+			l.errorf(file, n.Line, "required must be true or false")
+		}
+	}
+	if n, ok := f["map"]; ok {
+		if err := n.Decode(&r.valueMap); err != nil {
+			l.errorf(file, n.Line, "map must be a mapping of input value: output value")
+		}
+	}
+	if n, ok := f["code"]; ok {
+		r.code = l.codeRule(file, n)
+	}
+	if n, ok := f["children"]; ok {
+		r.children = l.rules(file, n, inner)
+	}
+	l.checkRule(file, item.Line, r)
+	return r
+}
+
+func (l *loader) checkRule(file string, line int, r *rule) {
+	sources := 0
+	hasValue := r.value != nil || r.valueSrc != ""
+	for _, has := range []bool{hasValue, r.constant != nil, len(r.children) > 0} {
+		if has {
+			sources++
+		}
+	}
+	switch {
+	case sources > 1:
+		l.errorf(file, line, "%s: use only one of value, const and children", r.name)
+	case r.code != nil && !hasValue && r.constant == nil:
+		l.errorf(file, line, "%s: code needs the rule's value or const (a code, or a name of one)", r.name)
+	case sources == 0 && r.kind == attributeRule:
+		l.errorf(file, line, "attribute %s needs value or const", r.name)
+	case sources == 0:
+		l.errorf(file, line, "element %s needs value, const or children", r.name)
+	case r.kind == attributeRule && (r.code != nil || len(r.children) > 0):
+		l.errorf(file, line, "attribute %s cannot have code or children", r.name)
+	case r.valueMap != nil && r.value == nil && r.valueSrc == "":
+		l.errorf(file, line, "%s: map translates a value; add value", r.name)
+	}
+}
+
+func (l *loader) codeRule(file string, n *yaml.Node) *codeRule {
+	f := l.fields(file, n, "list", "version", "name")
+	c := &codeRule{}
+	if v, ok := f["list"]; ok {
+		c.list = v.Value
+	}
+	if v, ok := f["version"]; ok {
+		c.version = v.Value
+	}
+	if v, ok := f["name"]; ok {
+		_ = v.Decode(&c.name)
+	}
+	if c.list == "" {
+		l.errorf(file, n.Line, "code needs list (the code list's URI)")
+		return c
+	}
+	if l.codes == nil {
+		l.errorf(file, n.Line, "code: the schema set of this mapping has no code lists (set code_lists in its configuration)")
+		return c
+	}
+	list, found := l.codes.List(c.list, c.version)
+	if !found {
+		l.errorf(file, n.Line, "code: code list %s version %q is not among the schema set's code lists (%s)", c.list, c.version, strings.Join(l.codes.URIs(), ", "))
+		return c
+	}
+	c.version = list.Version
+	return c
+}
+
+// Namespace declarations of the root in a stable order.
+func (m *Mapping) sortedPrefixes() []string {
+	out := make([]string, 0, len(m.Namespaces))
+	for p := range m.Namespaces {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}

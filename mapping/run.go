@@ -1,0 +1,352 @@
+package mapping
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
+	"github.com/google/uuid"
+
+	"github.com/amtsbote/amtsbote/xoev"
+)
+
+var _ Mapper = (*Mapping)(nil)
+
+type run struct {
+	m        *Mapping
+	problems []RuleError
+	origin   map[*etree.Element]string // element → rule file:line
+}
+
+// Map runs the mapping for one submission. A submission that does not fit gives an *Error
+// listing every rule that failed.
+func (m *Mapping) Map(in Input) (*Message, error) {
+	now, newID := in.Now, in.NewID
+	if now == nil {
+		now = time.Now
+	}
+	if newID == nil {
+		newID = uuid.NewString
+	}
+	header := xoev.NewHeader(m.MessageCode, in.Sender, in.Recipient, now, newID)
+	env, err := baseEnv(in, header, newID)
+	if err != nil {
+		return nil, &Error{Mapping: m.File, Problems: []RuleError{{Where: m.File, Problem: err.Error()}}}
+	}
+	r := &run{m: m, origin: map[*etree.Element]string{}}
+	for _, v := range m.vars {
+		val, err := expr.Run(v.prog, env)
+		switch {
+		case err != nil:
+			r.fail(v.where, "", "variable %s = %s: %v", v.name, v.src, err)
+		case v.required && isEmpty(val):
+			r.fail(v.where, "", "required value %s is empty or missing", r.describe(v.src))
+		}
+		env[v.name] = val
+	}
+	doc := etree.NewDocument()
+	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
+	root := doc.CreateElement(m.Root)
+	for _, p := range m.sortedPrefixes() {
+		if p == "" {
+			root.CreateAttr("xmlns", m.Namespaces[p])
+		} else {
+			root.CreateAttr("xmlns:"+p, m.Namespaces[p])
+		}
+	}
+	r.origin[root] = m.File
+	r.apply(root, m.rules, env)
+	if len(r.problems) > 0 {
+		return nil, &Error{Mapping: m.File, Problems: r.problems}
+	}
+	doc.Indent(2)
+	xml, err := doc.WriteToBytes()
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", m.MessageType, err)
+	}
+	return &Message{ID: header.MessageID, Type: m.MessageType, CreatedAt: header.Created, XML: xml, Rules: r.paths()}, nil
+}
+
+func baseEnv(in Input, h xoev.Header, newID func() string) (map[string]any, error) {
+	var data any = map[string]any{}
+	if len(in.Data) > 0 {
+		if err := json.Unmarshal(in.Data, &data); err != nil {
+			return nil, fmt.Errorf("data is not JSON: %v", err)
+		}
+	}
+	atts := make([]any, len(in.Attachments))
+	for i, a := range in.Attachments {
+		atts[i] = map[string]any{
+			"index": i, "number": i + 1, "filename": a.Filename, "package_name": a.PackageName,
+			"media_type": a.MediaType, "size": int(a.Size), "sha256": a.SHA256,
+		}
+	}
+	authority := func(a xoev.Authority) map[string]any {
+		return map[string]any{"kennung": a.Kennung, "praefix": a.Praefix, "name": a.Name}
+	}
+	created := xoev.DateTime(h.Created)
+	return map[string]any{
+		"submission": map[string]any{
+			"id": in.SubmissionID, "portal": in.Portal, "reference": in.Reference, "leistung": in.Leistung,
+			"ags": in.AGS, "ars": in.ARS, "received_at": xoev.DateTime(in.ReceivedAt), "received_date": xoev.Date(in.ReceivedAt),
+		},
+		"data":        data,
+		"attachments": atts,
+		"header": map[string]any{
+			"id": h.MessageID, "created": created, "type_code": h.MessageType, "product": h.Product,
+			"sender": authority(h.Sender), "recipient": authority(h.Recipient),
+		},
+		"now":  func() string { return created },
+		"uuid": newID,
+	}, nil
+}
+
+func (r *run) fail(where, element, format string, args ...any) {
+	r.problems = append(r.problems, RuleError{Where: where, Element: element, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (r *run) eval(prog *vm.Program, env map[string]any) (any, error) {
+	return expr.Run(prog, env)
+}
+
+func (r *run) apply(parent *etree.Element, rules []*rule, env map[string]any) {
+	for _, rl := range rules {
+		for _, scoped := range r.bindings(rl, env) {
+			if rl.cond != nil {
+				ok, err := r.eval(rl.cond, scoped)
+				if err != nil {
+					r.fail(rl.where, rl.name, "if %s: %v", rl.condSrc, err)
+					continue
+				}
+				if !truthy(ok) {
+					continue
+				}
+			}
+			r.emit(parent, rl, scoped)
+		}
+	}
+}
+
+// bindings are the environments a rule is emitted in: once as is, once with its with-value
+// bound, or once per item of its for_each list.
+func (r *run) bindings(rl *rule, env map[string]any) []map[string]any {
+	switch {
+	case rl.with != nil:
+		v, err := r.eval(rl.with, env)
+		if err != nil {
+			r.fail(rl.where, rl.name, "with %s: %v", rl.withSrc, err)
+			return nil
+		}
+		return []map[string]any{scope(env, rl.as, v, 0)}
+	case rl.forEach != nil:
+		items, err := r.eval(rl.forEach, env)
+		if err != nil {
+			r.fail(rl.where, rl.name, "for_each %s: %v", rl.forSrc, err)
+			return nil
+		}
+		list, ok := items.([]any)
+		if items != nil && !ok {
+			r.fail(rl.where, rl.name, "for_each %s: the value is not a list", rl.forSrc)
+			return nil
+		}
+		out := make([]map[string]any, len(list))
+		for i, item := range list {
+			out[i] = scope(env, rl.as, item, i)
+		}
+		return out
+	}
+	return []map[string]any{env}
+}
+
+// scope is env with the item of a for_each or with bound.
+func scope(env map[string]any, as string, item any, index int) map[string]any {
+	scoped := make(map[string]any, len(env)+2)
+	for k, v := range env {
+		scoped[k] = v
+	}
+	scoped[as], scoped["index"] = item, index
+	return scoped
+}
+
+// text computes a rule's text: value or const, translated by map, falling back to default.
+// ok is false when the rule failed (the problem is recorded).
+func (r *run) text(rl *rule, env map[string]any) (string, bool) {
+	var s string
+	switch {
+	case rl.constant != nil:
+		s = *rl.constant
+	case rl.value != nil:
+		v, err := r.eval(rl.value, env)
+		if err != nil {
+			r.fail(rl.where, rl.name, "value %s: %v", rl.valueSrc, err)
+			return "", false
+		}
+		if s, err = toText(v); err != nil {
+			r.fail(rl.where, rl.name, "value %s: %v", rl.valueSrc, err)
+			return "", false
+		}
+	}
+	if rl.valueMap != nil && s != "" {
+		mapped, found := rl.valueMap[s]
+		if !found {
+			if rl.def == nil {
+				r.fail(rl.where, rl.name, "value %s is %q, which the rule's map does not list (%s)", rl.valueSrc, s, keys(rl.valueMap))
+				return "", false
+			}
+			mapped = *rl.def
+		}
+		s = mapped
+	}
+	if s == "" && rl.def != nil {
+		s = *rl.def
+	}
+	if s == "" && rl.required {
+		r.fail(rl.where, rl.name, "required value %s is empty or missing", r.describe(rl.source()))
+		return "", false
+	}
+	return s, true
+}
+
+// describe names the submission path an expression reads, and the expression if it is more.
+func (r *run) describe(src string) string {
+	path := jsonPath(src, r.m.aliases)
+	switch {
+	case path == "":
+		return src
+	case path == strings.TrimSpace(src):
+		return path
+	}
+	return path + " (in " + src + ")"
+}
+
+func (rl *rule) source() string {
+	if rl.valueSrc != "" {
+		return rl.valueSrc
+	}
+	return "(const)"
+}
+
+func keys(m map[string]string) string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, fmt.Sprintf("%q", k))
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+func (r *run) emit(parent *etree.Element, rl *rule, env map[string]any) {
+	if rl.kind == attributeRule {
+		if s, ok := r.text(rl, env); ok && s != "" {
+			parent.CreateAttr(rl.name, s)
+		}
+		return
+	}
+	el := etree.NewElement(rl.name)
+	switch {
+	case rl.code != nil:
+		if !r.code(el, rl, env) {
+			return
+		}
+	case len(rl.children) > 0:
+		before := len(r.problems)
+		r.apply(el, rl.children, env)
+		if len(r.problems) > before {
+			return
+		}
+	default:
+		s, ok := r.text(rl, env)
+		if !ok {
+			return
+		}
+		el.SetText(s)
+	}
+	if el.Text() == "" && len(el.Attr) == 0 && len(el.ChildElements()) == 0 {
+		if rl.required {
+			r.fail(rl.where, rl.name, "required element is empty: none of its rules produced anything")
+		}
+		return // optional and empty: left out, so the schema never sees an empty element
+	}
+	parent.AddChild(el)
+	r.origin[el] = rl.where
+}
+
+// code writes a code element: the rule's value (a code, or a name or alias of one) looked up in
+// the code list, with listURI and listVersionID.
+func (r *run) code(el *etree.Element, rl *rule, env map[string]any) bool {
+	s, ok := r.text(rl, env)
+	if !ok {
+		return false
+	}
+	if s == "" {
+		return true // optional and empty: left out
+	}
+	c := rl.code
+	code, err := lookupCode(r.m.codes, c.list, c.version, s)
+	if err != nil {
+		r.fail(rl.where, rl.name, "value %s: %v", rl.source(), err)
+		return false
+	}
+	name := ""
+	if c.name {
+		name, _ = r.m.codes.Lookup(c.list, c.version, code)
+	}
+	xoev.WriteCode(el, c.list, c.version, code, name)
+	return true
+}
+
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case string:
+		return strings.TrimSpace(x) != ""
+	case []any:
+		return len(x) > 0
+	case int:
+		return x != 0
+	case float64:
+		return x != 0
+	}
+	return true
+}
+
+// paths maps each produced element's path, written as libxml2 writes it in validation errors
+// (prefix:name, with [n] where same-named siblings exist), to its rule.
+func (r *run) paths() map[string]string {
+	out := make(map[string]string, len(r.origin))
+	for el, where := range r.origin {
+		out[nodePath(el)] = where
+	}
+	return out
+}
+
+func nodePath(el *etree.Element) string {
+	var parts []string
+	for e := el; e != nil && e.Tag != ""; e = e.Parent() {
+		name := e.FullTag()
+		if p := e.Parent(); p != nil {
+			same, pos := 0, 0
+			for _, sib := range p.ChildElements() {
+				if sib.FullTag() == name {
+					same++
+					if sib == e {
+						pos = same
+					}
+				}
+			}
+			if same > 1 {
+				name = fmt.Sprintf("%s[%d]", name, pos)
+			}
+		}
+		parts = append([]string{"/" + name}, parts...)
+	}
+	return strings.Join(parts, "")
+}

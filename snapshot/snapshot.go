@@ -1,0 +1,165 @@
+// Package snapshot loads everything amtsbote's behaviour depends on — the configuration, the
+// compiled schema sets with their code lists, the routes with their compiled mappings — as one
+// validated unit. A running daemon swaps snapshots whole on reload; a snapshot in use by
+// in-flight work is freed only when the last user releases it.
+package snapshot
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/xoev"
+)
+
+// Snapshot is one loaded, checked configuration.
+type Snapshot struct {
+	Config  *config.Config
+	Schemas map[string]*xoev.SchemaSet
+	Routes  *routes.Table
+
+	mu      sync.Mutex
+	users   int
+	retired bool
+	closed  bool
+}
+
+// Load reads the configuration file and everything it names, reporting every problem found (not
+// only the first), each with its file and line or key.
+func Load(file string) (*Snapshot, error) {
+	cfg, err := config.Load(file)
+	if err != nil {
+		return nil, err
+	}
+	return FromConfig(cfg)
+}
+
+// FromConfig loads the schema sets and routes a configuration names.
+func FromConfig(cfg *config.Config) (*Snapshot, error) {
+	s := &Snapshot{Config: cfg, Schemas: map[string]*xoev.SchemaSet{}}
+	var errs []error
+	for _, sc := range cfg.Schemas {
+		set, err := xoev.LoadSchemaSet(xoev.SchemaSetConfig{
+			ID: sc.ID, Root: cfg.Path(sc.Root), Namespaces: sc.Namespaces,
+			Catalog: cfg.Path(sc.Catalog), CodeLists: cfg.Path(sc.CodeLists),
+		})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.Schemas[sc.ID] = set
+	}
+	table, err := routes.Load(cfg.Path(cfg.RoutesFile), routes.Checks{
+		Schemas: s.Schemas,
+		Destination: func(id string) bool {
+			_, ok := cfg.Destination(id)
+			return ok
+		},
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		s.close()
+		return nil, errors.Join(errs...)
+	}
+	s.Routes = table
+	return s, nil
+}
+
+// Files are the configuration files a reload depends on: the config file, the routes file, the
+// mapping files and their partials.
+func (s *Snapshot) Files() []string {
+	files := []string{s.Config.File, s.Routes.File}
+	seen := map[string]bool{}
+	for _, r := range s.Routes.Routes {
+		for _, t := range r.Targets {
+			for _, f := range t.Mapper.Files {
+				if !seen[f] {
+					seen[f] = true
+					files = append(files, f)
+				}
+			}
+		}
+	}
+	return files
+}
+
+// Acquire marks the snapshot in use; Release ends that use.
+func (s *Snapshot) Acquire() *Snapshot {
+	s.mu.Lock()
+	s.users++
+	s.mu.Unlock()
+	return s
+}
+
+// Release ends one use; a retired snapshot is freed with its last use.
+func (s *Snapshot) Release() {
+	s.mu.Lock()
+	s.users--
+	free := s.retired && s.users == 0
+	s.mu.Unlock()
+	if free {
+		s.close()
+	}
+}
+
+// Retire marks a snapshot replaced: it is freed once no one uses it.
+func (s *Snapshot) Retire() {
+	s.mu.Lock()
+	s.retired = true
+	free := s.users == 0
+	s.mu.Unlock()
+	if free {
+		s.close()
+	}
+}
+
+func (s *Snapshot) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	for _, set := range s.Schemas {
+		set.Close()
+	}
+}
+
+// Close frees the snapshot now (for tools that own it alone).
+func (s *Snapshot) Close() { s.close() }
+
+// RestartNeeded names what differs between two configurations that a reload cannot change
+// (listeners, storage, destinations and their adapters, pipeline settings), or "" if nothing.
+func RestartNeeded(old, new *config.Config) string {
+	var changed []string
+	for name, pair := range map[string][2]any{
+		"server":       {old.Server, new.Server},
+		"storage":      {old.Storage, new.Storage},
+		"pipeline":     {old.Pipeline, new.Pipeline},
+		"destinations": {old.Destinations, new.Destinations},
+		"log":          {old.Log, new.Log},
+	} {
+		if !reflect.DeepEqual(pair[0], pair[1]) {
+			changed = append(changed, name)
+		}
+	}
+	if len(changed) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s changed; these take effect only after a restart", strings.Join(sortStrings(changed), ", "))
+}
+
+func sortStrings(s []string) []string {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s
+}

@@ -21,8 +21,10 @@ type NilSafe struct{}
 
 // Visit implements ast.Visitor.
 func (NilSafe) Visit(node *ast.Node) {
-	if m, ok := (*node).(*ast.MemberNode); ok {
+	if m, ok := (*node).(*ast.MemberNode); ok && !m.Method {
 		m.Optional = true
+		// the compiler honours Optional only inside a chain, as it builds for a?.b
+		ast.Patch(node, &ast.ChainNode{Node: m})
 	}
 }
 

@@ -62,6 +62,7 @@ type rule struct {
 	with     *vm.Program
 	withSrc  string
 	as       string
+	itemPath string // the submission path for_each or with reads, when it is a plain path
 	valueMap map[string]string
 	code     *codeRule
 	children []*rule
@@ -103,8 +104,15 @@ func Load(file string, codes *xoev.CodeLists) (*Mapping, error) {
 	return m, nil
 }
 
+// errorf records a problem once, however often a partial with it is included.
 func (l *loader) errorf(file string, line int, format string, args ...any) {
-	l.problems = append(l.problems, fmt.Sprintf("%s:%d: %s", file, line, fmt.Sprintf(format, args...)))
+	p := fmt.Sprintf("%s:%d: %s", file, line, fmt.Sprintf(format, args...))
+	for _, seen := range l.problems {
+		if seen == p {
+			return
+		}
+	}
+	l.problems = append(l.problems, p)
 }
 
 func readYAML(file string) (*yaml.Node, error) {
@@ -359,6 +367,10 @@ func (l *loader) rule(file string, item *yaml.Node, f map[string]*yaml.Node, sco
 			if !varPattern.MatchString(as.Value) || (reserved[as.Value] && as.Value != "item") {
 				l.errorf(file, as.Line, "as: %q cannot name the item", as.Value)
 			}
+		}
+		src := r.forSrc + r.withSrc
+		if path := jsonPath(src, nil); path == strings.TrimSpace(src) {
+			r.itemPath = path
 		}
 		inner = map[string]bool{}
 		for k := range scope {

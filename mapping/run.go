@@ -45,7 +45,7 @@ func (m *Mapping) Map(in Input) (*Message, error) {
 		case err != nil:
 			r.fail(v.where, "", "variable %s = %s: %v", v.name, v.src, err)
 		case v.required && isEmpty(val):
-			r.fail(v.where, "", "required value %s is empty or missing", r.describe(v.src))
+			r.fail(v.where, "", "required value %s is empty or missing", r.describe(v.src, env))
 		}
 		env[v.name] = val
 	}
@@ -142,7 +142,11 @@ func (r *run) bindings(rl *rule, env map[string]any) []map[string]any {
 			r.fail(rl.where, rl.name, "with %s: %v", rl.withSrc, err)
 			return nil
 		}
-		return []map[string]any{scope(env, rl.as, v, 0)}
+		scoped := scope(env, rl.as, v, 0)
+		if rl.itemPath != "" {
+			scoped[pathKey(rl.as)] = r.expand(rl.itemPath, env)
+		}
+		return []map[string]any{scoped}
 	case rl.forEach != nil:
 		items, err := r.eval(rl.forEach, env)
 		if err != nil {
@@ -157,6 +161,9 @@ func (r *run) bindings(rl *rule, env map[string]any) []map[string]any {
 		out := make([]map[string]any, len(list))
 		for i, item := range list {
 			out[i] = scope(env, rl.as, item, i)
+			if rl.itemPath != "" {
+				out[i][pathKey(rl.as)] = fmt.Sprintf("%s[%d]", r.expand(rl.itemPath, env), i)
+			}
 		}
 		return out
 	}
@@ -206,15 +213,35 @@ func (r *run) text(rl *rule, env map[string]any) (string, bool) {
 		s = *rl.def
 	}
 	if s == "" && rl.required {
-		r.fail(rl.where, rl.name, "required value %s is empty or missing", r.describe(rl.source()))
+		r.fail(rl.where, rl.name, "required value %s is empty or missing", r.describe(rl.source(), env))
 		return "", false
 	}
 	return s, true
 }
 
+// pathKey holds, in a scope, the submission path an item name stands for (data.inhaber for
+// person), so that errors name the field in the submission. Expressions cannot reach it.
+func pathKey(as string) string { return "$path:" + as }
+
+// expand rewrites a path's first name into the submission path it stands for, if known.
+func (r *run) expand(path string, env map[string]any) string {
+	head, rest, _ := strings.Cut(path, ".")
+	full, ok := env[pathKey(head)].(string)
+	if !ok {
+		full, ok = r.m.aliases[head]
+	}
+	if !ok {
+		return path
+	}
+	if rest == "" {
+		return full
+	}
+	return full + "." + rest
+}
+
 // describe names the submission path an expression reads, and the expression if it is more.
-func (r *run) describe(src string) string {
-	path := jsonPath(src, r.m.aliases)
+func (r *run) describe(src string, env map[string]any) string {
+	path := r.expand(jsonPath(src, nil), env)
 	switch {
 	case path == "":
 		return src

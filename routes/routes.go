@@ -148,19 +148,51 @@ func Load(path string, checks Checks) (*Table, error) {
 				errs = append(errs, fmt.Errorf("%s: route %q: match.when %q: %v", where, r.ID, r.Match.When, err))
 			}
 		}
+		lines := targetLines(&node)
 		for j := range r.Targets {
-			errs = append(errs, r.Targets[j].prepare(path, where, r.ID, checks, mappings)...)
+			tw := where
+			if j < len(lines) {
+				tw = fmt.Sprintf("%s:%d", path, lines[j])
+			}
+			errs = append(errs, r.Targets[j].prepare(path, tw, r.ID, checks, mappings)...)
 		}
 		t.Routes = append(t.Routes, r)
 	}
 	if len(f.Routes) == 0 {
 		errs = append(errs, fmt.Errorf("%s: no routes: every submission would be refused", path))
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(unique(errs)...); err != nil {
 		return nil, err
 	}
 	sort.SliceStable(t.Routes, func(i, j int) bool { return t.Routes[i].Priority > t.Routes[j].Priority })
 	return t, nil
+}
+
+// unique drops repeated problems (a partial shared by two mappings reports its problems once).
+func unique(errs []error) []error {
+	seen := map[string]bool{}
+	var out []error
+	for _, e := range errs {
+		if !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// targetLines finds the line of each entry under a route's targets.
+func targetLines(route *yaml.Node) []int {
+	for i := 0; i+1 < len(route.Content); i += 2 {
+		if route.Content[i].Value == "targets" {
+			var lines []int
+			for _, t := range route.Content[i+1].Content {
+				lines = append(lines, t.Line)
+			}
+			return lines
+		}
+	}
+	return nil
 }
 
 func (tg *Target) prepare(routesFile, where, routeID string, checks Checks, cache map[string]*mapping.Mapping) []error {
@@ -177,6 +209,10 @@ func (tg *Target) prepare(routesFile, where, routeID string, checks Checks, cach
 		return errs
 	}
 	file := filepath.Join(filepath.Dir(routesFile), filepath.FromSlash(tg.Mapping))
+	if _, err := os.Stat(file); err != nil {
+		bad("mapping %s: %v", tg.Mapping, err)
+		return errs
+	}
 	key := file + "\x00" + tg.Schema
 	if m, ok := cache[key]; ok {
 		tg.Mapper = m

@@ -120,9 +120,9 @@ func TestRouteErrorsCarryFileAndLine(t *testing.T) {
 		path + ":4: route \"Bad Id\": match.when \"data.x >\"",
 		path + ":4: route \"Bad Id\": targets must list",
 		path + ":7: route id \"ok\" is already used at " + path + ":2",
-		path + ":7: route \"ok\": destination \"nope\" is not in the configuration's destinations",
-		"missing.yaml",
-		path + ":7: route \"ok\": schema set \"xbau\" is not in the configuration's schemas",
+		path + ":9: route \"ok\": destination \"nope\" is not in the configuration's destinations",
+		path + ":10: route \"ok\": mapping missing.yaml: ",
+		path + ":11: route \"ok\": schema set \"xbau\" is not in the configuration's schemas",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q:\n%v", want, err)

@@ -26,7 +26,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, errInvalid):
+	case errors.Is(err, errInvalid), errors.Is(err, errFailed):
 		return 1
 	}
 	fmt.Fprintln(stderr, "amtsbote:", err)
@@ -54,6 +54,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), validateCmd())
+	root.AddCommand(serveCmd(), validateCmd(), configCmd(), mapCmd(), testCmd())
 	return root
 }

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/amtsbote/amtsbote/adapters"
+	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/mapping/golden"
+	"github.com/amtsbote/amtsbote/snapshot"
+)
+
+// errFailed makes a command exit 1 after it has reported what failed.
+var errFailed = errors.New("failed")
+
+func configCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Work with the configuration"}
+	var file string
+	check := &cobra.Command{
+		Use:   "check",
+		Short: "Load the configuration, routes, mappings, schema sets and code lists and report every problem",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			snap, err := snapshot.Load(file)
+			if err != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: configuration has problems:\n%s\n", file, indentLines(err.Error()))
+				return errFailed
+			}
+			defer snap.Close()
+			var problems []string
+			for _, d := range snap.Config.Destinations {
+				a, err := adapters.New(d.Type, d.Options)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("%s: destinations %s: %v", file, d.ID, err))
+					continue
+				}
+				a.Close()
+			}
+			if len(problems) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: configuration has problems:\n%s\n", file, indentLines(strings.Join(problems, "\n")))
+				return errFailed
+			}
+			mappings := map[string]bool{}
+			for _, r := range snap.Routes.Routes {
+				for _, t := range r.Targets {
+					mappings[t.Mapper.File] = true
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d routes, %d mappings, %d schema sets, %d destinations, %d portals)\n",
+				file, len(snap.Routes.Routes), len(mappings), len(snap.Schemas), len(snap.Config.Destinations), len(snap.Config.Portals))
+			return nil
+		},
+	}
+	check.Flags().StringVar(&file, "config", config.DefaultFile, "configuration file (YAML)")
+	cmd.AddCommand(check)
+	return cmd
+}
+
+func indentLines(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i, l := range lines {
+		lines[i] = "  " + strings.TrimSpace(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func mapCmd() *cobra.Command {
+	var file, routeID, input, outFile, destination string
+	cmd := &cobra.Command{
+		Use:   "map --input submission.json [--route ID] [--destination D] [--out FILE]",
+		Short: "Dry run: map a submission with its route's mappings, print the XML and its validation result",
+		Long: `Map a submission (the JSON a portal posts) through its route's mappings without storing or
+delivering anything, and validate each message. The route is matched as at intake unless --route
+names one. Errors point to the mapping rule (file:line) and the XSD element. Exit 1 when the
+mapping or the validation fails.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if input == "" {
+				return usageError{errors.New("--input names the submission JSON file")}
+			}
+			raw, err := os.ReadFile(input)
+			if err != nil {
+				return usageError{err}
+			}
+			var in golden.Input
+			if err := json.Unmarshal(raw, &in); err != nil {
+				return usageError{fmt.Errorf("%s: %w", input, err)}
+			}
+			in.Route = routeID
+			snap, err := snapshot.Load(file)
+			if err != nil {
+				return usageError{err}
+			}
+			defer snap.Close()
+			route, out, err := golden.MapSubmission(snap, in)
+			if err != nil {
+				return usageError{err}
+			}
+			w := cmd.OutOrStdout()
+			var xmlOut strings.Builder
+			for _, t := range route.Targets {
+				if destination != "" && t.Destination != destination {
+					continue
+				}
+				if xml, ok := out.Messages[t.Destination]; ok {
+					fmt.Fprintf(&xmlOut, "<!-- route %s, destination %s, mapping %s -->\n%s\n", route.ID, t.Destination, t.Mapping, xml)
+				}
+			}
+			if outFile != "" {
+				if err := os.WriteFile(outFile, []byte(xmlOut.String()), 0o644); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprint(w, xmlOut.String())
+			}
+			if len(out.Errors) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "invalid:\n%s\n", indentLines(strings.Join(out.Errors, "\n")))
+				return errFailed
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "valid: route %s, %d message(s)\n", route.ID, len(out.Messages))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&file, "config", config.DefaultFile, "configuration file (YAML)")
+	cmd.Flags().StringVar(&routeID, "route", "", "route id (default: the route that matches the submission)")
+	cmd.Flags().StringVar(&input, "input", "", "submission JSON, as a portal posts it")
+	cmd.Flags().StringVar(&outFile, "out", "", "write the XML to this file instead of stdout")
+	cmd.Flags().StringVar(&destination, "destination", "", "only the message for this destination")
+	return cmd
+}
+
+func testCmd() *cobra.Command {
+	var file string
+	var update bool
+	cmd := &cobra.Command{
+		Use:   "test [DIR]",
+		Short: "Run golden tests of the mappings: input.json against expected.xml or expected-errors.txt",
+		Long: `Run the golden tests under DIR (default: tests/ beside the configuration file). A test is a
+directory with input.json (a submission as a portal posts it) and expected.xml (or
+expected.<destination>.xml when the route has several targets), or expected-errors.txt when
+the mapping must fail. UUIDs and the run's timestamps are compared as {{uuid}}, {{now}} and
+{{received}}; XML is compared canonically. --update rewrites the expectations.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			snap, err := snapshot.Load(file)
+			if err != nil {
+				return usageError{err}
+			}
+			defer snap.Close()
+			dir := filepath.Join(filepath.Dir(file), "tests")
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			results, err := golden.Run(snap, dir, update)
+			if err != nil {
+				return usageError{err}
+			}
+			if golden.Report(cmd.OutOrStdout(), results) > 0 {
+				return errFailed
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&file, "config", config.DefaultFile, "configuration file (YAML)")
+	cmd.Flags().BoolVar(&update, "update", false, "rewrite the expected files from the current output")
+	return cmd
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The demo's golden tests pass: every sample submission maps to its expected messages or errors.
+func TestDemoGoldenTests(t *testing.T) {
+	code, out, errOut := runCLI("test", "--config", demoConfig)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasSuffix(last, " passed, 0 failed") || len(lines) < 21 {
+		t.Fatalf("want at least 20 passing tests, got %q", last)
+	}
+}
+
+// A golden test whose expectation no longer holds fails with a diff, and --update fixes it.
+func TestGoldenTestFailsAndUpdates(t *testing.T) {
+	dir := t.TempDir()
+	caseDir := filepath.Join(dir, "demo")
+	os.MkdirAll(caseDir, 0o755)
+	input, _ := os.ReadFile("../../fixtures/demo/tests/demo/input.json")
+	os.WriteFile(filepath.Join(caseDir, "input.json"), input, 0o644)
+	expected, _ := os.ReadFile("../../fixtures/demo/tests/demo/expected.eakte.xml")
+	os.WriteFile(filepath.Join(caseDir, "expected.eakte.xml"), []byte(strings.Replace(string(expected), "Bäckerei", "Metzgerei", 1)), 0o644)
+	fv, _ := os.ReadFile("../../fixtures/demo/tests/demo/expected.gewerbe-fachverfahren.xml")
+	os.WriteFile(filepath.Join(caseDir, "expected.gewerbe-fachverfahren.xml"), fv, 0o644)
+
+	code, out, _ := runCLI("test", "--config", demoConfig, dir)
+	if code != 1 || !strings.Contains(out, "FAIL demo") || !strings.Contains(out, "- ") || !strings.Contains(out, "Metzgerei") ||
+		!strings.HasSuffix(strings.TrimSpace(out), "0 passed, 1 failed") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if code, out, _ := runCLI("test", "--config", demoConfig, "--update", dir); code != 0 {
+		t.Fatalf("update: exit %d\n%s", code, out)
+	}
+	if code, out, _ := runCLI("test", "--config", demoConfig, dir); code != 0 || !strings.Contains(out, "1 passed, 0 failed") {
+		t.Fatalf("after update: exit %d\n%s", code, out)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	if code, out, _ := runCLI("config", "check", "--config", demoConfig); code != 0 || !strings.Contains(out, ": ok (1 routes, 2 mappings") {
+		t.Fatalf("demo: exit %d %s", code, out)
+	}
+	// A broken copy of the demo: problems in the routes file and in two mapping files are all
+	// reported, each with file:line.
+	dir := copyDemo(t)
+	edit(t, filepath.Join(dir, "routes.yaml"), "destination: gewerbe-fachverfahren", "destination: gewerbe-fv")
+	edit(t, filepath.Join(dir, "mappings/gewerbeanmeldung-fvdaten-0604.yaml"), "value: submission.reference", "value: submission.referenz")
+	edit(t, filepath.Join(dir, "mappings/partials/xdomea-anschrift.yaml"), "- element: xdomea:Ort", "- elemnt: xdomea:Ort")
+	code, out, _ := runCLI("config", "check", "--config", filepath.Join(dir, "amtsbote.yaml"))
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	for _, want := range []string{
+		`routes.yaml:20: route "gewerbeanmeldung": destination "gewerbe-fv" is not in the configuration's destinations`,
+		`gewerbeanmeldung-fvdaten-0604.yaml:29: expression "submission.referenz"`,
+		`xdomea-anschrift.yaml:9: unknown key "elemnt"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestMapDryRun(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.xml")
+	code, stdout, stderr := runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/submission.json", "--out", out)
+	if code != 0 || !strings.Contains(stderr, "valid: route gewerbeanmeldung, 2 message(s)") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	xml, _ := os.ReadFile(out)
+	if !strings.Contains(string(xml), "<xdomea:Abgabe.Abgabe.0401") || !strings.Contains(string(xml), "<xdomea:FVDaten.SGOErstellen.0604") {
+		t.Fatalf("out file:\n%s", xml)
+	}
+	code, _, stderr = runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/tests/invalid-start-date/input.json", "--destination", "eakte")
+	if code != 1 || !strings.Contains(stderr, `gewerbeanmeldung-abgabe-0401.yaml:12: variable beginn`) {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+}
+
+// copyDemo copies the demo configuration (with absolute schema paths) into a temp dir.
+func copyDemo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := "../../fixtures/demo"
+	err := filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if strings.HasPrefix(rel, "tests") {
+			return nil
+		}
+		if info.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		}
+		b, _ := os.ReadFile(path)
+		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs("../../fixtures/xoev")
+	edit(t, filepath.Join(dir, "amtsbote.yaml"), "../xoev/", abs+"/")
+	return dir
+}
+
+func edit(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s does not contain %q", path, old)
+	}
+	os.WriteFile(path, []byte(strings.ReplaceAll(string(b), old, new)), 0o644)
+}

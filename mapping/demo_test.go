@@ -2,6 +2,7 @@ package mapping_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -82,4 +83,13 @@ func TestDemoMappingsProduceValidMessages(t *testing.T) {
 			t.Logf("%s", msg.XML)
 		})
 	}
+}
+
+func validationProblems(t *testing.T, err error) []xoev.Problem {
+	t.Helper()
+	var ve *xoev.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("want a validation error, got %v", err)
+	}
+	return ve.Problems
 }

@@ -118,6 +118,33 @@ func Permanent(err error) error {
 	return &PermanentError{Err: err}
 }
 
+// TransientError is a failure worth retrying; RetryAfter, when set, is the earliest time the
+// receiver asked for (e.g. HTTP Retry-After).
+type TransientError struct {
+	Err        error
+	RetryAfter time.Duration
+}
+
+func (e *TransientError) Error() string { return e.Err.Error() }
+func (e *TransientError) Unwrap() error { return e.Err }
+
+// Transient wraps err as a TransientError asking to wait at least retryAfter (0: no wish).
+func Transient(err error, retryAfter time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &TransientError{Err: err, RetryAfter: retryAfter}
+}
+
+// RetryAfter returns how long the receiver asked to wait before the next attempt.
+func RetryAfter(err error) time.Duration {
+	var t *TransientError
+	if errors.As(err, &t) {
+		return t.RetryAfter
+	}
+	return 0
+}
+
 // IsPermanent tells whether err must not be retried.
 func IsPermanent(err error) bool {
 	var p *PermanentError

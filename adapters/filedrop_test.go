@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/amtsbote/amtsbote/adapters"
+	"github.com/amtsbote/amtsbote/adapters/adaptertest"
 )
 
 func testPackage(xml string) *adapters.Package {
@@ -165,4 +166,46 @@ func TestFiledropRemovesStaleTempFiles(t *testing.T) {
 			t.Errorf("%s was removed", p)
 		}
 	}
+}
+
+func TestFiledropConformance(t *testing.T) {
+	var dir string
+	adaptertest.Run(t, adaptertest.Harness{
+		New: func(t *testing.T) adapters.Adapter {
+			dir = filepath.Join(t.TempDir(), "drop")
+			return newFiledrop(t, dir)
+		},
+		Received: func(t *testing.T, messageID string) [][]byte {
+			matches, _ := filepath.Glob(filepath.Join(dir, messageID+"_*.zip"))
+			var out [][]byte
+			for _, m := range matches {
+				zr, err := zip.OpenReader(m)
+				if err != nil {
+					out = append(out, []byte("unreadable zip"))
+					continue
+				}
+				for _, f := range zr.File {
+					if strings.HasSuffix(f.Name, ".xml") {
+						rc, _ := f.Open()
+						b, _ := io.ReadAll(rc)
+						rc.Close()
+						out = append(out, b)
+					}
+				}
+				zr.Close()
+			}
+			return out
+		},
+		BreakTransiently: func(t *testing.T) func() {
+			os.RemoveAll(dir)
+			os.WriteFile(dir, nil, 0o600) // a file where the directory should be
+			return func() { os.Remove(dir) }
+		},
+		BreakPermanently: func(t *testing.T, p *adapters.Package) func() {
+			os.MkdirAll(dir, 0o750)
+			name := filepath.Join(dir, p.MessageID+"_"+p.MessageType+".zip")
+			os.WriteFile(name, []byte("another file"), 0o600)
+			return func() { os.Remove(name) }
+		},
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/robfig/cron/v3"
 	"github.com/spf13/viper"
 
 	"github.com/amtsbote/amtsbote/xoev"
@@ -25,6 +26,8 @@ const EnvPrefix = "AMTSBOTE"
 type Config struct {
 	// Server is the inbound HTTP API.
 	Server Server `mapstructure:"server"`
+	// Admin is the admin API.
+	Admin Admin `mapstructure:"admin"`
 	// Storage is where submissions and queues live.
 	Storage Storage `mapstructure:"storage"`
 	// Pipeline tunes the processing stages.
@@ -118,6 +121,33 @@ type Destination struct {
 	Options map[string]any `mapstructure:"options"`
 	// Retry is how failed deliveries are retried.
 	Retry Retry `mapstructure:"retry"`
+	// MaxInFlight is how many deliveries to this destination may run at once. Default: 1.
+	MaxInFlight int `mapstructure:"max_in_flight"`
+	// Window restricts deliveries to the minutes a cron expression (minute hour day month
+	// weekday) matches, e.g. "* 22-23,0-5 * * *" for 22:00–05:59. Default: any time.
+	Window string `mapstructure:"window"`
+	// Batch holds deliveries until the times of a cron expression, e.g. "0 2 * * *": messages
+	// collect during the day and go out together at 02:00. Default: at once.
+	Batch string `mapstructure:"batch"`
+	// Breaker stops trying a destination that keeps failing, sparing it and the queue.
+	Breaker Breaker `mapstructure:"breaker"`
+}
+
+// Breaker is a destination's circuit breaker.
+type Breaker struct {
+	// Failures is how many consecutive transient failures open the circuit. Default: 5.
+	Failures int `mapstructure:"failures"`
+	// Pause is how long an open circuit stays open before one delivery tries again. Default: 1m.
+	Pause time.Duration `mapstructure:"pause"`
+}
+
+// Admin configures the admin API (dead letters, replay).
+type Admin struct {
+	// Listen is the admin API's address; keep it on loopback or an admin network. Default:
+	// 127.0.0.1:8081.
+	Listen string `mapstructure:"listen"`
+	// TokenSHA256 is the hex SHA-256 of the admin bearer token. Without it the admin API is off.
+	TokenSHA256 string `mapstructure:"token_sha256"`
 }
 
 // Retry is a redelivery policy: exponential backoff with jitter, until MaxAttempts or MaxAge.
@@ -151,6 +181,8 @@ var scalarDefaults = map[string]any{
 	"sender.praefix":             "",
 	"sender.name":                "",
 	"routes_file":                "routes.yaml",
+	"admin.listen":               "127.0.0.1:8081",
+	"admin.token_sha256":         "",
 }
 
 // Load reads the configuration file, applies environment overrides and validates the result.
@@ -192,7 +224,17 @@ func describeDecodeError(err error) string {
 
 func (c *Config) setDefaults() {
 	for i := range c.Destinations {
-		c.Destinations[i].Retry.setDefaults()
+		d := &c.Destinations[i]
+		d.Retry.setDefaults()
+		if d.MaxInFlight == 0 {
+			d.MaxInFlight = 1
+		}
+		if d.Breaker.Failures == 0 {
+			d.Breaker.Failures = 5
+		}
+		if d.Breaker.Pause == 0 {
+			d.Breaker.Pause = time.Minute
+		}
 	}
 }
 
@@ -227,6 +269,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MaxBodyBytes <= 0 {
 		bad("server.max_body_bytes", "must be positive")
+	}
+	if c.Admin.TokenSHA256 != "" {
+		if b, err := hex.DecodeString(c.Admin.TokenSHA256); err != nil || len(b) != 32 {
+			bad("admin.token_sha256", "must be the 64 hex digits of the admin token's SHA-256")
+		}
 	}
 	if c.Storage.Driver != "sqlite" {
 		bad("storage.driver", "%q is not supported; expected sqlite", c.Storage.Driver)
@@ -284,6 +331,20 @@ func (c *Config) Validate() error {
 		unique(key, "destination", d.ID)
 		if d.Type == "" {
 			bad(key+".type", "must name an adapter, e.g. filedrop")
+		}
+		if d.MaxInFlight < 1 || d.MaxInFlight > 64 {
+			bad(key+".max_in_flight", "must be between 1 and 64")
+		}
+		for name, spec := range map[string]string{"window": d.Window, "batch": d.Batch} {
+			if spec == "" {
+				continue
+			}
+			if _, err := cron.ParseStandard(spec); err != nil {
+				bad(key+"."+name, "%q is not a cron expression (minute hour day month weekday): %v", spec, err)
+			}
+		}
+		if d.Breaker.Failures < 1 || d.Breaker.Pause <= 0 {
+			bad(key+".breaker", "needs failures >= 1 and pause > 0")
 		}
 		r := d.Retry
 		if r.MaxAttempts < 1 || r.InitialInterval <= 0 || r.MaxInterval < r.InitialInterval || r.Multiplier < 1 || r.MaxAge <= 0 {

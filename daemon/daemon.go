@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/amtsbote/amtsbote/adapters"
+	"github.com/amtsbote/amtsbote/admin"
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/inbound"
 	"github.com/amtsbote/amtsbote/pipeline"
@@ -32,18 +33,30 @@ type Daemon struct {
 	api      *inbound.Server
 	http     *http.Server
 	listener net.Listener
+	admin    *http.Server
+	adminLn  net.Listener
 
 	pipelineDone chan error
 	httpDone     chan error
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+	now          func() time.Time
 }
+
+// Option changes how Start builds the daemon.
+type Option func(*Daemon)
+
+// WithClock makes the daemon read time from now (tests of schedules use a settable clock).
+func WithClock(now func() time.Time) Option { return func(d *Daemon) { d.now = now } }
 
 // Start builds everything the configuration describes, checks that it fits together, and starts
 // serving. On error nothing is left running.
-func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
-	d := &Daemon{cfg: cfg, log: log, adapters: map[string]adapters.Adapter{}}
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Daemon, err error) {
+	d := &Daemon{cfg: cfg, log: log, adapters: map[string]adapters.Adapter{}, now: time.Now}
+	for _, o := range opts {
+		o(d)
+	}
 	defer func() {
 		if err != nil {
 			d.release()
@@ -65,12 +78,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon
 		return nil, err
 	}
 	d.pipeline, err = pipeline.New(pipeline.Deps{
-		Store: d.store, Config: cfg, Current: d.acquire, Adapters: d.adapters, Logger: log,
+		Store: d.store, Config: cfg, Current: d.acquire, Adapters: d.adapters, Logger: log, Now: d.now,
 	})
 	if err != nil {
 		return nil, err
 	}
 	d.api = inbound.NewServer(cfg, d.store, d.acquire, log)
+	d.api.Now = d.now
 	d.listener, err = net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (server.listen): %w", cfg.Server.Listen, err)
@@ -87,6 +101,19 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon
 	case <-d.pipeline.Running():
 	case err := <-d.pipelineDone:
 		return nil, fmt.Errorf("pipeline did not start: %w", err)
+	}
+	if cfg.Admin.TokenSHA256 != "" {
+		if d.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+			return nil, fmt.Errorf("listen on %s (admin.listen): %w", cfg.Admin.Listen, err)
+		}
+		adm := admin.New(d.store, cfg.Admin.TokenSHA256, log)
+		adm.Now = d.now
+		d.admin = &http.Server{Handler: adm.Handler(),
+			ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { _ = d.admin.Serve(d.adminLn) }()
+		log.Info("admin API is serving", "listen", d.adminLn.Addr().String())
+	} else {
+		log.Info("admin API is off: set admin.token_sha256 to enable it")
 	}
 	d.httpDone = make(chan error, 1)
 	go func() { d.httpDone <- d.http.Serve(d.listener) }()
@@ -105,6 +132,14 @@ func (d *Daemon) acquire() *snapshot.Snapshot {
 		}
 		s.Release() // swapped meanwhile: take the new one
 	}
+}
+
+// AdminAddr is the address the admin API listens on ("" when it is off).
+func (d *Daemon) AdminAddr() string {
+	if d.adminLn == nil {
+		return ""
+	}
+	return d.adminLn.Addr().String()
 }
 
 // Addr is the address the inbound API listens on.
@@ -136,6 +171,11 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 	var errs []error
 	if err := d.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if d.admin != nil {
+		if err := d.admin.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("admin shutdown: %w", err))
+		}
 	}
 	if err := d.pipeline.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("pipeline shutdown: %w", err))

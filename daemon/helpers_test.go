@@ -52,14 +52,15 @@ func testConfig(t *testing.T) *config.Config {
 		cfg.Destinations[i].Options = map[string]any{"path": filepath.Join(out, cfg.Destinations[i].ID)}
 		cfg.Destinations[i].Retry.InitialInterval = 20 * time.Millisecond
 		cfg.Destinations[i].Retry.MaxInterval = 100 * time.Millisecond
+		cfg.Destinations[i].Breaker.Pause = 100 * time.Millisecond
 	}
 	return cfg
 }
 
-func start(t *testing.T, cfg *config.Config) *harness {
+func start(t *testing.T, cfg *config.Config, opts ...daemon.Option) *harness {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	d, err := daemon.Start(context.Background(), cfg, log)
+	d, err := daemon.Start(context.Background(), cfg, log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/robfig/cron/v3"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/config"
@@ -18,11 +20,80 @@ import (
 	"github.com/amtsbote/amtsbote/store"
 )
 
-// deliverer is the stage of one destination.
+// deliverer is the stage of one destination; its handlers (max_in_flight of them) share it.
 type deliverer struct {
 	p       *Pipeline
 	dest    config.Destination
 	adapter adapters.Adapter
+	breaker *gobreaker.CircuitBreaker[string]
+	window  cron.Schedule // nil: any time
+	batch   cron.Schedule // nil: at once
+}
+
+// batchReleasedKey marks a queue message that a batch time has released for delivery.
+const batchReleasedKey = "amtsbote_batch_released"
+
+func newDeliverer(p *Pipeline, dest config.Destination, a adapters.Adapter) *deliverer {
+	d := &deliverer{p: p, dest: dest, adapter: a}
+	d.window, _ = parseCron(dest.Window) // checked by config.Validate
+	d.batch, _ = parseCron(dest.Batch)
+	d.breaker = gobreaker.NewCircuitBreaker[string](gobreaker.Settings{
+		Name:        dest.ID,
+		MaxRequests: 1,
+		Timeout:     dest.Breaker.Pause,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return int(c.ConsecutiveFailures) >= dest.Breaker.Failures },
+		// A permanent error is the message's fault, not a sign the destination is down.
+		IsSuccessful: func(err error) bool { return err == nil || adapters.IsPermanent(err) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			p.Logger.Warn("circuit breaker", "destination", name, "from", from.String(), "to", to.String())
+		},
+	})
+	return d
+}
+
+func parseCron(spec string) (cron.Schedule, error) {
+	if spec == "" {
+		return nil, nil
+	}
+	return cron.ParseStandard(spec)
+}
+
+// hold tells whether a message must wait before delivery — for its batch time or for the
+// destination's window — and until when.
+func (d *deliverer) hold(msg *message.Message, now time.Time) (time.Time, string, bool) {
+	if d.batch != nil && msg.Metadata.Get(batchReleasedKey) == "" {
+		at := d.batch.Next(now)
+		return at, "collected for the batch at " + at.UTC().Format(time.RFC3339), true
+	}
+	if d.window != nil {
+		minute := now.Truncate(time.Minute)
+		if d.window.Next(minute.Add(-time.Nanosecond)) != minute {
+			at := d.window.Next(now)
+			return at, "outside the delivery window; next window opens " + at.UTC().Format(time.RFC3339), true
+		}
+	}
+	return time.Time{}, "", false
+}
+
+// reschedule puts the message back in the queue for later without counting an attempt.
+func (d *deliverer) reschedule(msg *message.Message, tx wmsql.Tx, del store.Delivery, at time.Time, why string, event bool) error {
+	ctx := msg.Context()
+	now := d.p.Now()
+	work := NewWork(del.SubmissionID, at)
+	if d.batch != nil {
+		work.Metadata.Set(batchReleasedKey, "1")
+	}
+	if err := Publish(tx, DeliveryTopic(d.dest.ID), work); err != nil {
+		return err
+	}
+	del.NextAttemptAt, del.UpdatedAt = at, now
+	if err := store.UpdateDelivery(ctx, tx, del); err != nil {
+		return err
+	}
+	if !event {
+		return nil
+	}
+	return store.AddEvent(ctx, tx, del.SubmissionID, store.Event{At: now, Type: "scheduled", Destination: d.dest.ID, Detail: why})
 }
 
 func (d *deliverer) handle(msg *message.Message, tx wmsql.Tx) error {
@@ -40,13 +111,23 @@ func (d *deliverer) handle(msg *message.Message, tx wmsql.Tx) error {
 	if del.Status != store.DeliveryPending {
 		return nil // already delivered or dead: a duplicate queue message
 	}
+	if at, why, wait := d.hold(msg, p.Now()); wait {
+		return d.reschedule(msg, tx, del, at, why, true)
+	}
 	pkg, retry, err := d.prepare(msg, id)
 	if err != nil {
 		return err
 	}
-	artefact, derr := d.adapter.Deliver(ctx, pkg)
+	artefact, derr := d.breaker.Execute(func() (string, error) { return d.adapter.Deliver(ctx, pkg) })
 	if derr != nil && ctx.Err() != nil {
 		return derr // shutting down: not an attempt; the message stays queued
+	}
+	if errors.Is(derr, gobreaker.ErrOpenState) || errors.Is(derr, gobreaker.ErrTooManyRequests) {
+		// The destination is known to be down: not an attempt; try when the circuit half-opens.
+		pause := config.Retry{InitialInterval: d.dest.Breaker.Pause, MaxInterval: d.dest.Breaker.Pause, Multiplier: 1}
+		at := p.Now().Add(Backoff(pause, 1))
+		del.LastError = fmt.Sprintf("destination unavailable: paused after %d consecutive failures", d.dest.Breaker.Failures)
+		return d.reschedule(msg, tx, del, at, "", false)
 	}
 	now := p.Now()
 	del.Attempts++
@@ -66,10 +147,12 @@ func (d *deliverer) handle(msg *message.Message, tx wmsql.Tx) error {
 		log.Warn("delivery is dead", "error", derr)
 	default:
 		del.LastError = derr.Error()
-		del.NextAttemptAt = now.Add(Backoff(retry, del.Attempts))
+		del.NextAttemptAt = now.Add(max(Backoff(retry, del.Attempts), adapters.RetryAfter(derr)))
 		event = store.Event{At: now, Type: "delivery_failed", Destination: d.dest.ID,
 			Detail: fmt.Sprintf("attempt %d: %v; next attempt at %s", del.Attempts, derr, del.NextAttemptAt.UTC().Format(time.RFC3339))}
-		if err := Publish(tx, DeliveryTopic(d.dest.ID), NewWork(id, del.NextAttemptAt)); err != nil {
+		retryWork := NewWork(id, del.NextAttemptAt)
+		retryWork.Metadata.Set(batchReleasedKey, msg.Metadata.Get(batchReleasedKey))
+		if err := Publish(tx, DeliveryTopic(d.dest.ID), retryWork); err != nil {
 			return err
 		}
 		log.Info("delivery failed, retry scheduled", "error", derr, "next_attempt_at", del.NextAttemptAt)

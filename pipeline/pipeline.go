@@ -85,8 +85,12 @@ func New(d Deps) (*Pipeline, error) {
 	router.AddMiddleware(middleware.Recoverer)
 	router.AddConsumerHandler("process", TopicSubmissions, sub, p.guard(p.process, p.processGaveUp))
 	for _, dest := range d.Config.Destinations {
-		h := &deliverer{p: p, dest: dest, adapter: d.Adapters[dest.ID]}
-		router.AddConsumerHandler("deliver-"+dest.ID, DeliveryTopic(dest.ID), sub, p.guard(h.handle, h.gaveUp))
+		h := newDeliverer(p, dest, d.Adapters[dest.ID])
+		// max_in_flight handlers share the destination's queue; the queue's claims keep them
+		// from taking the same message.
+		for i := 0; i < dest.MaxInFlight; i++ {
+			router.AddConsumerHandler(fmt.Sprintf("deliver-%s-%d", dest.ID, i), DeliveryTopic(dest.ID), sub, p.guard(h.handle, h.gaveUp))
+		}
 	}
 	p.router = router
 	return p, nil
@@ -102,6 +106,9 @@ func (p *Pipeline) initQueues(ctx context.Context, topics []string) error {
 			if _, err := p.Store.DB.ExecContext(ctx, q.Query, q.Args...); err != nil {
 				return fmt.Errorf("create queue %s: %w", topic, err)
 			}
+		}
+		if _, err := p.Store.DB.ExecContext(ctx, sqlitequeue.ReleaseClaims(topic)); err != nil {
+			return fmt.Errorf("release claims of queue %s: %w", topic, err)
 		}
 	}
 	return nil

@@ -140,6 +140,7 @@ func RestartNeeded(old, new *config.Config) string {
 	var changed []string
 	for name, pair := range map[string][2]any{
 		"server":       {old.Server, new.Server},
+		"admin":        {old.Admin, new.Admin},
 		"storage":      {old.Storage, new.Storage},
 		"pipeline":     {old.Pipeline, new.Pipeline},
 		"destinations": {old.Destinations, new.Destinations},

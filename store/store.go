@@ -83,6 +83,31 @@ func lockDir(dataDir string) (*os.File, error) {
 	return f, nil
 }
 
+// OpenShared opens the store of a data directory that a running daemon may be using, for tools
+// (dead letters, replay). It takes no lock and does not migrate: SQLite serialises the writes,
+// and a store the daemon has not yet migrated is refused.
+func OpenShared(ctx context.Context, dataDir string) (*Store, error) {
+	path := filepath.Join(dataDir, FileName)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no store in %s (storage.data_dir): %w", dataDir, err)
+	}
+	q := url.Values{}
+	q.Set("_txlock", "immediate")
+	q.Set("_sync", "FULL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_fk", "1")
+	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	var version int
+	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil || version != len(migrations) {
+		db.Close()
+		return nil, fmt.Errorf("%s has schema version %d, this amtsbote expects %d: start amtsbote serve once to migrate it", path, version, len(migrations))
+	}
+	return &Store{DB: db, Path: path}, nil
+}
+
 // Close closes the database and releases the data directory.
 func (s *Store) Close() error {
 	err := s.DB.Close()

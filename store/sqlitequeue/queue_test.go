@@ -3,6 +3,7 @@ package sqlitequeue_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -177,5 +178,41 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal(errors.New("condition not met within 5s"))
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Several subscribers of one queue share the work: no message is handed to two of them.
+func TestConcurrentSubscribersNeverShareAMessage(t *testing.T) {
+	st := openStore(t)
+	initTopic(t, st, "t4")
+	const n = 60
+	var msgs []*message.Message
+	for i := 0; i < n; i++ {
+		msgs = append(msgs, message.NewMessage(fmt.Sprint(i), []byte(fmt.Sprint(i))))
+	}
+	publish(t, st, "t4", msgs...)
+	seen := make(chan string, 2*n)
+	for s := 0; s < 3; s++ {
+		ch := subscribe(t, st, "t4")
+		go func() {
+			for m := range ch {
+				seen <- string(m.Payload)
+				time.Sleep(2 * time.Millisecond) // work in flight while the others poll
+				m.Ack()
+			}
+		}()
+	}
+	got := map[string]int{}
+	deadline := time.After(10 * time.Second)
+	for len(got) < n {
+		select {
+		case p := <-seen:
+			got[p]++
+			if got[p] > 1 {
+				t.Fatalf("message %s was handed out twice", p)
+			}
+		case <-deadline:
+			t.Fatalf("only %d of %d messages handled", len(got), n)
+		}
 	}
 }

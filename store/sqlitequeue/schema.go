@@ -15,10 +15,18 @@ import (
 // subscriber before this time (RFC 3339). Messages without it are due at once.
 const NotBeforeKey = "amtsbote_not_before"
 
-// Schema is a watermill-sql SchemaAdapter and OffsetsAdapter for SQLite queues.
+// Schema is a watermill-sql SchemaAdapter for SQLite queues.
+//
+// Reading the next message claims it for Lease (one UPDATE … RETURNING), so several subscribers
+// of one queue — the handlers of one destination with max_in_flight > 1 — never get the same
+// message. A claim that is not acked (the process died) expires; the embedded daemon also
+// clears all claims when it starts, as it is the only process using the file.
 type Schema struct {
 	// Now returns the current time; defaults to time.Now. Tests inject a clock.
 	Now func() time.Time
+	// Lease is how long a claimed message is hidden from other subscribers. Default: 15 minutes,
+	// longer than any handler may run.
+	Lease time.Duration
 }
 
 // Offsets is the matching watermill-sql OffsetsAdapter: acking deletes the row.
@@ -52,7 +60,8 @@ func (s Schema) SchemaInitializingQueries(p wmsql.SchemaInitializingQueriesParam
 			payload BLOB,
 			metadata TEXT,
 			not_before INTEGER NOT NULL,
-			created_at INTEGER NOT NULL
+			created_at INTEGER NOT NULL,
+			claimed_until INTEGER NOT NULL DEFAULT 0
 		)`},
 		{Query: `CREATE INDEX IF NOT EXISTS ` + index + ` ON ` + table + ` (not_before, "offset")`},
 	}, nil
@@ -95,17 +104,31 @@ func notBefore(msg *message.Message, now int64) (int64, error) {
 	return t.UnixMilli(), nil
 }
 
-// SelectQuery picks the message that has been due longest. One at a time: the lazy transaction
-// must not keep a lock while the next message of a batch is handled.
+// SelectQuery claims the message that has been due longest. One at a time: the lazy
+// transaction must not keep a lock while the next message of a batch is handled.
 func (s Schema) SelectQuery(p wmsql.SelectQueryParams) (wmsql.Query, error) {
 	if p.ConsumerGroup != "" {
 		return wmsql.Query{}, fmt.Errorf("sqlitequeue: consumer groups are not supported (topic %s)", p.Topic)
 	}
+	lease := s.Lease
+	if lease <= 0 {
+		lease = 15 * time.Minute
+	}
+	now := s.now().UnixMilli()
+	table := Table(p.Topic)
 	return wmsql.Query{
-		Query: `SELECT "offset", uuid, payload, metadata FROM ` + Table(p.Topic) +
-			` WHERE not_before <= ? ORDER BY not_before, "offset" LIMIT 1`,
-		Args: []any{s.now().UnixMilli()},
+		Query: `UPDATE ` + table + ` SET claimed_until = ? WHERE "offset" = (
+				SELECT "offset" FROM ` + table + ` WHERE not_before <= ? AND claimed_until <= ?
+				ORDER BY not_before, "offset" LIMIT 1)
+			RETURNING "offset", uuid, payload, metadata`,
+		Args: []any{now + lease.Milliseconds(), now, now},
 	}, nil
+}
+
+// ReleaseClaims makes every claimed message of a topic available again; the embedded daemon
+// runs it at start, when no other process can hold a claim.
+func ReleaseClaims(topic string) string {
+	return `UPDATE ` + Table(topic) + ` SET claimed_until = 0 WHERE claimed_until != 0`
 }
 
 // UnmarshalMessage turns a selected row into a watermill message.

@@ -1,0 +1,180 @@
+// Package admin is the operators' HTTP API, on its own listener (loopback by default) with its
+// own bearer token: dead letters — list, inspect with every attempt, replay.
+package admin
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/amtsbote/amtsbote/pipeline"
+	"github.com/amtsbote/amtsbote/store"
+)
+
+// Server serves the admin API.
+type Server struct {
+	Store     *store.Store
+	TokenHash []byte // SHA-256 of the admin token
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// New builds the admin API; tokenSHA256 is the hex hash from the configuration.
+func New(st *store.Store, tokenSHA256 string, log *slog.Logger) *Server {
+	h, _ := hex.DecodeString(tokenSHA256) // checked by config.Validate
+	return &Server{Store: st, TokenHash: h, Logger: log, Now: time.Now}
+}
+
+// Handler returns the admin API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/dead-letters", s.list)
+	mux.HandleFunc("GET /v1/dead-letters/{submission}/{destination}", s.show)
+	mux.HandleFunc("POST /v1/dead-letters/{submission}/{destination}/replay", s.replayOne)
+	mux.HandleFunc("POST /v1/dead-letters/replay", s.replayAll)
+	return s.authenticated(mux)
+}
+
+func (s *Server) authenticated(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		if !ok || subtle.ConstantTimeCompare(sum[:], s.TokenHash) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="amtsbote-admin"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token missing or wrong"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// actor names who acts, for the audit trail: the X-Amtsbote-Actor header, or "admin-api".
+func actor(r *http.Request) string {
+	if a := strings.TrimSpace(r.Header.Get("X-Amtsbote-Actor")); a != "" && len(a) <= 100 {
+		return "admin-api:" + a
+	}
+	return "admin-api"
+}
+
+// DeadLetterView is a dead letter as the API and the CLI show it.
+type DeadLetterView struct {
+	SubmissionID string        `json:"submission_id"`
+	Destination  string        `json:"destination"`
+	MessageID    string        `json:"message_id"`
+	MessageType  string        `json:"message_type"`
+	Portal       string        `json:"portal"`
+	Reference    string        `json:"reference"`
+	Route        string        `json:"route"`
+	Attempts     int           `json:"attempts"`
+	LastError    string        `json:"last_error"`
+	DeadSince    time.Time     `json:"dead_since"`
+	History      []store.Event `json:"history,omitempty"`
+}
+
+// View turns a dead letter into its API form.
+func View(dl store.DeadLetter) DeadLetterView {
+	return DeadLetterView{SubmissionID: dl.SubmissionID, Destination: dl.Destination, MessageID: dl.MessageID,
+		MessageType: dl.MessageType, Portal: dl.Portal, Reference: dl.Reference, Route: dl.Route,
+		Attempts: dl.Attempts, LastError: dl.LastError, DeadSince: dl.UpdatedAt}
+}
+
+// Find returns one dead letter with the history of its destination: every attempt's time and error.
+func Find(ctx context.Context, st *store.Store, submission, destination string) (*DeadLetterView, error) {
+	all, err := st.DeadLetters(ctx, destination)
+	if err != nil {
+		return nil, err
+	}
+	for _, dl := range all {
+		if dl.SubmissionID == submission {
+			v := View(dl)
+			events, err := st.Events(ctx, submission)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range events {
+				if e.Destination == destination || e.Destination == "" {
+					v.History = append(v.History, e)
+				}
+			}
+			return &v, nil
+		}
+	}
+	return nil, nil
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	all, err := s.Store.DeadLetters(r.Context(), r.URL.Query().Get("destination"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	out := make([]DeadLetterView, 0, len(all))
+	for _, dl := range all {
+		out = append(out, View(dl))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": out})
+}
+
+func (s *Server) show(w http.ResponseWriter, r *http.Request) {
+	v, err := Find(r.Context(), s.Store, r.PathValue("submission"), r.PathValue("destination"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if v == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no dead letter for this submission and destination"})
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) replayOne(w http.ResponseWriter, r *http.Request) {
+	s.replay(w, r, []pipeline.DeliveryKey{{SubmissionID: r.PathValue("submission"), Destination: r.PathValue("destination")}})
+}
+
+func (s *Server) replayAll(w http.ResponseWriter, r *http.Request) {
+	all, err := s.Store.DeadLetters(r.Context(), r.URL.Query().Get("destination"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	keys := make([]pipeline.DeliveryKey, 0, len(all))
+	for _, dl := range all {
+		keys = append(keys, pipeline.DeliveryKey{SubmissionID: dl.SubmissionID, Destination: dl.Destination})
+	}
+	s.replay(w, r, keys)
+}
+
+func (s *Server) replay(w http.ResponseWriter, r *http.Request, keys []pipeline.DeliveryKey) {
+	who := actor(r)
+	revived, err := pipeline.Replay(r.Context(), s.Store, keys, who, s.Now())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if len(keys) == 1 && len(revived) == 0 {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no dead letter for this submission and destination"})
+		return
+	}
+	s.Logger.Info("dead letters replayed", "count", len(revived), "by", who)
+	writeJSON(w, http.StatusAccepted, map[string]any{"replayed": revived})
+}
+
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	s.Logger.Error("admin API", "error", err)
+	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error; see the daemon's log"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

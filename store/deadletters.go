@@ -1,0 +1,61 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// DeadLetter is a delivery that gave up, with what is needed to judge and replay it.
+type DeadLetter struct {
+	Delivery
+	MessageID   string
+	MessageType string
+	Portal      string
+	Reference   string
+	Route       string
+}
+
+// DeadLetters lists dead deliveries, oldest first; destination "" lists all.
+func (s *Store) DeadLetters(ctx context.Context, destination string) ([]DeadLetter, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT d.submission_id, d.destination, d.status, d.attempts, d.last_error,
+			d.next_attempt_at, d.artefact, d.created_at, d.updated_at,
+			COALESCE(m.message_id, ''), COALESCE(m.message_type, ''), s.portal, s.reference, s.route
+		FROM deliveries d JOIN submissions s ON s.id = d.submission_id
+		LEFT JOIN messages m ON m.submission_id = d.submission_id AND m.destination = d.destination
+		WHERE d.status = ? AND (? = '' OR d.destination = ?)
+		ORDER BY d.updated_at, d.submission_id`, DeliveryDead, destination, destination)
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	defer rows.Close()
+	var out []DeadLetter
+	for rows.Next() {
+		var dl DeadLetter
+		var extra []any
+		d, err := scanDelivery(func(dest ...any) error {
+			extra = []any{&dl.MessageID, &dl.MessageType, &dl.Portal, &dl.Reference, &dl.Route}
+			return rows.Scan(append(dest, extra...)...)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list dead letters: %w", err)
+		}
+		dl.Delivery = d
+		out = append(out, dl)
+	}
+	return out, rows.Err()
+}
+
+// Revive makes a dead delivery pending again for a replay, counting attempts and age from now.
+// It reports false if the delivery is not dead (nothing to replay).
+func Revive(ctx context.Context, ex Execer, submissionID, destination string, at time.Time) (bool, error) {
+	res, err := ex.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = 0, next_attempt_at = 0,
+			created_at = ?, updated_at = ?
+		WHERE submission_id = ? AND destination = ? AND status = ?`,
+		DeliveryPending, ms(at), ms(at), submissionID, destination, DeliveryDead)
+	if err != nil {
+		return false, fmt.Errorf("revive delivery of %s to %s: %w", submissionID, destination, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}

@@ -3,10 +3,10 @@
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"

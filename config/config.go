@@ -28,6 +28,8 @@ type Config struct {
 	Server Server `mapstructure:"server"`
 	// Admin is the admin API.
 	Admin Admin `mapstructure:"admin"`
+	// Receipts is the inbox for answers of receiving systems.
+	Receipts Receipts `mapstructure:"receipts"`
 	// Storage is where submissions and queues live.
 	Storage Storage `mapstructure:"storage"`
 	// Pipeline tunes the processing stages.
@@ -141,6 +143,15 @@ type Breaker struct {
 	Pause time.Duration `mapstructure:"pause"`
 }
 
+// Receipts configures the receipts inbox.
+type Receipts struct {
+	// Directory is the inbox receiving systems drop their answers into (or an SFTP download
+	// lands in), relative to the working directory. Empty: receipts are off.
+	Directory string `mapstructure:"directory"`
+	// Schedule is when the inbox is read, a cron expression or "@every 1m". Default: @every 30s.
+	Schedule string `mapstructure:"schedule"`
+}
+
 // Admin configures the admin API (dead letters, replay).
 type Admin struct {
 	// Listen is the admin API's address; keep it on loopback or an admin network. Default:
@@ -183,6 +194,8 @@ var scalarDefaults = map[string]any{
 	"routes_file":                "routes.yaml",
 	"admin.listen":               "127.0.0.1:8081",
 	"admin.token_sha256":         "",
+	"receipts.directory":         "",
+	"receipts.schedule":          "@every 30s",
 }
 
 // Load reads the configuration file, applies environment overrides and validates the result.
@@ -274,6 +287,9 @@ func (c *Config) Validate() error {
 		if b, err := hex.DecodeString(c.Admin.TokenSHA256); err != nil || len(b) != 32 {
 			bad("admin.token_sha256", "must be the 64 hex digits of the admin token's SHA-256")
 		}
+	}
+	if _, err := cron.ParseStandard(c.Receipts.Schedule); err != nil {
+		bad("receipts.schedule", "%q is not a cron expression or @every duration: %v", c.Receipts.Schedule, err)
 	}
 	if c.Storage.Driver != "sqlite" {
 		bad("storage.driver", "%q is not supported; expected sqlite", c.Storage.Driver)

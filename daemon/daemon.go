@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +17,11 @@ import (
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/inbound"
 	"github.com/amtsbote/amtsbote/pipeline"
+	"github.com/amtsbote/amtsbote/receipts"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
+	"github.com/amtsbote/amtsbote/xoev"
+	"github.com/robfig/cron/v3"
 )
 
 // Daemon is a running amtsbote.
@@ -38,6 +42,9 @@ type Daemon struct {
 
 	pipelineDone chan error
 	httpDone     chan error
+
+	cron     *cron.Cron
+	receipts *receipts.Processor
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -115,11 +122,52 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	} else {
 		log.Info("admin API is off: set admin.token_sha256 to enable it")
 	}
+	if err := d.startReceipts(); err != nil {
+		return nil, err
+	}
 	d.httpDone = make(chan error, 1)
 	go func() { d.httpDone <- d.http.Serve(d.listener) }()
 	log.Info("amtsbote is serving", "listen", d.listener.Addr().String(), "config", cfg.File,
 		"data_dir", cfg.Storage.DataDir, "routes", len(snap.Routes.Routes), "destinations", len(cfg.Destinations))
 	return d, nil
+}
+
+// startReceipts polls the receipts inbox on its schedule; polls never overlap.
+func (d *Daemon) startReceipts() error {
+	rc := d.cfg.Receipts
+	if rc.Directory == "" {
+		return nil
+	}
+	if err := os.MkdirAll(rc.Directory, 0o750); err != nil {
+		return fmt.Errorf("receipts.directory: %w", err)
+	}
+	d.receipts = &receipts.Processor{Store: d.store, Inbox: rc.Directory, Logger: d.log, Now: d.now,
+		Validators: func(ns string) xoev.Validator {
+			snap := d.acquire()
+			defer snap.Release()
+			if set := snap.SchemaSetFor(ns); set != nil {
+				return set
+			}
+			return nil
+		}}
+	d.cron = cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
+	if _, err := d.cron.AddFunc(rc.Schedule, func() { _, _ = d.PollReceipts(context.Background()) }); err != nil {
+		return fmt.Errorf("receipts.schedule: %w", err)
+	}
+	d.cron.Start()
+	return nil
+}
+
+// PollReceipts reads the receipts inbox now (the schedule does it too).
+func (d *Daemon) PollReceipts(ctx context.Context) (receipts.Result, error) {
+	if d.receipts == nil {
+		return receipts.Result{}, errors.New("receipts are off: set receipts.directory")
+	}
+	res, err := d.receipts.Poll(ctx)
+	if err != nil {
+		d.log.Error("reading receipts failed; the files stay in the inbox", "error", err)
+	}
+	return res, err
 }
 
 // acquire returns the snapshot in force, marked in use; the caller releases it.
@@ -176,6 +224,9 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 		if err := d.admin.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("admin shutdown: %w", err))
 		}
+	}
+	if d.cron != nil {
+		<-d.cron.Stop().Done() // a poll in progress finishes
 	}
 	if err := d.pipeline.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("pipeline shutdown: %w", err))

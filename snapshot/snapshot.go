@@ -89,6 +89,18 @@ func (s *Snapshot) Files() []string {
 	return files
 }
 
+// SchemaSetFor returns the schema set whose messages have this root namespace.
+func (s *Snapshot) SchemaSetFor(namespace string) *xoev.SchemaSet {
+	for _, set := range s.Schemas {
+		for _, ns := range set.Namespaces {
+			if ns == namespace {
+				return set
+			}
+		}
+	}
+	return nil
+}
+
 // Acquire marks the snapshot in use; Release ends that use.
 func (s *Snapshot) Acquire() *Snapshot {
 	s.mu.Lock()
@@ -141,6 +153,7 @@ func RestartNeeded(old, new *config.Config) string {
 	for name, pair := range map[string][2]any{
 		"server":       {old.Server, new.Server},
 		"admin":        {old.Admin, new.Admin},
+		"receipts":     {old.Receipts, new.Receipts},
 		"storage":      {old.Storage, new.Storage},
 		"pipeline":     {old.Pipeline, new.Pipeline},
 		"destinations": {old.Destinations, new.Destinations},

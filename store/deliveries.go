@@ -10,9 +10,11 @@ import (
 
 // Delivery statuses per destination.
 const (
-	DeliveryPending   = "pending"
-	DeliveryDelivered = "delivered"
-	DeliveryDead      = "dead"
+	DeliveryPending      = "pending"
+	DeliveryDelivered    = "delivered"
+	DeliveryDead         = "dead"
+	DeliveryAcknowledged = "acknowledged" // a receipt confirmed it
+	DeliveryRejected     = "rejected"     // a receipt refused it
 )
 
 // Message is the XÖV message mapped from a submission for one destination.
@@ -140,15 +142,80 @@ func (s *Store) Deliveries(ctx context.Context, submissionID string) ([]Delivery
 
 // RefreshStatus derives a submission's status from its deliveries in one statement, so that two
 // destinations finishing at the same time cannot both miss the other's outcome: processing while
-// any delivery is pending, else dead if any is dead, else delivered.
+// any delivery is pending, else dead if any is dead, else rejected if a receipt refused one,
+// else acknowledged when receipts confirmed all, else delivered.
 func RefreshStatus(ctx context.Context, ex Execer, submissionID string, at time.Time) error {
 	_, err := ex.ExecContext(ctx, `UPDATE submissions SET updated_at = ?2, status = CASE
 			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = ?1 AND status = '`+DeliveryPending+`') THEN '`+StatusProcessing+`'
 			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = ?1 AND status = '`+DeliveryDead+`') THEN '`+StatusDead+`'
+			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = ?1 AND status = '`+DeliveryRejected+`') THEN '`+StatusRejected+`'
+			WHEN NOT EXISTS (SELECT 1 FROM deliveries WHERE submission_id = ?1 AND status != '`+DeliveryAcknowledged+`') THEN '`+StatusAcknowledged+`'
 			ELSE '`+StatusDelivered+`' END
 		WHERE id = ?1`, submissionID, ms(at))
 	if err != nil {
 		return fmt.Errorf("refresh status of submission %s: %w", submissionID, err)
 	}
 	return nil
+}
+
+// MessageByID finds the stored message with a message id (ProzessID), to match a receipt.
+func (s *Store) MessageByID(ctx context.Context, messageID string) (Message, error) {
+	var m Message
+	var created int64
+	err := s.DB.QueryRowContext(ctx, `SELECT submission_id, destination, message_id, message_type, schema_set, created_at, xml
+		FROM messages WHERE message_id = ?`, messageID).
+		Scan(&m.SubmissionID, &m.Destination, &m.MessageID, &m.MessageType, &m.SchemaSet, &created, &m.XML)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, ErrNotFound
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("find message %s: %w", messageID, err)
+	}
+	m.CreatedAt = fromMS(created)
+	return m, nil
+}
+
+// Receipt is an answer of a receiving system, as it was filed.
+type Receipt struct {
+	File         string
+	ReceivedAt   time.Time
+	Kind         string // e.g. Abgabe.ImportBestaetigen.0402, or "unknown"
+	MessageID    string
+	SubmissionID string
+	Destination  string
+	Outcome      string // acknowledged, rejected, unmatched, malformed
+	Detail       string
+	Content      []byte
+}
+
+// InsertReceipt files a receipt, whatever its outcome.
+func InsertReceipt(ctx context.Context, ex Execer, r Receipt) error {
+	_, err := ex.ExecContext(ctx, `INSERT INTO receipts (file, received_at, kind, message_id, submission_id, destination, outcome, detail, content)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.File, ms(r.ReceivedAt), r.Kind, r.MessageID, r.SubmissionID, r.Destination,
+		r.Outcome, r.Detail, r.Content)
+	if err != nil {
+		return fmt.Errorf("file receipt %s: %w", r.File, err)
+	}
+	return nil
+}
+
+// Receipts lists filed receipts with an outcome ("" for all), newest first.
+func (s *Store) Receipts(ctx context.Context, outcome string) ([]Receipt, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT file, received_at, kind, message_id, submission_id, destination, outcome, detail
+		FROM receipts WHERE ? = '' OR outcome = ? ORDER BY id DESC`, outcome, outcome)
+	if err != nil {
+		return nil, fmt.Errorf("list receipts: %w", err)
+	}
+	defer rows.Close()
+	var out []Receipt
+	for rows.Next() {
+		var r Receipt
+		var at int64
+		if err := rows.Scan(&r.File, &at, &r.Kind, &r.MessageID, &r.SubmissionID, &r.Destination, &r.Outcome, &r.Detail); err != nil {
+			return nil, err
+		}
+		r.ReceivedAt = fromMS(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

@@ -81,6 +81,20 @@ var migrations = []string{
 	DROP TABLE messages;
 	ALTER TABLE messages_by_destination RENAME TO messages;
 	ALTER TABLE submissions ADD COLUMN ars TEXT NOT NULL DEFAULT '';`,
+	// Receipts from receiving systems, matched or not: none is ever dropped.
+	`CREATE TABLE receipts (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		file TEXT NOT NULL,
+		received_at INTEGER NOT NULL,
+		kind TEXT NOT NULL,
+		message_id TEXT NOT NULL DEFAULT '',
+		submission_id TEXT NOT NULL DEFAULT '',
+		destination TEXT NOT NULL DEFAULT '',
+		outcome TEXT NOT NULL,
+		detail TEXT NOT NULL DEFAULT '',
+		content BLOB
+	);
+	CREATE INDEX messages_message_id ON messages (message_id);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

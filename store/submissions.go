@@ -15,6 +15,9 @@ const (
 	StatusDelivered  = "delivered"
 	StatusFailed     = "failed"
 	StatusDead       = "dead"
+	// The receiving side confirmed (receipt) or refused the delivered message.
+	StatusAcknowledged = "acknowledged"
+	StatusRejected     = "rejected"
 )
 
 // Submission is one application a portal handed in.

@@ -1,0 +1,261 @@
+// Package receipts closes the loop with receiving systems: it polls an inbox for their answers
+// — xdomea Abgabe.ImportBestaetigen.0402 and Abgabe.EmpfangBestaetigen.0403 — parses each
+// safely, validates it, matches it to the delivered message by ProzessID and sets the delivery
+// (and so the submission) acknowledged or rejected with the reason. A receipt that matches
+// nothing or cannot be read is filed and moved aside, never dropped.
+package receipts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/beevik/etree"
+
+	"github.com/amtsbote/amtsbote/store"
+	"github.com/amtsbote/amtsbote/xoev"
+)
+
+// Outcomes of a receipt.
+const (
+	Acknowledged = store.DeliveryAcknowledged
+	Rejected     = store.DeliveryRejected
+	Unmatched    = "unmatched"
+	Malformed    = "malformed"
+)
+
+// MaxBytes limits a receipt file.
+const MaxBytes = 4 << 20
+
+// Processor reads an inbox directory. Processed receipts move to processed/, those that match
+// nothing to unmatched/ and unreadable ones to malformed/ inside it.
+type Processor struct {
+	Store *store.Store
+	Inbox string
+	// Validators check receipts by their root namespace (the configured schema sets).
+	Validators func(namespace string) xoev.Validator
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Result counts what one poll did.
+type Result struct {
+	Acknowledged, Rejected, Unmatched, Malformed int
+}
+
+// Poll processes every file waiting in the inbox.
+func (p *Processor) Poll(ctx context.Context) (Result, error) {
+	var res Result
+	entries, err := os.ReadDir(p.Inbox)
+	if err != nil {
+		return res, fmt.Errorf("read inbox %s: %w", p.Inbox, err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		outcome, err := p.process(ctx, name)
+		if err != nil {
+			return res, err // the file stays in the inbox for the next poll
+		}
+		switch outcome {
+		case Acknowledged:
+			res.Acknowledged++
+		case Rejected:
+			res.Rejected++
+		case Unmatched:
+			res.Unmatched++
+		default:
+			res.Malformed++
+		}
+	}
+	return res, nil
+}
+
+// receipt is what a receipt says.
+type receipt struct {
+	kind, messageID, outcome, detail string
+}
+
+func (p *Processor) process(ctx context.Context, name string) (string, error) {
+	path := filepath.Join(p.Inbox, name)
+	content, err := readLimited(path)
+	if err != nil {
+		return "", err
+	}
+	now := p.Now()
+	r, problem := p.read(content)
+	rec := store.Receipt{File: name, ReceivedAt: now, Kind: r.kind, MessageID: r.messageID, Content: content}
+	var target string
+	switch {
+	case problem != "":
+		rec.Outcome, rec.Detail, target = Malformed, problem, "malformed"
+	default:
+		m, err := p.Store.MessageByID(ctx, r.messageID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			rec.Outcome, rec.Detail, target = Unmatched, "no delivered message has ProzessID "+r.messageID, "unmatched"
+		case err != nil:
+			return "", err
+		default:
+			rec.SubmissionID, rec.Destination, rec.Outcome, rec.Detail, target = m.SubmissionID, m.Destination, r.outcome, r.detail, "processed"
+		}
+	}
+	err = p.Store.InTx(ctx, func(tx wmsql.Tx) error {
+		if err := store.InsertReceipt(ctx, tx, rec); err != nil {
+			return err
+		}
+		if rec.SubmissionID == "" {
+			return nil
+		}
+		return apply(ctx, tx, p.Store, rec, now)
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := moveTo(path, filepath.Join(p.Inbox, target)); err != nil {
+		return "", err
+	}
+	log := p.Logger.With("receipt", name, "outcome", rec.Outcome)
+	if rec.SubmissionID != "" {
+		log = log.With("submission_id", rec.SubmissionID, "destination", rec.Destination)
+	}
+	if rec.Outcome == Unmatched || rec.Outcome == Malformed {
+		log.Warn("receipt set aside", "reason", rec.Detail, "moved_to", target)
+	} else {
+		log.Info("receipt applied")
+	}
+	return rec.Outcome, nil
+}
+
+// apply sets the delivery's outcome and records it in the submission's history.
+func apply(ctx context.Context, tx wmsql.Tx, st *store.Store, rec store.Receipt, now time.Time) error {
+	d, err := st.Delivery(ctx, rec.SubmissionID, rec.Destination)
+	if err != nil {
+		return err
+	}
+	d.Status, d.UpdatedAt = rec.Outcome, now
+	if rec.Outcome == Rejected {
+		d.LastError = rec.Detail
+	}
+	if err := store.UpdateDelivery(ctx, tx, d); err != nil {
+		return err
+	}
+	if err := store.AddEvent(ctx, tx, rec.SubmissionID, store.Event{At: now, Type: rec.Outcome, Destination: rec.Destination,
+		Detail: rec.Kind + ": " + rec.Detail}); err != nil {
+		return err
+	}
+	return store.RefreshStatus(ctx, tx, rec.SubmissionID, now)
+}
+
+func readLimited(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Size() > MaxBytes {
+		return []byte(fmt.Sprintf("(file of %d bytes, over the limit of %d, not read)", info.Size(), MaxBytes)), nil
+	}
+	return os.ReadFile(path)
+}
+
+// read parses and checks a receipt; problem says why it cannot be used.
+func (p *Processor) read(content []byte) (receipt, string) {
+	r := receipt{kind: "unknown"}
+	doc, err := xoev.Parse(content, MaxBytes)
+	if err != nil {
+		return r, err.Error()
+	}
+	doc.Free()
+	ns, _ := xoev.RootNamespace(content)
+	if p.Validators != nil {
+		if v := p.Validators(ns); v == nil {
+			return r, fmt.Sprintf("no schema set is configured for namespace %q", ns)
+		} else if err := v.Validate(content); err != nil {
+			return r, err.Error()
+		}
+	}
+	// The document passed the safe parser (no DOCTYPE, no entities), so etree may read it.
+	tree := etree.NewDocument()
+	if err := tree.ReadFromBytes(content); err != nil {
+		return r, "not well-formed XML: " + err.Error()
+	}
+	root := tree.Root()
+	r.kind = root.Tag
+	r.messageID = strings.TrimSpace(text(root.FindElement("./Kopf/ProzessID")))
+	if r.messageID == "" {
+		return r, "the receipt has no Kopf/ProzessID"
+	}
+	switch {
+	case strings.HasPrefix(r.kind, "Abgabe.ImportBestaetigen."):
+		r.outcome, r.detail = importOutcome(root)
+	case strings.HasPrefix(r.kind, "Abgabe.EmpfangBestaetigen."):
+		r.outcome, r.detail = Acknowledged, "receipt confirmed (Empfang bestätigt)"
+	default:
+		return r, fmt.Sprintf("%s is not a receipt amtsbote understands (Abgabe.ImportBestaetigen.0402, Abgabe.EmpfangBestaetigen.0403)", r.kind)
+	}
+	return r, ""
+}
+
+// importOutcome reads a 0402: acknowledged when every handed-over object was imported, else
+// rejected with the receiver's error messages.
+func importOutcome(root *etree.Element) (string, string) {
+	var failed []string
+	objects := root.FindElements("./AbgegebenesObjekt")
+	for _, o := range objects {
+		if ok := strings.TrimSpace(text(o.FindElement("./Erfolgreich"))); ok == "true" || ok == "1" {
+			continue
+		}
+		reason := []string{}
+		for _, f := range o.FindElements("./Fehlermeldung") {
+			reason = append(reason, strings.TrimSpace(f.Text()))
+		}
+		for _, c := range o.FindElements("./FehlermeldungCode/code") {
+			reason = append(reason, "code "+strings.TrimSpace(c.Text()))
+		}
+		if len(reason) == 0 {
+			reason = append(reason, "no reason given")
+		}
+		failed = append(failed, fmt.Sprintf("object %s not imported: %s", strings.TrimSpace(text(o.FindElement("./IDSGO"))), strings.Join(reason, "; ")))
+	}
+	if len(failed) > 0 {
+		return Rejected, strings.Join(failed, " | ")
+	}
+	return Acknowledged, fmt.Sprintf("import confirmed for %d object(s)", len(objects))
+}
+
+func text(e *etree.Element) string {
+	if e == nil {
+		return ""
+	}
+	return e.Text()
+}
+
+// moveTo moves a processed file into dir, never overwriting an earlier one of the same name.
+func moveTo(path, dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	target := filepath.Join(dir, filepath.Base(path))
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(target); os.IsNotExist(err) {
+			break
+		}
+		target = filepath.Join(dir, fmt.Sprintf("%s.%d", filepath.Base(path), i))
+	}
+	return os.Rename(path, target)
+}

@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -78,6 +80,9 @@ type Pipeline struct {
 	// HandlerAttempts is how often a stage retries a message whose handling fails with an
 	// internal error before it marks the submission failed (poison message). Default: 5.
 	HandlerAttempts int `mapstructure:"handler_attempts"`
+	// CallbackRetry is how portal callbacks are retried. Default: 30 attempts within 24h,
+	// starting at 10s, at most 30m apart.
+	CallbackRetry Retry `mapstructure:"callback_retry"`
 }
 
 // Log configures logging.
@@ -94,6 +99,25 @@ type Portal struct {
 	ID string `mapstructure:"id"`
 	// TokenSHA256 is the hex SHA-256 of the portal's bearer token; the token itself is never stored.
 	TokenSHA256 string `mapstructure:"token_sha256"`
+	// CallbackURL receives every status change of the portal's submissions as a signed POST.
+	// Optional.
+	CallbackURL string `mapstructure:"callback_url"`
+	// CallbackSecretFile holds the HMAC secret callbacks are signed with (at least 16 bytes).
+	CallbackSecretFile string `mapstructure:"callback_secret_file"`
+	// CallbackSecret is the secret itself, for tests and demos; prefer CallbackSecretFile.
+	CallbackSecret string `mapstructure:"callback_secret"`
+}
+
+// Secret returns the portal's callback secret.
+func (p Portal) Secret() ([]byte, error) {
+	if p.CallbackSecretFile != "" {
+		b, err := os.ReadFile(p.CallbackSecretFile)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	return []byte(p.CallbackSecret), nil
 }
 
 // SchemaSet is one XÖV standard in one version.
@@ -236,6 +260,11 @@ func describeDecodeError(err error) string {
 }
 
 func (c *Config) setDefaults() {
+	r := &c.Pipeline.CallbackRetry
+	if *r == (Retry{}) {
+		*r = Retry{MaxAttempts: 30, InitialInterval: 10 * time.Second, MaxInterval: 30 * time.Minute, MaxAge: 24 * time.Hour}
+	}
+	r.setDefaults()
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
 		d.Retry.setDefaults()
@@ -330,6 +359,16 @@ func (c *Config) Validate() error {
 		unique(key, "portal", p.ID)
 		if b, err := hex.DecodeString(p.TokenSHA256); err != nil || len(b) != 32 {
 			bad(key+".token_sha256", "must be the 64 hex digits of the token's SHA-256 (e.g. printf %%s TOKEN | sha256sum)")
+		}
+		if p.CallbackURL != "" {
+			if u, err := url.Parse(p.CallbackURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				bad(key+".callback_url", "%q is not an http(s) URL", p.CallbackURL)
+			}
+			if secret, err := p.Secret(); err != nil {
+				bad(key+".callback_secret_file", "%v", err)
+			} else if len(secret) < 16 {
+				bad(key+".callback_secret", "a callback needs a secret of at least 16 bytes (callback_secret_file)")
+			}
 		}
 	}
 	for i, s := range c.Schemas {

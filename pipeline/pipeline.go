@@ -58,12 +58,17 @@ func New(d Deps) (*Pipeline, error) {
 	p := &Pipeline{Deps: d, schema: sqlitequeue.Schema{Now: d.Now}, failures: map[string]int{}}
 	wlog := watermill.NewSlogLoggerWithLevelMapping(d.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 
-	topics := []string{TopicSubmissions}
+	topics := []string{TopicSubmissions, TopicCallbacks}
 	for _, dest := range d.Config.Destinations {
 		topics = append(topics, DeliveryTopic(dest.ID))
 	}
 	if err := p.initQueues(context.Background(), topics); err != nil {
 		return nil, err
+	}
+	for _, trigger := range statusTriggers() {
+		if _, err := d.Store.DB.Exec(trigger); err != nil {
+			return nil, fmt.Errorf("create status trigger: %w", err)
+		}
 	}
 
 	ackDeadline := 10 * time.Minute
@@ -84,6 +89,7 @@ func New(d Deps) (*Pipeline, error) {
 	}
 	router.AddMiddleware(middleware.Recoverer)
 	router.AddConsumerHandler("process", TopicSubmissions, sub, p.guard(p.process, p.processGaveUp))
+	router.AddConsumerHandler("callbacks", TopicCallbacks, sub, p.guard(p.callback, func(*message.Message, wmsql.Tx, error) error { return nil }))
 	for _, dest := range d.Config.Destinations {
 		h := newDeliverer(p, dest, d.Adapters[dest.ID])
 		// max_in_flight handlers share the destination's queue; the queue's claims keep them

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,16 @@ type FiledropOptions struct {
 	FileMode string `mapstructure:"file_mode"`
 	// CreateDir creates the drop directory if it is missing. Default: true.
 	CreateDir *bool `mapstructure:"create_dir"`
+	// Name is the file name without extension, with placeholders {message_id} (the ProzessID),
+	// {message_type}, {leistung}, {ags}, {date} (YYYYMMDD) and {submission_id}.
+	// Default: "{message_id}_{message_type}", the xdomea convention.
+	Name string `mapstructure:"name"`
+	// Format is "zip" (the xdomea package: message and attachments in one zip) or "files" (the
+	// attachments as files, then the message as <name>.xml). Default: zip.
+	Format string `mapstructure:"format"`
+	// ReadySuffix, when set (e.g. ".ready"), adds an empty <name><suffix> file after the payload,
+	// for receivers that wait for a semaphore file. Default: none.
+	ReadySuffix string `mapstructure:"ready_suffix"`
 }
 
 // filedrop writes each package as an xdomea zip, <ProzessID>_<message type>.zip, holding the
@@ -36,7 +47,12 @@ type filedrop struct {
 	dir       string
 	mode      fs.FileMode
 	createDir bool
+	name      string
+	format    string
+	ready     string
 }
+
+var namePlaceholder = regexp.MustCompile(`\{[a-z_]+\}`)
 
 func newFiledrop(options map[string]any) (Adapter, error) {
 	var o FiledropOptions
@@ -54,7 +70,30 @@ func newFiledrop(options map[string]any) (Adapter, error) {
 		return nil, fmt.Errorf("filedrop: options.file_mode %q: expected an octal mode such as 0640", o.FileMode)
 	}
 	create := o.CreateDir == nil || *o.CreateDir
-	f := &filedrop{dir: o.Path, mode: fs.FileMode(mode), createDir: create}
+	if o.Name == "" {
+		o.Name = "{message_id}_{message_type}"
+	}
+	for _, ph := range namePlaceholder.FindAllString(o.Name, -1) {
+		switch ph {
+		case "{message_id}", "{message_type}", "{leistung}", "{ags}", "{date}", "{submission_id}":
+		default:
+			return nil, fmt.Errorf("filedrop: options.name %q: unknown placeholder %s (known: {message_id}, {message_type}, {leistung}, {ags}, {date}, {submission_id})", o.Name, ph)
+		}
+	}
+	if !strings.Contains(o.Name, "{message_id}") && !strings.Contains(o.Name, "{submission_id}") {
+		return nil, fmt.Errorf("filedrop: options.name %q must contain {message_id} or {submission_id}: names must be unique per message", o.Name)
+	}
+	switch o.Format {
+	case "":
+		o.Format = "zip"
+	case "zip", "files":
+	default:
+		return nil, fmt.Errorf("filedrop: options.format %q: expected zip or files", o.Format)
+	}
+	if o.ReadySuffix != "" && SafeName(o.ReadySuffix) != strings.TrimLeft(o.ReadySuffix, ".") {
+		return nil, fmt.Errorf("filedrop: options.ready_suffix %q must be a plain suffix such as .ready", o.ReadySuffix)
+	}
+	f := &filedrop{dir: o.Path, mode: fs.FileMode(mode), createDir: create, name: o.Name, format: o.Format, ready: o.ReadySuffix}
 	f.removeStaleTemps(time.Now().Add(-staleTempAge))
 	return f, nil
 }
@@ -75,26 +114,76 @@ func (f *filedrop) removeStaleTemps(before time.Time) {
 	}
 }
 
-// Deliver writes the zip to a temporary file in the drop directory, syncs it, and links it to its
-// final name, which fails rather than overwrite. An existing file with the same bytes is the
-// same delivery done before: success. A different file under that name is a permanent error.
+// baseName fills the name pattern; every part that comes from a submission is made safe.
+func (f *filedrop) baseName(p *Package) string {
+	name := strings.NewReplacer(
+		"{message_id}", p.MessageID, "{message_type}", p.MessageType, "{leistung}", p.Leistung,
+		"{ags}", p.AGS, "{date}", p.CreatedAt.UTC().Format("20060102"), "{submission_id}", p.SubmissionID,
+	).Replace(f.name)
+	return SafeName(name)
+}
+
+// Deliver writes the package (one zip, or the attachments and then the message XML), each file
+// first to a temporary file in the drop directory, synced, then linked to its final name, which
+// fails rather than overwrite. A file that already exists with the same bytes is the same
+// delivery done before: success. A different file under that name is a permanent error. The
+// ready file, if any, comes last.
 func (f *filedrop) Deliver(ctx context.Context, p *Package) (string, error) {
-	base := SafeName(p.MessageID + "_" + p.MessageType)
-	target := filepath.Join(f.dir, base+".zip")
+	base := f.baseName(p)
 	if f.createDir {
 		if err := os.MkdirAll(f.dir, 0o750); err != nil {
 			return "", fmt.Errorf("filedrop: create drop directory: %w", err)
 		}
 	}
+	var artefact string
+	if f.format == "files" {
+		for _, file := range p.Files {
+			if _, err := f.place(ctx, SafeName(file.Name), func(w io.Writer) error { return copyFile(w, file) }); err != nil {
+				return "", err
+			}
+		}
+		target, err := f.place(ctx, base+".xml", func(w io.Writer) error { _, err := w.Write(p.XML); return err })
+		if err != nil {
+			return "", err
+		}
+		artefact = target
+	} else {
+		target, err := f.place(ctx, base+".zip", func(w io.Writer) error { return writeZip(w, base+".xml", p) })
+		if err != nil {
+			return "", err
+		}
+		artefact = target
+	}
+	if f.ready != "" {
+		if _, err := f.place(ctx, base+f.ready, func(io.Writer) error { return nil }); err != nil {
+			return "", err
+		}
+	}
+	return artefact, nil
+}
+
+func copyFile(w io.Writer, file File) error {
+	rc, err := file.Open()
+	if err != nil {
+		return fmt.Errorf("open attachment %s: %w", file.Name, err)
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return err
+}
+
+// place writes one file atomically under name and returns its path.
+func (f *filedrop) place(ctx context.Context, name string, write func(io.Writer) error) (string, error) {
+	target := filepath.Join(f.dir, name)
 	tmp, err := os.CreateTemp(f.dir, tempPattern)
 	if err != nil {
 		return "", fmt.Errorf("filedrop: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	sum := sha256.New()
-	if err := writeZip(io.MultiWriter(tmp, sum), base+".xml", p); err != nil {
+	if err := write(io.MultiWriter(tmp, sum)); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("filedrop: write package: %w", err)
+		return "", fmt.Errorf("filedrop: write %s: %w", name, err)
 	}
 	if err := ctx.Err(); err != nil {
 		tmp.Close()

@@ -209,3 +209,44 @@ func TestFiledropConformance(t *testing.T) {
 		},
 	})
 }
+
+func TestFiledropNamePatternFilesFormatAndReadyFile(t *testing.T) {
+	dir := t.TempDir()
+	a, err := adapters.New("filedrop", map[string]any{"path": dir, "name": "{ags}_{leistung}_{date}_{message_id}",
+		"format": "files", "ready_suffix": ".ready"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testPackage("<x/>")
+	p.Leistung, p.AGS = "99050012104000", "../09162000"
+	artefact, err := a.Deliver(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "09162000_99050012104000_20261129_" + p.MessageID
+	if artefact != filepath.Join(dir, base+".xml") {
+		t.Fatalf("artefact %s", artefact)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	want := []string{base + ".ready", base + ".xml", "21623888-2db1-4734-9dc5-3d77af892494_Ausweis.pdf"}
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Fatalf("files %v, want %v", names, want)
+	}
+	if _, err := a.Deliver(context.Background(), p); err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	for _, bad := range []map[string]any{
+		{"path": dir, "name": "{nope}_{message_id}"},
+		{"path": dir, "name": "{ags}"},
+		{"path": dir, "format": "tar"},
+		{"path": dir, "ready_suffix": "../x"},
+	} {
+		if _, err := adapters.New("filedrop", bad); err == nil {
+			t.Errorf("options %v accepted", bad)
+		}
+	}
+}

@@ -174,6 +174,9 @@ type Receipts struct {
 	Directory string `mapstructure:"directory"`
 	// Schedule is when the inbox is read, a cron expression or "@every 1m". Default: @every 30s.
 	Schedule string `mapstructure:"schedule"`
+	// SFTP, when set, fetches receipts from a directory on an SFTP server into Directory before
+	// each read; the options are those of the sftp adapter (see docs/adapters.md).
+	SFTP map[string]any `mapstructure:"sftp"`
 }
 
 // Admin configures the admin API (dead letters, replay).

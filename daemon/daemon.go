@@ -141,6 +141,13 @@ func (d *Daemon) startReceipts() error {
 	if err := os.MkdirAll(rc.Directory, 0o750); err != nil {
 		return fmt.Errorf("receipts.directory: %w", err)
 	}
+	if rc.SFTP != nil {
+		inbox, err := adapters.NewSFTPInbox(rc.SFTP)
+		if err != nil {
+			return fmt.Errorf("receipts.sftp: %w", err)
+		}
+		d.inbox = inbox
+	}
 	d.receipts = &receipts.Processor{Store: d.store, Inbox: rc.Directory, Logger: d.log, Now: d.now,
 		Validators: func(ns string) xoev.Validator {
 			snap := d.acquire()
@@ -162,6 +169,11 @@ func (d *Daemon) startReceipts() error {
 func (d *Daemon) PollReceipts(ctx context.Context) (receipts.Result, error) {
 	if d.receipts == nil {
 		return receipts.Result{}, errors.New("receipts are off: set receipts.directory")
+	}
+	if d.inbox != nil {
+		if n, err := d.inbox.Fetch(ctx, d.cfg.Receipts.Directory); err != nil {
+			d.log.Warn("fetching receipts by SFTP failed; reading what is here", "fetched", n, "error", err)
+		}
 	}
 	res, err := d.receipts.Poll(ctx)
 	if err != nil {
@@ -227,6 +239,9 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 	}
 	if d.cron != nil {
 		<-d.cron.Stop().Done() // a poll in progress finishes
+	}
+	if d.inbox != nil {
+		d.inbox.Close()
 	}
 	if err := d.pipeline.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("pipeline shutdown: %w", err))

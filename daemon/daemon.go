@@ -45,6 +45,7 @@ type Daemon struct {
 
 	cron     *cron.Cron
 	receipts *receipts.Processor
+	inbox    *adapters.SFTPInbox
 
 	shutdownOnce sync.Once
 	shutdownErr  error

@@ -175,27 +175,7 @@ func TestFiledropConformance(t *testing.T) {
 			dir = filepath.Join(t.TempDir(), "drop")
 			return newFiledrop(t, dir)
 		},
-		Received: func(t *testing.T, messageID string) [][]byte {
-			matches, _ := filepath.Glob(filepath.Join(dir, messageID+"_*.zip"))
-			var out [][]byte
-			for _, m := range matches {
-				zr, err := zip.OpenReader(m)
-				if err != nil {
-					out = append(out, []byte("unreadable zip"))
-					continue
-				}
-				for _, f := range zr.File {
-					if strings.HasSuffix(f.Name, ".xml") {
-						rc, _ := f.Open()
-						b, _ := io.ReadAll(rc)
-						rc.Close()
-						out = append(out, b)
-					}
-				}
-				zr.Close()
-			}
-			return out
-		},
+		Received: func(t *testing.T, messageID string) [][]byte { return adaptertest.ZippedXML(dir, messageID) },
 		BreakTransiently: func(t *testing.T) func() {
 			os.RemoveAll(dir)
 			os.WriteFile(dir, nil, 0o600) // a file where the directory should be

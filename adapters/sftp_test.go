@@ -461,25 +461,7 @@ func newSFTP(t *testing.T, options map[string]any) adapters.Adapter {
 }
 
 func receivedXML(t *testing.T, dir, messageID string) [][]byte {
-	matches, _ := filepath.Glob(filepath.Join(dir, messageID+"_*.zip"))
-	var out [][]byte
-	for _, m := range matches {
-		zr, err := zip.OpenReader(m)
-		if err != nil {
-			out = append(out, []byte("unreadable zip"))
-			continue
-		}
-		for _, f := range zr.File {
-			if strings.HasSuffix(f.Name, ".xml") {
-				rc, _ := f.Open()
-				b, _ := io.ReadAll(rc)
-				rc.Close()
-				out = append(out, b)
-			}
-		}
-		zr.Close()
-	}
-	return out
+	return adaptertest.ZippedXML(dir, messageID)
 }
 
 // sshd is an OpenSSH server on a loopback port with its own keys and configuration.

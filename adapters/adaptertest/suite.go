@@ -5,10 +5,13 @@
 package adaptertest
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -166,4 +169,28 @@ func truncate(b []byte) string {
 		return fmt.Sprintf("%s…", b[:80])
 	}
 	return string(b)
+}
+
+// ZippedXML reads the message XML out of every <messageID>_*.zip in dir: the Received of
+// adapters that deliver xdomea zips into a directory (filedrop, and sftp on this machine).
+func ZippedXML(dir, messageID string) [][]byte {
+	matches, _ := filepath.Glob(filepath.Join(dir, messageID+"_*.zip"))
+	var out [][]byte
+	for _, m := range matches {
+		zr, err := zip.OpenReader(m)
+		if err != nil {
+			out = append(out, []byte("unreadable zip"))
+			continue
+		}
+		for _, f := range zr.File {
+			if strings.HasSuffix(f.Name, ".xml") {
+				rc, _ := f.Open()
+				b, _ := io.ReadAll(rc)
+				rc.Close()
+				out = append(out, b)
+			}
+		}
+		zr.Close()
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -56,7 +57,7 @@ func New(d Deps) (*Pipeline, error) {
 		d.Now = time.Now
 	}
 	p := &Pipeline{Deps: d, schema: sqlitequeue.Schema{Now: d.Now}, failures: map[string]int{}}
-	wlog := watermill.NewSlogLoggerWithLevelMapping(d.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	wlog := quietOnShutdown{watermill.NewSlogLoggerWithLevelMapping(d.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})}
 
 	topics := []string{TopicSubmissions, TopicCallbacks}
 	for _, dest := range d.Config.Destinations {
@@ -206,4 +207,20 @@ func (p *Pipeline) callSafely(h func(*message.Message, wmsql.Tx) error, msg *mes
 		}
 	}()
 	return h(msg, tx)
+}
+
+// quietOnShutdown logs watermill's "context canceled" errors — every subscriber reports one
+// when the router stops — as debug, so a clean shutdown does not look like a failure.
+type quietOnShutdown struct{ watermill.LoggerAdapter }
+
+func (q quietOnShutdown) Error(msg string, err error, fields watermill.LogFields) {
+	if errors.Is(err, context.Canceled) {
+		q.Debug(msg+": "+err.Error(), fields)
+		return
+	}
+	q.LoggerAdapter.Error(msg, err, fields)
+}
+
+func (q quietOnShutdown) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return quietOnShutdown{q.LoggerAdapter.With(fields)}
 }

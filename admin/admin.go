@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -20,9 +21,13 @@ import (
 // Server serves the admin API.
 type Server struct {
 	Store     *store.Store
-	TokenHash []byte // SHA-256 of the admin token
+	TokenHash []byte // SHA-256 of the admin token; empty: the token-protected routes are off
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Ready reports why the daemon cannot serve, or nil.
+	Ready func(ctx context.Context) error
+	// Metrics serves /metrics.
+	Metrics http.Handler
 }
 
 // New builds the admin API; tokenSHA256 is the hex hash from the configuration.
@@ -31,18 +36,44 @@ func New(st *store.Store, tokenSHA256 string, log *slog.Logger) *Server {
 	return &Server{Store: st, TokenHash: h, Logger: log, Now: time.Now}
 }
 
-// Handler returns the admin API's routes.
+// Handler returns the admin API's routes: health, readiness and metrics for monitoring, and
+// — with the admin token — dead letters and pprof.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/dead-letters", s.list)
-	mux.HandleFunc("GET /v1/dead-letters/{submission}/{destination}", s.show)
-	mux.HandleFunc("POST /v1/dead-letters/{submission}/{destination}/replay", s.replayOne)
-	mux.HandleFunc("POST /v1/dead-letters/replay", s.replayAll)
-	return s.authenticated(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
+	mux.Handle("GET /v1/dead-letters", s.authenticated(http.HandlerFunc(s.list)))
+	mux.Handle("GET /v1/dead-letters/{submission}/{destination}", s.authenticated(http.HandlerFunc(s.show)))
+	mux.Handle("POST /v1/dead-letters/{submission}/{destination}/replay", s.authenticated(http.HandlerFunc(s.replayOne)))
+	mux.Handle("POST /v1/dead-letters/replay", s.authenticated(http.HandlerFunc(s.replayAll)))
+	mux.Handle("GET /debug/pprof/", s.authenticated(http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/profile", s.authenticated(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("GET /debug/pprof/trace", s.authenticated(http.HandlerFunc(pprof.Trace)))
+	mux.Handle("GET /debug/pprof/symbol", s.authenticated(http.HandlerFunc(pprof.Symbol)))
+	return mux
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func (s *Server) authenticated(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(s.TokenHash) == 0 {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "the admin token is not configured (admin.token_sha256)"})
+			return
+		}
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
 		if !ok || subtle.ConstantTimeCompare(sum[:], s.TokenHash) != 1 {

@@ -157,6 +157,8 @@ func writeCrashConfig(t *testing.T, dir, addr, out string) string {
 	cfg := fmt.Sprintf(`server:
   listen: %q
   shutdown_timeout: 5s
+admin:
+  listen: 127.0.0.1:0
 storage:
   data_dir: %q
 pipeline:

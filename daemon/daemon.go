@@ -16,11 +16,13 @@ import (
 	"github.com/amtsbote/amtsbote/admin"
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/inbound"
+	"github.com/amtsbote/amtsbote/metrics"
 	"github.com/amtsbote/amtsbote/pipeline"
 	"github.com/amtsbote/amtsbote/receipts"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/xoev"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 )
 
@@ -50,7 +52,28 @@ type Daemon struct {
 	shutdownOnce sync.Once
 	shutdownErr  error
 	now          func() time.Time
+	metrics      *metrics.Metrics
 }
+
+// ready says why the daemon cannot serve: the store is unreachable or no configuration is loaded.
+func (d *Daemon) ready(ctx context.Context) error {
+	if err := d.store.DB.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if _, err := d.store.DB.ExecContext(ctx, "SELECT 1"); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if s := d.current.Load(); s == nil || len(s.Schemas) != len(d.cfg.Schemas) {
+		return errors.New("configuration not loaded")
+	}
+	if d.api.Draining() {
+		return errors.New("shutting down")
+	}
+	return nil
+}
+
+// Metrics returns the daemon's instruments.
+func (d *Daemon) Metrics() *metrics.Metrics { return d.metrics }
 
 // Option changes how Start builds the daemon.
 type Option func(*Daemon)
@@ -85,14 +108,16 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	if d.store, err = store.Open(ctx, cfg.Storage.DataDir); err != nil {
 		return nil, err
 	}
+	d.metrics = metrics.New(d.store.DB, func() []string { return pipeline.Topics(cfg) })
 	d.pipeline, err = pipeline.New(pipeline.Deps{
 		Store: d.store, Config: cfg, Current: d.acquire, Adapters: d.adapters, Logger: log, Now: d.now,
+		Metrics: d.metrics,
 	})
 	if err != nil {
 		return nil, err
 	}
 	d.api = inbound.NewServer(cfg, d.store, d.acquire, log)
-	d.api.Now = d.now
+	d.api.Now, d.api.Metrics = d.now, d.metrics
 	d.listener, err = net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (server.listen): %w", cfg.Server.Listen, err)
@@ -110,19 +135,16 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	case err := <-d.pipelineDone:
 		return nil, fmt.Errorf("pipeline did not start: %w", err)
 	}
-	if cfg.Admin.TokenSHA256 != "" {
-		if d.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
-			return nil, fmt.Errorf("listen on %s (admin.listen): %w", cfg.Admin.Listen, err)
-		}
-		adm := admin.New(d.store, cfg.Admin.TokenSHA256, log)
-		adm.Now = d.now
-		d.admin = &http.Server{Handler: adm.Handler(),
-			ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-		go func() { _ = d.admin.Serve(d.adminLn) }()
-		log.Info("admin API is serving", "listen", d.adminLn.Addr().String())
-	} else {
-		log.Info("admin API is off: set admin.token_sha256 to enable it")
+	if d.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+		return nil, fmt.Errorf("listen on %s (admin.listen): %w", cfg.Admin.Listen, err)
 	}
+	adm := admin.New(d.store, cfg.Admin.TokenSHA256, log)
+	adm.Now, adm.Ready = d.now, d.ready
+	adm.Metrics = promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{})
+	d.admin = &http.Server{Handler: adm.Handler(), ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() { _ = d.admin.Serve(d.adminLn) }()
+	log.Info("admin API is serving", "listen", d.adminLn.Addr().String(), "dead_letters", cfg.Admin.TokenSHA256 != "")
 	if err := d.startReceipts(); err != nil {
 		return nil, err
 	}
@@ -177,6 +199,9 @@ func (d *Daemon) PollReceipts(ctx context.Context) (receipts.Result, error) {
 		}
 	}
 	res, err := d.receipts.Poll(ctx)
+	for outcome, n := range map[string]int{"acknowledged": res.Acknowledged, "rejected": res.Rejected, "unmatched": res.Unmatched, "malformed": res.Malformed} {
+		d.metrics.Receipts.WithLabelValues(outcome).Add(float64(n))
+	}
 	if err != nil {
 		d.log.Error("reading receipts failed; the files stay in the inbox", "error", err)
 	}

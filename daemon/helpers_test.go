@@ -42,6 +42,7 @@ func testConfig(t *testing.T) *config.Config {
 		t.Fatal(err)
 	}
 	cfg.Server.Listen = "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Server.ShutdownTimeout = 5 * time.Second
 	cfg.Storage.DataDir = t.TempDir()
 	cfg.Pipeline.PollInterval = 10 * time.Millisecond

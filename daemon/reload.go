@@ -27,11 +27,13 @@ func (d *Daemon) Reload() error {
 	defer d.reloadMu.Unlock()
 	err := d.reload()
 	if err != nil {
+		d.metrics.ConfigReloads.WithLabelValues("failed").Inc()
 		d.reloads.Failed++
 		d.reloads.LastError = err.Error()
 		d.log.Error("configuration reload refused; the running configuration stays", "config", d.cfg.File, "error", err)
 		return err
 	}
+	d.metrics.ConfigReloads.WithLabelValues("ok").Inc()
 	d.reloads.OK++
 	return nil
 }

@@ -40,6 +40,7 @@ func demoCopy(t *testing.T) string {
 	}
 	xoevDir, _ := filepath.Abs("../fixtures/xoev/xdomea-3.0.0")
 	cfg := fmt.Sprintf(`server: {listen: "127.0.0.1:0", shutdown_timeout: 5s}
+admin: {listen: "127.0.0.1:0"}
 storage: {data_dir: %q}
 pipeline: {poll_interval: 10ms}
 log: {level: warn}

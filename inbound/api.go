@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/metrics"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 )
@@ -29,13 +30,16 @@ type Server struct {
 	MaxBodyBytes int64
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Metrics counts accepted and refused submissions.
+	Metrics *metrics.Metrics
 
 	draining atomic.Bool
 }
 
 // NewServer builds the API for the configured portals.
 func NewServer(cfg *config.Config, st *store.Store, current func() *snapshot.Snapshot, logger *slog.Logger) *Server {
-	return &Server{Store: st, Current: current, Logger: logger, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: time.Now}
+	return &Server{Store: st, Current: current, Logger: logger, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: time.Now,
+		Metrics: metrics.New(nil, nil)}
 }
 
 // Handler returns the API's routes.
@@ -49,6 +53,9 @@ func (s *Server) Handler() http.Handler {
 // Drain makes every further request fail with 503, so that clients retry elsewhere or later
 // while in-flight work finishes.
 func (s *Server) Drain() { s.draining.Store(true) }
+
+// Draining tells whether Drain was called.
+func (s *Server) Draining() bool { return s.draining.Load() }
 
 func (s *Server) refuseWhileDraining(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -70,6 +77,7 @@ func (s *Server) authenticated(next portalHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || strings.TrimSpace(token) == "" {
+			s.Metrics.SubmissionsRejected.WithLabelValues("", "unauthorized").Inc()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="amtsbote"`)
 			writeError(w, http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <portal token>", nil)
 			return
@@ -85,6 +93,7 @@ func (s *Server) authenticated(next portalHandler) http.HandlerFunc {
 		}
 		snap.Release()
 		if found == "" {
+			s.Metrics.SubmissionsRejected.WithLabelValues("", "unauthorized").Inc()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="amtsbote", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "unknown portal token", nil)
 			return

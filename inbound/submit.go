@@ -59,6 +59,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
+			s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "too_large").Inc()
 			writeError(w, http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("request body is larger than the limit of %d bytes", tooLarge.Limit), nil)
 			return
@@ -79,6 +80,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 
 	req, problems := decodeSubmission(body)
 	if len(problems) > 0 {
+		s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "invalid").Inc()
 		writeError(w, http.StatusBadRequest, "invalid submission", problems)
 		return
 	}
@@ -94,6 +96,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 	}
 	snap.Release()
 	if !ok {
+		s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "no_route").Inc()
 		writeError(w, http.StatusUnprocessableEntity,
 			fmt.Sprintf("no route accepts leistung %s for ags %s; ask the operator to configure one", req.Leistung, req.AGS), nil)
 		return
@@ -120,6 +123,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		s.internalError(w, "store submission", err, "portal", portalID)
 		return
 	}
+	s.Metrics.SubmissionsAccepted.WithLabelValues(portalID, routeID).Inc()
 	s.Logger.Info("submission accepted", "submission_id", sub.ID, "portal", portalID, "route", routeID,
 		"attachments", len(atts))
 	w.Header().Set("Location", selfLink(sub.ID).Self)

@@ -163,6 +163,8 @@ func (d *deliverer) handle(msg *message.Message, tx wmsql.Tx) error {
 	if err := store.AddEvent(ctx, tx, id, event); err != nil {
 		return err
 	}
+	outcome := map[string]string{"delivered": "delivered", "dead": "dead", "delivery_failed": "failed"}[event.Type]
+	p.Metrics.DeliveryAttempts.WithLabelValues(d.dest.ID, outcome).Inc()
 	return store.RefreshStatus(ctx, tx, id, now)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/metrics"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/store/sqlitequeue"
@@ -37,6 +38,8 @@ type Deps struct {
 	Current  func() *snapshot.Snapshot
 	Adapters map[string]adapters.Adapter
 	Logger   *slog.Logger
+	// Metrics records stage durations and delivery attempts; default: a private registry.
+	Metrics *metrics.Metrics
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -56,14 +59,13 @@ func New(d Deps) (*Pipeline, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New(nil, nil)
+	}
 	p := &Pipeline{Deps: d, schema: sqlitequeue.Schema{Now: d.Now}, failures: map[string]int{}}
 	wlog := quietOnShutdown{watermill.NewSlogLoggerWithLevelMapping(d.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})}
 
-	topics := []string{TopicSubmissions, TopicCallbacks}
-	for _, dest := range d.Config.Destinations {
-		topics = append(topics, DeliveryTopic(dest.ID))
-	}
-	if err := p.initQueues(context.Background(), topics); err != nil {
+	if err := p.initQueues(context.Background(), Topics(d.Config)); err != nil {
 		return nil, err
 	}
 	for _, trigger := range statusTriggers() {
@@ -89,14 +91,14 @@ func New(d Deps) (*Pipeline, error) {
 		return nil, fmt.Errorf("create router: %w", err)
 	}
 	router.AddMiddleware(middleware.Recoverer)
-	router.AddConsumerHandler("process", TopicSubmissions, sub, p.guard(p.process, p.processGaveUp))
+	router.AddConsumerHandler("process", TopicSubmissions, sub, p.guard(p.timed("process", p.process), p.processGaveUp))
 	router.AddConsumerHandler("callbacks", TopicCallbacks, sub, p.guard(p.callback, func(*message.Message, wmsql.Tx, error) error { return nil }))
 	for _, dest := range d.Config.Destinations {
 		h := newDeliverer(p, dest, d.Adapters[dest.ID])
 		// max_in_flight handlers share the destination's queue; the queue's claims keep them
 		// from taking the same message.
 		for i := 0; i < dest.MaxInFlight; i++ {
-			router.AddConsumerHandler(fmt.Sprintf("deliver-%s-%d", dest.ID, i), DeliveryTopic(dest.ID), sub, p.guard(h.handle, h.gaveUp))
+			router.AddConsumerHandler(fmt.Sprintf("deliver-%s-%d", dest.ID, i), DeliveryTopic(dest.ID), sub, p.guard(p.timed("deliver", h.handle), h.gaveUp))
 		}
 	}
 	p.router = router
@@ -119,6 +121,23 @@ func (p *Pipeline) initQueues(ctx context.Context, topics []string) error {
 		}
 	}
 	return nil
+}
+
+// Topics lists the queues of this pipeline.
+func Topics(cfg *config.Config) []string {
+	topics := []string{TopicSubmissions, TopicCallbacks}
+	for _, dest := range cfg.Destinations {
+		topics = append(topics, DeliveryTopic(dest.ID))
+	}
+	return topics
+}
+
+// timed records how long a stage's handler takes.
+func (p *Pipeline) timed(stage string, h func(*message.Message, wmsql.Tx) error) func(*message.Message, wmsql.Tx) error {
+	return func(msg *message.Message, tx wmsql.Tx) error {
+		defer p.Metrics.ObserveStage(stage, time.Now())
+		return h(msg, tx)
+	}
 }
 
 // Run processes messages until ctx ends or Close is called.

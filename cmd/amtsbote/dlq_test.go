@@ -27,6 +27,7 @@ func TestDLQCommands(t *testing.T) {
 	edit(t, cfgFile, "path: var/demo/out/gewerbe-fachverfahren", "path: "+filepath.Join(dir, "out/fv"))
 	edit(t, cfgFile, "max_attempts: 50", "max_attempts: 1")
 	edit(t, cfgFile, "listen: 127.0.0.1:8080", "listen: 127.0.0.1:0")
+	edit(t, cfgFile, "listen: 127.0.0.1:8081", "listen: 127.0.0.1:0")
 	os.MkdirAll(filepath.Join(dir, "out"), 0o755)
 	os.WriteFile(filepath.Join(dir, "out/eakte"), nil, 0o600) // the E-Akte's directory is unusable
 

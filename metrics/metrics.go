@@ -1,0 +1,113 @@
+// Package metrics is what amtsbote tells Prometheus: submissions accepted and rejected, stage
+// durations, delivery attempts, queue depth and age, dead letters, reloads and receipts. Queue
+// figures are read from the store at scrape time, so they are right after a restart too.
+package metrics
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds the instruments. The zero value is not usable; use New.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	SubmissionsAccepted *prometheus.CounterVec   // portal, route
+	SubmissionsRejected *prometheus.CounterVec   // portal, reason
+	StageDuration       *prometheus.HistogramVec // stage
+	DeliveryAttempts    *prometheus.CounterVec   // destination, outcome
+	ConfigReloads       *prometheus.CounterVec   // result
+	Receipts            *prometheus.CounterVec   // outcome
+}
+
+// New creates the instruments; queues are read from db at scrape time (db may be nil).
+func New(db *sql.DB, queues func() []string) *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		SubmissionsAccepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtsbote_submissions_accepted_total", Help: "Submissions answered 202, by portal and route.",
+		}, []string{"portal", "route"}),
+		SubmissionsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtsbote_submissions_rejected_total", Help: "Submissions refused at intake, by portal and reason.",
+		}, []string{"portal", "reason"}),
+		StageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "amtsbote_stage_duration_seconds", Help: "Time a pipeline stage takes for one message.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}, []string{"stage"}),
+		DeliveryAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtsbote_delivery_attempts_total", Help: "Delivery attempts by destination and outcome (delivered, failed, dead).",
+		}, []string{"destination", "outcome"}),
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtsbote_config_reloads_total", Help: "Configuration reloads by result (ok, failed).",
+		}, []string{"result"}),
+		Receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtsbote_receipts_total", Help: "Receipts read, by outcome (acknowledged, rejected, unmatched, malformed).",
+		}, []string{"outcome"}),
+	}
+	m.Registry.MustRegister(m.SubmissionsAccepted, m.SubmissionsRejected, m.StageDuration, m.DeliveryAttempts,
+		m.ConfigReloads, m.Receipts, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if db != nil {
+		m.Registry.MustRegister(&storeCollector{db: db, queues: queues})
+	}
+	return m
+}
+
+// ObserveStage records how long a stage took since start.
+func (m *Metrics) ObserveStage(stage string, start time.Time) {
+	m.StageDuration.WithLabelValues(stage).Observe(time.Since(start).Seconds())
+}
+
+var (
+	queueDepth = prometheus.NewDesc("amtsbote_queue_depth", "Messages waiting in a queue (due or scheduled).", []string{"queue"}, nil)
+	queueAge   = prometheus.NewDesc("amtsbote_queue_oldest_age_seconds", "Age of the oldest message in a queue.", []string{"queue"}, nil)
+	deadLetter = prometheus.NewDesc("amtsbote_dead_letters", "Dead deliveries waiting for an operator, by destination.", []string{"destination"}, nil)
+)
+
+// storeCollector reads queue and dead-letter figures from the store when scraped.
+type storeCollector struct {
+	db     *sql.DB
+	queues func() []string
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDepth
+	ch <- queueAge
+	ch <- deadLetter
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	now := time.Now().UnixMilli()
+	for _, q := range c.queues() {
+		var n int64
+		var oldest sql.NullInt64
+		err := c.db.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*), min(created_at) FROM "watermill_%s"`, q)).Scan(&n, &oldest)
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(queueDepth, prometheus.GaugeValue, float64(n), q)
+		age := 0.0
+		if oldest.Valid {
+			age = float64(now-oldest.Int64) / 1000
+		}
+		ch <- prometheus.MustNewConstMetric(queueAge, prometheus.GaugeValue, age, q)
+	}
+	rows, err := c.db.QueryContext(ctx, `SELECT destination, count(*) FROM deliveries WHERE status = 'dead' GROUP BY destination`)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var dest string
+		var n int64
+		if rows.Scan(&dest, &n) == nil {
+			ch <- prometheus.MustNewConstMetric(deadLetter, prometheus.GaugeValue, float64(n), dest)
+		}
+	}
+}

@@ -230,3 +230,18 @@ func TestFiledropNamePatternFilesFormatAndReadyFile(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSafeName: whatever a portal calls a file, the name that reaches a directory is one plain
+// file name.
+func FuzzSafeName(f *testing.F) {
+	for _, s := range []string{"Antrag.pdf", "../../etc/passwd", `..\..\x`, "", ".", "a/b/c", "\x00", strings.Repeat("ä", 300)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		got := adapters.SafeName(name)
+		if got == "" || got == "." || got == ".." || strings.ContainsAny(got, "/\\\x00:*?\"<>|") || len(got) > 140 ||
+			strings.HasPrefix(got, ".") {
+			t.Fatalf("SafeName(%q) = %q", name, got)
+		}
+	})
+}

@@ -63,6 +63,21 @@ type Server struct {
 	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
 	// ShutdownTimeout is how long in-flight work may take after SIGTERM. Default: 30s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// ReadTimeout bounds reading a whole request (slow uploads). Default: 2m.
+	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default: 2m.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// MaxAttachments limits the attachments of one submission. Default: 20.
+	MaxAttachments int `mapstructure:"max_attachments"`
+	// MaxAttachmentBytes limits one attachment (decoded). Default: 20 MiB.
+	MaxAttachmentBytes int64 `mapstructure:"max_attachment_bytes"`
+	// MaxJSONDepth limits the nesting of the request body. Default: 32.
+	MaxJSONDepth int `mapstructure:"max_json_depth"`
+	// RatePerSecond is the requests per second one portal may send; 0 turns the limit off.
+	// Default: 50.
+	RatePerSecond float64 `mapstructure:"rate_per_second"`
+	// RateBurst is how many requests a portal may send at once above the rate. Default: 100.
+	RateBurst int `mapstructure:"rate_burst"`
 }
 
 // Storage configures the store.
@@ -205,24 +220,31 @@ type Retry struct {
 // scalarDefaults are registered with viper so that environment variables can override them even
 // where the file leaves them out.
 var scalarDefaults = map[string]any{
-	"server.listen":              "127.0.0.1:8080",
-	"server.max_body_bytes":      int64(32 << 20),
-	"server.read_header_timeout": "10s",
-	"server.shutdown_timeout":    "30s",
-	"storage.driver":             "sqlite",
-	"storage.data_dir":           "var/amtsbote",
-	"pipeline.poll_interval":     "100ms",
-	"pipeline.handler_attempts":  5,
-	"log.level":                  "info",
-	"log.format":                 "text",
-	"sender.kennung":             "",
-	"sender.praefix":             "",
-	"sender.name":                "",
-	"routes_file":                "routes.yaml",
-	"admin.listen":               "127.0.0.1:8081",
-	"admin.token_sha256":         "",
-	"receipts.directory":         "",
-	"receipts.schedule":          "@every 30s",
+	"server.listen":               "127.0.0.1:8080",
+	"server.max_body_bytes":       int64(32 << 20),
+	"server.read_header_timeout":  "10s",
+	"server.shutdown_timeout":     "30s",
+	"server.read_timeout":         "2m",
+	"server.idle_timeout":         "2m",
+	"server.max_attachments":      20,
+	"server.max_attachment_bytes": int64(20 << 20),
+	"server.max_json_depth":       32,
+	"server.rate_per_second":      50.0,
+	"server.rate_burst":           100,
+	"storage.driver":              "sqlite",
+	"storage.data_dir":            "var/amtsbote",
+	"pipeline.poll_interval":      "100ms",
+	"pipeline.handler_attempts":   5,
+	"log.level":                   "info",
+	"log.format":                  "text",
+	"sender.kennung":              "",
+	"sender.praefix":              "",
+	"sender.name":                 "",
+	"routes_file":                 "routes.yaml",
+	"admin.listen":                "127.0.0.1:8081",
+	"admin.token_sha256":          "",
+	"receipts.directory":          "",
+	"receipts.schedule":           "@every 30s",
 }
 
 // Load reads the configuration file, applies environment overrides and validates the result.
@@ -314,6 +336,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MaxBodyBytes <= 0 {
 		bad("server.max_body_bytes", "must be positive")
+	}
+	if c.Server.MaxAttachments < 0 || c.Server.MaxAttachmentBytes <= 0 || c.Server.MaxJSONDepth < 2 {
+		bad("server", "max_attachments must not be negative, max_attachment_bytes must be positive, max_json_depth at least 2")
+	}
+	if c.Server.RatePerSecond < 0 || (c.Server.RatePerSecond > 0 && c.Server.RateBurst < 1) {
+		bad("server.rate_per_second", "must not be negative; with a rate, rate_burst must be at least 1")
 	}
 	if c.Admin.TokenSHA256 != "" {
 		if b, err := hex.DecodeString(c.Admin.TokenSHA256); err != nil || len(b) != 32 {

@@ -157,6 +157,7 @@ func writeCrashConfig(t *testing.T, dir, addr, out string) string {
 	cfg := fmt.Sprintf(`server:
   listen: %q
   shutdown_timeout: 5s
+  rate_per_second: 0
 admin:
   listen: 127.0.0.1:0
 storage:

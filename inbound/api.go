@@ -7,12 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/metrics"
@@ -32,14 +36,26 @@ type Server struct {
 	Now func() time.Time
 	// Metrics counts accepted and refused submissions.
 	Metrics *metrics.Metrics
+	// Limits on one submission.
+	MaxAttachments     int
+	MaxAttachmentBytes int64
+	MaxJSONDepth       int
+	// Rate and Burst limit the requests of each portal (Rate 0: no limit).
+	Rate  rate.Limit
+	Burst int
 
 	draining atomic.Bool
+	limitMu  sync.Mutex
+	limiters map[string]*rate.Limiter
 }
 
 // NewServer builds the API for the configured portals.
 func NewServer(cfg *config.Config, st *store.Store, current func() *snapshot.Snapshot, logger *slog.Logger) *Server {
-	return &Server{Store: st, Current: current, Logger: logger, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: time.Now,
-		Metrics: metrics.New(nil, nil)}
+	sc := cfg.Server
+	return &Server{Store: st, Current: current, Logger: logger, MaxBodyBytes: sc.MaxBodyBytes, Now: time.Now,
+		Metrics: metrics.New(nil, nil), MaxAttachments: sc.MaxAttachments, MaxAttachmentBytes: sc.MaxAttachmentBytes,
+		MaxJSONDepth: sc.MaxJSONDepth, Rate: rate.Limit(sc.RatePerSecond), Burst: sc.RateBurst,
+		limiters: map[string]*rate.Limiter{}}
 }
 
 // Handler returns the API's routes.
@@ -98,8 +114,34 @@ func (s *Server) authenticated(next portalHandler) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "unknown portal token", nil)
 			return
 		}
+		if wait := s.throttle(found); wait > 0 {
+			s.Metrics.SubmissionsRejected.WithLabelValues(found, "rate_limited").Inc()
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			writeError(w, http.StatusTooManyRequests, "too many requests from this portal; retry after the time in Retry-After", nil)
+			return
+		}
 		next(w, r, found)
 	}
+}
+
+// throttle applies the portal's rate limit: 0 if the request may pass, else how long to wait.
+func (s *Server) throttle(portal string) time.Duration {
+	if s.Rate <= 0 {
+		return 0
+	}
+	s.limitMu.Lock()
+	lim, ok := s.limiters[portal]
+	if !ok {
+		lim = rate.NewLimiter(s.Rate, s.Burst)
+		s.limiters[portal] = lim
+	}
+	s.limitMu.Unlock()
+	res := lim.Reserve()
+	if d := res.Delay(); d > 0 {
+		res.Cancel()
+		return d
+	}
+	return 0
 }
 
 // Problem names one thing wrong with a request.

@@ -78,7 +78,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		return
 	}
 
-	req, problems := decodeSubmission(body)
+	req, problems := decodeSubmission(body, s.limits())
 	if len(problems) > 0 {
 		s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "invalid").Inc()
 		writeError(w, http.StatusBadRequest, "invalid submission", problems)
@@ -112,6 +112,11 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 	err = s.Store.InTx(ctx, func(tx wmsql.Tx) error {
 		if err := store.InsertSubmission(ctx, tx, sub, atts); err != nil {
 			return err
+		}
+		for _, m := range mismatches(atts) {
+			if err := store.AddEvent(ctx, tx, sub.ID, store.Event{At: now, Type: "attachment_flagged", Detail: m}); err != nil {
+				return err
+			}
 		}
 		return pipeline.Publish(tx, pipeline.TopicSubmissions, pipeline.NewWork(sub.ID, now))
 	})
@@ -152,9 +157,26 @@ func (s *Server) replayIdempotent(w http.ResponseWriter, ctx context.Context, po
 	return true
 }
 
+// Limits bound what one submission may contain.
+type Limits struct {
+	MaxAttachments     int
+	MaxAttachmentBytes int64
+	MaxJSONDepth       int
+}
+
+func (s *Server) limits() Limits {
+	return Limits{MaxAttachments: s.MaxAttachments, MaxAttachmentBytes: s.MaxAttachmentBytes, MaxJSONDepth: s.MaxJSONDepth}
+}
+
 // decodeSubmission parses and checks the body, reporting every problem with its field.
-func decodeSubmission(body []byte) (submissionRequest, []Problem) {
+func decodeSubmission(body []byte, lim Limits) (submissionRequest, []Problem) {
 	var req submissionRequest
+	if !utf8.Valid(body) {
+		return req, []Problem{{Message: "the body is not valid UTF-8"}}
+	}
+	if depth := jsonDepth(body); lim.MaxJSONDepth > 0 && depth > lim.MaxJSONDepth {
+		return req, []Problem{{Message: fmt.Sprintf("the JSON is nested %d levels deep; the limit is %d", depth, lim.MaxJSONDepth)}}
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -184,8 +206,15 @@ func decodeSubmission(body []byte) (submissionRequest, []Problem) {
 	if trimmed := bytes.TrimSpace(req.Data); len(trimmed) == 0 || trimmed[0] != '{' {
 		add("data", "must be a JSON object holding the form data")
 	}
+	if lim.MaxAttachments > 0 && len(req.Attachments) > lim.MaxAttachments {
+		add("attachments", "%d attachments; the limit is %d", len(req.Attachments), lim.MaxAttachments)
+	}
 	for i, a := range req.Attachments {
 		field := fmt.Sprintf("attachments[%d]", i)
+		if size := int64(base64.StdEncoding.DecodedLen(len(a.ContentBase64))); lim.MaxAttachmentBytes > 0 && size > lim.MaxAttachmentBytes+2 {
+			add(field+".content_base64", "the file is about %d bytes; the limit is %d", size, lim.MaxAttachmentBytes)
+			continue
+		}
 		if strings.TrimSpace(a.Filename) == "" {
 			add(field+".filename", "must not be empty")
 		} else if len(a.Filename) > 255 {
@@ -201,6 +230,32 @@ func decodeSubmission(body []byte) (submissionRequest, []Problem) {
 		}
 	}
 	return req, problems
+}
+
+// jsonDepth is the deepest nesting of objects and arrays in a JSON text (strings skipped).
+func jsonDepth(b []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }
 
 func jsonProblem(err error) Problem {
@@ -232,6 +287,23 @@ func jsonKind(goKind string) string {
 		return "object"
 	}
 	return goKind
+}
+
+// sniffed are the media types whose content can be recognised reliably from the first bytes.
+var sniffed = map[string]bool{"application/pdf": true, "image/png": true, "image/jpeg": true, "image/gif": true,
+	"image/webp": true, "application/zip": true}
+
+// mismatches lists attachments whose declared media type their content contradicts; they are
+// accepted (the portal may know better) but flagged in the history for the operator.
+func mismatches(atts []store.Attachment) []string {
+	var out []string
+	for _, a := range atts {
+		detected, _, _ := mime.ParseMediaType(http.DetectContentType(a.Content))
+		if (sniffed[a.MediaType] || sniffed[detected]) && detected != a.MediaType {
+			out = append(out, fmt.Sprintf("attachments[%d] is declared %s but its content looks like %s", a.Seq, a.MediaType, detected))
+		}
+	}
+	return out
 }
 
 // attachments decodes the files and names each for the delivered package: a fresh UUID, then

@@ -89,3 +89,17 @@ func BenchmarkParseFree(b *testing.B) {
 		doc.Free()
 	}
 }
+
+// FuzzParse: any bytes are parsed or refused — never a crash, never a document with a DTD.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{`<r/>`, `<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>`, "\xef\xbb\xbf<r a='1'>t</r>",
+		`<!-- c --><r>`, `<r xmlns:x="u"><x:a/></r>`, "\xff\xfe<\x00r\x00/\x00>\x00"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		doc, err := xoev.Parse(data, 1<<16)
+		if err == nil {
+			doc.Free()
+		}
+	})
+}

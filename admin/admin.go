@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/dead-letters/{submission}/{destination}", s.authenticated(http.HandlerFunc(s.show)))
 	mux.Handle("POST /v1/dead-letters/{submission}/{destination}/replay", s.authenticated(http.HandlerFunc(s.replayOne)))
 	mux.Handle("POST /v1/dead-letters/replay", s.authenticated(http.HandlerFunc(s.replayAll)))
+	mux.Handle("GET /v1/audit", s.authenticated(http.HandlerFunc(s.audit)))
 	mux.Handle("GET /debug/pprof/", s.authenticated(http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/profile", s.authenticated(http.HandlerFunc(pprof.Profile)))
 	mux.Handle("GET /debug/pprof/trace", s.authenticated(http.HandlerFunc(pprof.Trace)))
@@ -137,6 +139,37 @@ func Find(ctx context.Context, st *store.Store, submission, destination string) 
 		}
 	}
 	return nil, nil
+}
+
+// audit lists the audit trail: ?since=RFC3339 (default: the last 24 hours), ?limit=N (default 1000).
+func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
+	since := s.Now().Add(-24 * time.Hour)
+	if v := r.URL.Query().Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "since must be an RFC 3339 time"})
+			return
+		}
+		since = t
+	}
+	limit := 1000
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "limit must be 1–10000"})
+			return
+		}
+		limit = n
+	}
+	entries, err := s.Store.AuditTrail(r.Context(), since, limit)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if entries == nil {
+		entries = []store.AuditEntry{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"audit": entries})
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {

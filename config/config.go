@@ -32,6 +32,8 @@ type Config struct {
 	Admin Admin `mapstructure:"admin"`
 	// Receipts is the inbox for answers of receiving systems.
 	Receipts Receipts `mapstructure:"receipts"`
+	// Retention deletes personal data on schedule.
+	Retention Retention `mapstructure:"retention"`
 	// Storage is where submissions and queues live.
 	Storage Storage `mapstructure:"storage"`
 	// Pipeline tunes the processing stages.
@@ -182,6 +184,18 @@ type Breaker struct {
 	Pause time.Duration `mapstructure:"pause"`
 }
 
+// Retention configures when personal data is deleted (DSGVO). Metadata, history and the
+// audit trail stay.
+type Retention struct {
+	// Schedule is when the purge runs (cron or @every). Default: @every 1h.
+	Schedule string `mapstructure:"schedule"`
+	// Payloads is how long form data, attachments and messages of finished submissions
+	// (delivered, acknowledged, rejected, failed) are kept. Routes may set their own. Default: 720h.
+	Payloads time.Duration `mapstructure:"payloads"`
+	// DeadLetters is how long dead submissions keep their data for a replay. Default: 2160h.
+	DeadLetters time.Duration `mapstructure:"dead_letters"`
+}
+
 // Receipts configures the receipts inbox.
 type Receipts struct {
 	// Directory is the inbox receiving systems drop their answers into (or an SFTP download
@@ -245,6 +259,9 @@ var scalarDefaults = map[string]any{
 	"admin.token_sha256":          "",
 	"receipts.directory":          "",
 	"receipts.schedule":           "@every 30s",
+	"retention.schedule":          "@every 1h",
+	"retention.payloads":          "720h",
+	"retention.dead_letters":      "2160h",
 }
 
 // Load reads the configuration file, applies environment overrides and validates the result.
@@ -347,6 +364,12 @@ func (c *Config) Validate() error {
 		if b, err := hex.DecodeString(c.Admin.TokenSHA256); err != nil || len(b) != 32 {
 			bad("admin.token_sha256", "must be the 64 hex digits of the admin token's SHA-256")
 		}
+	}
+	if _, err := cron.ParseStandard(c.Retention.Schedule); err != nil {
+		bad("retention.schedule", "%q is not a cron expression or @every duration: %v", c.Retention.Schedule, err)
+	}
+	if c.Retention.Payloads <= 0 || c.Retention.DeadLetters <= 0 {
+		bad("retention", "payloads and dead_letters must be positive durations")
 	}
 	if _, err := cron.ParseStandard(c.Receipts.Schedule); err != nil {
 		bad("receipts.schedule", "%q is not a cron expression or @every duration: %v", c.Receipts.Schedule, err)

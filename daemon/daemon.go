@@ -19,6 +19,7 @@ import (
 	"github.com/amtsbote/amtsbote/metrics"
 	"github.com/amtsbote/amtsbote/pipeline"
 	"github.com/amtsbote/amtsbote/receipts"
+	"github.com/amtsbote/amtsbote/retention"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/xoev"
@@ -147,9 +148,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { _ = d.admin.Serve(d.adminLn) }()
 	log.Info("admin API is serving", "listen", d.adminLn.Addr().String(), "dead_letters", cfg.Admin.TokenSHA256 != "")
+	d.cron = cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
+	if _, err := d.cron.AddFunc(cfg.Retention.Schedule, func() { _, _ = d.RunRetention(context.Background()) }); err != nil {
+		return nil, fmt.Errorf("retention.schedule: %w", err)
+	}
 	if err := d.startReceipts(); err != nil {
 		return nil, err
 	}
+	d.cron.Start()
 	d.httpDone = make(chan error, 1)
 	go func() { d.httpDone <- d.http.Serve(d.listener) }()
 	log.Info("amtsbote is serving", "listen", d.listener.Addr().String(), "config", cfg.File,
@@ -182,12 +188,22 @@ func (d *Daemon) startReceipts() error {
 			}
 			return nil
 		}}
-	d.cron = cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
 	if _, err := d.cron.AddFunc(rc.Schedule, func() { _, _ = d.PollReceipts(context.Background()) }); err != nil {
 		return fmt.Errorf("receipts.schedule: %w", err)
 	}
-	d.cron.Start()
 	return nil
+}
+
+// RunRetention purges the personal data that is due now (the schedule does it too).
+func (d *Daemon) RunRetention(ctx context.Context) (int, error) {
+	snap := d.acquire()
+	defer snap.Release()
+	job := retention.Job{Store: d.store, Config: d.cfg.Retention, Routes: snap.Routes, Logger: d.log, Now: d.now}
+	n, err := job.Run(ctx)
+	if err != nil {
+		d.log.Error("retention purge failed; it runs again on schedule", "purged", n, "error", err)
+	}
+	return n, err
 }
 
 // PollReceipts reads the receipts inbox now (the schedule does it too).

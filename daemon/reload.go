@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 	"time"
 
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/snapshot"
+	"github.com/amtsbote/amtsbote/store"
 )
 
 // ReloadStats counts configuration reloads.
@@ -26,6 +28,12 @@ func (d *Daemon) Reload() error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	err := d.reload()
+	detail := "ok"
+	if err != nil {
+		detail = "refused: " + err.Error()
+	}
+	_ = store.Audit(context.Background(), wmsql.BeginnerFromStdSQL(d.store.DB), store.AuditEntry{At: d.now(), Actor: "system:reload", Action: "reload",
+		Subject: d.cfg.File, Detail: detail})
 	if err != nil {
 		d.metrics.ConfigReloads.WithLabelValues("failed").Inc()
 		d.reloads.Failed++

@@ -113,6 +113,9 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		if err := store.InsertSubmission(ctx, tx, sub, atts); err != nil {
 			return err
 		}
+		if err := store.Audit(ctx, tx, store.AuditEntry{At: now, Actor: "portal:" + portalID, Action: "submit", Subject: sub.ID}); err != nil {
+			return err
+		}
 		for _, m := range mismatches(atts) {
 			if err := store.AddEvent(ctx, tx, sub.ID, store.Event{At: now, Type: "attachment_flagged", Detail: m}); err != nil {
 				return err

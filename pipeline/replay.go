@@ -25,6 +25,9 @@ func Replay(ctx context.Context, st *store.Store, keys []DeliveryKey, who string
 	err := st.InTx(ctx, func(tx wmsql.Tx) error {
 		revived = revived[:0]
 		for _, k := range keys {
+			if purged, err := st.Purged(ctx, k.SubmissionID); err != nil || purged {
+				continue // retention deleted the message: nothing left to deliver
+			}
 			ok, err := store.Revive(ctx, tx, k.SubmissionID, k.Destination, now)
 			if err != nil {
 				return err
@@ -34,6 +37,10 @@ func Replay(ctx context.Context, st *store.Store, keys []DeliveryKey, who string
 			}
 			if err := store.AddEvent(ctx, tx, k.SubmissionID, store.Event{At: now, Type: "replayed", Destination: k.Destination,
 				Detail: "replayed by " + who}); err != nil {
+				return err
+			}
+			if err := store.Audit(ctx, tx, store.AuditEntry{At: now, Actor: who, Action: "replay",
+				Subject: k.SubmissionID + "/" + k.Destination}); err != nil {
 				return err
 			}
 			work := NewWork(k.SubmissionID, now)

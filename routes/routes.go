@@ -33,6 +33,8 @@ type Route struct {
 	// Retry overrides the destinations' retry policy for this route's deliveries (fields left
 	// out keep the destination's values).
 	Retry RetryOverride `yaml:"retry"`
+	// Retention overrides retention.payloads for this route's submissions. Default: unset.
+	Retention time.Duration `yaml:"retention"`
 
 	// Where is file:line of the route, for error messages.
 	Where string `yaml:"-"`

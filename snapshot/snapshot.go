@@ -154,6 +154,7 @@ func RestartNeeded(old, new *config.Config) string {
 		"server":       {old.Server, new.Server},
 		"admin":        {old.Admin, new.Admin},
 		"receipts":     {old.Receipts, new.Receipts},
+		"retention":    {old.Retention, new.Retention},
 		"storage":      {old.Storage, new.Storage},
 		"pipeline":     {old.Pipeline, new.Pipeline},
 		"destinations": {old.Destinations, new.Destinations},

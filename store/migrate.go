@@ -95,6 +95,18 @@ var migrations = []string{
 		content BLOB
 	);
 	CREATE INDEX messages_message_id ON messages (message_id);`,
+	// Retention: personal data is purged, metadata and history stay; the audit trail records
+	// who did what.
+	`ALTER TABLE submissions ADD COLUMN purged_at INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE audit (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		at INTEGER NOT NULL,
+		actor TEXT NOT NULL,
+		action TEXT NOT NULL,
+		subject TEXT NOT NULL DEFAULT '',
+		detail TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX audit_at ON audit (at);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -1,0 +1,92 @@
+// Package retention deletes personal data on schedule: the form data, attachments and mapped
+// messages of finished submissions after retention.payloads (or their route's retention), and of
+// dead ones after retention.dead_letters. Metadata, delivery states, the history and the audit
+// trail stay, so what happened stays provable.
+package retention
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+
+	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/store"
+)
+
+// Finished statuses whose data may go after retention.payloads.
+var finished = []string{store.StatusDelivered, store.StatusAcknowledged, store.StatusRejected, store.StatusFailed}
+
+// Job is one purge run.
+type Job struct {
+	Store  *store.Store
+	Config config.Retention
+	Routes *routes.Table
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Run purges what is due and returns how many submissions it purged.
+func (j *Job) Run(ctx context.Context) (int, error) {
+	now := j.Now()
+	purged := 0
+	due := map[string]time.Duration{} // route → payload retention
+	for _, r := range j.Routes.Routes {
+		if r.Retention > 0 {
+			due[r.ID] = r.Retention
+		}
+	}
+	// Routes with their own retention first, then everything else with the default; a
+	// submission of an overriding route is never purged by the default's cutoff.
+	for route, keep := range due {
+		n, err := j.purge(ctx, route, finished, now.Add(-keep), nil)
+		purged += n
+		if err != nil {
+			return purged, err
+		}
+	}
+	n, err := j.purge(ctx, "", finished, now.Add(-j.Config.Payloads), due)
+	purged += n
+	if err != nil {
+		return purged, err
+	}
+	n, err = j.purge(ctx, "", []string{store.StatusDead}, now.Add(-j.Config.DeadLetters), nil)
+	return purged + n, err
+}
+
+func (j *Job) purge(ctx context.Context, route string, statuses []string, cutoff time.Time, skipRoutes map[string]time.Duration) (int, error) {
+	ids, err := j.Store.PurgeCandidates(ctx, route, statuses, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		if len(skipRoutes) > 0 {
+			sub, err := j.Store.Submission(ctx, id)
+			if err != nil {
+				return n, err
+			}
+			if _, own := skipRoutes[sub.Route]; own {
+				continue
+			}
+		}
+		now := j.Now()
+		err := j.Store.InTx(ctx, func(tx wmsql.Tx) error {
+			if err := store.Purge(ctx, tx, id, now); err != nil {
+				return err
+			}
+			return store.Audit(ctx, tx, store.AuditEntry{At: now, Actor: "system:retention", Action: "purge", Subject: id,
+				Detail: "personal data deleted after its retention period"})
+		})
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	if n > 0 {
+		j.Logger.Info("retention purged personal data", "submissions", n, "route", route)
+	}
+	return n, nil
+}

@@ -116,6 +116,8 @@ type Portal struct {
 	ID string `mapstructure:"id"`
 	// TokenSHA256 is the hex SHA-256 of the portal's bearer token; the token itself is never stored.
 	TokenSHA256 string `mapstructure:"token_sha256"`
+	// Routes limits the portal to these route ids; empty: any route.
+	Routes []string `mapstructure:"routes"`
 	// CallbackURL receives every status change of the portal's submissions as a signed POST.
 	// Optional.
 	CallbackURL string `mapstructure:"callback_url"`

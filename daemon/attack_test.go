@@ -120,3 +120,20 @@ func TestMismatchedMediaTypeIsFlagged(t *testing.T) {
 		t.Fatalf("no flag in the history: %s", st.Raw)
 	}
 }
+
+// A portal limited to other routes cannot submit to this one.
+func TestPortalRouteAllowList(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Portals[1].Routes = []string{"hundesteuer"}
+	h := start(t, cfg)
+	if r := h.submit(demoSubmission(t), otherToken, nil); r.Status != http.StatusForbidden ||
+		!strings.Contains(r.Raw, "portal other-portal may not submit to route gewerbeanmeldung") {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	if n := h.count("submissions"); n != 0 {
+		t.Fatalf("%d submissions stored", n)
+	}
+	if r := h.submit(demoSubmission(t), demoToken, nil); r.Status != http.StatusAccepted {
+		t.Fatalf("unrestricted portal: %d", r.Status)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/pipeline"
 	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 )
 
@@ -91,10 +93,17 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		Leistung: req.Leistung, AGS: req.AGS, ARS: req.ARS, Portal: portalID, Reference: req.Reference, Data: data,
 	})
 	routeID := ""
+	allowed := true
 	if ok {
 		routeID = route.ID
+		allowed = portalMayUse(snap, portalID, routeID)
 	}
 	snap.Release()
+	if !allowed {
+		s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "route_not_allowed").Inc()
+		writeError(w, http.StatusForbidden, fmt.Sprintf("portal %s may not submit to route %s (portals[].routes)", portalID, routeID), nil)
+		return
+	}
 	if !ok {
 		s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "no_route").Inc()
 		writeError(w, http.StatusUnprocessableEntity,
@@ -136,6 +145,16 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		"attachments", len(atts))
 	w.Header().Set("Location", selfLink(sub.ID).Self)
 	writeJSON(w, http.StatusAccepted, acceptedBody{ID: sub.ID, Status: sub.Status, Links: selfLink(sub.ID)})
+}
+
+// portalMayUse applies the portal's allow-list of routes.
+func portalMayUse(snap *snapshot.Snapshot, portalID, routeID string) bool {
+	for _, p := range snap.Config.Portals {
+		if p.ID == portalID {
+			return len(p.Routes) == 0 || slices.Contains(p.Routes, routeID)
+		}
+	}
+	return false
 }
 
 // replayIdempotent answers a repeated request with the submission its key already created, and

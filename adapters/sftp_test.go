@@ -407,14 +407,7 @@ func TestSFTPOptions(t *testing.T) {
 	fp := ssh.FingerprintSHA256(newPublicKey(t))
 	valid := func(change map[string]any) map[string]any {
 		o := map[string]any{"host": "sftp.example", "user": "amtsbote", "private_key_file": key, "host_key_fingerprint": fp}
-		for k, v := range change {
-			if v == nil {
-				delete(o, k)
-			} else {
-				o[k] = v
-			}
-		}
-		return o
+		return adaptertest.With(o, change)
 	}
 	tests := []struct {
 		name    string

@@ -538,14 +538,7 @@ func TestSMTPConnectionRefusedIsTransient(t *testing.T) {
 func TestSMTPOptions(t *testing.T) {
 	base := func(change map[string]any) map[string]any {
 		o := map[string]any{"host": "mail.kommune.test", "from": "amtsbote@kommune.test", "to": []any{"poststelle@kommune.test"}}
-		for k, v := range change {
-			if v == nil {
-				delete(o, k)
-			} else {
-				o[k] = v
-			}
-		}
-		return o
+		return adaptertest.With(o, change)
 	}
 	tests := []struct {
 		name    string

@@ -194,3 +194,20 @@ func ZippedXML(dir, messageID string) [][]byte {
 	}
 	return out
 }
+
+// With returns base changed by change: a nil value removes the key. Adapter tests build their
+// table of option mistakes with it.
+func With(base, change map[string]any) map[string]any {
+	out := make(map[string]any, len(base))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range change {
+		if v == nil {
+			delete(out, k)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -63,6 +63,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/submissions", s.authenticated(s.postSubmission))
 	mux.HandleFunc("GET /v1/submissions/{id}", s.authenticated(s.getSubmission))
+	mux.HandleFunc("GET /openapi.yaml", serveOpenAPI)
 	return s.refuseWhileDraining(mux)
 }
 

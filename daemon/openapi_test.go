@@ -1,0 +1,97 @@
+package daemon_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/amtsbote/amtsbote/inbound"
+)
+
+// Real requests to the running daemon and its real answers match the OpenAPI document, and
+// the document is served at /openapi.yaml.
+func TestAPIMatchesOpenAPIDocument(t *testing.T) {
+	ctx := context.Background()
+	doc, err := openapi3.NewLoader().LoadFromData(inbound.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		t.Fatalf("the OpenAPI document is not valid: %v", err)
+	}
+	doc.Servers = nil // match any host: the test daemon listens on random ports
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.Destinations[0].Retry.MaxAttempts = 1
+	cfg.Admin.TokenSHA256 = otherHash
+	h := start(t, cfg)
+	demo, _ := os.ReadFile("../fixtures/demo/submission.json")
+	check := func(method, base, path, token string, body []byte, wantStatus int) []byte {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		vreq := req.Clone(ctx)
+		vreq.Body = io.NopCloser(bytes.NewReader(body))
+		route, params, err := router.FindRoute(vreq)
+		if err != nil {
+			t.Fatalf("%s %s is not in the document: %v", method, path, err)
+		}
+		in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+		reqErr := openapi3filter.ValidateRequest(ctx, in)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		resBody, _ := io.ReadAll(res.Body)
+		if res.StatusCode != wantStatus {
+			t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, wantStatus, resBody)
+		}
+		if wantStatus < 400 && reqErr != nil {
+			t.Fatalf("%s %s: the request does not match the document: %v", method, path, reqErr)
+		}
+		err = openapi3filter.ValidateResponse(ctx, &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: in, Status: res.StatusCode, Header: res.Header, Body: io.NopCloser(bytes.NewReader(resBody)),
+			Options: &openapi3filter.Options{IncludeResponseStatus: true},
+		})
+		if err != nil {
+			t.Fatalf("%s %s: the %d answer does not match the document: %v", method, path, res.StatusCode, err)
+		}
+		return resBody
+	}
+	base, admin := h.base, "http://"+h.d.AdminAddr()
+	os.WriteFile(h.outDir, nil, 0o600) // the E-Akte fails: a dead letter for the admin API
+	accepted := check("POST", base, "/v1/submissions", demoToken, demo, 202)
+	id := string(accepted[strings.Index(string(accepted), `"id": "`)+7:][:36])
+	check("POST", base, "/v1/submissions", demoToken, []byte(`{"leistung": "1"}`), 400)
+	check("POST", base, "/v1/submissions", "", demo, 401)
+	check("POST", base, "/v1/submissions", demoToken, bytes.Replace(demo, []byte(`"09162000"`), []byte(`"05315000"`), 1), 422)
+	h.waitStatus(id, "dead")
+	check("GET", base, "/v1/submissions/"+id, demoToken, nil, 200)
+	check("GET", base, "/v1/submissions/"+id, otherToken, nil, 404)
+	check("GET", base, "/openapi.yaml", "", nil, 200)
+	check("GET", admin, "/healthz", "", nil, 200)
+	check("GET", admin, "/readyz", "", nil, 200)
+	check("GET", admin, "/v1/dead-letters", otherToken, nil, 200)
+	check("GET", admin, "/v1/dead-letters/"+id+"/eakte", otherToken, nil, 200)
+	check("GET", admin, "/v1/audit", otherToken, nil, 200)
+	os.Remove(h.outDir)
+	check("POST", admin, "/v1/dead-letters/"+id+"/eakte/replay", otherToken, nil, 202)
+}

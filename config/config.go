@@ -80,6 +80,13 @@ type Server struct {
 	RatePerSecond float64 `mapstructure:"rate_per_second"`
 	// RateBurst is how many requests a portal may send at once above the rate. Default: 100.
 	RateBurst int `mapstructure:"rate_burst"`
+	// TLSCertFile and TLSKeyFile make the inbound API speak HTTPS. Default: plain HTTP (put a
+	// TLS-terminating proxy in front, or set these).
+	TLSCertFile string `mapstructure:"tls_cert_file"`
+	TLSKeyFile  string `mapstructure:"tls_key_file"`
+	// ClientCAFile lets portals authenticate with client certificates issued by these CAs
+	// (mutual TLS; portals[].client_cert_cn). Requires TLS. Default: off.
+	ClientCAFile string `mapstructure:"client_ca_file"`
 }
 
 // Storage configures the store.
@@ -118,6 +125,9 @@ type Portal struct {
 	TokenSHA256 string `mapstructure:"token_sha256"`
 	// Routes limits the portal to these route ids; empty: any route.
 	Routes []string `mapstructure:"routes"`
+	// ClientCertCN lets the portal authenticate with a client certificate (server.client_ca_file)
+	// whose subject common name is this, instead of a bearer token. Optional.
+	ClientCertCN string `mapstructure:"client_cert_cn"`
 	// CallbackURL receives every status change of the portal's submissions as a signed POST.
 	// Optional.
 	CallbackURL string `mapstructure:"callback_url"`
@@ -247,6 +257,9 @@ var scalarDefaults = map[string]any{
 	"server.max_json_depth":       32,
 	"server.rate_per_second":      50.0,
 	"server.rate_burst":           100,
+	"server.tls_cert_file":        "",
+	"server.tls_key_file":         "",
+	"server.client_ca_file":       "",
 	"storage.driver":              "sqlite",
 	"storage.data_dir":            "var/amtsbote",
 	"pipeline.poll_interval":      "100ms",
@@ -359,6 +372,9 @@ func (c *Config) Validate() error {
 	if c.Server.MaxAttachments < 0 || c.Server.MaxAttachmentBytes <= 0 || c.Server.MaxJSONDepth < 2 {
 		bad("server", "max_attachments must not be negative, max_attachment_bytes must be positive, max_json_depth at least 2")
 	}
+	if (c.Server.TLSCertFile == "") != (c.Server.TLSKeyFile == "") || (c.Server.ClientCAFile != "" && c.Server.TLSCertFile == "") {
+		bad("server.tls_cert_file", "tls_cert_file and tls_key_file go together; client_ca_file needs them")
+	}
 	if c.Server.RatePerSecond < 0 || (c.Server.RatePerSecond > 0 && c.Server.RateBurst < 1) {
 		bad("server.rate_per_second", "must not be negative; with a rate, rate_burst must be at least 1")
 	}
@@ -413,8 +429,11 @@ func (c *Config) Validate() error {
 	for i, p := range c.Portals {
 		key := fmt.Sprintf("portals[%d]", i)
 		unique(key, "portal", p.ID)
-		if b, err := hex.DecodeString(p.TokenSHA256); err != nil || len(b) != 32 {
+		if b, err := hex.DecodeString(p.TokenSHA256); (err != nil || len(b) != 32) && (p.TokenSHA256 != "" || p.ClientCertCN == "") {
 			bad(key+".token_sha256", "must be the 64 hex digits of the token's SHA-256 (e.g. printf %%s TOKEN | sha256sum)")
+		}
+		if p.ClientCertCN != "" && c.Server.ClientCAFile == "" {
+			bad(key+".client_cert_cn", "needs server.client_ca_file (and server.tls_cert_file/tls_key_file)")
 		}
 		if p.CallbackURL != "" {
 			if u, err := url.Parse(p.CallbackURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -157,10 +159,35 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	}
 	d.cron.Start()
 	d.httpDone = make(chan error, 1)
-	go func() { d.httpDone <- d.http.Serve(d.listener) }()
+	if cfg.Server.TLSCertFile != "" {
+		if d.http.TLSConfig, err = tlsConfig(cfg.Server); err != nil {
+			return nil, err
+		}
+		go func() { d.httpDone <- d.http.ServeTLS(d.listener, cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile) }()
+	} else {
+		go func() { d.httpDone <- d.http.Serve(d.listener) }()
+	}
 	log.Info("amtsbote is serving", "listen", d.listener.Addr().String(), "config", cfg.File,
 		"data_dir", cfg.Storage.DataDir, "routes", len(snap.Routes.Routes), "destinations", len(cfg.Destinations))
 	return d, nil
+}
+
+// tlsConfig is the inbound API's TLS: modern versions only, and client certificates verified
+// against server.client_ca_file when set (portals may then authenticate with them).
+func tlsConfig(sc config.Server) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if sc.ClientCAFile != "" {
+		pem, err := os.ReadFile(sc.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("server.client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("server.client_ca_file %s: no PEM certificates in it", sc.ClientCAFile)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.VerifyClientCertIfGiven
+	}
+	return c, nil
 }
 
 // startReceipts polls the receipts inbox on its schedule; polls never overlap.

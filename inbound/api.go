@@ -88,12 +88,15 @@ func (s *Server) refuseWhileDraining(next http.Handler) http.Handler {
 
 type portalHandler func(w http.ResponseWriter, r *http.Request, portalID string)
 
-// authenticated finds the portal by its bearer token. Tokens are compared as SHA-256 hashes in
-// constant time, over all portals, so timing reveals nothing about which portal nearly matched.
+// authenticated finds the portal by its bearer token — compared as SHA-256 hashes in constant
+// time, over all portals, so timing reveals nothing about which portal nearly matched — or by
+// the verified client certificate of a mutual-TLS connection.
 func (s *Server) authenticated(next portalHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || strings.TrimSpace(token) == "" {
+		token, hasToken := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		hasToken = hasToken && strings.TrimSpace(token) != ""
+		cn := verifiedClientCN(r)
+		if !hasToken && cn == "" {
 			s.Metrics.SubmissionsRejected.WithLabelValues("", "unauthorized").Inc()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="amtsbote"`)
 			writeError(w, http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <portal token>", nil)
@@ -104,7 +107,10 @@ func (s *Server) authenticated(next portalHandler) http.HandlerFunc {
 		snap := s.Current()
 		for _, p := range snap.Config.Portals {
 			hash, _ := hex.DecodeString(p.TokenSHA256) // checked by config.Validate
-			if subtle.ConstantTimeCompare(sum[:], hash) == 1 {
+			if hasToken && len(hash) == 32 && subtle.ConstantTimeCompare(sum[:], hash) == 1 {
+				found = p.ID
+			}
+			if !hasToken && p.ClientCertCN != "" && p.ClientCertCN == cn {
 				found = p.ID
 			}
 		}
@@ -112,7 +118,11 @@ func (s *Server) authenticated(next portalHandler) http.HandlerFunc {
 		if found == "" {
 			s.Metrics.SubmissionsRejected.WithLabelValues("", "unauthorized").Inc()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="amtsbote", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "unknown portal token", nil)
+			msg := "unknown portal token"
+			if !hasToken {
+				msg = "no portal has the client certificate " + cn
+			}
+			writeError(w, http.StatusUnauthorized, msg, nil)
 			return
 		}
 		if wait := s.throttle(found); wait > 0 {
@@ -123,6 +133,15 @@ func (s *Server) authenticated(next portalHandler) http.HandlerFunc {
 		}
 		next(w, r, found)
 	}
+}
+
+// verifiedClientCN is the common name of a client certificate the TLS layer verified against
+// server.client_ca_file, or "".
+func verifiedClientCN(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return ""
+	}
+	return r.TLS.VerifiedChains[0][0].Subject.CommonName
 }
 
 // throttle applies the portal's rate limit: 0 if the request may pass, else how long to wait.

@@ -34,6 +34,8 @@ type Config struct {
 	Receipts Receipts `mapstructure:"receipts"`
 	// Retention deletes personal data on schedule.
 	Retention Retention `mapstructure:"retention"`
+	// Tracing exports OpenTelemetry spans.
+	Tracing Tracing `mapstructure:"tracing"`
 	// Storage is where submissions and queues live.
 	Storage Storage `mapstructure:"storage"`
 	// Pipeline tunes the processing stages.
@@ -196,6 +198,15 @@ type Breaker struct {
 	Pause time.Duration `mapstructure:"pause"`
 }
 
+// Tracing configures OpenTelemetry export.
+type Tracing struct {
+	// OTLPEndpoint is host:port of an OTLP/HTTP receiver (an OpenTelemetry Collector, Jaeger,
+	// Tempo …), e.g. 127.0.0.1:4318. Empty: tracing is off.
+	OTLPEndpoint string `mapstructure:"otlp_endpoint"`
+	// Insecure sends without TLS (a collector on the same host). Default: false.
+	Insecure bool `mapstructure:"insecure"`
+}
+
 // Retention configures when personal data is deleted (DSGVO). Metadata, history and the
 // audit trail stay.
 type Retention struct {
@@ -274,6 +285,8 @@ var scalarDefaults = map[string]any{
 	"admin.token_sha256":          "",
 	"receipts.directory":          "",
 	"receipts.schedule":           "@every 30s",
+	"tracing.otlp_endpoint":       "",
+	"tracing.insecure":            false,
 	"retention.schedule":          "@every 1h",
 	"retention.payloads":          "720h",
 	"retention.dead_letters":      "2160h",

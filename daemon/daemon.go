@@ -24,6 +24,7 @@ import (
 	"github.com/amtsbote/amtsbote/retention"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
+	"github.com/amtsbote/amtsbote/tracing"
 	"github.com/amtsbote/amtsbote/xoev"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
@@ -56,6 +57,7 @@ type Daemon struct {
 	shutdownErr  error
 	now          func() time.Time
 	metrics      *metrics.Metrics
+	stopTracing  func(context.Context) error
 }
 
 // ready says why the daemon cannot serve: the store is unreachable or no configuration is loaded.
@@ -96,6 +98,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 			d.release()
 		}
 	}()
+	if d.stopTracing, err = tracing.Setup(ctx, cfg.Tracing.OTLPEndpoint, cfg.Tracing.Insecure); err != nil {
+		return nil, err
+	}
 	snap, err := snapshot.FromConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -333,6 +338,11 @@ func (d *Daemon) release() {
 	}
 	if s := d.current.Load(); s != nil {
 		s.Retire()
+	}
+	if d.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = d.stopTracing(ctx) // flush the last spans
 	}
 }
 

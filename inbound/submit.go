@@ -24,6 +24,9 @@ import (
 	"github.com/amtsbote/amtsbote/routes"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
+	"github.com/amtsbote/amtsbote/tracing"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 type submissionRequest struct {
@@ -56,7 +59,8 @@ var (
 const maxIdempotencyKey = 255
 
 func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID string) {
-	ctx := r.Context()
+	ctx, span := tracing.Tracer().Start(r.Context(), "intake", trace.WithAttributes(attribute.String("amtsbote.portal", portalID)))
+	defer span.End()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -130,7 +134,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 				return err
 			}
 		}
-		return pipeline.Publish(tx, pipeline.TopicSubmissions, pipeline.NewWork(sub.ID, now))
+		return pipeline.Publish(tx, pipeline.TopicSubmissions, pipeline.NewWork(ctx, sub.ID, now))
 	})
 	if err != nil {
 		// Two requests with the same key at once: the loser answers with the winner's submission.
@@ -141,6 +145,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		return
 	}
 	s.Metrics.SubmissionsAccepted.WithLabelValues(portalID, routeID).Inc()
+	span.SetAttributes(attribute.String("amtsbote.submission_id", sub.ID), attribute.String("amtsbote.route", routeID))
 	s.Logger.Info("submission accepted", "submission_id", sub.ID, "portal", portalID, "route", routeID,
 		"attachments", len(atts))
 	w.Header().Set("Location", selfLink(sub.ID).Self)

@@ -79,7 +79,7 @@ func (d *deliverer) hold(msg *message.Message, now time.Time) (time.Time, string
 func (d *deliverer) reschedule(msg *message.Message, tx wmsql.Tx, del store.Delivery, at time.Time, why string, event bool) error {
 	ctx := msg.Context()
 	now := d.p.Now()
-	work := NewWork(del.SubmissionID, at)
+	work := NewWork(msg.Context(), del.SubmissionID, at)
 	if d.batch != nil {
 		work.Metadata.Set(batchReleasedKey, "1")
 	}
@@ -150,7 +150,7 @@ func (d *deliverer) handle(msg *message.Message, tx wmsql.Tx) error {
 		del.NextAttemptAt = now.Add(max(Backoff(retry, del.Attempts), adapters.RetryAfter(derr)))
 		event = store.Event{At: now, Type: "delivery_failed", Destination: d.dest.ID,
 			Detail: fmt.Sprintf("attempt %d: %v; next attempt at %s", del.Attempts, derr, del.NextAttemptAt.UTC().Format(time.RFC3339))}
-		retryWork := NewWork(id, del.NextAttemptAt)
+		retryWork := NewWork(ctx, id, del.NextAttemptAt)
 		retryWork.Metadata.Set(batchReleasedKey, msg.Metadata.Get(batchReleasedKey))
 		if err := Publish(tx, DeliveryTopic(d.dest.ID), retryWork); err != nil {
 			return err

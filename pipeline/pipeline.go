@@ -20,6 +20,10 @@ import (
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/store/sqlitequeue"
+	"github.com/amtsbote/amtsbote/tracing"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // TopicSubmissions is the queue of accepted submissions waiting to be routed and mapped.
@@ -132,11 +136,21 @@ func Topics(cfg *config.Config) []string {
 	return topics
 }
 
-// timed records how long a stage's handler takes.
+// timed records how long a stage's handler takes, as a metric and as a span in the
+// submission's trace (continued from the queue message).
 func (p *Pipeline) timed(stage string, h func(*message.Message, wmsql.Tx) error) func(*message.Message, wmsql.Tx) error {
 	return func(msg *message.Message, tx wmsql.Tx) error {
 		defer p.Metrics.ObserveStage(stage, time.Now())
-		return h(msg, tx)
+		ctx, span := tracing.Tracer().Start(tracing.Extract(msg.Context(), msg), stage,
+			trace.WithAttributes(attribute.String("amtsbote.submission_id", string(msg.Payload))))
+		defer span.End()
+		msg.SetContext(ctx)
+		err := h(msg, tx)
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		return err
 	}
 }
 
@@ -163,9 +177,11 @@ func Publish(ex wmsql.ContextExecutor, topic string, msgs ...*message.Message) e
 	return nil
 }
 
-// NewWork is a queue message about one submission, due at notBefore (zero: now).
-func NewWork(submissionID string, notBefore time.Time) *message.Message {
+// NewWork is a queue message about one submission, due at notBefore (zero: now). It carries
+// the trace of ctx, so the next stage continues it.
+func NewWork(ctx context.Context, submissionID string, notBefore time.Time) *message.Message {
 	msg := message.NewMessage(watermill.NewUUID(), []byte(submissionID))
+	tracing.Inject(ctx, msg)
 	if !notBefore.IsZero() {
 		msg.Metadata.Set(sqlitequeue.NotBeforeKey, notBefore.UTC().Format(time.RFC3339Nano))
 	}

@@ -80,7 +80,7 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 		if err := store.InsertDelivery(ctx, tx, id, m.Destination, now); err != nil {
 			return err
 		}
-		if err := Publish(tx, DeliveryTopic(m.Destination), NewWork(id, now)); err != nil {
+		if err := Publish(tx, DeliveryTopic(m.Destination), NewWork(ctx, id, now)); err != nil {
 			return err
 		}
 	}

@@ -43,7 +43,7 @@ func Replay(ctx context.Context, st *store.Store, keys []DeliveryKey, who string
 				Subject: k.SubmissionID + "/" + k.Destination}); err != nil {
 				return err
 			}
-			work := NewWork(k.SubmissionID, now)
+			work := NewWork(ctx, k.SubmissionID, now)
 			work.Metadata.Set(batchReleasedKey, "1") // an operator's replay does not wait for the next batch
 			if err := Publish(tx, DeliveryTopic(k.Destination), work); err != nil {
 				return err

@@ -155,6 +155,7 @@ func RestartNeeded(old, new *config.Config) string {
 		"admin":        {old.Admin, new.Admin},
 		"receipts":     {old.Receipts, new.Receipts},
 		"retention":    {old.Retention, new.Retention},
+		"tracing":      {old.Tracing, new.Tracing},
 		"storage":      {old.Storage, new.Storage},
 		"pipeline":     {old.Pipeline, new.Pipeline},
 		"destinations": {old.Destinations, new.Destinations},

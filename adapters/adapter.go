@@ -15,6 +15,7 @@ import (
 // Package is what a destination receives: one XÖV message and the files it references.
 type Package struct {
 	SubmissionID string
+	Route        string // the route that sent it, for logs
 	// MessageID is the ProzessID; every delivered artefact carries it so receivers can de-duplicate.
 	MessageID   string
 	MessageType string // e.g. Abgabe.Abgabe.0401

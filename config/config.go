@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -300,6 +301,7 @@ func Load(file string) (*Config, error) {
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	registerKeys(v, reflect.TypeOf(Config{}), "")
 	for k, val := range scalarDefaults {
 		v.SetDefault(k, val)
 	}
@@ -319,6 +321,29 @@ func Load(file string) (*Config, error) {
 		return nil, fmt.Errorf("config %s:\n%w", file, err)
 	}
 	return &cfg, nil
+}
+
+// registerKeys makes viper know every scalar key (with its zero value), so that an environment
+// variable can set any of them even where neither the file nor scalarDefaults mentions it.
+func registerKeys(v *viper.Viper, t reflect.Type, prefix string) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("mapstructure"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := prefix + tag
+		switch ft := f.Type; {
+		case ft == reflect.TypeOf(time.Duration(0)):
+			v.SetDefault(key, "0s")
+		case ft.Kind() == reflect.Struct:
+			registerKeys(v, ft, key+".")
+		case ft.Kind() == reflect.Slice || ft.Kind() == reflect.Map || ft.Kind() == reflect.Pointer:
+			// lists and maps come from the file only
+		default:
+			v.SetDefault(key, reflect.Zero(ft).Interface())
+		}
+	}
 }
 
 // describeDecodeError turns mapstructure's wording into one that names the offending keys.

@@ -58,11 +58,14 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 	t.Setenv("AMTSBOTE_SERVER_LISTEN", "127.0.0.1:9999")
 	t.Setenv("AMTSBOTE_STORAGE_DATA_DIR", "/tmp/elsewhere")
 	t.Setenv("AMTSBOTE_PIPELINE_POLL_INTERVAL", "250ms")
+	t.Setenv("AMTSBOTE_PIPELINE_CALLBACK_RETRY_MAX_ATTEMPTS", "7")
+	t.Setenv("AMTSBOTE_TRACING_INSECURE", "true")
 	cfg, err := config.Load(write(t, "server:\n  listen: 127.0.0.1:1111\n"+minimal))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Server.Listen != "127.0.0.1:9999" || cfg.Storage.DataDir != "/tmp/elsewhere" || cfg.Pipeline.PollInterval != 250*time.Millisecond {
+	if cfg.Server.Listen != "127.0.0.1:9999" || cfg.Storage.DataDir != "/tmp/elsewhere" || cfg.Pipeline.PollInterval != 250*time.Millisecond ||
+		cfg.Pipeline.CallbackRetry.MaxAttempts != 7 || !cfg.Tracing.Insecure {
 		t.Fatalf("env overrides not applied: %+v %+v %+v", cfg.Server, cfg.Storage, cfg.Pipeline)
 	}
 }

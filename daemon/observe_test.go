@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -109,6 +110,18 @@ func TestLogsCarryNoPersonalData(t *testing.T) {
 	for _, m := range append(markers, "MARKERTOKEN", "demo-portal-token") {
 		if strings.Contains(out, m) {
 			t.Errorf("the logs contain %s", m)
+		}
+	}
+	// Every line about a submission names it and its route.
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			t.Fatalf("not a JSON log line: %s", line)
+		}
+		if sid, ok := rec["submission_id"].(string); ok && sid != "" {
+			if route, _ := rec["route"].(string); route == "" {
+				t.Errorf("a line about submission %s has no route: %s", sid, line)
+			}
 		}
 	}
 }

@@ -103,7 +103,7 @@ func (p *Pipeline) callback(msg *message.Message, tx wmsql.Tx) error {
 	attempt++
 	now := p.Now()
 	callbackRetry := p.Config.Pipeline.CallbackRetry
-	log := p.Logger.With("submission_id", sub.ID, "portal", sub.Portal, "attempt", attempt)
+	log := p.Logger.With("submission_id", sub.ID, "route", sub.Route, "portal", sub.Portal, "attempt", attempt)
 	if attempt >= callbackRetry.MaxAttempts || now.Sub(time.UnixMilli(ch.At)) > callbackRetry.MaxAge {
 		log.Warn("portal callback given up", "error", err)
 		return store.AddEvent(ctx, tx, sub.ID, store.Event{At: now, Type: "callback_failed",

@@ -133,7 +133,7 @@ func (d *deliverer) handle(msg *message.Message, tx wmsql.Tx) error {
 	del.Attempts++
 	del.UpdatedAt = now
 	del.NextAttemptAt = time.Time{}
-	log := p.Logger.With("submission_id", id, "destination", d.dest.ID, "attempt", del.Attempts)
+	log := p.Logger.With("submission_id", id, "route", pkg.Route, "destination", d.dest.ID, "attempt", del.Attempts)
 	var event store.Event
 	switch {
 	case derr == nil:
@@ -199,7 +199,7 @@ func (d *deliverer) prepare(msg *message.Message, id string) (*adapters.Package,
 		return nil, retry, err
 	}
 	pkg := &adapters.Package{
-		SubmissionID: id, MessageID: m.MessageID, MessageType: m.MessageType, CreatedAt: m.CreatedAt,
+		SubmissionID: id, Route: sub.Route, MessageID: m.MessageID, MessageType: m.MessageType, CreatedAt: m.CreatedAt,
 		Leistung: sub.Leistung, AGS: sub.AGS, XML: m.XML,
 	}
 	for _, a := range atts {

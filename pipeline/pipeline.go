@@ -212,6 +212,9 @@ func (p *Pipeline) guard(h func(*message.Message, wmsql.Tx) error, giveUp func(*
 		n := p.failures[msg.UUID]
 		p.mu.Unlock()
 		log := p.Logger.With("submission_id", string(msg.Payload), "queue_message", msg.UUID)
+		if sub, err := p.Store.Submission(context.Background(), string(msg.Payload)); err == nil {
+			log = log.With("route", sub.Route)
+		}
 		if n < p.Config.Pipeline.HandlerAttempts {
 			log.Warn("stage failed, will retry", "attempt", n, "error", err)
 			return err

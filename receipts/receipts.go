@@ -133,6 +133,9 @@ func (p *Processor) process(ctx context.Context, name string) (string, error) {
 	log := p.Logger.With("receipt", name, "outcome", rec.Outcome)
 	if rec.SubmissionID != "" {
 		log = log.With("submission_id", rec.SubmissionID, "destination", rec.Destination)
+		if sub, err := p.Store.Submission(ctx, rec.SubmissionID); err == nil {
+			log = log.With("route", sub.Route)
+		}
 	}
 	if rec.Outcome == Unmatched || rec.Outcome == Malformed {
 		log.Warn("receipt set aside", "reason", rec.Detail, "moved_to", target)

@@ -5,6 +5,8 @@ import (
 	stdsql "database/sql"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 )
@@ -33,11 +35,22 @@ func (b Beginner) QueryContext(ctx context.Context, query string, args ...any) (
 
 // LazyTx reads through the pool until its first write, then runs everything in one real
 // transaction (BEGIN IMMEDIATE through the DSN's _txlock) that Commit ends.
+//
+// Commit commits only if the subscriber acked the message in it: watermill-sql also "commits"
+// when it discards a message on shutdown while the handler may still be writing, and a
+// handler's half-done writes must never be committed without their ack. Once ended, the
+// transaction refuses further writes, so a late handler cannot leave a write lock behind.
 type LazyTx struct {
-	db  *stdsql.DB
-	ctx context.Context
-	tx  *stdsql.Tx
+	mu    sync.Mutex
+	db    *stdsql.DB
+	ctx   context.Context
+	tx    *stdsql.Tx
+	acked bool
+	ended bool
 }
+
+// errEnded is returned to a handler that writes after its message was discarded.
+var errEnded = errors.New("the queue transaction has ended (the message was discarded, e.g. on shutdown)")
 
 func (t *LazyTx) begin() error {
 	if t.tx != nil {
@@ -53,33 +66,58 @@ func (t *LazyTx) begin() error {
 
 // ExecContext begins the real transaction if needed and runs the statement in it.
 func (t *LazyTx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.Result, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ended {
+		return nil, errEnded
+	}
 	if err := t.begin(); err != nil {
 		return nil, err
+	}
+	if strings.HasPrefix(query, ackMarker) {
+		t.acked = true
 	}
 	return t.tx.ExecContext(ctx, query, args...)
 }
 
 // QueryContext reads inside the transaction once it has begun, else through the pool.
 func (t *LazyTx) QueryContext(ctx context.Context, query string, args ...any) (wmsql.Rows, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ended {
+		return nil, errEnded
+	}
 	if t.tx != nil {
 		return t.tx.QueryContext(ctx, query, args...)
 	}
 	return t.db.QueryContext(ctx, query, args...)
 }
 
-// Commit commits the writes, if any.
+// Commit commits the writes together with the ack; without an ack it rolls them back.
 func (t *LazyTx) Commit() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ended = true
 	if t.tx == nil {
 		return nil
 	}
-	err := t.tx.Commit()
-	t.tx = nil
-	return err
+	tx, acked := t.tx, t.acked
+	t.tx, t.acked = nil, false
+	if !acked {
+		if err := tx.Rollback(); err != nil && !errors.Is(err, stdsql.ErrTxDone) {
+			return err
+		}
+		return nil
+	}
+	return tx.Commit()
 }
 
 // Rollback discards the writes, if any. The LazyTx stays usable: a handler that failed half-way
 // is rolled back, and when the subscriber hands it the message again it starts clean.
 func (t *LazyTx) Rollback() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.acked = false
 	if t.tx == nil {
 		return nil
 	}

@@ -216,3 +216,25 @@ func TestConcurrentSubscribersNeverShareAMessage(t *testing.T) {
 		}
 	}
 }
+
+// A transaction the subscriber ends without an ack (a message discarded on shutdown while its
+// handler still runs) commits none of the handler's writes and takes no more.
+func TestCommitWithoutAckKeepsNothing(t *testing.T) {
+	st := openStore(t)
+	st.DB.Exec(`CREATE TABLE effects (v TEXT)`)
+	tx, _ := sqlitequeue.Beginner{DB: st.DB}.BeginTx(context.Background(), nil)
+	if _, err := tx.ExecContext(context.Background(), `INSERT INTO effects VALUES ('half done')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(context.Background(), `INSERT INTO effects VALUES ('late')`); err == nil {
+		t.Fatal("a write after the end was accepted")
+	}
+	var n int
+	st.DB.QueryRow(`SELECT count(*) FROM effects`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d rows committed without an ack", n)
+	}
+}

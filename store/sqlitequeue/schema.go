@@ -154,10 +154,13 @@ func (s Schema) SubscribeIsolationLevel() stdsql.IsolationLevel {
 	return stdsql.LevelDefault
 }
 
+// ackMarker starts every ack statement, so that LazyTx can tell an acked transaction.
+const ackMarker = "/* amtsbote:ack */ "
+
 // AckMessageQuery deletes the handled row: the queue holds only work still to do.
 func (Offsets) AckMessageQuery(p wmsql.AckMessageQueryParams) (wmsql.Query, error) {
 	return wmsql.Query{
-		Query: `DELETE FROM ` + Table(p.Topic) + ` WHERE "offset" = ?`,
+		Query: ackMarker + `DELETE FROM ` + Table(p.Topic) + ` WHERE "offset" = ?`,
 		Args:  []any{p.LastRow.Offset},
 	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -168,14 +169,5 @@ func RestartNeeded(old, new *config.Config) string {
 	if len(changed) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%s changed; these take effect only after a restart", strings.Join(sortStrings(changed), ", "))
-}
-
-func sortStrings(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s
+	return fmt.Sprintf("%s changed; these take effect only after a restart", strings.Join(slices.Sorted(slices.Values(changed)), ", "))
 }

@@ -94,10 +94,18 @@ type Server struct {
 
 // Storage configures the store.
 type Storage struct {
-	// Driver selects the backend. Default and only value so far: sqlite.
+	// Driver selects the backend: sqlite (default; one process, embedded) or postgres (several
+	// instances share one database).
 	Driver string `mapstructure:"driver"`
 	// DataDir holds the SQLite file, relative to the working directory. Default: var/amtsbote.
 	DataDir string `mapstructure:"data_dir"`
+	// DSN is the PostgreSQL connection string (driver postgres), e.g.
+	// postgres://amtsbote@db.example:5432/amtsbote?sslmode=verify-full. Keep the password out
+	// of the file: set AMTSBOTE_STORAGE_DSN, or use PGPASSWORD / a .pgpass file.
+	DSN string `mapstructure:"dsn"`
+	// MaxConnections bounds this instance's PostgreSQL connections. Default 0: twice the
+	// pipeline's handlers plus 16 for intake and tools.
+	MaxConnections int `mapstructure:"max_connections"`
 }
 
 // Pipeline tunes the processing stages.
@@ -274,6 +282,8 @@ var scalarDefaults = map[string]any{
 	"server.client_ca_file":       "",
 	"storage.driver":              "sqlite",
 	"storage.data_dir":            "var/amtsbote",
+	"storage.dsn":                 "",
+	"storage.max_connections":     0,
 	"pipeline.poll_interval":      "100ms",
 	"pipeline.handler_attempts":   5,
 	"log.level":                   "info",
@@ -430,11 +440,20 @@ func (c *Config) Validate() error {
 	if _, err := cron.ParseStandard(c.Receipts.Schedule); err != nil {
 		bad("receipts.schedule", "%q is not a cron expression or @every duration: %v", c.Receipts.Schedule, err)
 	}
-	if c.Storage.Driver != "sqlite" {
-		bad("storage.driver", "%q is not supported; expected sqlite", c.Storage.Driver)
+	switch c.Storage.Driver {
+	case "sqlite":
+		if c.Storage.DataDir == "" {
+			bad("storage.data_dir", "must name a directory")
+		}
+	case "postgres":
+		if c.Storage.DSN == "" {
+			bad("storage.dsn", "must be the PostgreSQL connection string for driver postgres (or set AMTSBOTE_STORAGE_DSN)")
+		}
+	default:
+		bad("storage.driver", "%q is not supported; expected sqlite or postgres", c.Storage.Driver)
 	}
-	if c.Storage.DataDir == "" {
-		bad("storage.data_dir", "must name a directory")
+	if c.Storage.MaxConnections < 0 {
+		bad("storage.max_connections", "must not be negative")
 	}
 	if c.Pipeline.PollInterval <= 0 {
 		bad("pipeline.poll_interval", "must be positive")

@@ -113,7 +113,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 		}
 		d.adapters[dest.ID] = a
 	}
-	if d.store, err = store.Open(ctx, cfg.Storage.DataDir); err != nil {
+	if d.store, err = store.OpenWith(ctx, StoreOptions(cfg)); err != nil {
 		return nil, err
 	}
 	d.metrics = metrics.New(d.store.DB, func() []string { return pipeline.Topics(cfg) })
@@ -351,3 +351,18 @@ func (d *Daemon) ShutdownTimeout() time.Duration { return d.cfg.Server.ShutdownT
 
 // Store gives tests and tools read access to the daemon's store.
 func (d *Daemon) Store() *store.Store { return d.store }
+
+// StoreOptions selects the store the configuration names. The PostgreSQL pool holds, unless
+// storage.max_connections says otherwise, two connections per pipeline handler (the handler's
+// transaction, which holds its message, and its reads) and 16 for intake and tools.
+func StoreOptions(cfg *config.Config) store.Options {
+	conns := cfg.Storage.MaxConnections
+	if conns == 0 {
+		handlers := 2 // process, callbacks
+		for _, d := range cfg.Destinations {
+			handlers += d.MaxInFlight
+		}
+		conns = 2*handlers + 16
+	}
+	return store.Options{Driver: cfg.Storage.Driver, DataDir: cfg.Storage.DataDir, DSN: cfg.Storage.DSN, MaxConns: conns}
+}

@@ -42,9 +42,9 @@ func TestRetentionPurgesOnlyWhatIsDue(t *testing.T) {
 	}
 	db := h.d.Store().DB
 	dataOf := func(id string) (data string, content, xml int) {
-		db.QueryRow(`SELECT data FROM submissions WHERE id = ?`, id).Scan(&data)
-		db.QueryRow(`SELECT coalesce(sum(length(content)), 0) FROM attachments WHERE submission_id = ?`, id).Scan(&content)
-		db.QueryRow(`SELECT coalesce(sum(length(xml)), 0) FROM messages WHERE submission_id = ?`, id).Scan(&xml)
+		db.QueryRow(`SELECT data FROM submissions WHERE id = $1`, id).Scan(&data)
+		db.QueryRow(`SELECT coalesce(sum(length(data)), 0) FROM attachment_chunks WHERE submission_id = $1`, id).Scan(&content)
+		db.QueryRow(`SELECT coalesce(sum(length(xml)), 0) FROM messages WHERE submission_id = $1`, id).Scan(&xml)
 		return
 	}
 	if data, content, xml := dataOf(old); data != "{}" || content != 0 || xml != 0 {

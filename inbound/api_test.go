@@ -17,9 +17,8 @@ import (
 	"github.com/amtsbote/amtsbote/pipeline"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
-	"github.com/amtsbote/amtsbote/store/sqlitequeue"
+	"github.com/amtsbote/amtsbote/store/queue"
 
-	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 )
 
 func newServer(t *testing.T) (*inbound.Server, *store.Store) {
@@ -33,9 +32,8 @@ func newServer(t *testing.T) (*inbound.Server, *store.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	qs, _ := sqlitequeue.Schema{}.SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams{Topic: pipeline.TopicSubmissions})
-	for _, q := range qs {
-		st.DB.Exec(q.Query)
+	if err := st.PrepareQueues(context.Background(), []string{pipeline.TopicSubmissions, pipeline.TopicCallbacks}, pipeline.TopicCallbacks); err != nil {
+		t.Fatal(err)
 	}
 	snap, err := snapshot.FromConfig(cfg)
 	if err != nil {
@@ -110,7 +108,7 @@ func TestConcurrentIdempotentRequestsCreateOneSubmission(t *testing.T) {
 	}
 	var n, queued int
 	st.DB.QueryRow(`SELECT count(*) FROM submissions`).Scan(&n)
-	st.DB.QueryRow(`SELECT count(*) FROM ` + sqlitequeue.Table(pipeline.TopicSubmissions)).Scan(&queued)
+	st.DB.QueryRow(`SELECT count(*) FROM ` + queue.Table(pipeline.TopicSubmissions)).Scan(&queued)
 	if n != 1 || queued != 1 {
 		t.Fatalf("%d submissions and %d queue messages, want 1 and 1", n, queued)
 	}

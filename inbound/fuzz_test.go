@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"io"
 	"os"
 	"testing"
 	"unicode/utf8"
@@ -25,9 +26,10 @@ func FuzzDecodeSubmission(f *testing.F) {
 			len(req.Attachments) > lim.MaxAttachments || !utf8.Valid(body) {
 			t.Fatalf("accepted an invalid submission: %+v", req)
 		}
-		for _, a := range attachments(req.Attachments) {
-			if a.Size > lim.MaxAttachmentBytes {
-				t.Fatalf("attachment of %d bytes accepted", a.Size)
+		atts, _ := attachments(req.Attachments)
+		for _, a := range atts {
+			if n, _ := io.Copy(io.Discard, a.Content); n > lim.MaxAttachmentBytes {
+				t.Fatalf("attachment of %d bytes accepted", n)
 			}
 		}
 	})

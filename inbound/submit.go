@@ -121,7 +121,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		Route: routeID, Status: store.StatusReceived, Data: req.Data, IdempotencyKey: key,
 		RequestHash: requestHash, ReceivedAt: now,
 	}
-	atts := attachments(req.Attachments)
+	atts, flagged := attachments(req.Attachments)
 	err = s.Store.InTx(ctx, func(tx wmsql.Tx) error {
 		if err := store.InsertSubmission(ctx, tx, sub, atts); err != nil {
 			return err
@@ -129,7 +129,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		if err := store.Audit(ctx, tx, store.AuditEntry{At: now, Actor: "portal:" + portalID, Action: "submit", Subject: sub.ID}); err != nil {
 			return err
 		}
-		for _, m := range mismatches(atts) {
+		for _, m := range flagged {
 			if err := store.AddEvent(ctx, tx, sub.ID, store.Event{At: now, Type: "attachment_flagged", Detail: m}); err != nil {
 				return err
 			}
@@ -320,32 +320,33 @@ func jsonKind(goKind string) string {
 var sniffed = map[string]bool{"application/pdf": true, "image/png": true, "image/jpeg": true, "image/gif": true,
 	"image/webp": true, "application/zip": true}
 
-// mismatches lists attachments whose declared media type their content contradicts; they are
-// accepted (the portal may know better) but flagged in the history for the operator.
-func mismatches(atts []store.Attachment) []string {
-	var out []string
-	for _, a := range atts {
-		detected, _, _ := mime.ParseMediaType(http.DetectContentType(a.Content))
-		if (sniffed[a.MediaType] || sniffed[detected]) && detected != a.MediaType {
-			out = append(out, fmt.Sprintf("attachments[%d] is declared %s but its content looks like %s", a.Seq, a.MediaType, detected))
-		}
+// mismatch describes how an attachment's content contradicts its declared media type, or is
+// empty. Such files are accepted (the portal may know better) but flagged in the history for the
+// operator.
+func mismatch(seq int, mediaType string, content []byte) string {
+	detected, _, _ := mime.ParseMediaType(http.DetectContentType(content))
+	if (sniffed[mediaType] || sniffed[detected]) && detected != mediaType {
+		return fmt.Sprintf("attachments[%d] is declared %s but its content looks like %s", seq, mediaType, detected)
 	}
-	return out
+	return ""
 }
 
 // attachments decodes the files and names each for the delivered package: a fresh UUID, then
 // the portal's file name made safe. xdomea requires file names to start with a UUID, and the UUID
-// keeps names unique within a package.
-func attachments(reqs []attachmentRequest) []store.Attachment {
+// keeps names unique within a package. It also lists the files flagged by mismatch.
+func attachments(reqs []attachmentRequest) ([]store.Attachment, []string) {
 	out := make([]store.Attachment, 0, len(reqs))
+	var flagged []string
 	for i, a := range reqs {
 		content, _ := base64.StdEncoding.DecodeString(a.ContentBase64) // checked by decodeSubmission
-		sum := sha256.Sum256(content)
 		mt, _, _ := mime.ParseMediaType(a.MediaType)
+		if m := mismatch(i, mt, content); m != "" {
+			flagged = append(flagged, m)
+		}
 		out = append(out, store.Attachment{
 			Seq: i, Filename: a.Filename, PackageName: newID() + "_" + adapters.SafeName(a.Filename),
-			MediaType: mt, Size: int64(len(content)), SHA256: hex.EncodeToString(sum[:]), Content: content,
+			MediaType: mt, Content: bytes.NewReader(content),
 		})
 	}
-	return out
+	return out, flagged
 }

@@ -17,29 +17,13 @@ import (
 	"github.com/amtsbote/amtsbote/callbacks"
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/store"
-	"github.com/amtsbote/amtsbote/store/sqlitequeue"
+	"github.com/amtsbote/amtsbote/store/queue"
 )
 
 // TopicCallbacks is the queue of status changes to tell portals about.
 const TopicCallbacks = "callbacks"
 
 const callbackAttemptKey = "amtsbote_attempt"
-
-// statusTriggers enqueue a callback message with every status change, in the transaction that
-// makes the change, whatever code path makes it: a change is never told twice or forgotten.
-func statusTriggers() []string {
-	queue := sqlitequeue.Table(TopicCallbacks)
-	insert := `INSERT INTO ` + queue + ` (uuid, payload, metadata, not_before, created_at)
-		VALUES (lower(hex(randomblob(16))),
-			json_object('submission_id', NEW.id, 'status', NEW.status, 'previous_status', %s, 'at', NEW.updated_at),
-			'{}', CAST(unixepoch('subsec') * 1000 AS INTEGER), CAST(unixepoch('subsec') * 1000 AS INTEGER));`
-	return []string{
-		`CREATE TRIGGER IF NOT EXISTS submission_created_callback AFTER INSERT ON submissions BEGIN ` +
-			fmt.Sprintf(insert, "''") + ` END`,
-		`CREATE TRIGGER IF NOT EXISTS submission_status_callback AFTER UPDATE OF status ON submissions
-			WHEN OLD.status != NEW.status BEGIN ` + fmt.Sprintf(insert, "OLD.status") + ` END`,
-	}
-}
 
 type statusChange struct {
 	SubmissionID   string `json:"submission_id"`
@@ -111,7 +95,7 @@ func (p *Pipeline) callback(msg *message.Message, tx wmsql.Tx) error {
 	}
 	retry := message.NewMessage(msg.UUID, msg.Payload) // same id: the portal can de-duplicate
 	retry.Metadata.Set(callbackAttemptKey, strconv.Itoa(attempt))
-	retry.Metadata.Set(sqlitequeue.NotBeforeKey, now.Add(Backoff(callbackRetry, attempt)).UTC().Format(time.RFC3339Nano))
+	retry.Metadata.Set(queue.NotBeforeKey, now.Add(Backoff(callbackRetry, attempt)).UTC().Format(time.RFC3339Nano))
 	log.Info("portal callback failed, retry scheduled", "error", err)
 	return Publish(tx, TopicCallbacks, retry)
 }

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -194,7 +193,7 @@ func (d *deliverer) prepare(msg *message.Message, id string) (*adapters.Package,
 	if err != nil {
 		return nil, retry, err
 	}
-	atts, err := s.Attachments(ctx, id, true)
+	atts, err := s.Attachments(ctx, id)
 	if err != nil {
 		return nil, retry, err
 	}
@@ -203,10 +202,10 @@ func (d *deliverer) prepare(msg *message.Message, id string) (*adapters.Package,
 		Leistung: sub.Leistung, AGS: sub.AGS, XML: m.XML,
 	}
 	for _, a := range atts {
-		content := a.Content
+		seq := a.Seq
 		pkg.Files = append(pkg.Files, adapters.File{
 			Name: a.PackageName, MediaType: a.MediaType, Size: a.Size,
-			Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil },
+			Open: func() (io.ReadCloser, error) { return s.OpenAttachment(ctx, id, seq), nil },
 		})
 	}
 	return pkg, retry, nil

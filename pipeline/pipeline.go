@@ -19,7 +19,7 @@ import (
 	"github.com/amtsbote/amtsbote/metrics"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
-	"github.com/amtsbote/amtsbote/store/sqlitequeue"
+	"github.com/amtsbote/amtsbote/store/queue"
 	"github.com/amtsbote/amtsbote/tracing"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -52,7 +52,6 @@ type Deps struct {
 type Pipeline struct {
 	Deps
 	router *message.Router
-	schema sqlitequeue.Schema
 
 	mu       sync.Mutex
 	failures map[string]int // handler failures per queue message, for poison protection
@@ -66,26 +65,22 @@ func New(d Deps) (*Pipeline, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(nil, nil)
 	}
-	p := &Pipeline{Deps: d, schema: sqlitequeue.Schema{Now: d.Now}, failures: map[string]int{}}
+	p := &Pipeline{Deps: d, failures: map[string]int{}}
 	wlog := quietOnShutdown{watermill.NewSlogLoggerWithLevelMapping(d.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})}
 
-	if err := p.initQueues(context.Background(), Topics(d.Config)); err != nil {
+	if err := d.Store.PrepareQueues(context.Background(), Topics(d.Config), TopicCallbacks); err != nil {
 		return nil, err
 	}
-	for _, trigger := range statusTriggers() {
-		if _, err := d.Store.DB.Exec(trigger); err != nil {
-			return nil, fmt.Errorf("create status trigger: %w", err)
-		}
-	}
+	queues := d.Store.Queues(d.Now)
 
 	ackDeadline := 10 * time.Minute
-	sub, err := wmsql.NewSubscriber(sqlitequeue.Beginner{DB: d.Store.DB}, wmsql.SubscriberConfig{
+	sub, err := wmsql.NewSubscriber(queues.Beginner, wmsql.SubscriberConfig{
 		PollInterval:   d.Config.Pipeline.PollInterval,
 		ResendInterval: d.Config.Pipeline.PollInterval,
 		RetryInterval:  time.Second,
 		AckDeadline:    &ackDeadline,
-		SchemaAdapter:  p.schema,
-		OffsetsAdapter: sqlitequeue.Offsets{},
+		SchemaAdapter:  queues.Schema,
+		OffsetsAdapter: queues.Offsets,
 	}, wlog)
 	if err != nil {
 		return nil, fmt.Errorf("create queue subscriber: %w", err)
@@ -107,24 +102,6 @@ func New(d Deps) (*Pipeline, error) {
 	}
 	p.router = router
 	return p, nil
-}
-
-func (p *Pipeline) initQueues(ctx context.Context, topics []string) error {
-	for _, topic := range topics {
-		qs, err := p.schema.SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams{Topic: topic})
-		if err != nil {
-			return err
-		}
-		for _, q := range qs {
-			if _, err := p.Store.DB.ExecContext(ctx, q.Query, q.Args...); err != nil {
-				return fmt.Errorf("create queue %s: %w", topic, err)
-			}
-		}
-		if _, err := p.Store.DB.ExecContext(ctx, sqlitequeue.ReleaseClaims(topic)); err != nil {
-			return fmt.Errorf("release claims of queue %s: %w", topic, err)
-		}
-	}
-	return nil
 }
 
 // Topics lists the queues of this pipeline.
@@ -167,14 +144,7 @@ func (p *Pipeline) Close() error { return p.router.Close() }
 // Publish adds messages to a queue inside the caller's transaction: they become visible exactly
 // when the caller's other writes do.
 func Publish(ex wmsql.ContextExecutor, topic string, msgs ...*message.Message) error {
-	pub, err := wmsql.NewPublisher(ex, wmsql.PublisherConfig{SchemaAdapter: sqlitequeue.Schema{}}, nil)
-	if err != nil {
-		return err
-	}
-	if err := pub.Publish(topic, msgs...); err != nil {
-		return fmt.Errorf("enqueue on %s: %w", topic, err)
-	}
-	return nil
+	return queue.Publish(ex, topic, msgs...)
 }
 
 // NewWork is a queue message about one submission, due at notBefore (zero: now). It carries
@@ -183,7 +153,7 @@ func NewWork(ctx context.Context, submissionID string, notBefore time.Time) *mes
 	msg := message.NewMessage(watermill.NewUUID(), []byte(submissionID))
 	tracing.Inject(ctx, msg)
 	if !notBefore.IsZero() {
-		msg.Metadata.Set(sqlitequeue.NotBeforeKey, notBefore.UTC().Format(time.RFC3339Nano))
+		msg.Metadata.Set(queue.NotBeforeKey, notBefore.UTC().Format(time.RFC3339Nano))
 	}
 	return msg
 }
@@ -203,7 +173,7 @@ func (p *Pipeline) guard(h func(*message.Message, wmsql.Tx) error, giveUp func(*
 			p.forget(msg.UUID)
 			return nil
 		}
-		_ = tx.Rollback()
+		undo(tx)
 		if ctx.Err() != nil {
 			return err // shutting down: the message stays queued
 		}
@@ -222,11 +192,20 @@ func (p *Pipeline) guard(h func(*message.Message, wmsql.Tx) error, giveUp func(*
 		p.forget(msg.UUID)
 		log.Error("stage keeps failing, giving up on this message", "attempts", n, "error", err)
 		if gerr := giveUp(msg, tx, err); gerr != nil {
-			_ = tx.Rollback()
+			undo(tx)
 			return fmt.Errorf("record failure: %w (after %w)", gerr, err)
 		}
 		return nil
 	}
+}
+
+// undo discards a failed try's writes; the message stays claimed by its transaction.
+func undo(tx wmsql.Tx) {
+	if u, ok := tx.(queue.Undoer); ok {
+		_ = u.Undo()
+		return
+	}
+	_ = tx.Rollback()
 }
 
 func (p *Pipeline) forget(uuid string) {

@@ -40,7 +40,7 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 	if !ok {
 		return p.fail(msg, tx, sub, []store.Event{{Type: "routing_failed", Detail: fmt.Sprintf("route %q is no longer configured", sub.Route)}})
 	}
-	atts, err := p.Store.Attachments(ctx, id, false)
+	atts, err := p.Store.Attachments(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -23,8 +23,8 @@ func (s *Store) DeadLetters(ctx context.Context, destination string) ([]DeadLett
 			COALESCE(m.message_id, ''), COALESCE(m.message_type, ''), s.portal, s.reference, s.route
 		FROM deliveries d JOIN submissions s ON s.id = d.submission_id
 		LEFT JOIN messages m ON m.submission_id = d.submission_id AND m.destination = d.destination
-		WHERE d.status = ? AND (? = '' OR d.destination = ?)
-		ORDER BY d.updated_at, d.submission_id`, DeliveryDead, destination, destination)
+		WHERE d.status = $1 AND (CAST($2 AS TEXT) = '' OR d.destination = $2)
+		ORDER BY d.updated_at, d.submission_id`, DeliveryDead, destination)
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
@@ -49,9 +49,9 @@ func (s *Store) DeadLetters(ctx context.Context, destination string) ([]DeadLett
 // Revive makes a dead delivery pending again for a replay, counting attempts and age from now.
 // It reports false if the delivery is not dead (nothing to replay).
 func Revive(ctx context.Context, ex Execer, submissionID, destination string, at time.Time) (bool, error) {
-	res, err := ex.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = 0, next_attempt_at = 0,
-			created_at = ?, updated_at = ?
-		WHERE submission_id = ? AND destination = ? AND status = ?`,
+	res, err := ex.ExecContext(ctx, `UPDATE deliveries SET status = $1, attempts = 0, next_attempt_at = 0,
+			created_at = $2, updated_at = $3
+		WHERE submission_id = $4 AND destination = $5 AND status = $6`,
 		DeliveryPending, ms(at), ms(at), submissionID, destination, DeliveryDead)
 	if err != nil {
 		return false, fmt.Errorf("revive delivery of %s to %s: %w", submissionID, destination, err)

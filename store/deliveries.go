@@ -44,7 +44,7 @@ type Delivery struct {
 // InsertMessage stores the mapped message of a submission.
 func InsertMessage(ctx context.Context, ex Execer, m Message) error {
 	_, err := ex.ExecContext(ctx, `INSERT INTO messages (submission_id, destination, message_id, message_type, schema_set, created_at, xml)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, m.SubmissionID, m.Destination, m.MessageID, m.MessageType, m.SchemaSet, ms(m.CreatedAt), m.XML)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, m.SubmissionID, m.Destination, m.MessageID, m.MessageType, m.SchemaSet, ms(m.CreatedAt), m.XML)
 	if err != nil {
 		return fmt.Errorf("store message of submission %s for %s: %w", m.SubmissionID, m.Destination, err)
 	}
@@ -56,7 +56,7 @@ func (s *Store) Message(ctx context.Context, submissionID, destination string) (
 	var m Message
 	var created int64
 	err := s.DB.QueryRowContext(ctx, `SELECT submission_id, destination, message_id, message_type, schema_set, created_at, xml
-		FROM messages WHERE submission_id = ? AND destination = ?`, submissionID, destination).
+		FROM messages WHERE submission_id = $1 AND destination = $2`, submissionID, destination).
 		Scan(&m.SubmissionID, &m.Destination, &m.MessageID, &m.MessageType, &m.SchemaSet, &created, &m.XML)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, ErrNotFound
@@ -71,7 +71,7 @@ func (s *Store) Message(ctx context.Context, submissionID, destination string) (
 // InsertDelivery creates the pending delivery of a submission to a destination.
 func InsertDelivery(ctx context.Context, ex Execer, submissionID, destination string, at time.Time) error {
 	_, err := ex.ExecContext(ctx, `INSERT INTO deliveries (submission_id, destination, status, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?)`, submissionID, destination, DeliveryPending, ms(at), ms(at))
+		VALUES ($1, $2, $3, $4, $5)`, submissionID, destination, DeliveryPending, ms(at), ms(at))
 	if err != nil {
 		return fmt.Errorf("create delivery of %s to %s: %w", submissionID, destination, err)
 	}
@@ -84,8 +84,8 @@ func UpdateDelivery(ctx context.Context, ex Execer, d Delivery) error {
 	if !d.NextAttemptAt.IsZero() {
 		next = ms(d.NextAttemptAt)
 	}
-	_, err := ex.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ?,
-		artefact = ?, updated_at = ? WHERE submission_id = ? AND destination = ?`,
+	_, err := ex.ExecContext(ctx, `UPDATE deliveries SET status = $1, attempts = $2, last_error = $3, next_attempt_at = $4,
+		artefact = $5, updated_at = $6 WHERE submission_id = $7 AND destination = $8`,
 		d.Status, d.Attempts, d.LastError, next, d.Artefact, ms(d.UpdatedAt), d.SubmissionID, d.Destination)
 	if err != nil {
 		return fmt.Errorf("update delivery of %s to %s: %w", d.SubmissionID, d.Destination, err)
@@ -110,7 +110,7 @@ func scanDelivery(scan func(...any) error) (Delivery, error) {
 
 // Delivery loads the delivery of a submission to one destination.
 func (s *Store) Delivery(ctx context.Context, submissionID, destination string) (Delivery, error) {
-	row := s.DB.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE submission_id = ? AND destination = ?`,
+	row := s.DB.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE submission_id = $1 AND destination = $2`,
 		submissionID, destination)
 	d, err := scanDelivery(row.Scan)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -124,7 +124,7 @@ func (s *Store) Delivery(ctx context.Context, submissionID, destination string) 
 
 // Deliveries lists the deliveries of a submission by destination.
 func (s *Store) Deliveries(ctx context.Context, submissionID string) ([]Delivery, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE submission_id = ? ORDER BY destination`, submissionID)
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE submission_id = $1 ORDER BY destination`, submissionID)
 	if err != nil {
 		return nil, fmt.Errorf("read deliveries of %s: %w", submissionID, err)
 	}
@@ -140,18 +140,26 @@ func (s *Store) Deliveries(ctx context.Context, submissionID string) ([]Delivery
 	return out, rows.Err()
 }
 
-// RefreshStatus derives a submission's status from its deliveries in one statement, so that two
-// destinations finishing at the same time cannot both miss the other's outcome: processing while
-// any delivery is pending, else dead if any is dead, else rejected if a receipt refused one,
-// else acknowledged when receipts confirmed all, else delivered.
+// RefreshStatus derives a submission's status from its deliveries, so that two destinations
+// finishing at the same time cannot both miss the other's outcome: processing while any delivery
+// is pending, else dead if any is dead, else rejected if a receipt refused one, else acknowledged
+// when receipts confirmed all, else delivered.
+//
+// It first locks the submission's row (a write to it): on PostgreSQL a concurrent refresh of the
+// same submission waits there until the other transaction commits, and the deriving statement,
+// which starts after the wait, sees that transaction's deliveries (READ COMMITTED). SQLite
+// serialises writers anyway.
 func RefreshStatus(ctx context.Context, ex Execer, submissionID string, at time.Time) error {
-	_, err := ex.ExecContext(ctx, `UPDATE submissions SET updated_at = ?2, status = CASE
-			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = ?1 AND status = '`+DeliveryPending+`') THEN '`+StatusProcessing+`'
-			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = ?1 AND status = '`+DeliveryDead+`') THEN '`+StatusDead+`'
-			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = ?1 AND status = '`+DeliveryRejected+`') THEN '`+StatusRejected+`'
-			WHEN NOT EXISTS (SELECT 1 FROM deliveries WHERE submission_id = ?1 AND status != '`+DeliveryAcknowledged+`') THEN '`+StatusAcknowledged+`'
+	if _, err := ex.ExecContext(ctx, `UPDATE submissions SET updated_at = $1 WHERE id = $2`, ms(at), submissionID); err != nil {
+		return fmt.Errorf("lock submission %s: %w", submissionID, err)
+	}
+	_, err := ex.ExecContext(ctx, `UPDATE submissions SET updated_at = $1, status = CASE
+			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = $2 AND status = '`+DeliveryPending+`') THEN '`+StatusProcessing+`'
+			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = $2 AND status = '`+DeliveryDead+`') THEN '`+StatusDead+`'
+			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = $2 AND status = '`+DeliveryRejected+`') THEN '`+StatusRejected+`'
+			WHEN NOT EXISTS (SELECT 1 FROM deliveries WHERE submission_id = $2 AND status != '`+DeliveryAcknowledged+`') THEN '`+StatusAcknowledged+`'
 			ELSE '`+StatusDelivered+`' END
-		WHERE id = ?1`, submissionID, ms(at))
+		WHERE id = $2`, ms(at), submissionID)
 	if err != nil {
 		return fmt.Errorf("refresh status of submission %s: %w", submissionID, err)
 	}
@@ -163,7 +171,7 @@ func (s *Store) MessageByID(ctx context.Context, messageID string) (Message, err
 	var m Message
 	var created int64
 	err := s.DB.QueryRowContext(ctx, `SELECT submission_id, destination, message_id, message_type, schema_set, created_at, xml
-		FROM messages WHERE message_id = ?`, messageID).
+		FROM messages WHERE message_id = $1`, messageID).
 		Scan(&m.SubmissionID, &m.Destination, &m.MessageID, &m.MessageType, &m.SchemaSet, &created, &m.XML)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, ErrNotFound
@@ -191,7 +199,7 @@ type Receipt struct {
 // InsertReceipt files a receipt, whatever its outcome.
 func InsertReceipt(ctx context.Context, ex Execer, r Receipt) error {
 	_, err := ex.ExecContext(ctx, `INSERT INTO receipts (file, received_at, kind, message_id, submission_id, destination, outcome, detail, content)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.File, ms(r.ReceivedAt), r.Kind, r.MessageID, r.SubmissionID, r.Destination,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, r.File, ms(r.ReceivedAt), r.Kind, r.MessageID, r.SubmissionID, r.Destination,
 		r.Outcome, r.Detail, r.Content)
 	if err != nil {
 		return fmt.Errorf("file receipt %s: %w", r.File, err)
@@ -202,7 +210,7 @@ func InsertReceipt(ctx context.Context, ex Execer, r Receipt) error {
 // Receipts lists filed receipts with an outcome ("" for all), newest first.
 func (s *Store) Receipts(ctx context.Context, outcome string) ([]Receipt, error) {
 	rows, err := s.DB.QueryContext(ctx, `SELECT file, received_at, kind, message_id, submission_id, destination, outcome, detail
-		FROM receipts WHERE ? = '' OR outcome = ? ORDER BY id DESC`, outcome, outcome)
+		FROM receipts WHERE CAST($1 AS TEXT) = '' OR outcome = $1 ORDER BY id DESC`, outcome)
 	if err != nil {
 		return nil, fmt.Errorf("list receipts: %w", err)
 	}

@@ -2,12 +2,17 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+
+	"github.com/amtsbote/amtsbote/store/queue"
 )
 
-// migrations are applied in order; PRAGMA user_version records how many ran. Never edit one that
-// has shipped: append a new one.
-var migrations = []string{
+// sqliteMigrations are applied in order; PRAGMA user_version records how many ran. Never edit
+// one that has shipped: append a new one (and the same change to postgresMigrations).
+var sqliteMigrations = []string{
 	`CREATE TABLE submissions (
 		id TEXT PRIMARY KEY,
 		portal TEXT NOT NULL,
@@ -107,32 +112,255 @@ var migrations = []string{
 		detail TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX audit_at ON audit (at);`,
+	// Attachments in chunks: a large file is written and read a chunk at a time, never whole.
+	`CREATE TABLE attachment_chunks (
+		submission_id TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		chunk INTEGER NOT NULL,
+		data BLOB NOT NULL,
+		PRIMARY KEY (submission_id, seq, chunk)
+	);
+	INSERT INTO attachment_chunks SELECT submission_id, seq, 0, content FROM attachments WHERE length(content) > 0;
+	ALTER TABLE attachments DROP COLUMN content;`,
 }
 
-func (s *Store) migrate(ctx context.Context) error {
+
+
+// postgresMigrations are applied in order; the table schema_version records how many ran.
+// Never edit one that has shipped: append a new one (and the same change to sqliteMigrations).
+var postgresMigrations = []string{
+	`CREATE TABLE submissions (
+		id TEXT PRIMARY KEY,
+		portal TEXT NOT NULL,
+		reference TEXT NOT NULL,
+		leistung TEXT NOT NULL,
+		ags TEXT NOT NULL,
+		ars TEXT NOT NULL DEFAULT '',
+		route TEXT NOT NULL,
+		status TEXT NOT NULL,
+		data BYTEA NOT NULL,
+		idempotency_key TEXT,
+		request_hash TEXT NOT NULL,
+		received_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL,
+		purged_at BIGINT NOT NULL DEFAULT 0
+	);
+	CREATE UNIQUE INDEX submissions_idempotency ON submissions (portal, idempotency_key)
+		WHERE idempotency_key IS NOT NULL;
+	CREATE INDEX submissions_status ON submissions (status, updated_at);
+	CREATE TABLE attachments (
+		submission_id TEXT NOT NULL REFERENCES submissions (id),
+		seq INTEGER NOT NULL,
+		filename TEXT NOT NULL,
+		package_name TEXT NOT NULL,
+		media_type TEXT NOT NULL,
+		size BIGINT NOT NULL,
+		sha256 TEXT NOT NULL,
+		PRIMARY KEY (submission_id, seq)
+	);
+	CREATE TABLE attachment_chunks (
+		submission_id TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		chunk INTEGER NOT NULL,
+		data BYTEA NOT NULL,
+		PRIMARY KEY (submission_id, seq, chunk)
+	);
+	CREATE TABLE events (
+		id BIGSERIAL PRIMARY KEY,
+		submission_id TEXT NOT NULL REFERENCES submissions (id),
+		at BIGINT NOT NULL,
+		type TEXT NOT NULL,
+		destination TEXT NOT NULL DEFAULT '',
+		detail TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX events_submission ON events (submission_id, id);
+	CREATE TABLE messages (
+		submission_id TEXT NOT NULL REFERENCES submissions (id),
+		destination TEXT NOT NULL,
+		message_id TEXT NOT NULL,
+		message_type TEXT NOT NULL,
+		schema_set TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		xml BYTEA NOT NULL,
+		PRIMARY KEY (submission_id, destination)
+	);
+	CREATE INDEX messages_message_id ON messages (message_id);
+	CREATE TABLE deliveries (
+		submission_id TEXT NOT NULL REFERENCES submissions (id),
+		destination TEXT NOT NULL,
+		status TEXT NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		last_error TEXT NOT NULL DEFAULT '',
+		next_attempt_at BIGINT NOT NULL DEFAULT 0,
+		artefact TEXT NOT NULL DEFAULT '',
+		created_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL,
+		PRIMARY KEY (submission_id, destination)
+	);
+	CREATE INDEX deliveries_status ON deliveries (status, updated_at);
+	CREATE TABLE receipts (
+		id BIGSERIAL PRIMARY KEY,
+		file TEXT NOT NULL,
+		received_at BIGINT NOT NULL,
+		kind TEXT NOT NULL,
+		message_id TEXT NOT NULL DEFAULT '',
+		submission_id TEXT NOT NULL DEFAULT '',
+		destination TEXT NOT NULL DEFAULT '',
+		outcome TEXT NOT NULL,
+		detail TEXT NOT NULL DEFAULT '',
+		content BYTEA
+	);
+	CREATE TABLE audit (
+		id BIGSERIAL PRIMARY KEY,
+		at BIGINT NOT NULL,
+		actor TEXT NOT NULL,
+		action TEXT NOT NULL,
+		subject TEXT NOT NULL DEFAULT '',
+		detail TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX audit_at ON audit (at);`,
+}
+
+func (s *Store) migrations() []string {
+	if s.Driver == Postgres {
+		return postgresMigrations
+	}
+	return sqliteMigrations
+}
+
+// schemaVersion is how many migrations the database has had.
+func (s *Store) schemaVersion(ctx context.Context) (int, error) {
 	var version int
-	if err := s.DB.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
+	if s.Driver == Postgres {
+		err := s.DB.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&version)
+		return version, err
 	}
-	if version > len(migrations) {
-		return fmt.Errorf("the store has schema version %d, newer than this amtsbote (%d): upgrade amtsbote", version, len(migrations))
-	}
-	for i := version; i < len(migrations); i++ {
-		tx, err := s.DB.BeginTx(ctx, nil)
-		if err != nil {
-			return err
+	err := s.DB.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version)
+	return version, err
+}
+
+// clusterLockID keys the PostgreSQL advisory lock that serialises schema changes of instances
+// starting at the same time ("amtsbote" in ASCII).
+const clusterLockID = 0x616d74736f626f74
+
+// migrate applies the migrations the database lacks, each in its own transaction. On PostgreSQL
+// the whole run holds an advisory lock, so instances starting together migrate once.
+func (s *Store) migrate(ctx context.Context) error {
+	return s.schemaChange(ctx, func(tx *sql.Tx) error {
+		var version int
+		if s.Driver == Postgres {
+			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
+				return fmt.Errorf("create schema_version: %w", err)
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&version); err != nil {
+				return fmt.Errorf("read schema version: %w", err)
+			}
+		} else if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+		all := s.migrations()
+		if version > len(all) {
+			return fmt.Errorf("the store has schema version %d, newer than this amtsbote (%d): upgrade amtsbote", version, len(all))
+		}
+		for i := version; i < len(all); i++ {
+			if _, err := tx.ExecContext(ctx, all[i]); err != nil {
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
+			record := fmt.Sprintf(`PRAGMA user_version = %d`, i+1)
+			if s.Driver == Postgres {
+				record = fmt.Sprintf(`INSERT INTO schema_version (version) VALUES (%d)`, i+1)
+			}
+			if _, err := tx.ExecContext(ctx, record); err != nil {
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
+		}
+		return nil
+	})
+}
+
+// schemaChange runs fn in one transaction; on PostgreSQL under the cluster-wide advisory lock,
+// so that instances starting at the same time change the schema one after the other.
+func (s *Store) schemaChange(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if s.Driver == Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(clusterLockID)); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, i+1)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %d: %w", i+1, err)
+			return fmt.Errorf("wait for other instances changing the schema: %w", err)
 		}
 	}
-	return nil
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// PrepareQueues creates the queue tables of topics and the triggers that put every status
+// change of a submission on the callback queue, in the transaction that makes the change. On
+// SQLite it also frees the claims a previous run of this (only) process left behind.
+func (s *Store) PrepareQueues(ctx context.Context, topics []string, callbackTopic string) error {
+	schema := s.Queues(nil).Schema
+	return s.schemaChange(ctx, func(tx *sql.Tx) error {
+		for _, topic := range topics {
+			qs, err := schema.SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams{Topic: topic})
+			if err != nil {
+				return err
+			}
+			for _, q := range qs {
+				if _, err := tx.ExecContext(ctx, q.Query, q.Args...); err != nil {
+					return fmt.Errorf("create queue %s: %w", topic, err)
+				}
+			}
+			if s.Driver == SQLite {
+				if _, err := tx.ExecContext(ctx, queue.ReleaseClaims(topic)); err != nil {
+					return fmt.Errorf("release claims of queue %s: %w", topic, err)
+				}
+			}
+		}
+		for _, trigger := range s.statusTriggers(callbackTopic) {
+			if _, err := tx.ExecContext(ctx, trigger); err != nil {
+				return fmt.Errorf("create status trigger: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// statusTriggers enqueue a message with every status change of a submission: whatever code path
+// makes the change, it is never told twice or forgotten.
+func (s *Store) statusTriggers(topic string) []string {
+	table := queue.Table(topic)
+	if s.Driver == Postgres {
+		return []string{`CREATE OR REPLACE FUNCTION amtsbote_status_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
+			DECLARE
+				now_ms BIGINT := (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT;
+				previous TEXT := '';
+			BEGIN
+				IF TG_OP = 'UPDATE' THEN
+					IF OLD.status = NEW.status THEN RETURN NEW; END IF;
+					previous := OLD.status;
+				END IF;
+				INSERT INTO ` + table + ` (uuid, payload, metadata, not_before, created_at)
+				VALUES (gen_random_uuid()::TEXT,
+					convert_to(json_build_object('submission_id', NEW.id, 'status', NEW.status,
+						'previous_status', previous, 'at', NEW.updated_at)::TEXT, 'UTF8'),
+					'{}', now_ms, now_ms);
+				RETURN NEW;
+			END $fn$`,
+			`CREATE OR REPLACE TRIGGER submission_status_change AFTER INSERT OR UPDATE OF status ON submissions
+				FOR EACH ROW EXECUTE FUNCTION amtsbote_status_change()`}
+	}
+	insert := `INSERT INTO ` + table + ` (uuid, payload, metadata, not_before, created_at)
+		VALUES (lower(hex(randomblob(16))),
+			json_object('submission_id', NEW.id, 'status', NEW.status, 'previous_status', %s, 'at', NEW.updated_at),
+			'{}', CAST(unixepoch('subsec') * 1000 AS INTEGER), CAST(unixepoch('subsec') * 1000 AS INTEGER));`
+	return []string{
+		`CREATE TRIGGER IF NOT EXISTS submission_created_callback AFTER INSERT ON submissions BEGIN ` +
+			fmt.Sprintf(insert, "''") + ` END`,
+		`CREATE TRIGGER IF NOT EXISTS submission_status_callback AFTER UPDATE OF status ON submissions
+			WHEN OLD.status != NEW.status BEGIN ` + fmt.Sprintf(insert, "OLD.status") + ` END`,
+	}
 }

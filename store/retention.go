@@ -17,7 +17,7 @@ type AuditEntry struct {
 
 // Audit appends to the audit trail.
 func Audit(ctx context.Context, ex Execer, e AuditEntry) error {
-	_, err := ex.ExecContext(ctx, `INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)`,
+	_, err := ex.ExecContext(ctx, `INSERT INTO audit (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)`,
 		ms(e.At), e.Actor, e.Action, e.Subject, e.Detail)
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", e.Action, err)
@@ -27,7 +27,7 @@ func Audit(ctx context.Context, ex Execer, e AuditEntry) error {
 
 // AuditTrail lists audit entries since a time, oldest first, at most limit.
 func (s *Store) AuditTrail(ctx context.Context, since time.Time, limit int) ([]AuditEntry, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT at, actor, action, subject, detail FROM audit WHERE at >= ? ORDER BY id LIMIT ?`,
+	rows, err := s.DB.QueryContext(ctx, `SELECT at, actor, action, subject, detail FROM audit WHERE at >= $1 ORDER BY id LIMIT $2`,
 		ms(since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read audit trail: %w", err)
@@ -51,8 +51,8 @@ func (s *Store) AuditTrail(ctx context.Context, since time.Time, limit int) ([]A
 func (s *Store) PurgeCandidates(ctx context.Context, route string, statuses []string, cutoff time.Time) ([]string, error) {
 	var ids []string
 	for _, st := range statuses {
-		rows, err := s.DB.QueryContext(ctx, `SELECT id FROM submissions WHERE status = ? AND updated_at < ? AND purged_at = 0
-			AND (? = '' OR route = ?)`, st, ms(cutoff), route, route)
+		rows, err := s.DB.QueryContext(ctx, `SELECT id FROM submissions WHERE status = $1 AND updated_at < $2 AND purged_at = 0
+			AND (CAST($3 AS TEXT) = '' OR route = $3)`, st, ms(cutoff), route)
 		if err != nil {
 			return nil, fmt.Errorf("find submissions to purge: %w", err)
 		}
@@ -72,13 +72,13 @@ func (s *Store) PurgeCandidates(ctx context.Context, route string, statuses []st
 // Purge deletes a submission's personal data — the form data, the attachments' content and the
 // mapped messages — and keeps its metadata, deliveries and history.
 func Purge(ctx context.Context, ex Execer, id string, at time.Time) error {
-	if _, err := ex.ExecContext(ctx, `UPDATE submissions SET data = '{}', purged_at = ? WHERE id = ?`, ms(at), id); err != nil {
+	if _, err := ex.ExecContext(ctx, `UPDATE submissions SET data = $1, purged_at = $2 WHERE id = $3`, []byte("{}"), ms(at), id); err != nil {
 		return fmt.Errorf("purge %s: %w", id, err)
 	}
-	if _, err := ex.ExecContext(ctx, `UPDATE attachments SET content = x'' WHERE submission_id = ?`, id); err != nil {
+	if _, err := ex.ExecContext(ctx, `DELETE FROM attachment_chunks WHERE submission_id = $1`, id); err != nil {
 		return fmt.Errorf("purge attachments of %s: %w", id, err)
 	}
-	if _, err := ex.ExecContext(ctx, `UPDATE messages SET xml = x'' WHERE submission_id = ?`, id); err != nil {
+	if _, err := ex.ExecContext(ctx, `UPDATE messages SET xml = $1 WHERE submission_id = $2`, []byte{}, id); err != nil {
 		return fmt.Errorf("purge messages of %s: %w", id, err)
 	}
 	return AddEvent(ctx, ex, id, Event{At: at, Type: "purged", Detail: "form data, attachments and messages deleted (retention)"})
@@ -87,7 +87,7 @@ func Purge(ctx context.Context, ex Execer, id string, at time.Time) error {
 // Purged tells whether a submission's data was purged.
 func (s *Store) Purged(ctx context.Context, id string) (bool, error) {
 	var at int64
-	if err := s.DB.QueryRowContext(ctx, `SELECT purged_at FROM submissions WHERE id = ?`, id).Scan(&at); err != nil {
+	if err := s.DB.QueryRowContext(ctx, `SELECT purged_at FROM submissions WHERE id = $1`, id).Scan(&at); err != nil {
 		return false, err
 	}
 	return at != 0, nil

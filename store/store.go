@@ -9,9 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	_ "github.com/mattn/go-sqlite3" // SQLite driver (cgo)
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
+	_ "github.com/mattn/go-sqlite3"    // SQLite driver (cgo)
+
+	"github.com/amtsbote/amtsbote/store/queue"
 )
 
 // ErrNotFound is returned when a submission, message or delivery does not exist.
@@ -21,15 +25,34 @@ var ErrNotFound = errors.New("not found")
 var ErrLocked = errors.New("data directory is in use by another amtsbote process")
 
 // Execer runs a write statement: a transaction of intake, a pipeline stage's transaction, or a
-// plain connection.
+// plain connection. Statements use $1, $2, … placeholders, which both backends understand
+// (SQLite numbers them by first appearance, so they are written in order).
 type Execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (wmsql.Result, error)
 }
 
-// Store is the embedded SQLite store.
+// Backends.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Options selects and tunes the backend.
+type Options struct {
+	Driver  string // sqlite (default) or postgres
+	DataDir string // sqlite: the directory of the database file
+	DSN     string // postgres: the connection string
+	// MaxConns bounds the PostgreSQL connections of this process (0: 32).
+	MaxConns int
+}
+
+// Store is the database of submissions, messages, deliveries and queues: an embedded SQLite
+// file, or a PostgreSQL database that several instances share.
 type Store struct {
-	// DB is shared with the watermill queues that live in the same file.
-	DB   *sql.DB
+	// DB is shared with the watermill queues that live in the same database.
+	DB     *sql.DB
+	Driver string
+	// Path is the SQLite file, or the PostgreSQL server as host:port/database.
 	Path string
 	lock *os.File
 }
@@ -37,15 +60,74 @@ type Store struct {
 // FileName is the SQLite file inside the data directory.
 const FileName = "amtsbote.db"
 
-// Open opens (and creates or migrates) the store in dataDir. Only one process may use a data
-// directory at a time; a second one gets ErrLocked.
+// Open opens (and creates or migrates) the SQLite store in dataDir. Only one process may use a
+// data directory at a time; a second one gets ErrLocked.
 func Open(ctx context.Context, dataDir string) (*Store, error) {
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+	return OpenWith(ctx, Options{Driver: SQLite, DataDir: dataDir})
+}
+
+// OpenWith opens (and creates or migrates) the store the options select.
+func OpenWith(ctx context.Context, o Options) (*Store, error) {
+	var s *Store
+	var err error
+	switch o.Driver {
+	case SQLite, "":
+		s, err = openSQLite(o.DataDir, true)
+	case Postgres:
+		s, err = openPostgres(ctx, o)
+	default:
+		return nil, fmt.Errorf("unknown storage driver %q (expected sqlite or postgres)", o.Driver)
 	}
-	lock, err := lockDir(dataDir)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("prepare %s: %w", s.Path, err)
+	}
+	return s, nil
+}
+
+// OpenShared opens a store that a running daemon may be using, for tools (dead letters,
+// replay). It takes no lock and does not migrate: SQLite serialises the writes, PostgreSQL is
+// shared anyway, and a store the daemon has not yet migrated is refused.
+func OpenShared(ctx context.Context, o Options) (*Store, error) {
+	var s *Store
+	var err error
+	switch o.Driver {
+	case SQLite, "":
+		path := filepath.Join(o.DataDir, FileName)
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no store in %s (storage.data_dir): %w", o.DataDir, err)
+		}
+		s, err = openSQLite(o.DataDir, false)
+	case Postgres:
+		s, err = openPostgres(ctx, o)
+	default:
+		return nil, fmt.Errorf("unknown storage driver %q (expected sqlite or postgres)", o.Driver)
+	}
+	if err != nil {
+		return nil, err
+	}
+	version, err := s.schemaVersion(ctx)
+	if err != nil || version != len(s.migrations()) {
+		s.Close()
+		return nil, fmt.Errorf("%s has schema version %d, this amtsbote expects %d: start amtsbote serve once to migrate it",
+			s.Path, version, len(s.migrations()))
+	}
+	return s, nil
+}
+
+func openSQLite(dataDir string, exclusive bool) (*Store, error) {
+	var lock *os.File
+	if exclusive {
+		if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+		var err error
+		if lock, err = lockDir(dataDir); err != nil {
+			return nil, err
+		}
 	}
 	path := filepath.Join(dataDir, FileName)
 	// _txlock=immediate: every transaction takes the write lock at BEGIN, so two writers never
@@ -58,17 +140,47 @@ func Open(ctx context.Context, dataDir string) (*Store, error) {
 	q.Set("_fk", "1")
 	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
 	if err != nil {
-		lock.Close()
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
-	s := &Store{DB: db, Path: path, lock: lock}
-	if err := s.migrate(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("prepare %s: %w", path, err)
+	return &Store{DB: db, Driver: SQLite, Path: path, lock: lock}, nil
+}
+
+func openPostgres(ctx context.Context, o Options) (*Store, error) {
+	if o.DSN == "" {
+		return nil, errors.New("storage.dsn is empty: the postgres driver needs a connection string (AMTSBOTE_STORAGE_DSN)")
 	}
-	return s, nil
+	db, err := sql.Open("pgx", o.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("storage.dsn: %w", err)
+	}
+	maxConns := o.MaxConns
+	if maxConns <= 0 {
+		maxConns = 32
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	where := redactDSN(o.DSN)
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL %s: %w", where, err)
+	}
+	return &Store{DB: db, Driver: Postgres, Path: where}, nil
+}
+
+// redactDSN names the server and database of a connection string without its password.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.Host != "" {
+		return u.Host + u.Path
+	}
+	return "(storage.dsn)"
 }
 
 func lockDir(dataDir string) (*os.File, error) {
@@ -83,31 +195,6 @@ func lockDir(dataDir string) (*os.File, error) {
 	return f, nil
 }
 
-// OpenShared opens the store of a data directory that a running daemon may be using, for tools
-// (dead letters, replay). It takes no lock and does not migrate: SQLite serialises the writes,
-// and a store the daemon has not yet migrated is refused.
-func OpenShared(ctx context.Context, dataDir string) (*Store, error) {
-	path := filepath.Join(dataDir, FileName)
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no store in %s (storage.data_dir): %w", dataDir, err)
-	}
-	q := url.Values{}
-	q.Set("_txlock", "immediate")
-	q.Set("_sync", "FULL")
-	q.Set("_busy_timeout", "10000")
-	q.Set("_fk", "1")
-	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	var version int
-	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil || version != len(migrations) {
-		db.Close()
-		return nil, fmt.Errorf("%s has schema version %d, this amtsbote expects %d: start amtsbote serve once to migrate it", path, version, len(migrations))
-	}
-	return &Store{DB: db, Path: path}, nil
-}
-
 // Close closes the database and releases the data directory.
 func (s *Store) Close() error {
 	err := s.DB.Close()
@@ -116,6 +203,9 @@ func (s *Store) Close() error {
 	}
 	return err
 }
+
+// Shared tells whether other processes may work on the same store at the same time.
+func (s *Store) Shared() bool { return s.Driver == Postgres }
 
 // InTx runs fn in one transaction and commits it.
 func (s *Store) InTx(ctx context.Context, fn func(tx wmsql.Tx) error) (err error) {
@@ -132,4 +222,12 @@ func (s *Store) InTx(ctx context.Context, fn func(tx wmsql.Tx) error) (err error
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// Queues is what a watermill-sql subscriber needs to consume this store's queues.
+func (s *Store) Queues(now func() time.Time) queue.Backend {
+	if s.Driver == Postgres {
+		return queue.Backend{Schema: queue.NewPostgresSchema(now), Offsets: queue.PostgresOffsets{}, Beginner: queue.PostgresBeginner{DB: s.DB}}
+	}
+	return queue.Backend{Schema: queue.SQLiteSchema{Now: now}, Offsets: queue.SQLiteOffsets{}, Beginner: queue.LazyBeginner{DB: s.DB}}
 }

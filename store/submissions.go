@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 	"time"
 )
 
@@ -45,7 +49,10 @@ type Attachment struct {
 	MediaType   string
 	Size        int64
 	SHA256      string // hex
-	Content     []byte // nil when loaded without content
+	// Content is read (once) by InsertSubmission, which stores it a chunk at a time and sets
+	// Size and SHA256 from what it read. Attachments loaded from the store have none: read
+	// them with OpenAttachment.
+	Content io.Reader
 }
 
 // Event is one step in a submission's history.
@@ -60,7 +67,8 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
-// InsertSubmission stores a new submission with its attachments and a "received" event.
+// InsertSubmission stores a new submission with its attachments and a "received" event. The
+// attachments' content is streamed into the store; their Size and SHA256 are set from it.
 func InsertSubmission(ctx context.Context, ex Execer, sub Submission, atts []Attachment) error {
 	var idem any
 	if sub.IdempotencyKey != "" {
@@ -68,17 +76,21 @@ func InsertSubmission(ctx context.Context, ex Execer, sub Submission, atts []Att
 	}
 	_, err := ex.ExecContext(ctx, `INSERT INTO submissions
 		(id, portal, reference, leistung, ags, ars, route, status, data, idempotency_key, request_hash, received_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		sub.ID, sub.Portal, sub.Reference, sub.Leistung, sub.AGS, sub.ARS, sub.Route, sub.Status, sub.Data,
 		idem, sub.RequestHash, ms(sub.ReceivedAt), ms(sub.ReceivedAt))
 	if err != nil {
 		return fmt.Errorf("insert submission %s: %w", sub.ID, err)
 	}
-	for _, a := range atts {
+	for i := range atts {
+		a := &atts[i]
+		if err := writeChunks(ctx, ex, sub.ID, a); err != nil {
+			return err
+		}
 		_, err := ex.ExecContext(ctx, `INSERT INTO attachments
-			(submission_id, seq, filename, package_name, media_type, size, sha256, content)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			sub.ID, a.Seq, a.Filename, a.PackageName, a.MediaType, a.Size, a.SHA256, a.Content)
+			(submission_id, seq, filename, package_name, media_type, size, sha256)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			sub.ID, a.Seq, a.Filename, a.PackageName, a.MediaType, a.Size, a.SHA256)
 		if err != nil {
 			return fmt.Errorf("insert attachment %d of submission %s: %w", a.Seq, sub.ID, err)
 		}
@@ -86,9 +98,78 @@ func InsertSubmission(ctx context.Context, ex Execer, sub Submission, atts []Att
 	return AddEvent(ctx, ex, sub.ID, Event{At: sub.ReceivedAt, Type: "received"})
 }
 
+// ChunkSize is how much of an attachment one row holds: the most of it in memory at a time.
+const ChunkSize = 1 << 20
+
+var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
+
+// writeChunks stores an attachment's content in chunks and sets its Size and SHA256.
+func writeChunks(ctx context.Context, ex Execer, submissionID string, a *Attachment) error {
+	buf := chunkBuffers.Get().(*[]byte)
+	defer chunkBuffers.Put(buf)
+	h := sha256.New()
+	a.Size = 0
+	for chunk := 0; a.Content != nil; chunk++ {
+		n, err := io.ReadFull(a.Content, *buf)
+		if n > 0 {
+			h.Write((*buf)[:n])
+			a.Size += int64(n)
+			if _, err := ex.ExecContext(ctx, `INSERT INTO attachment_chunks (submission_id, seq, chunk, data) VALUES ($1, $2, $3, $4)`,
+				submissionID, a.Seq, chunk, (*buf)[:n]); err != nil {
+				return fmt.Errorf("store attachment %d of submission %s: %w", a.Seq, submissionID, err)
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read attachment %d of submission %s: %w", a.Seq, submissionID, err)
+		}
+	}
+	a.SHA256 = hex.EncodeToString(h.Sum(nil))
+	return nil
+}
+
+// OpenAttachment streams an attachment's content from the store, one chunk in memory at a time.
+func (s *Store) OpenAttachment(ctx context.Context, submissionID string, seq int) io.ReadCloser {
+	return &chunkReader{ctx: ctx, db: s.DB, submissionID: submissionID, seq: seq}
+}
+
+type chunkReader struct {
+	ctx          context.Context
+	db           *sql.DB
+	submissionID string
+	seq, next    int
+	buf          []byte
+	done         bool
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.done {
+			return 0, io.EOF
+		}
+		err := r.db.QueryRowContext(r.ctx, `SELECT data FROM attachment_chunks WHERE submission_id = $1 AND seq = $2 AND chunk = $3`,
+			r.submissionID, r.seq, r.next).Scan(&r.buf)
+		if errors.Is(err, sql.ErrNoRows) {
+			r.done, r.buf = true, nil
+			return 0, io.EOF
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read attachment %d of submission %s: %w", r.seq, r.submissionID, err)
+		}
+		r.next++
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+func (r *chunkReader) Close() error { r.buf, r.done = nil, true; return nil }
+
 // AddEvent appends an event to a submission's history.
 func AddEvent(ctx context.Context, ex Execer, submissionID string, e Event) error {
-	_, err := ex.ExecContext(ctx, `INSERT INTO events (submission_id, at, type, destination, detail) VALUES (?, ?, ?, ?, ?)`,
+	_, err := ex.ExecContext(ctx, `INSERT INTO events (submission_id, at, type, destination, detail) VALUES ($1, $2, $3, $4, $5)`,
 		submissionID, ms(e.At), e.Type, e.Destination, e.Detail)
 	if err != nil {
 		return fmt.Errorf("record event %s of submission %s: %w", e.Type, submissionID, err)
@@ -98,7 +179,7 @@ func AddEvent(ctx context.Context, ex Execer, submissionID string, e Event) erro
 
 // SetStatus changes a submission's status.
 func SetStatus(ctx context.Context, ex Execer, submissionID, status string, at time.Time) error {
-	_, err := ex.ExecContext(ctx, `UPDATE submissions SET status = ?, updated_at = ? WHERE id = ?`,
+	_, err := ex.ExecContext(ctx, `UPDATE submissions SET status = $1, updated_at = $2 WHERE id = $3`,
 		status, ms(at), submissionID)
 	if err != nil {
 		return fmt.Errorf("set status of submission %s: %w", submissionID, err)
@@ -126,23 +207,19 @@ func scanSubmission(row *sql.Row) (Submission, error) {
 
 // Submission loads one submission.
 func (s *Store) Submission(ctx context.Context, id string) (Submission, error) {
-	return scanSubmission(s.DB.QueryRowContext(ctx, `SELECT `+submissionColumns+` FROM submissions WHERE id = ?`, id))
+	return scanSubmission(s.DB.QueryRowContext(ctx, `SELECT `+submissionColumns+` FROM submissions WHERE id = $1`, id))
 }
 
 // SubmissionByIdempotencyKey finds the submission a portal created with an Idempotency-Key.
 func (s *Store) SubmissionByIdempotencyKey(ctx context.Context, portal, key string) (Submission, error) {
 	return scanSubmission(s.DB.QueryRowContext(ctx,
-		`SELECT `+submissionColumns+` FROM submissions WHERE portal = ? AND idempotency_key = ?`, portal, key))
+		`SELECT `+submissionColumns+` FROM submissions WHERE portal = $1 AND idempotency_key = $2`, portal, key))
 }
 
-// Attachments lists a submission's attachments in order, with their content if asked.
-func (s *Store) Attachments(ctx context.Context, submissionID string, withContent bool) ([]Attachment, error) {
-	content := `NULL`
-	if withContent {
-		content = `content`
-	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT seq, filename, package_name, media_type, size, sha256, `+content+`
-		FROM attachments WHERE submission_id = ? ORDER BY seq`, submissionID)
+// Attachments lists a submission's attachments in order, without content (OpenAttachment).
+func (s *Store) Attachments(ctx context.Context, submissionID string) ([]Attachment, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT seq, filename, package_name, media_type, size, sha256
+		FROM attachments WHERE submission_id = $1 ORDER BY seq`, submissionID)
 	if err != nil {
 		return nil, fmt.Errorf("read attachments of %s: %w", submissionID, err)
 	}
@@ -150,7 +227,7 @@ func (s *Store) Attachments(ctx context.Context, submissionID string, withConten
 	var out []Attachment
 	for rows.Next() {
 		var a Attachment
-		if err := rows.Scan(&a.Seq, &a.Filename, &a.PackageName, &a.MediaType, &a.Size, &a.SHA256, &a.Content); err != nil {
+		if err := rows.Scan(&a.Seq, &a.Filename, &a.PackageName, &a.MediaType, &a.Size, &a.SHA256); err != nil {
 			return nil, fmt.Errorf("read attachments of %s: %w", submissionID, err)
 		}
 		out = append(out, a)
@@ -161,7 +238,7 @@ func (s *Store) Attachments(ctx context.Context, submissionID string, withConten
 // Events lists a submission's history, oldest first.
 func (s *Store) Events(ctx context.Context, submissionID string) ([]Event, error) {
 	rows, err := s.DB.QueryContext(ctx, `SELECT at, type, destination, detail FROM events
-		WHERE submission_id = ? ORDER BY id`, submissionID)
+		WHERE submission_id = $1 ORDER BY id`, submissionID)
 	if err != nil {
 		return nil, fmt.Errorf("read events of %s: %w", submissionID, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/amtsbote/amtsbote/admin"
 	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/daemon"
 	"github.com/amtsbote/amtsbote/pipeline"
 	"github.com/amtsbote/amtsbote/store"
 )
@@ -32,7 +33,7 @@ daemon runs or not; a replay is picked up by the running daemon at once, or when
 		if err != nil {
 			return nil, usageError{err}
 		}
-		st, err := store.OpenShared(context.Background(), cfg.Storage.DataDir)
+		st, err := store.OpenShared(context.Background(), daemon.StoreOptions(cfg))
 		if err != nil {
 			return nil, usageError{err}
 		}

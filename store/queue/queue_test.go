@@ -1,4 +1,4 @@
-package sqlitequeue_test
+package queue_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/amtsbote/amtsbote/store"
-	"github.com/amtsbote/amtsbote/store/sqlitequeue"
+	"github.com/amtsbote/amtsbote/store/queue"
 )
 
 func openStore(t *testing.T) *store.Store {
@@ -26,7 +26,7 @@ func openStore(t *testing.T) *store.Store {
 
 func initTopic(t *testing.T, st *store.Store, topic string) {
 	t.Helper()
-	qs, _ := sqlitequeue.Schema{}.SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams{Topic: topic})
+	qs, _ := queue.SQLiteSchema{}.SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams{Topic: topic})
 	for _, q := range qs {
 		if _, err := st.DB.Exec(q.Query); err != nil {
 			t.Fatal(err)
@@ -36,7 +36,7 @@ func initTopic(t *testing.T, st *store.Store, topic string) {
 
 func publish(t *testing.T, st *store.Store, topic string, msgs ...*message.Message) {
 	t.Helper()
-	pub, err := wmsql.NewPublisher(wmsql.BeginnerFromStdSQL(st.DB), wmsql.PublisherConfig{SchemaAdapter: sqlitequeue.Schema{}}, nil)
+	pub, err := wmsql.NewPublisher(wmsql.BeginnerFromStdSQL(st.DB), wmsql.PublisherConfig{SchemaAdapter: queue.SQLiteSchema{}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,9 +47,9 @@ func publish(t *testing.T, st *store.Store, topic string, msgs ...*message.Messa
 
 func subscribe(t *testing.T, st *store.Store, topic string) <-chan *message.Message {
 	t.Helper()
-	sub, err := wmsql.NewSubscriber(sqlitequeue.Beginner{DB: st.DB}, wmsql.SubscriberConfig{
+	sub, err := wmsql.NewSubscriber(queue.LazyBeginner{DB: st.DB}, wmsql.SubscriberConfig{
 		PollInterval: 10 * time.Millisecond, ResendInterval: 10 * time.Millisecond,
-		SchemaAdapter: sqlitequeue.Schema{}, OffsetsAdapter: sqlitequeue.Offsets{},
+		SchemaAdapter: queue.SQLiteSchema{}, OffsetsAdapter: queue.SQLiteOffsets{},
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func receive(t *testing.T, ch <-chan *message.Message) *message.Message {
 func queued(t *testing.T, st *store.Store, topic string) int {
 	t.Helper()
 	var n int
-	if err := st.DB.QueryRow(`SELECT count(*) FROM ` + sqlitequeue.Table(topic)).Scan(&n); err != nil {
+	if err := st.DB.QueryRow(`SELECT count(*) FROM ` + queue.Table(topic)).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -145,7 +145,7 @@ func TestNotBeforeSchedulesWithoutBlocking(t *testing.T) {
 	st := openStore(t)
 	initTopic(t, st, "t3")
 	later := message.NewMessage("later", []byte("later"))
-	later.Metadata.Set(sqlitequeue.NotBeforeKey, time.Now().Add(400*time.Millisecond).Format(time.RFC3339Nano))
+	later.Metadata.Set(queue.NotBeforeKey, time.Now().Add(400*time.Millisecond).Format(time.RFC3339Nano))
 	publish(t, st, "t3", later, message.NewMessage("now", []byte("now")))
 	ch := subscribe(t, st, "t3")
 	start := time.Now()
@@ -163,8 +163,8 @@ func TestNotBeforeSchedulesWithoutBlocking(t *testing.T) {
 
 func TestBadNotBeforeIsAnError(t *testing.T) {
 	m := message.NewMessage("x", nil)
-	m.Metadata.Set(sqlitequeue.NotBeforeKey, "tomorrow")
-	_, err := sqlitequeue.Schema{}.InsertQuery(wmsql.InsertQueryParams{Topic: "t", Msgs: message.Messages{m}})
+	m.Metadata.Set(queue.NotBeforeKey, "tomorrow")
+	_, err := queue.SQLiteSchema{}.InsertQuery(wmsql.InsertQueryParams{Topic: "t", Msgs: message.Messages{m}})
 	if err == nil {
 		t.Fatal("want an error for a malformed due time")
 	}
@@ -222,7 +222,7 @@ func TestConcurrentSubscribersNeverShareAMessage(t *testing.T) {
 func TestCommitWithoutAckKeepsNothing(t *testing.T) {
 	st := openStore(t)
 	st.DB.Exec(`CREATE TABLE effects (v TEXT)`)
-	tx, _ := sqlitequeue.Beginner{DB: st.DB}.BeginTx(context.Background(), nil)
+	tx, _ := queue.LazyBeginner{DB: st.DB}.BeginTx(context.Background(), nil)
 	if _, err := tx.ExecContext(context.Background(), `INSERT INTO effects VALUES ('half done')`); err != nil {
 		t.Fatal(err)
 	}

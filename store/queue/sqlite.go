@@ -1,27 +1,22 @@
-package sqlitequeue
+package queue
 
 import (
 	stdsql "database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
-// NotBeforeKey is the message metadata key that schedules a message: it is not handed to a
-// subscriber before this time (RFC 3339). Messages without it are due at once.
-const NotBeforeKey = "amtsbote_not_before"
-
-// Schema is a watermill-sql SchemaAdapter for SQLite queues.
+// SQLiteSchema is a watermill-sql SchemaAdapter for SQLite queues.
 //
 // Reading the next message claims it for Lease (one UPDATE … RETURNING), so several subscribers
 // of one queue — the handlers of one destination with max_in_flight > 1 — never get the same
 // message. A claim that is not acked (the process died) expires; the embedded daemon also
 // clears all claims when it starts, as it is the only process using the file.
-type Schema struct {
+type SQLiteSchema struct {
 	// Now returns the current time; defaults to time.Now. Tests inject a clock.
 	Now func() time.Time
 	// Lease is how long a claimed message is hidden from other subscribers. Default: 15 minutes,
@@ -29,28 +24,23 @@ type Schema struct {
 	Lease time.Duration
 }
 
-// Offsets is the matching watermill-sql OffsetsAdapter: acking deletes the row.
-type Offsets struct{}
+// SQLiteOffsets is the matching watermill-sql OffsetsAdapter: acking deletes the row.
+type SQLiteOffsets struct{}
 
 var (
-	_ wmsql.SchemaAdapter  = Schema{}
-	_ wmsql.OffsetsAdapter = Offsets{}
+	_ wmsql.SchemaAdapter  = SQLiteSchema{}
+	_ wmsql.OffsetsAdapter = SQLiteOffsets{}
 )
 
-func (s Schema) now() time.Time {
+func (s SQLiteSchema) now() time.Time {
 	if s.Now != nil {
 		return s.Now()
 	}
 	return time.Now()
 }
 
-// Table returns the quoted table name that holds the queue of topic.
-func Table(topic string) string {
-	return `"watermill_` + topic + `"`
-}
-
 // SchemaInitializingQueries creates the topic's table and the index the subscriber reads by.
-func (s Schema) SchemaInitializingQueries(p wmsql.SchemaInitializingQueriesParams) ([]wmsql.Query, error) {
+func (s SQLiteSchema) SchemaInitializingQueries(p wmsql.SchemaInitializingQueriesParams) ([]wmsql.Query, error) {
 	table := Table(p.Topic)
 	index := `"watermill_` + p.Topic + `_due"`
 	return []wmsql.Query{
@@ -68,47 +58,15 @@ func (s Schema) SchemaInitializingQueries(p wmsql.SchemaInitializingQueriesParam
 }
 
 // InsertQuery inserts messages; a message's NotBeforeKey metadata becomes its due time.
-func (s Schema) InsertQuery(p wmsql.InsertQueryParams) (wmsql.Query, error) {
-	if len(p.Msgs) == 0 {
-		return wmsql.Query{}, fmt.Errorf("no messages to insert into topic %s", p.Topic)
-	}
-	now := s.now().UnixMilli()
-	args := make([]any, 0, len(p.Msgs)*5)
-	for _, msg := range p.Msgs {
-		due, err := notBefore(msg, now)
-		if err != nil {
-			return wmsql.Query{}, err
-		}
-		metadata, err := json.Marshal(msg.Metadata)
-		if err != nil {
-			return wmsql.Query{}, fmt.Errorf("encode metadata of message %s: %w", msg.UUID, err)
-		}
-		args = append(args, msg.UUID, []byte(msg.Payload), string(metadata), due, now)
-	}
-	markers := strings.TrimSuffix(strings.Repeat("(?,?,?,?,?),", len(p.Msgs)), ",")
-	return wmsql.Query{
-		Query: `INSERT INTO ` + Table(p.Topic) + ` (uuid, payload, metadata, not_before, created_at) VALUES ` + markers,
-		Args:  args,
-	}, nil
-}
-
-func notBefore(msg *message.Message, now int64) (int64, error) {
-	v := msg.Metadata.Get(NotBeforeKey)
-	if v == "" {
-		return now, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
-		return 0, fmt.Errorf("message %s: metadata %s=%q is not an RFC 3339 time: %w", msg.UUID, NotBeforeKey, v, err)
-	}
-	return t.UnixMilli(), nil
+func (s SQLiteSchema) InsertQuery(p wmsql.InsertQueryParams) (wmsql.Query, error) {
+	return insertQuery(s.now(), p)
 }
 
 // SelectQuery claims the message that has been due longest. One at a time: the lazy
 // transaction must not keep a lock while the next message of a batch is handled.
-func (s Schema) SelectQuery(p wmsql.SelectQueryParams) (wmsql.Query, error) {
+func (s SQLiteSchema) SelectQuery(p wmsql.SelectQueryParams) (wmsql.Query, error) {
 	if p.ConsumerGroup != "" {
-		return wmsql.Query{}, fmt.Errorf("sqlitequeue: consumer groups are not supported (topic %s)", p.Topic)
+		return wmsql.Query{}, fmt.Errorf("queue: consumer groups are not supported (topic %s)", p.Topic)
 	}
 	lease := s.Lease
 	if lease <= 0 {
@@ -132,7 +90,7 @@ func ReleaseClaims(topic string) string {
 }
 
 // UnmarshalMessage turns a selected row into a watermill message.
-func (s Schema) UnmarshalMessage(p wmsql.UnmarshalMessageParams) (wmsql.Row, error) {
+func (s SQLiteSchema) UnmarshalMessage(p wmsql.UnmarshalMessageParams) (wmsql.Row, error) {
 	var r wmsql.Row
 	var metadata stdsql.NullString
 	if err := p.Row.Scan(&r.Offset, &r.UUID, &r.Payload, &metadata); err != nil {
@@ -150,15 +108,12 @@ func (s Schema) UnmarshalMessage(p wmsql.UnmarshalMessageParams) (wmsql.Row, err
 }
 
 // SubscribeIsolationLevel is the driver default: SQLite transactions are serializable.
-func (s Schema) SubscribeIsolationLevel() stdsql.IsolationLevel {
+func (s SQLiteSchema) SubscribeIsolationLevel() stdsql.IsolationLevel {
 	return stdsql.LevelDefault
 }
 
-// ackMarker starts every ack statement, so that LazyTx can tell an acked transaction.
-const ackMarker = "/* amtsbote:ack */ "
-
 // AckMessageQuery deletes the handled row: the queue holds only work still to do.
-func (Offsets) AckMessageQuery(p wmsql.AckMessageQueryParams) (wmsql.Query, error) {
+func (SQLiteOffsets) AckMessageQuery(p wmsql.AckMessageQueryParams) (wmsql.Query, error) {
 	return wmsql.Query{
 		Query: ackMarker + `DELETE FROM ` + Table(p.Topic) + ` WHERE "offset" = ?`,
 		Args:  []any{p.LastRow.Offset},
@@ -166,21 +121,21 @@ func (Offsets) AckMessageQuery(p wmsql.AckMessageQueryParams) (wmsql.Query, erro
 }
 
 // ConsumedMessageQuery is not needed: a queue row has a single consumer.
-func (Offsets) ConsumedMessageQuery(wmsql.ConsumedMessageQueryParams) (wmsql.Query, error) {
+func (SQLiteOffsets) ConsumedMessageQuery(wmsql.ConsumedMessageQueryParams) (wmsql.Query, error) {
 	return wmsql.Query{}, nil
 }
 
-// NextOffsetQuery is not used by Schema.SelectQuery.
-func (Offsets) NextOffsetQuery(wmsql.NextOffsetQueryParams) (wmsql.Query, error) {
+// NextOffsetQuery is not used by SQLiteSchema.SelectQuery.
+func (SQLiteOffsets) NextOffsetQuery(wmsql.NextOffsetQueryParams) (wmsql.Query, error) {
 	return wmsql.Query{}, nil
 }
 
-// SchemaInitializingQueries: Schema creates the table.
-func (Offsets) SchemaInitializingQueries(wmsql.OffsetsSchemaInitializingQueriesParams) ([]wmsql.Query, error) {
+// SchemaInitializingQueries: SQLiteSchema creates the table.
+func (SQLiteOffsets) SchemaInitializingQueries(wmsql.OffsetsSchemaInitializingQueriesParams) ([]wmsql.Query, error) {
 	return nil, nil
 }
 
 // BeforeSubscribingQueries: nothing to prepare.
-func (Offsets) BeforeSubscribingQueries(wmsql.BeforeSubscribingQueriesParams) ([]wmsql.Query, error) {
+func (SQLiteOffsets) BeforeSubscribingQueries(wmsql.BeforeSubscribingQueriesParams) ([]wmsql.Query, error) {
 	return nil, nil
 }

@@ -1,4 +1,4 @@
-package sqlitequeue
+package queue
 
 import (
 	"context"
@@ -11,25 +11,25 @@ import (
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 )
 
-// Beginner is the watermill-sql Beginner for SQLite subscribers: its transactions begin lazily.
-type Beginner struct {
+// LazyBeginner is the watermill-sql Beginner for SQLite subscribers: its transactions begin lazily.
+type LazyBeginner struct {
 	DB *stdsql.DB
 }
 
-var _ wmsql.Beginner = Beginner{}
+var _ wmsql.Beginner = LazyBeginner{}
 
 // BeginTx returns a transaction that opens the real one at its first write.
-func (b Beginner) BeginTx(ctx context.Context, _ *stdsql.TxOptions) (wmsql.Tx, error) {
+func (b LazyBeginner) BeginTx(ctx context.Context, _ *stdsql.TxOptions) (wmsql.Tx, error) {
 	return &LazyTx{db: b.DB, ctx: ctx}, nil
 }
 
 // ExecContext runs a statement outside any transaction.
-func (b Beginner) ExecContext(ctx context.Context, query string, args ...any) (wmsql.Result, error) {
+func (b LazyBeginner) ExecContext(ctx context.Context, query string, args ...any) (wmsql.Result, error) {
 	return b.DB.ExecContext(ctx, query, args...)
 }
 
 // QueryContext runs a query outside any transaction.
-func (b Beginner) QueryContext(ctx context.Context, query string, args ...any) (wmsql.Rows, error) {
+func (b LazyBeginner) QueryContext(ctx context.Context, query string, args ...any) (wmsql.Rows, error) {
 	return b.DB.QueryContext(ctx, query, args...)
 }
 
@@ -128,3 +128,6 @@ func (t *LazyTx) Rollback() error {
 	}
 	return err
 }
+
+// Undo discards the handler's writes; the message stays claimed (see Rollback).
+func (t *LazyTx) Undo() error { return t.Rollback() }

@@ -18,7 +18,6 @@ import (
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/store/queue"
-
 )
 
 func newServer(t *testing.T) (*inbound.Server, *store.Store) {

@@ -124,8 +124,6 @@ var sqliteMigrations = []string{
 	ALTER TABLE attachments DROP COLUMN content;`,
 }
 
-
-
 // postgresMigrations are applied in order; the table schema_version records how many ran.
 // Never edit one that has shipped: append a new one (and the same change to sqliteMigrations).
 var postgresMigrations = []string{

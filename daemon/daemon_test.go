@@ -19,34 +19,36 @@ import (
 // The demo submission travels end to end and fans out: 202, mapped and validated for both
 // destinations, a zip in each drop directory whose XML is valid xdomea 3.0.0, status delivered.
 func TestDemoSubmissionFansOutAsValidXdomeaZips(t *testing.T) {
-	h := start(t, testConfig(t))
-	r := h.submit(demoSubmission(t), demoToken, nil)
-	if r.Status != http.StatusAccepted {
-		t.Fatalf("POST: %d %s", r.Status, r.Raw)
-	}
-	id := r.Body["id"].(string)
-	if r.Body["status"] != "received" || r.Body["links"].(map[string]any)["self"] != "/v1/submissions/"+id {
-		t.Fatalf("unexpected 202 body: %s", r.Raw)
-	}
-	st := h.waitStatus(id, "delivered")
-	types := eventTypes(st)
-	for typ, n := range map[string]int{"received": 1, "mapped": 2, "validated": 2, "delivered": 2} {
-		if count(types, typ) != n {
-			t.Errorf("%d %s events, want %d: %v", count(types, typ), typ, n, types)
+	eachBackend(t, func(t *testing.T, backend string) {
+		h := start(t, backendConfig(t, backend))
+		r := h.submit(demoSubmission(t), demoToken, nil)
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("POST: %d %s", r.Status, r.Raw)
 		}
-	}
-	schema, err := xoev.Compile("xdomea-3.0.0", "", "../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer schema.Close()
-	for dest, msgType := range map[string]string{"eakte": "Abgabe.Abgabe.0401", "gewerbe-fachverfahren": "FVDaten.SGOErstellen.0604"} {
-		d := delivery(t, st, dest)
-		if d["status"] != "delivered" || d["attempts"].(float64) != 1 {
-			t.Fatalf("delivery = %v", d)
+		id := r.Body["id"].(string)
+		if r.Body["status"] != "received" || r.Body["links"].(map[string]any)["self"] != "/v1/submissions/"+id {
+			t.Fatalf("unexpected 202 body: %s", r.Raw)
 		}
-		checkZip(t, schema, d["artefact"].(string), msgType)
-	}
+		st := h.waitStatus(id, "delivered")
+		types := eventTypes(st)
+		for typ, n := range map[string]int{"received": 1, "mapped": 2, "validated": 2, "delivered": 2} {
+			if count(types, typ) != n {
+				t.Errorf("%d %s events, want %d: %v", count(types, typ), typ, n, types)
+			}
+		}
+		schema, err := xoev.Compile("xdomea-3.0.0", "", "../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer schema.Close()
+		for dest, msgType := range map[string]string{"eakte": "Abgabe.Abgabe.0401", "gewerbe-fachverfahren": "FVDaten.SGOErstellen.0604"} {
+			d := delivery(t, st, dest)
+			if d["status"] != "delivered" || d["attempts"].(float64) != 1 {
+				t.Fatalf("delivery = %v", d)
+			}
+			checkZip(t, schema, d["artefact"].(string), msgType)
+		}
+	})
 }
 
 // checkZip opens a delivered package: <ProzessID>_<type>.zip holding the valid message and the
@@ -117,88 +119,92 @@ func keys(m map[string][]byte) []string {
 // Every refused request gets the right status and a message naming the problem, and nothing is
 // stored for it.
 func TestRefusedRequestsStoreNothing(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Server.MaxBodyBytes = 64 << 10
-	h := start(t, cfg)
-	valid := func(change func(m map[string]any)) []byte {
-		m := demoSubmission(t)
-		change(m)
-		return mustJSON(t, m)
-	}
-	tests := []struct {
-		name       string
-		token      string
-		body       []byte
-		wantStatus int
-		wantText   []string // in the error body
-	}{
-		{"no token", "", valid(func(map[string]any) {}), 401, []string{"missing bearer token"}},
-		{"unknown token", "not-a-portal", valid(func(map[string]any) {}), 401, []string{"unknown portal token"}},
-		{"malformed JSON", demoToken, []byte(`{"leistung": "99050012104000",`), 400, []string{"malformed JSON"}},
-		{"empty body", demoToken, nil, 400, []string{"empty"}},
-		{"not an object", demoToken, []byte(`[1,2]`), 400, []string{"must be a JSON object"}},
-		{"unknown field", demoToken, valid(func(m map[string]any) { m["leistungg"] = "1" }), 400, []string{"leistungg", "unknown field"}},
-		{"missing fields", demoToken, []byte(`{"data": {}}`), 400, []string{`"leistung"`, `"ags"`, `"reference"`}},
-		{"leistung too short", demoToken, valid(func(m map[string]any) { m["leistung"] = "9905" }), 400, []string{`"field": "leistung"`, "14-digit"}},
-		{"ags with letters", demoToken, valid(func(m map[string]any) { m["ags"] = "0916200X" }), 400, []string{`"field": "ags"`, "8-digit"}},
-		{"data not an object", demoToken, valid(func(m map[string]any) { m["data"] = "text" }), 400, []string{`"field": "data"`}},
-		{"wrong type", demoToken, valid(func(m map[string]any) { m["reference"] = 12 }), 400, []string{`"field": "reference"`, "must be a JSON string"}},
-		{"bad base64", demoToken, valid(func(m map[string]any) {
-			m["attachments"].([]any)[1].(map[string]any)["content_base64"] = "!!!"
-		}), 400, []string{"attachments[1].content_base64", "not valid base64"}},
-		{"bad media type", demoToken, valid(func(m map[string]any) {
-			m["attachments"].([]any)[0].(map[string]any)["media_type"] = "pdf"
-		}), 400, []string{"attachments[0].media_type"}},
-		{"no route", demoToken, valid(func(m map[string]any) { m["ags"] = "05315000" }), 422, []string{"no route", "99050012104000", "05315000"}},
-		{"too large", demoToken, valid(func(m map[string]any) {
-			m["data"].(map[string]any)["blob"] = strings.Repeat("x", 70<<10)
-		}), 413, []string{"larger than the limit"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := h.do("POST", "/v1/submissions", tt.token, tt.body, nil)
-			if r.Status != tt.wantStatus {
-				t.Fatalf("status %d, want %d: %s", r.Status, tt.wantStatus, r.Raw)
-			}
-			for _, want := range tt.wantText {
-				if !strings.Contains(r.Raw, want) {
-					t.Errorf("error body lacks %q: %s", want, r.Raw)
-				}
-			}
-		})
-	}
-	for _, table := range []string{"submissions", "attachments", "events", `"watermill_submissions"`} {
-		if n := h.count(table); n != 0 {
-			t.Errorf("%s has %d rows after refused requests, want 0", table, n)
+	eachBackend(t, func(t *testing.T, backend string) {
+		cfg := backendConfig(t, backend)
+		cfg.Server.MaxBodyBytes = 64 << 10
+		h := start(t, cfg)
+		valid := func(change func(m map[string]any)) []byte {
+			m := demoSubmission(t)
+			change(m)
+			return mustJSON(t, m)
 		}
-	}
+		tests := []struct {
+			name       string
+			token      string
+			body       []byte
+			wantStatus int
+			wantText   []string // in the error body
+		}{
+			{"no token", "", valid(func(map[string]any) {}), 401, []string{"missing bearer token"}},
+			{"unknown token", "not-a-portal", valid(func(map[string]any) {}), 401, []string{"unknown portal token"}},
+			{"malformed JSON", demoToken, []byte(`{"leistung": "99050012104000",`), 400, []string{"malformed JSON"}},
+			{"empty body", demoToken, nil, 400, []string{"empty"}},
+			{"not an object", demoToken, []byte(`[1,2]`), 400, []string{"must be a JSON object"}},
+			{"unknown field", demoToken, valid(func(m map[string]any) { m["leistungg"] = "1" }), 400, []string{"leistungg", "unknown field"}},
+			{"missing fields", demoToken, []byte(`{"data": {}}`), 400, []string{`"leistung"`, `"ags"`, `"reference"`}},
+			{"leistung too short", demoToken, valid(func(m map[string]any) { m["leistung"] = "9905" }), 400, []string{`"field": "leistung"`, "14-digit"}},
+			{"ags with letters", demoToken, valid(func(m map[string]any) { m["ags"] = "0916200X" }), 400, []string{`"field": "ags"`, "8-digit"}},
+			{"data not an object", demoToken, valid(func(m map[string]any) { m["data"] = "text" }), 400, []string{`"field": "data"`}},
+			{"wrong type", demoToken, valid(func(m map[string]any) { m["reference"] = 12 }), 400, []string{`"field": "reference"`, "must be a JSON string"}},
+			{"bad base64", demoToken, valid(func(m map[string]any) {
+				m["attachments"].([]any)[1].(map[string]any)["content_base64"] = "!!!"
+			}), 400, []string{"attachments[1].content_base64", "not valid base64"}},
+			{"bad media type", demoToken, valid(func(m map[string]any) {
+				m["attachments"].([]any)[0].(map[string]any)["media_type"] = "pdf"
+			}), 400, []string{"attachments[0].media_type"}},
+			{"no route", demoToken, valid(func(m map[string]any) { m["ags"] = "05315000" }), 422, []string{"no route", "99050012104000", "05315000"}},
+			{"too large", demoToken, valid(func(m map[string]any) {
+				m["data"].(map[string]any)["blob"] = strings.Repeat("x", 70<<10)
+			}), 413, []string{"larger than the limit"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := h.do("POST", "/v1/submissions", tt.token, tt.body, nil)
+				if r.Status != tt.wantStatus {
+					t.Fatalf("status %d, want %d: %s", r.Status, tt.wantStatus, r.Raw)
+				}
+				for _, want := range tt.wantText {
+					if !strings.Contains(r.Raw, want) {
+						t.Errorf("error body lacks %q: %s", want, r.Raw)
+					}
+				}
+			})
+		}
+		for _, table := range []string{"submissions", "attachments", "events", `"watermill_submissions"`} {
+			if n := h.count(table); n != 0 {
+				t.Errorf("%s has %d rows after refused requests, want 0", table, n)
+			}
+		}
+	})
 }
 
 // Repeating a request with the same Idempotency-Key returns the same submission and stores
 // nothing new; reusing the key for another body is refused; keys are per portal.
 func TestIdempotencyKey(t *testing.T) {
-	h := start(t, testConfig(t))
-	sub := demoSubmission(t)
-	key := map[string]string{"Idempotency-Key": "portal-req-0001"}
-	first := h.submit(sub, demoToken, key)
-	again := h.submit(sub, demoToken, key)
-	if first.Status != 202 || again.Status != 202 {
-		t.Fatalf("statuses %d, %d: %s %s", first.Status, again.Status, first.Raw, again.Raw)
-	}
-	if first.Body["id"] != again.Body["id"] || again.Header.Get("Idempotent-Replayed") != "true" {
-		t.Fatalf("repeat gave id %v (replayed=%q), want %v", again.Body["id"], again.Header.Get("Idempotent-Replayed"), first.Body["id"])
-	}
-	sub["reference"] = "DEMO-2026-000002"
-	if r := h.submit(sub, demoToken, key); r.Status != 422 || !strings.Contains(r.Raw, "different request body") {
-		t.Fatalf("key reused for another body: %d %s", r.Status, r.Raw)
-	}
-	other := h.submit(demoSubmission(t), otherToken, key)
-	if other.Status != 202 || other.Body["id"] == first.Body["id"] {
-		t.Fatalf("same key from another portal: %d %s", other.Status, other.Raw)
-	}
-	if n := h.count("submissions"); n != 2 {
-		t.Fatalf("%d submissions stored, want 2", n)
-	}
+	eachBackend(t, func(t *testing.T, backend string) {
+		h := start(t, backendConfig(t, backend))
+		sub := demoSubmission(t)
+		key := map[string]string{"Idempotency-Key": "portal-req-0001"}
+		first := h.submit(sub, demoToken, key)
+		again := h.submit(sub, demoToken, key)
+		if first.Status != 202 || again.Status != 202 {
+			t.Fatalf("statuses %d, %d: %s %s", first.Status, again.Status, first.Raw, again.Raw)
+		}
+		if first.Body["id"] != again.Body["id"] || again.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("repeat gave id %v (replayed=%q), want %v", again.Body["id"], again.Header.Get("Idempotent-Replayed"), first.Body["id"])
+		}
+		sub["reference"] = "DEMO-2026-000002"
+		if r := h.submit(sub, demoToken, key); r.Status != 422 || !strings.Contains(r.Raw, "different request body") {
+			t.Fatalf("key reused for another body: %d %s", r.Status, r.Raw)
+		}
+		other := h.submit(demoSubmission(t), otherToken, key)
+		if other.Status != 202 || other.Body["id"] == first.Body["id"] {
+			t.Fatalf("same key from another portal: %d %s", other.Status, other.Raw)
+		}
+		if n := h.count("submissions"); n != 2 {
+			t.Fatalf("%d submissions stored, want 2", n)
+		}
+	})
 }
 
 // Only the portal that submitted may read the status; anyone else gets 404 like for a missing id.
@@ -227,55 +233,59 @@ func TestStatusIsOnlyForTheSubmittingPortal(t *testing.T) {
 // the route is served at once; once it works the submission is delivered, and the failed
 // attempts stay visible.
 func TestTransientFailureIsRetriedUntilDelivered(t *testing.T) {
-	cfg := testConfig(t)
-	h := start(t, cfg)
-	// A file where the drop directory should be: every attempt fails until it is removed.
-	if err := os.WriteFile(h.outDir, []byte("in the way"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
-	// Wait until the E-Akte has failed twice and the Fachverfahren has its package: the failing
-	// destination keeps retrying while the other one is served.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := h.do("GET", "/v1/submissions/"+id, demoToken, nil, nil)
-		if len(r.Body["deliveries"].([]any)) == 2 && delivery(t, r, "eakte")["attempts"].(float64) >= 2 &&
-			delivery(t, r, "gewerbe-fachverfahren")["status"] == "delivered" {
-			if r.Body["status"] != "processing" || delivery(t, r, "eakte")["last_error"] == nil {
-				t.Fatalf("while failing: %s", r.Raw)
+	eachBackend(t, func(t *testing.T, backend string) {
+		cfg := backendConfig(t, backend)
+		h := start(t, cfg)
+		// A file where the drop directory should be: every attempt fails until it is removed.
+		if err := os.WriteFile(h.outDir, []byte("in the way"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
+		// Wait until the E-Akte has failed twice and the Fachverfahren has its package: the failing
+		// destination keeps retrying while the other one is served.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r := h.do("GET", "/v1/submissions/"+id, demoToken, nil, nil)
+			if len(r.Body["deliveries"].([]any)) == 2 && delivery(t, r, "eakte")["attempts"].(float64) >= 2 &&
+				delivery(t, r, "gewerbe-fachverfahren")["status"] == "delivered" {
+				if r.Body["status"] != "processing" || delivery(t, r, "eakte")["last_error"] == nil {
+					t.Fatalf("while failing: %s", r.Raw)
+				}
+				break
 			}
-			break
+			if time.Now().After(deadline) {
+				t.Fatalf("no retries of the E-Akte, or no delivery to the Fachverfahren: %s", r.Raw)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no retries of the E-Akte, or no delivery to the Fachverfahren: %s", r.Raw)
+		os.Remove(h.outDir)
+		st := h.waitStatus(id, "delivered")
+		if !slices.Contains(eventTypes(st), "delivery_failed") {
+			t.Errorf("history lacks the failed attempts: %v", eventTypes(st))
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	os.Remove(h.outDir)
-	st := h.waitStatus(id, "delivered")
-	if !slices.Contains(eventTypes(st), "delivery_failed") {
-		t.Errorf("history lacks the failed attempts: %v", eventTypes(st))
-	}
-	if d := firstDelivery(t, st); d["last_error"] != nil {
-		t.Errorf("last_error still set after success: %v", d)
-	}
+		if d := firstDelivery(t, st); d["last_error"] != nil {
+			t.Errorf("last_error still set after success: %v", d)
+		}
+	})
 }
 
 // After the configured attempts a delivery is dead, with its last error, and nothing is written.
 func TestDeliveryBecomesDeadAfterMaxAttempts(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Destinations[0].Retry.MaxAttempts = 3
-	h := start(t, cfg)
-	os.WriteFile(h.outDir, []byte("in the way"), 0o600)
-	id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
-	st := h.waitStatus(id, "dead")
-	d := firstDelivery(t, st)
-	if d["status"] != "dead" || d["attempts"].(float64) != 3 || !strings.Contains(d["last_error"].(string), "not a directory") {
-		t.Fatalf("dead delivery = %v", d)
-	}
-	if count(eventTypes(st), "dead") != 1 || delivery(t, st, "gewerbe-fachverfahren")["status"] != "delivered" {
-		t.Fatalf("want eakte dead and the Fachverfahren delivered: %s", st.Raw)
-	}
+	eachBackend(t, func(t *testing.T, backend string) {
+		cfg := backendConfig(t, backend)
+		cfg.Destinations[0].Retry.MaxAttempts = 3
+		h := start(t, cfg)
+		os.WriteFile(h.outDir, []byte("in the way"), 0o600)
+		id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
+		st := h.waitStatus(id, "dead")
+		d := firstDelivery(t, st)
+		if d["status"] != "dead" || d["attempts"].(float64) != 3 || !strings.Contains(d["last_error"].(string), "not a directory") {
+			t.Fatalf("dead delivery = %v", d)
+		}
+		if count(eventTypes(st), "dead") != 1 || delivery(t, st, "gewerbe-fachverfahren")["status"] != "delivered" {
+			t.Fatalf("want eakte dead and the Fachverfahren delivered: %s", st.Raw)
+		}
+	})
 }
 
 // A submission whose form data lacks what the mapping needs fails with the field named and is
@@ -318,25 +328,27 @@ func TestValidationFailureGivesTheSchemaReason(t *testing.T) {
 // Work queued at shutdown survives it: after a restart on the same data directory the
 // submission is delivered.
 func TestQueuedWorkSurvivesShutdownAndRestart(t *testing.T) {
-	cfg := testConfig(t)
-	blocked := cfg.Destinations[0].Options["path"].(string)
-	os.MkdirAll(filepath.Dir(blocked), 0o750)
-	os.WriteFile(blocked, nil, 0o600) // delivery impossible: the retry stays queued
-	h := start(t, cfg)
-	id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
-	h.waitAttempts(id, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := h.d.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	eachBackend(t, func(t *testing.T, backend string) {
+		cfg := backendConfig(t, backend)
+		blocked := cfg.Destinations[0].Options["path"].(string)
+		os.MkdirAll(filepath.Dir(blocked), 0o750)
+		os.WriteFile(blocked, nil, 0o600) // delivery impossible: the retry stays queued
+		h := start(t, cfg)
+		id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
+		h.waitAttempts(id, 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.d.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
 
-	os.Remove(blocked)
-	h2 := start(t, cfg)
-	st := h2.waitStatus(id, "delivered")
-	if d := firstDelivery(t, st); d["attempts"].(float64) < 2 {
-		t.Fatalf("delivery after restart = %v", d)
-	}
+		os.Remove(blocked)
+		h2 := start(t, cfg)
+		st := h2.waitStatus(id, "delivered")
+		if d := firstDelivery(t, st); d["attempts"].(float64) < 2 {
+			t.Fatalf("delivery after restart = %v", d)
+		}
+	})
 }
 
 func (h *harness) waitAttempts(id string, n float64) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/daemon"
+	"github.com/amtsbote/amtsbote/store/storetest"
 )
 
 const (
@@ -186,4 +187,23 @@ func firstDelivery(t *testing.T, r response) map[string]any {
 func lastEvent(r response) map[string]any {
 	events := r.Body["events"].([]any)
 	return events[len(events)-1].(map[string]any)
+}
+
+// eachBackend runs a conformance test on every store backend (storetest.Backends).
+func eachBackend(t *testing.T, test func(t *testing.T, backend string)) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b, func(t *testing.T) { test(t, b) })
+	}
+}
+
+// backendConfig is testConfig on a backend: SQLite in a temporary directory, or a new
+// PostgreSQL database.
+func backendConfig(t *testing.T, backend string) *config.Config {
+	t.Helper()
+	cfg := testConfig(t)
+	if backend == "postgres" {
+		cfg.Storage.Driver = "postgres"
+		cfg.Storage.DSN = storetest.Postgres(t)
+	}
+	return cfg
 }

@@ -34,22 +34,24 @@ func init() {
 // A message whose delivery crashes its handler every time is given up after handler_attempts
 // tries and marked dead; the messages behind it in the same queue are still delivered.
 func TestPoisonMessageDoesNotBlockTheQueue(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Destinations[0].Type = "test-panicky"
-	os.MkdirAll(cfg.Destinations[0].Options["path"].(string), 0o750)
-	cfg.Pipeline.HandlerAttempts = 3
-	h := start(t, cfg)
+	eachBackend(t, func(t *testing.T, backend string) {
+		cfg := backendConfig(t, backend)
+		cfg.Destinations[0].Type = "test-panicky"
+		os.MkdirAll(cfg.Destinations[0].Options["path"].(string), 0o750)
+		cfg.Pipeline.HandlerAttempts = 3
+		h := start(t, cfg)
 
-	poison := demoSubmission(t)
-	poison["reference"] = "POISON-1"
-	poisonID := h.submit(poison, demoToken, nil).Body["id"].(string)
-	goodID := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
+		poison := demoSubmission(t)
+		poison["reference"] = "POISON-1"
+		poisonID := h.submit(poison, demoToken, nil).Body["id"].(string)
+		goodID := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
 
-	h.waitStatus(goodID, "delivered")
-	st := h.waitStatus(poisonID, "dead")
-	d := delivery(t, st, "eakte")
-	if d["status"] != "dead" || !strings.Contains(d["last_error"].(string), "adapter bug") {
-		t.Fatalf("poisoned delivery = %v", d)
-	}
-	_ = io.Discard
+		h.waitStatus(goodID, "delivered")
+		st := h.waitStatus(poisonID, "dead")
+		d := delivery(t, st, "eakte")
+		if d["status"] != "dead" || !strings.Contains(d["last_error"].(string), "adapter bug") {
+			t.Fatalf("poisoned delivery = %v", d)
+		}
+		_ = io.Discard
+	})
 }

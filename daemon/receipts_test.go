@@ -50,71 +50,73 @@ func processIDOf(t *testing.T, st response, dest string) string {
 // Receipts close the loop: 0402 success and 0403 acknowledge, 0402 failure rejects with the
 // reason; receipts that match nothing or cannot be read are filed and moved aside.
 func TestReceipts(t *testing.T) {
-	cfg := testConfig(t)
-	inbox := filepath.Join(t.TempDir(), "inbox")
-	cfg.Receipts.Directory = inbox
-	cfg.Receipts.Schedule = "@every 1h" // the test polls itself
-	h := start(t, cfg)
-	ids := make([]string, 3)
-	for i := range ids {
-		ids[i] = h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
-	}
-	pids := map[string][2]string{}
-	for _, id := range ids {
-		st := h.waitStatus(id, "delivered")
-		pids[id] = [2]string{processIDOf(t, st, "eakte"), processIDOf(t, st, "gewerbe-fachverfahren")}
-	}
-	secret := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secret, []byte("TOP-SECRET"), 0o600)
-	files := map[string]string{
-		"a-import-ok.xml":          importReceipt(pids[ids[0]][0], true, ""),
-		"b-import-ok-fv.xml":       importReceipt(pids[ids[0]][1], true, ""),
-		"c-empfang.xml":            receiptConfirmation(pids[ids[1]][0]),
-		"d-import-failed.xml":      importReceipt(pids[ids[2]][0], false, "Aktenzeichen unbekannt"),
-		"e-unmatched.xml":          importReceipt(uuid.NewString(), true, ""),
-		"f-garbage.xml":            "this is not XML",
-		"g-xxe.xml":                `<!DOCTYPE r [<!ENTITY x SYSTEM "file://` + secret + `">]><r>&x;</r>`,
-		"h-invalid-receipt.xml":    strings.Replace(importReceipt(pids[ids[1]][1], true, ""), "<xdomea:Erfolgreich>true", "<xdomea:Erfolgreich>vielleicht", 1),
-		"i-other-message-type.xml": strings.NewReplacer("Abgabe.EmpfangBestaetigen.0403", "Abgabe.Abgabe.0401").Replace(receiptConfirmation(pids[ids[1]][1])),
-	}
-	for name, content := range files {
-		os.WriteFile(filepath.Join(inbox, name), []byte(content), 0o644)
-	}
-	res, err := h.d.PollReceipts(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Acknowledged != 3 || res.Rejected != 1 || res.Unmatched != 1 || res.Malformed != 4 {
-		t.Fatalf("poll result %+v", res)
-	}
-	if st := h.waitStatus(ids[0], "acknowledged"); delivery(t, st, "eakte")["status"] != "acknowledged" {
-		t.Fatal(st.Raw)
-	}
-	st := h.waitStatus(ids[2], "rejected")
-	if d := delivery(t, st, "eakte"); d["status"] != "rejected" || !strings.Contains(d["last_error"].(string), "Aktenzeichen unbekannt") {
-		t.Fatalf("rejected delivery = %v", d)
-	}
-	// ids[1]: E-Akte acknowledged by 0403, Fachverfahren only delivered: not yet acknowledged as a whole
-	st = h.waitStatus(ids[1], "delivered")
-	if delivery(t, st, "eakte")["status"] != "acknowledged" {
-		t.Fatal(st.Raw)
-	}
-	for dir, want := range map[string]int{"processed": 4, "unmatched": 1, "malformed": 4} {
-		entries, _ := os.ReadDir(filepath.Join(inbox, dir))
-		if len(entries) != want {
-			t.Errorf("%s/ holds %d files, want %d", dir, len(entries), want)
+	eachBackend(t, func(t *testing.T, backend string) {
+		cfg := backendConfig(t, backend)
+		inbox := filepath.Join(t.TempDir(), "inbox")
+		cfg.Receipts.Directory = inbox
+		cfg.Receipts.Schedule = "@every 1h" // the test polls itself
+		h := start(t, cfg)
+		ids := make([]string, 3)
+		for i := range ids {
+			ids[i] = h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
 		}
-	}
-	if left, _ := os.ReadDir(inbox); len(left) != 3 {
-		t.Errorf("inbox still holds files: %v", left)
-	}
-	filed, err := h.d.Store().Receipts(context.Background(), "")
-	if err != nil || len(filed) != 9 {
-		t.Fatalf("%d receipts filed, want 9 (%v)", len(filed), err)
-	}
-	for _, r := range filed {
-		if strings.Contains(r.Detail, "TOP-SECRET") {
-			t.Fatal("a receipt's detail leaks a file the attack aimed at")
+		pids := map[string][2]string{}
+		for _, id := range ids {
+			st := h.waitStatus(id, "delivered")
+			pids[id] = [2]string{processIDOf(t, st, "eakte"), processIDOf(t, st, "gewerbe-fachverfahren")}
 		}
-	}
+		secret := filepath.Join(t.TempDir(), "secret")
+		os.WriteFile(secret, []byte("TOP-SECRET"), 0o600)
+		files := map[string]string{
+			"a-import-ok.xml":          importReceipt(pids[ids[0]][0], true, ""),
+			"b-import-ok-fv.xml":       importReceipt(pids[ids[0]][1], true, ""),
+			"c-empfang.xml":            receiptConfirmation(pids[ids[1]][0]),
+			"d-import-failed.xml":      importReceipt(pids[ids[2]][0], false, "Aktenzeichen unbekannt"),
+			"e-unmatched.xml":          importReceipt(uuid.NewString(), true, ""),
+			"f-garbage.xml":            "this is not XML",
+			"g-xxe.xml":                `<!DOCTYPE r [<!ENTITY x SYSTEM "file://` + secret + `">]><r>&x;</r>`,
+			"h-invalid-receipt.xml":    strings.Replace(importReceipt(pids[ids[1]][1], true, ""), "<xdomea:Erfolgreich>true", "<xdomea:Erfolgreich>vielleicht", 1),
+			"i-other-message-type.xml": strings.NewReplacer("Abgabe.EmpfangBestaetigen.0403", "Abgabe.Abgabe.0401").Replace(receiptConfirmation(pids[ids[1]][1])),
+		}
+		for name, content := range files {
+			os.WriteFile(filepath.Join(inbox, name), []byte(content), 0o644)
+		}
+		res, err := h.d.PollReceipts(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Acknowledged != 3 || res.Rejected != 1 || res.Unmatched != 1 || res.Malformed != 4 {
+			t.Fatalf("poll result %+v", res)
+		}
+		if st := h.waitStatus(ids[0], "acknowledged"); delivery(t, st, "eakte")["status"] != "acknowledged" {
+			t.Fatal(st.Raw)
+		}
+		st := h.waitStatus(ids[2], "rejected")
+		if d := delivery(t, st, "eakte"); d["status"] != "rejected" || !strings.Contains(d["last_error"].(string), "Aktenzeichen unbekannt") {
+			t.Fatalf("rejected delivery = %v", d)
+		}
+		// ids[1]: E-Akte acknowledged by 0403, Fachverfahren only delivered: not yet acknowledged as a whole
+		st = h.waitStatus(ids[1], "delivered")
+		if delivery(t, st, "eakte")["status"] != "acknowledged" {
+			t.Fatal(st.Raw)
+		}
+		for dir, want := range map[string]int{"processed": 4, "unmatched": 1, "malformed": 4} {
+			entries, _ := os.ReadDir(filepath.Join(inbox, dir))
+			if len(entries) != want {
+				t.Errorf("%s/ holds %d files, want %d", dir, len(entries), want)
+			}
+		}
+		if left, _ := os.ReadDir(inbox); len(left) != 3 {
+			t.Errorf("inbox still holds files: %v", left)
+		}
+		filed, err := h.d.Store().Receipts(context.Background(), "")
+		if err != nil || len(filed) != 9 {
+			t.Fatalf("%d receipts filed, want 9 (%v)", len(filed), err)
+		}
+		for _, r := range filed {
+			if strings.Contains(r.Detail, "TOP-SECRET") {
+				t.Fatal("a receipt's detail leaks a file the attack aimed at")
+			}
+		}
+	})
 }

@@ -12,44 +12,47 @@ import (
 
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/store/queue"
+	"github.com/amtsbote/amtsbote/store/storetest"
 )
 
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+// eachBackend runs a queue test on SQLite and (when a test server is configured) PostgreSQL.
+func eachBackend(t *testing.T, test func(t *testing.T, st *store.Store)) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			o := store.Options{Driver: b, DataDir: t.TempDir()}
+			if b == store.Postgres {
+				o.DSN = storetest.Postgres(t)
+			}
+			st, err := store.OpenWith(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			test(t, st)
+		})
 	}
-	t.Cleanup(func() { st.Close() })
-	return st
 }
 
 func initTopic(t *testing.T, st *store.Store, topic string) {
 	t.Helper()
-	qs, _ := queue.SQLiteSchema{}.SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams{Topic: topic})
-	for _, q := range qs {
-		if _, err := st.DB.Exec(q.Query); err != nil {
-			t.Fatal(err)
-		}
+	if err := st.PrepareQueues(context.Background(), []string{topic, "callbacks"}, "callbacks"); err != nil {
+		t.Fatal(err)
 	}
 }
 
 func publish(t *testing.T, st *store.Store, topic string, msgs ...*message.Message) {
 	t.Helper()
-	pub, err := wmsql.NewPublisher(wmsql.BeginnerFromStdSQL(st.DB), wmsql.PublisherConfig{SchemaAdapter: queue.SQLiteSchema{}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Publish(topic, msgs...); err != nil {
+	if err := queue.Publish(wmsql.BeginnerFromStdSQL(st.DB), topic, msgs...); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func subscribe(t *testing.T, st *store.Store, topic string) <-chan *message.Message {
 	t.Helper()
-	sub, err := wmsql.NewSubscriber(queue.LazyBeginner{DB: st.DB}, wmsql.SubscriberConfig{
+	q := st.Queues(nil)
+	sub, err := wmsql.NewSubscriber(q.Beginner, wmsql.SubscriberConfig{
 		PollInterval: 10 * time.Millisecond, ResendInterval: 10 * time.Millisecond,
-		SchemaAdapter: queue.SQLiteSchema{}, OffsetsAdapter: queue.SQLiteOffsets{},
+		SchemaAdapter: q.Schema, OffsetsAdapter: q.Offsets,
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -85,80 +88,83 @@ func queued(t *testing.T, st *store.Store, topic string) int {
 // A message is delivered in order, removed from the queue only after its ack, and the handler's
 // writes through the transaction in its context commit together with the ack.
 func TestAckCommitsHandlerWrites(t *testing.T) {
-	st := openStore(t)
-	initTopic(t, st, "t1")
-	if _, err := st.DB.Exec(`CREATE TABLE effects (v TEXT)`); err != nil {
-		t.Fatal(err)
-	}
-	publish(t, st, "t1", message.NewMessage("a", []byte("first")), message.NewMessage("b", []byte("second")))
-	ch := subscribe(t, st, "t1")
-	for _, want := range []string{"first", "second"} {
-		m := receive(t, ch)
-		if string(m.Payload) != want {
-			t.Fatalf("got %q, want %q", m.Payload, want)
-		}
-		tx, ok := wmsql.TxFromContext(m.Context())
-		if !ok {
-			t.Fatal("no transaction in message context")
-		}
-		if _, err := tx.ExecContext(m.Context(), `INSERT INTO effects VALUES (?)`, want); err != nil {
+	eachBackend(t, func(t *testing.T, st *store.Store) {
+		initTopic(t, st, "t1")
+		if _, err := st.DB.Exec(`CREATE TABLE effects (v TEXT)`); err != nil {
 			t.Fatal(err)
 		}
-		m.Ack()
-	}
-	waitFor(t, func() bool { return queued(t, st, "t1") == 0 })
-	var n int
-	st.DB.QueryRow(`SELECT count(*) FROM effects`).Scan(&n)
-	if n != 2 {
-		t.Fatalf("effects committed: %d, want 2", n)
-	}
+		publish(t, st, "t1", message.NewMessage("a", []byte("first")), message.NewMessage("b", []byte("second")))
+		ch := subscribe(t, st, "t1")
+		for _, want := range []string{"first", "second"} {
+			m := receive(t, ch)
+			if string(m.Payload) != want {
+				t.Fatalf("got %q, want %q", m.Payload, want)
+			}
+			tx, ok := wmsql.TxFromContext(m.Context())
+			if !ok {
+				t.Fatal("no transaction in message context")
+			}
+			if _, err := tx.ExecContext(m.Context(), `INSERT INTO effects VALUES ($1)`, want); err != nil {
+				t.Fatal(err)
+			}
+			m.Ack()
+		}
+		waitFor(t, func() bool { return queued(t, st, "t1") == 0 })
+		var n int
+		st.DB.QueryRow(`SELECT count(*) FROM effects`).Scan(&n)
+		if n != 2 {
+			t.Fatalf("effects committed: %d, want 2", n)
+		}
+	})
 }
 
 // A nacked message comes back; writes of the failed try are gone once the transaction is rolled back.
 func TestNackRedeliversWithoutEarlierWrites(t *testing.T) {
-	st := openStore(t)
-	initTopic(t, st, "t2")
-	st.DB.Exec(`CREATE TABLE effects (v TEXT)`)
-	publish(t, st, "t2", message.NewMessage("a", []byte("x")))
-	ch := subscribe(t, st, "t2")
-	m := receive(t, ch)
-	tx, _ := wmsql.TxFromContext(m.Context())
-	tx.ExecContext(m.Context(), `INSERT INTO effects VALUES ('failed try')`)
-	tx.Rollback()
-	m.Nack()
-	m = receive(t, ch)
-	tx, _ = wmsql.TxFromContext(m.Context())
-	tx.ExecContext(m.Context(), `INSERT INTO effects VALUES ('second try')`)
-	m.Ack()
-	waitFor(t, func() bool { return queued(t, st, "t2") == 0 })
-	var v string
-	var n int
-	st.DB.QueryRow(`SELECT count(*), max(v) FROM effects`).Scan(&n, &v)
-	if n != 1 || v != "second try" {
-		t.Fatalf("effects = %d (%q), want only the second try", n, v)
-	}
+	eachBackend(t, func(t *testing.T, st *store.Store) {
+		initTopic(t, st, "t2")
+		st.DB.Exec(`CREATE TABLE effects (v TEXT)`)
+		publish(t, st, "t2", message.NewMessage("a", []byte("x")))
+		ch := subscribe(t, st, "t2")
+		m := receive(t, ch)
+		tx, _ := wmsql.TxFromContext(m.Context())
+		tx.ExecContext(m.Context(), `INSERT INTO effects VALUES ('failed try')`)
+		tx.(queue.Undoer).Undo()
+		m.Nack()
+		m = receive(t, ch)
+		tx, _ = wmsql.TxFromContext(m.Context())
+		tx.ExecContext(m.Context(), `INSERT INTO effects VALUES ('second try')`)
+		m.Ack()
+		waitFor(t, func() bool { return queued(t, st, "t2") == 0 })
+		var v string
+		var n int
+		st.DB.QueryRow(`SELECT count(*), max(v) FROM effects`).Scan(&n, &v)
+		if n != 1 || v != "second try" {
+			t.Fatalf("effects = %d (%q), want only the second try", n, v)
+		}
+	})
 }
 
 // A message scheduled for later is not handed out before its time, and does not hold up a
 // message that is due now.
 func TestNotBeforeSchedulesWithoutBlocking(t *testing.T) {
-	st := openStore(t)
-	initTopic(t, st, "t3")
-	later := message.NewMessage("later", []byte("later"))
-	later.Metadata.Set(queue.NotBeforeKey, time.Now().Add(400*time.Millisecond).Format(time.RFC3339Nano))
-	publish(t, st, "t3", later, message.NewMessage("now", []byte("now")))
-	ch := subscribe(t, st, "t3")
-	start := time.Now()
-	m := receive(t, ch)
-	if string(m.Payload) != "now" {
-		t.Fatalf("first message = %q, want the one due now", m.Payload)
-	}
-	m.Ack()
-	m = receive(t, ch)
-	if string(m.Payload) != "later" || time.Since(start) < 350*time.Millisecond {
-		t.Fatalf("got %q after %v, want \"later\" after its due time", m.Payload, time.Since(start))
-	}
-	m.Ack()
+	eachBackend(t, func(t *testing.T, st *store.Store) {
+		initTopic(t, st, "t3")
+		later := message.NewMessage("later", []byte("later"))
+		later.Metadata.Set(queue.NotBeforeKey, time.Now().Add(400*time.Millisecond).Format(time.RFC3339Nano))
+		publish(t, st, "t3", later, message.NewMessage("now", []byte("now")))
+		ch := subscribe(t, st, "t3")
+		start := time.Now()
+		m := receive(t, ch)
+		if string(m.Payload) != "now" {
+			t.Fatalf("first message = %q, want the one due now", m.Payload)
+		}
+		m.Ack()
+		m = receive(t, ch)
+		if string(m.Payload) != "later" || time.Since(start) < 350*time.Millisecond {
+			t.Fatalf("got %q after %v, want \"later\" after its due time", m.Payload, time.Since(start))
+		}
+		m.Ack()
+	})
 }
 
 func TestBadNotBeforeIsAnError(t *testing.T) {
@@ -183,58 +189,97 @@ func waitFor(t *testing.T, cond func() bool) {
 
 // Several subscribers of one queue share the work: no message is handed to two of them.
 func TestConcurrentSubscribersNeverShareAMessage(t *testing.T) {
-	st := openStore(t)
-	initTopic(t, st, "t4")
-	const n = 60
-	var msgs []*message.Message
-	for i := 0; i < n; i++ {
-		msgs = append(msgs, message.NewMessage(fmt.Sprint(i), []byte(fmt.Sprint(i))))
-	}
-	publish(t, st, "t4", msgs...)
-	seen := make(chan string, 2*n)
-	for s := 0; s < 3; s++ {
-		ch := subscribe(t, st, "t4")
-		go func() {
-			for m := range ch {
-				seen <- string(m.Payload)
-				time.Sleep(2 * time.Millisecond) // work in flight while the others poll
-				m.Ack()
-			}
-		}()
-	}
-	got := map[string]int{}
-	deadline := time.After(10 * time.Second)
-	for len(got) < n {
-		select {
-		case p := <-seen:
-			got[p]++
-			if got[p] > 1 {
-				t.Fatalf("message %s was handed out twice", p)
-			}
-		case <-deadline:
-			t.Fatalf("only %d of %d messages handled", len(got), n)
+	eachBackend(t, func(t *testing.T, st *store.Store) {
+		initTopic(t, st, "t4")
+		const n = 60
+		var msgs []*message.Message
+		for i := 0; i < n; i++ {
+			msgs = append(msgs, message.NewMessage(fmt.Sprint(i), []byte(fmt.Sprint(i))))
 		}
-	}
+		publish(t, st, "t4", msgs...)
+		seen := make(chan string, 2*n)
+		for s := 0; s < 3; s++ {
+			ch := subscribe(t, st, "t4")
+			go func() {
+				for m := range ch {
+					seen <- string(m.Payload)
+					time.Sleep(2 * time.Millisecond) // work in flight while the others poll
+					m.Ack()
+				}
+			}()
+		}
+		got := map[string]int{}
+		deadline := time.After(10 * time.Second)
+		for len(got) < n {
+			select {
+			case p := <-seen:
+				got[p]++
+				if got[p] > 1 {
+					t.Fatalf("message %s was handed out twice", p)
+				}
+			case <-deadline:
+				t.Fatalf("only %d of %d messages handled", len(got), n)
+			}
+		}
+	})
 }
 
 // A transaction the subscriber ends without an ack (a message discarded on shutdown while its
 // handler still runs) commits none of the handler's writes and takes no more.
 func TestCommitWithoutAckKeepsNothing(t *testing.T) {
-	st := openStore(t)
+	eachBackend(t, func(t *testing.T, st *store.Store) {
+		st.DB.Exec(`CREATE TABLE effects (v TEXT)`)
+		tx, _ := st.Queues(nil).Beginner.BeginTx(context.Background(), nil)
+		if _, err := tx.ExecContext(context.Background(), `INSERT INTO effects VALUES ('half done')`); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(context.Background(), `INSERT INTO effects VALUES ('late')`); err == nil {
+			t.Fatal("a write after the end was accepted")
+		}
+		var n int
+		st.DB.QueryRow(`SELECT count(*) FROM effects`).Scan(&n)
+		if n != 0 {
+			t.Fatalf("%d rows committed without an ack", n)
+		}
+	})
+}
+
+// PostgreSQL: a message whose consumer dies (its session ends, as when the instance is killed)
+// is handed to another consumer; the dead one's uncommitted writes are gone.
+func TestDeadSessionReleasesItsMessage(t *testing.T) {
+	st, err := store.OpenWith(context.Background(), store.Options{Driver: store.Postgres, DSN: storetest.Postgres(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	initTopic(t, st, "t5")
 	st.DB.Exec(`CREATE TABLE effects (v TEXT)`)
-	tx, _ := queue.LazyBeginner{DB: st.DB}.BeginTx(context.Background(), nil)
-	if _, err := tx.ExecContext(context.Background(), `INSERT INTO effects VALUES ('half done')`); err != nil {
+	publish(t, st, "t5", message.NewMessage("a", []byte("x")))
+	first := subscribe(t, st, "t5")
+	m := receive(t, first)
+	tx, _ := wmsql.TxFromContext(m.Context())
+	if _, err := tx.ExecContext(m.Context(), `INSERT INTO effects VALUES ('dying')`); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
+	// The instance "dies": its session is ended by the server, as after kill -9.
+	var killed int
+	if err := st.DB.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d sessions (%v), want the one holding the message", killed, err)
 	}
-	if _, err := tx.ExecContext(context.Background(), `INSERT INTO effects VALUES ('late')`); err == nil {
-		t.Fatal("a write after the end was accepted")
+	second := subscribe(t, st, "t5")
+	m2 := receive(t, second)
+	if m2.UUID != "a" {
+		t.Fatalf("got message %s, want the dead consumer's", m2.UUID)
 	}
+	m2.Ack()
+	waitFor(t, func() bool { return queued(t, st, "t5") == 0 })
 	var n int
 	st.DB.QueryRow(`SELECT count(*) FROM effects`).Scan(&n)
 	if n != 0 {
-		t.Fatalf("%d rows committed without an ack", n)
+		t.Fatalf("%d writes of the dead consumer committed", n)
 	}
 }

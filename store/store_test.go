@@ -1,0 +1,119 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+
+	"github.com/amtsbote/amtsbote/store"
+	"github.com/amtsbote/amtsbote/store/storetest"
+)
+
+func eachBackend(t *testing.T, test func(t *testing.T, o store.Options)) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			o := store.Options{Driver: b, DataDir: t.TempDir()}
+			if b == store.Postgres {
+				o.DSN = storetest.Postgres(t)
+			}
+			test(t, o)
+		})
+	}
+}
+
+func open(t *testing.T, o store.Options) *store.Store {
+	t.Helper()
+	st, err := store.OpenWith(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// Attachments go in and come out as streams, a chunk at a time, unchanged, with size and hash.
+func TestAttachmentsStreamInChunks(t *testing.T) {
+	eachBackend(t, func(t *testing.T, o store.Options) {
+		st := open(t, o)
+		ctx := context.Background()
+		big := make([]byte, 2*store.ChunkSize+12345)
+		rand.Read(big)
+		atts := []store.Attachment{
+			{Seq: 0, Filename: "antrag.pdf", PackageName: "p0", MediaType: "application/pdf", Content: bytes.NewReader(big)},
+			{Seq: 1, Filename: "leer.txt", PackageName: "p1", MediaType: "text/plain", Content: bytes.NewReader(nil)},
+		}
+		sub := store.Submission{ID: "s1", Portal: "p", Reference: "r", Leistung: "l", AGS: "a", Route: "x",
+			Status: store.StatusReceived, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: time.Now()}
+		if err := st.InTx(ctx, func(tx wmsql.Tx) error { return store.InsertSubmission(ctx, tx, sub, atts) }); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.Attachments(ctx, "s1")
+		if err != nil || len(got) != 2 {
+			t.Fatalf("attachments: %v %v", got, err)
+		}
+		sum := sha256.Sum256(big)
+		if got[0].Size != int64(len(big)) || got[0].SHA256 != hex.EncodeToString(sum[:]) || got[1].Size != 0 {
+			t.Fatalf("size/hash: %+v", got)
+		}
+		var chunks int
+		st.DB.QueryRow(`SELECT count(*) FROM attachment_chunks WHERE submission_id = $1 AND seq = 0`, "s1").Scan(&chunks)
+		if chunks != 3 {
+			t.Fatalf("%d chunks, want 3", chunks)
+		}
+		for i, want := range [][]byte{big, nil} {
+			r := st.OpenAttachment(ctx, "s1", i)
+			back, err := io.ReadAll(r)
+			r.Close()
+			if err != nil || !bytes.Equal(back, want) {
+				t.Fatalf("attachment %d read back %d bytes (%v), want %d", i, len(back), err, len(want))
+			}
+		}
+	})
+}
+
+// Instances that start together migrate the schema once; tools refuse an unmigrated store.
+func TestConcurrentStartsMigrateOnce(t *testing.T) {
+	eachBackend(t, func(t *testing.T, o store.Options) {
+		if _, err := store.OpenShared(context.Background(), o); err == nil {
+			t.Fatal("OpenShared accepted a store that was never migrated")
+		}
+		n := 1
+		if o.Driver == store.Postgres {
+			n = 4
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st, err := store.OpenWith(context.Background(), o)
+				if err == nil {
+					err = st.PrepareQueues(context.Background(), []string{"submissions", "callbacks"}, "callbacks")
+					st.Close()
+				}
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err := store.OpenShared(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	})
+}

@@ -30,14 +30,10 @@ func TestCrashLosesNothing(t *testing.T) {
 	killAt := []int64{100, 200}
 
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "amtsbote")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/amtsbote")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildAmtsbote(t, dir)
 	addr := freeAddr(t)
 	out := filepath.Join(dir, "out")
-	cfgFile := writeCrashConfig(t, dir, addr, out)
+	cfgFile := writeCrashConfig(t, dir, addr, out, fmt.Sprintf("data_dir: %q", filepath.Join(dir, "data")))
 
 	var mu sync.Mutex
 	var proc *exec.Cmd
@@ -135,6 +131,17 @@ func TestCrashLosesNothing(t *testing.T) {
 	}
 }
 
+// buildAmtsbote builds the binary into dir.
+func buildAmtsbote(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "amtsbote")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/amtsbote")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -145,7 +152,9 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func writeCrashConfig(t *testing.T, dir, addr, out string) string {
+// writeCrashConfig writes the demo configuration for a child process; storage is the body of
+// the storage section (one line).
+func writeCrashConfig(t *testing.T, dir, addr, out, storage string) string {
 	t.Helper()
 	abs := func(p string) string {
 		a, err := filepath.Abs(p)
@@ -161,7 +170,7 @@ func writeCrashConfig(t *testing.T, dir, addr, out string) string {
 admin:
   listen: 127.0.0.1:0
 storage:
-  data_dir: %q
+  %s
 pipeline:
   poll_interval: 10ms
 log:
@@ -185,7 +194,7 @@ destinations:
     options: {path: %q}
     retry: {initial_interval: 50ms, max_interval: 200ms}
 routes_file: %q
-`, addr, filepath.Join(dir, "data"), abs("../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd"),
+`, addr, storage, abs("../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd"),
 		abs("../fixtures/xoev/xdomea-3.0.0/schema/code_lists"), filepath.Join(out, "eakte"),
 		filepath.Join(out, "gewerbe-fachverfahren"), abs("../fixtures/demo/routes.yaml"))
 	path := filepath.Join(dir, "amtsbote.yaml")

@@ -299,10 +299,23 @@ func (s *Store) schemaChange(ctx context.Context, fn func(tx *sql.Tx) error) err
 // PrepareQueues creates the queue tables of topics and the triggers that put every status
 // change of a submission on the callback queue, in the transaction that makes the change. On
 // SQLite it also frees the claims a previous run of this (only) process left behind.
+//
+// On PostgreSQL other instances may be working: only what is missing is created (DDL on a busy
+// table would take locks that intake waits for), under the advisory lock that also serialises
+// migrations.
 func (s *Store) PrepareQueues(ctx context.Context, topics []string, callbackTopic string) error {
 	schema := s.Queues(nil).Schema
 	return s.schemaChange(ctx, func(tx *sql.Tx) error {
 		for _, topic := range topics {
+			if s.Driver == Postgres {
+				var exists bool
+				if err := tx.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, queue.Table(topic)).Scan(&exists); err != nil {
+					return fmt.Errorf("look up queue %s: %w", topic, err)
+				}
+				if exists {
+					continue
+				}
+			}
 			qs, err := schema.SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams{Topic: topic})
 			if err != nil {
 				return err
@@ -316,6 +329,15 @@ func (s *Store) PrepareQueues(ctx context.Context, topics []string, callbackTopi
 				if _, err := tx.ExecContext(ctx, queue.ReleaseClaims(topic)); err != nil {
 					return fmt.Errorf("release claims of queue %s: %w", topic, err)
 				}
+			}
+		}
+		if s.Driver == Postgres {
+			var exists bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'submission_status_change')`).Scan(&exists); err != nil {
+				return fmt.Errorf("look up status trigger: %w", err)
+			}
+			if exists {
+				return nil
 			}
 		}
 		for _, trigger := range s.statusTriggers(callbackTopic) {

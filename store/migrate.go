@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 
-	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-
 	"github.com/amtsbote/amtsbote/store/queue"
 )
 
@@ -304,28 +302,12 @@ func (s *Store) schemaChange(ctx context.Context, fn func(tx *sql.Tx) error) err
 // table would take locks that intake waits for), under the advisory lock that also serialises
 // migrations.
 func (s *Store) PrepareQueues(ctx context.Context, topics []string, callbackTopic string) error {
-	schema := s.Queues(nil).Schema
 	return s.schemaChange(ctx, func(tx *sql.Tx) error {
-		for _, topic := range topics {
-			if s.Driver == Postgres {
-				var exists bool
-				if err := tx.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, queue.Table(topic)).Scan(&exists); err != nil {
-					return fmt.Errorf("look up queue %s: %w", topic, err)
-				}
-				if exists {
-					continue
-				}
-			}
-			qs, err := schema.SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams{Topic: topic})
-			if err != nil {
-				return err
-			}
-			for _, q := range qs {
-				if _, err := tx.ExecContext(ctx, q.Query, q.Args...); err != nil {
-					return fmt.Errorf("create queue %s: %w", topic, err)
-				}
-			}
-			if s.Driver == SQLite {
+		if err := s.createQueueTables(ctx, tx, topics); err != nil {
+			return err
+		}
+		if s.Driver == SQLite {
+			for _, topic := range topics {
 				if _, err := tx.ExecContext(ctx, queue.ReleaseClaims(topic)); err != nil {
 					return fmt.Errorf("release claims of queue %s: %w", topic, err)
 				}

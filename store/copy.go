@@ -218,4 +218,3 @@ func (s *Store) createQueueTables(ctx context.Context, tx *sql.Tx, topics []stri
 	}
 	return nil
 }
-

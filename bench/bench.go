@@ -1,0 +1,397 @@
+// Package bench is amtsbote's load generator: it posts realistic submissions to running
+// daemons over HTTP, at a fixed rate or as fast as the connections allow, and measures intake
+// (accepted/s, latency percentiles, errors by kind) and, optionally, end-to-end delivery
+// (delivered/s and the lag from acceptance to the last delivery of each submission).
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options say what load to generate.
+type Options struct {
+	// Targets are base URLs of amtsbote instances (http://host:port); requests go round-robin.
+	Targets []string
+	Token   string
+	// Submission is a submission JSON file (the demo's by default); each request gets its own
+	// reference.
+	Submission string
+	// DataBytes pads the form data to about this size (0: as in the file).
+	DataBytes int
+	// AttachmentBytes replaces the file's attachments with one random PDF-like file of this size
+	// (0: as in the file).
+	AttachmentBytes int
+	Connections     int
+	// Rate is requests per second in total (0: as fast as the connections allow).
+	Rate float64
+	// Duration or Count ends the run, whichever comes first (0: unlimited).
+	Duration time.Duration
+	Count    int
+	// WaitDelivered waits, up to this long, until every accepted submission is delivered
+	// (0: do not wait).
+	WaitDelivered time.Duration
+}
+
+// Report is what a run measured.
+type Report struct {
+	Sent, Accepted int
+	Errors         map[string]int
+	Elapsed        time.Duration
+	Latency        Percentiles
+	BodyBytes      int
+
+	// Filled when Options.WaitDelivered is set.
+	Delivered, Unfinished int
+	Finished              map[string]int // final statuses other than delivered
+	DeliveredPerSecond    float64
+	Lag                   Percentiles
+	EndToEnd              time.Duration
+}
+
+// AcceptedPerSecond is the intake throughput.
+func (r Report) AcceptedPerSecond() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Accepted) / r.Elapsed.Seconds()
+}
+
+// Percentiles summarise durations.
+type Percentiles struct {
+	P50, P95, P99, Max time.Duration
+}
+
+func percentiles(d []time.Duration) Percentiles {
+	if len(d) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(d)
+	at := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
+	return Percentiles{P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: d[len(d)-1]}
+}
+
+func (p Percentiles) String() string {
+	r := func(d time.Duration) string {
+		if d < 10*time.Millisecond {
+			return d.Round(10 * time.Microsecond).String()
+		}
+		return d.Round(time.Millisecond).String()
+	}
+	return fmt.Sprintf("p50 %s  p95 %s  p99 %s  max %s", r(p.P50), r(p.P95), r(p.P99), r(p.Max))
+}
+
+// template is a request body with the reference left out: prefix + reference + suffix.
+type template struct{ prefix, suffix []byte }
+
+func (t template) body(ref string) []byte {
+	b := make([]byte, 0, len(t.prefix)+len(ref)+len(t.suffix))
+	return append(append(append(b, t.prefix...), ref...), t.suffix...)
+}
+
+const refMarker = "\x00REF\x00"
+
+func makeTemplate(o Options) (template, error) {
+	raw, err := os.ReadFile(o.Submission)
+	if err != nil {
+		return template{}, fmt.Errorf("submission file: %w", err)
+	}
+	var sub map[string]any
+	if err := json.Unmarshal(raw, &sub); err != nil {
+		return template{}, fmt.Errorf("submission file %s: %w", o.Submission, err)
+	}
+	sub["reference"] = refMarker
+	if o.DataBytes > 0 {
+		data, _ := sub["data"].(map[string]any)
+		if data == nil {
+			return template{}, fmt.Errorf("submission file %s: no data object to pad", o.Submission)
+		}
+		cur, _ := json.Marshal(data)
+		if pad := o.DataBytes - len(cur); pad > 0 {
+			data["bemerkung"] = strings.Repeat("Lorem ipsum dolor sit amet. ", pad/28+1)[:pad]
+		}
+	}
+	if o.AttachmentBytes > 0 {
+		content := make([]byte, o.AttachmentBytes)
+		rand.Read(content)
+		copy(content, "%PDF-1.7\n")
+		sub["attachments"] = []any{map[string]any{
+			"filename": "nachweis.pdf", "media_type": "application/pdf",
+			"content_base64": base64.StdEncoding.EncodeToString(content),
+		}}
+	}
+	full, err := json.Marshal(sub)
+	if err != nil {
+		return template{}, err
+	}
+	marker, _ := json.Marshal(refMarker)
+	i := bytes.Index(full, marker)
+	return template{prefix: append(full[:i:i], '"'), suffix: full[i+len(marker)-1:]}, nil
+}
+
+type result struct {
+	id      string
+	latency time.Duration
+	err     string
+}
+
+// Run generates the load and, if asked, waits for the deliveries.
+func Run(ctx context.Context, o Options) (Report, error) {
+	if len(o.Targets) == 0 {
+		return Report{}, errors.New("no target: give the base URL of a running amtsbote")
+	}
+	if o.Connections <= 0 {
+		o.Connections = 16
+	}
+	if o.Duration <= 0 && o.Count <= 0 {
+		return Report{}, errors.New("give a duration or a count")
+	}
+	tmpl, err := makeTemplate(o)
+	if err != nil {
+		return Report{}, err
+	}
+	client := &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConnsPerHost: o.Connections, MaxConnsPerHost: o.Connections,
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		},
+	}
+	runCtx := ctx
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+
+	// Work items carry their scheduled time: with a fixed rate, latency counts from when the
+	// request was due, so a stalled server cannot hide its stall (no coordinated omission).
+	work := make(chan time.Time, o.Connections)
+	go func() {
+		defer close(work)
+		var interval time.Duration
+		if o.Rate > 0 {
+			interval = time.Duration(float64(time.Second) / o.Rate)
+		}
+		next := time.Now()
+		for i := 0; o.Count <= 0 || i < o.Count; i++ {
+			if interval > 0 {
+				if wait := time.Until(next); wait > 0 {
+					select {
+					case <-time.After(wait):
+					case <-runCtx.Done():
+						return
+					}
+				}
+			}
+			select {
+			case work <- next:
+			case <-runCtx.Done():
+				return
+			}
+			next = next.Add(interval)
+		}
+	}()
+
+	var seq atomic.Int64
+	results := make(chan result, 1024)
+	var wg sync.WaitGroup
+	runID := time.Now().Format("150405")
+	start := time.Now()
+	for c := 0; c < o.Connections; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for due := range work {
+				n := seq.Add(1)
+				target := o.Targets[int(n)%len(o.Targets)]
+				if o.Rate <= 0 {
+					due = time.Now()
+				}
+				id, errKind := post(ctx, client, target, o.Token, tmpl.body(fmt.Sprintf("BENCH-%s-%07d", runID, n)))
+				results <- result{id: id, latency: time.Since(due), err: errKind}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+
+	rep := Report{Errors: map[string]int{}, BodyBytes: len(tmpl.body("BENCH-000000-0000000"))}
+	var lat []time.Duration
+	var ids []string
+	for r := range results {
+		rep.Sent++
+		if r.err != "" {
+			rep.Errors[r.err]++
+			continue
+		}
+		rep.Accepted++
+		lat = append(lat, r.latency)
+		ids = append(ids, r.id)
+	}
+	rep.Elapsed = time.Since(start)
+	rep.Latency = percentiles(lat)
+	if o.WaitDelivered > 0 && len(ids) > 0 {
+		waitDelivered(ctx, client, o, ids, &rep)
+	}
+	return rep, nil
+}
+
+func post(ctx context.Context, client *http.Client, target, token string, body []byte) (id, errKind string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(target, "/")+"/v1/submissions", bytes.NewReader(body))
+	if err != nil {
+		return "", "request: " + err.Error()
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return "", "timeout"
+		}
+		return "", "connection error"
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	if res.StatusCode != http.StatusAccepted {
+		return "", fmt.Sprintf("HTTP %d", res.StatusCode)
+	}
+	var a struct{ ID string }
+	if json.Unmarshal(raw, &a) != nil || a.ID == "" {
+		return "", "202 without an id"
+	}
+	return a.ID, ""
+}
+
+type status struct {
+	Status     string    `json:"status"`
+	ReceivedAt time.Time `json:"received_at"`
+	Events     []struct {
+		At   time.Time `json:"at"`
+		Type string    `json:"type"`
+	} `json:"events"`
+}
+
+// waitDelivered polls the accepted submissions until each has a final status, and takes the
+// delivery times from their histories (the server's clock, not the polling).
+func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []string, rep *Report) {
+	deadline := time.Now().Add(o.WaitDelivered)
+	rep.Finished = map[string]int{}
+	pending := ids
+	var lags []time.Duration
+	var first, last time.Time
+	for len(pending) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		var mu sync.Mutex
+		var still []string
+		jobs := make(chan string)
+		var wg sync.WaitGroup
+		for c := 0; c < o.Connections; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for id := range jobs {
+					st, err := getStatus(ctx, client, o.Targets[0], o.Token, id)
+					mu.Lock()
+					switch {
+					case err != nil || st.Status == "received" || st.Status == "processing":
+						still = append(still, id)
+					case st.Status == "delivered" || st.Status == "acknowledged":
+						rep.Delivered++
+						var done time.Time
+						for _, e := range st.Events {
+							if e.Type == "delivered" && e.At.After(done) {
+								done = e.At
+							}
+						}
+						lags = append(lags, done.Sub(st.ReceivedAt))
+						if first.IsZero() || st.ReceivedAt.Before(first) {
+							first = st.ReceivedAt
+						}
+						if done.After(last) {
+							last = done
+						}
+					default:
+						rep.Finished[st.Status]++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		for _, id := range pending {
+			jobs <- id
+		}
+		close(jobs)
+		wg.Wait()
+		pending = still
+		if len(pending) > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	rep.Unfinished = len(pending)
+	rep.Lag = percentiles(lags)
+	if span := last.Sub(first); span > 0 {
+		rep.EndToEnd = span
+		rep.DeliveredPerSecond = float64(rep.Delivered) / span.Seconds()
+	}
+}
+
+func getStatus(ctx context.Context, client *http.Client, target, token, id string) (status, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(target, "/")+"/v1/submissions/"+id, nil)
+	if err != nil {
+		return status{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := client.Do(req)
+	if err != nil {
+		return status{}, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return status{}, fmt.Errorf("HTTP %d", res.StatusCode)
+	}
+	var st status
+	return st, json.NewDecoder(res.Body).Decode(&st)
+}
+
+// Write prints the report for people.
+func (r Report) Write(w io.Writer) {
+	fmt.Fprintf(w, "requests   %d sent, %d accepted in %s (%d bytes each)\n", r.Sent, r.Accepted, r.Elapsed.Round(time.Millisecond), r.BodyBytes)
+	fmt.Fprintf(w, "intake     %.0f accepted/s\n", r.AcceptedPerSecond())
+	fmt.Fprintf(w, "latency    %s\n", r.Latency)
+	if len(r.Errors) > 0 {
+		kinds := make([]string, 0, len(r.Errors))
+		for k := range r.Errors {
+			kinds = append(kinds, k)
+		}
+		slices.Sort(kinds)
+		for _, k := range kinds {
+			fmt.Fprintf(w, "errors     %s: %d\n", k, r.Errors[k])
+		}
+	} else {
+		fmt.Fprintf(w, "errors     none\n")
+	}
+	if r.Finished != nil {
+		fmt.Fprintf(w, "delivered  %d of %d in %s: %.0f delivered/s end to end\n", r.Delivered, r.Accepted, r.EndToEnd.Round(time.Millisecond), r.DeliveredPerSecond)
+		fmt.Fprintf(w, "lag        %s (accepted → last destination delivered)\n", r.Lag)
+		for k, n := range r.Finished {
+			fmt.Fprintf(w, "finished   %s: %d\n", k, n)
+		}
+		if r.Unfinished > 0 {
+			fmt.Fprintf(w, "unfinished %d still in progress when the wait ended\n", r.Unfinished)
+		}
+	}
+}

@@ -231,7 +231,14 @@ func (d *Daemon) RunRetention(ctx context.Context) (int, error) {
 	snap := d.acquire()
 	defer snap.Release()
 	job := retention.Job{Store: d.store, Config: d.cfg.Retention, Routes: snap.Routes, Logger: d.log, Now: d.now}
-	n, err := job.Run(ctx)
+	var n int
+	ran, err := d.store.Exclusive(ctx, "retention", func() (err error) {
+		n, err = job.Run(ctx)
+		return err
+	})
+	if !ran && err == nil {
+		d.log.Debug("retention runs on another instance right now")
+	}
 	if err != nil {
 		d.log.Error("retention purge failed; it runs again on schedule", "purged", n, "error", err)
 	}
@@ -243,12 +250,19 @@ func (d *Daemon) PollReceipts(ctx context.Context) (receipts.Result, error) {
 	if d.receipts == nil {
 		return receipts.Result{}, errors.New("receipts are off: set receipts.directory")
 	}
-	if d.inbox != nil {
-		if n, err := d.inbox.Fetch(ctx, d.cfg.Receipts.Directory); err != nil {
-			d.log.Warn("fetching receipts by SFTP failed; reading what is here", "fetched", n, "error", err)
+	var res receipts.Result
+	ran, err := d.store.Exclusive(ctx, "receipts", func() (err error) {
+		if d.inbox != nil {
+			if n, err := d.inbox.Fetch(ctx, d.cfg.Receipts.Directory); err != nil {
+				d.log.Warn("fetching receipts by SFTP failed; reading what is here", "fetched", n, "error", err)
+			}
 		}
+		res, err = d.receipts.Poll(ctx)
+		return err
+	})
+	if !ran && err == nil {
+		d.log.Debug("receipts are read by another instance right now")
 	}
-	res, err := d.receipts.Poll(ctx)
 	for outcome, n := range map[string]int{"acknowledged": res.Acknowledged, "rejected": res.Rejected, "unmatched": res.Unmatched, "malformed": res.Malformed} {
 		d.metrics.Receipts.WithLabelValues(outcome).Add(float64(n))
 	}

@@ -231,3 +231,30 @@ func (s *Store) Queues(now func() time.Time) queue.Backend {
 	}
 	return queue.Backend{Schema: queue.SQLiteSchema{Now: now}, Offsets: queue.SQLiteOffsets{}, Beginner: queue.LazyBeginner{DB: s.DB}}
 }
+
+// Exclusive runs fn unless another instance runs the job of the same name right now, and
+// reports whether it ran. On PostgreSQL a session advisory lock keyed by the name makes
+// scheduled jobs (receipts polling, retention) run on one instance at a time; a single SQLite
+// process runs fn at once.
+func (s *Store) Exclusive(ctx context.Context, job string, fn func() error) (bool, error) {
+	if s.Driver != Postgres {
+		return true, fn()
+	}
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("job %s: %w", job, err)
+	}
+	defer conn.Close()
+	var got bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, int32(jobLockSpace), job).Scan(&got); err != nil {
+		return false, fmt.Errorf("job %s: %w", job, err)
+	}
+	if !got {
+		return false, nil
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, hashtext($2))`, int32(jobLockSpace), job)
+	return true, fn()
+}
+
+// jobLockSpace is the first key of the advisory locks of scheduled jobs ("amts").
+const jobLockSpace = 0x616d7473

@@ -117,3 +117,38 @@ func TestConcurrentStartsMigrateOnce(t *testing.T) {
 		st.Close()
 	})
 }
+
+// A scheduled job runs on one instance at a time: while one holds it, another skips it.
+func TestExclusiveJobs(t *testing.T) {
+	eachBackend(t, func(t *testing.T, o store.Options) {
+		a, b := open(t, o), (*store.Store)(nil)
+		if o.Driver == store.Postgres {
+			b = open(t, o) // a second instance
+		} else {
+			b = a
+		}
+		ctx := context.Background()
+		inside, release := make(chan struct{}), make(chan struct{})
+		done := make(chan bool)
+		go func() {
+			ran, _ := a.Exclusive(ctx, "retention", func() error { close(inside); <-release; return nil })
+			done <- ran
+		}()
+		<-inside
+		ranB, err := b.Exclusive(ctx, "retention", func() error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, _ := b.Exclusive(ctx, "receipts", func() error { return nil })
+		close(release)
+		if !<-done || !other {
+			t.Fatal("a job did not run")
+		}
+		if want := o.Driver != store.Postgres; ranB != want {
+			t.Fatalf("second run of a running job: ran=%v, want %v", ranB, want)
+		}
+		if ran, _ := b.Exclusive(ctx, "retention", func() error { return nil }); !ran {
+			t.Fatal("the job did not run after the first finished")
+		}
+	})
+}

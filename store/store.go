@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -55,6 +56,9 @@ type Store struct {
 	// Path is the SQLite file, or the PostgreSQL server as host:port/database.
 	Path string
 	lock *os.File
+	// writeMu lets one SQLite write transaction run at a time, queued here rather than in
+	// SQLite's busy handler, which sleeps (up to 100 ms a try) while it waits for the lock.
+	writeMu sync.Mutex
 }
 
 // FileName is the SQLite file inside the data directory.
@@ -209,6 +213,10 @@ func (s *Store) Shared() bool { return s.Driver == Postgres }
 
 // InTx runs fn in one transaction and commits it.
 func (s *Store) InTx(ctx context.Context, fn func(tx wmsql.Tx) error) (err error) {
+	if s.Driver == SQLite {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
 	sqlTx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -229,7 +237,7 @@ func (s *Store) Queues(now func() time.Time) queue.Backend {
 	if s.Driver == Postgres {
 		return queue.Backend{Schema: queue.NewPostgresSchema(now), Offsets: queue.PostgresOffsets{}, Beginner: queue.PostgresBeginner{DB: s.DB}}
 	}
-	return queue.Backend{Schema: queue.SQLiteSchema{Now: now}, Offsets: queue.SQLiteOffsets{}, Beginner: queue.LazyBeginner{DB: s.DB}}
+	return queue.Backend{Schema: queue.SQLiteSchema{Now: now}, Offsets: queue.SQLiteOffsets{}, Beginner: queue.LazyBeginner{DB: s.DB, WriteLock: &s.writeMu}}
 }
 
 // Exclusive runs fn unless another instance runs the job of the same name right now, and

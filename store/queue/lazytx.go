@@ -14,13 +14,16 @@ import (
 // LazyBeginner is the watermill-sql Beginner for SQLite subscribers: its transactions begin lazily.
 type LazyBeginner struct {
 	DB *stdsql.DB
+	// WriteLock, if set, is held from a transaction's first write to its end: the store's one
+	// writer at a time, queued in the process instead of in SQLite's sleeping busy handler.
+	WriteLock sync.Locker
 }
 
 var _ wmsql.Beginner = LazyBeginner{}
 
 // BeginTx returns a transaction that opens the real one at its first write.
 func (b LazyBeginner) BeginTx(ctx context.Context, _ *stdsql.TxOptions) (wmsql.Tx, error) {
-	return &LazyTx{db: b.DB, ctx: ctx}, nil
+	return &LazyTx{db: b.DB, ctx: ctx, lock: b.WriteLock}, nil
 }
 
 // ExecContext runs a statement outside any transaction.
@@ -43,6 +46,7 @@ func (b LazyBeginner) QueryContext(ctx context.Context, query string, args ...an
 type LazyTx struct {
 	mu    sync.Mutex
 	db    *stdsql.DB
+	lock  sync.Locker
 	ctx   context.Context
 	tx    *stdsql.Tx
 	acked bool
@@ -56,8 +60,12 @@ func (t *LazyTx) begin() error {
 	if t.tx != nil {
 		return nil
 	}
+	if t.lock != nil {
+		t.lock.Lock()
+	}
 	tx, err := t.db.BeginTx(t.ctx, nil)
 	if err != nil {
+		t.unlock()
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	t.tx = tx
@@ -90,7 +98,38 @@ func (t *LazyTx) QueryContext(ctx context.Context, query string, args ...any) (w
 	if t.tx != nil {
 		return t.tx.QueryContext(ctx, query, args...)
 	}
-	return t.db.QueryContext(ctx, query, args...)
+	// The subscriber's read claims the message (UPDATE … RETURNING): a write, so it queues for
+	// the write lock like any other, until its rows are read.
+	if t.lock != nil {
+		t.lock.Lock()
+	}
+	rows, err := t.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		t.unlock()
+		return nil, err
+	}
+	return &lockedRows{Rows: rows, unlock: t.unlock}, nil
+}
+
+// lockedRows releases the write lock once its rows are read or closed.
+type lockedRows struct {
+	*stdsql.Rows
+	unlock func()
+	once   sync.Once
+}
+
+func (r *lockedRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.once.Do(r.unlock)
+	return false
+}
+
+func (r *lockedRows) Close() error {
+	err := r.Rows.Close()
+	r.once.Do(r.unlock)
+	return err
 }
 
 // Commit commits the writes together with the ack; without an ack it rolls them back.
@@ -103,6 +142,7 @@ func (t *LazyTx) Commit() error {
 	}
 	tx, acked := t.tx, t.acked
 	t.tx, t.acked = nil, false
+	defer t.unlock()
 	if !acked {
 		if err := tx.Rollback(); err != nil && !errors.Is(err, stdsql.ErrTxDone) {
 			return err
@@ -123,6 +163,7 @@ func (t *LazyTx) Rollback() error {
 	}
 	err := t.tx.Rollback()
 	t.tx = nil
+	t.unlock()
 	if errors.Is(err, stdsql.ErrTxDone) {
 		return nil
 	}
@@ -131,3 +172,9 @@ func (t *LazyTx) Rollback() error {
 
 // Undo discards the handler's writes; the message stays claimed (see Rollback).
 func (t *LazyTx) Undo() error { return t.Rollback() }
+
+func (t *LazyTx) unlock() {
+	if t.lock != nil {
+		t.lock.Unlock()
+	}
+}

@@ -3,9 +3,7 @@ package inbound
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,35 +59,37 @@ const maxIdempotencyKey = 255
 func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID string) {
 	ctx, span := tracing.Tracer().Start(r.Context(), "intake", trace.WithAttributes(attribute.String("amtsbote.portal", portalID)))
 	defer span.End()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "too_large").Inc()
-			writeError(w, http.StatusRequestEntityTooLarge,
-				fmt.Sprintf("request body is larger than the limit of %d bytes", tooLarge.Limit), nil)
-			return
-		}
-		writeError(w, http.StatusBadRequest, "could not read the request body: "+err.Error(), nil)
-		return
-	}
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxIdempotencyKey || !utf8.ValidString(key) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Idempotency-Key must be valid text of at most %d bytes", maxIdempotencyKey), nil)
 		return
 	}
-	bodyHash := sha256.Sum256(body)
-	requestHash := hex.EncodeToString(bodyHash[:])
-	if key != "" && s.replayIdempotent(w, ctx, portalID, key, requestHash) {
+	var in intake
+	var status int
+	var problems []Problem
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		in, status, problems = s.readMultipart(w, r)
+	} else {
+		in, status, problems = s.readJSON(w, r)
+	}
+	defer in.cleanup()
+	if status != 0 {
+		reason := "invalid"
+		if status == http.StatusRequestEntityTooLarge {
+			reason = "too_large"
+		}
+		s.Metrics.SubmissionsRejected.WithLabelValues(portalID, reason).Inc()
+		msg := "invalid submission"
+		if len(problems) == 1 && problems[0].Field == "" {
+			msg, problems = problems[0].Message, nil
+		}
+		writeError(w, status, msg, problems)
 		return
 	}
-
-	req, problems := decodeSubmission(body, s.limits())
-	if len(problems) > 0 {
-		s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "invalid").Inc()
-		writeError(w, http.StatusBadRequest, "invalid submission", problems)
+	if key != "" && s.replayIdempotent(w, ctx, portalID, key, in.requestHash) {
 		return
 	}
+	req, atts, flagged, requestHash := in.req, in.atts, in.flagged, in.requestHash
 	var data any
 	_ = json.Unmarshal(req.Data, &data) // checked by decodeSubmission
 	snap := s.Current()
@@ -121,8 +121,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		Route: routeID, Status: store.StatusReceived, Data: req.Data, IdempotencyKey: key,
 		RequestHash: requestHash, ReceivedAt: now,
 	}
-	atts, flagged := attachments(req.Attachments)
-	err = s.Store.InTx(ctx, func(tx wmsql.Tx) error {
+	err := s.Store.InTx(ctx, func(tx wmsql.Tx) error {
 		if err := store.InsertSubmission(ctx, tx, sub, atts); err != nil {
 			return err
 		}

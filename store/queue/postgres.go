@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	stdsql "database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -219,13 +220,14 @@ func (t *PostgresTx) Commit() error {
 	return t.tx.Commit()
 }
 
-// Rollback ends the transaction without keeping anything; the message is unlocked.
+// Rollback ends the transaction without keeping anything; the message is unlocked. A
+// connection that is already gone (shutdown cancelled the query) has nothing left to undo.
 func (t *PostgresTx) Rollback() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.ended = true
 	err := t.tx.Rollback()
-	if errors.Is(err, stdsql.ErrTxDone) {
+	if err == nil || errors.Is(err, stdsql.ErrTxDone) || errors.Is(err, driver.ErrBadConn) || strings.Contains(err.Error(), "conn closed") {
 		return nil
 	}
 	return err

@@ -1,0 +1,168 @@
+package daemon_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type filePart struct {
+	name, mediaType string
+	content         []byte
+}
+
+// multipartBody builds a multipart submission: the JSON part, then the files.
+func multipartBody(t *testing.T, sub map[string]any, files []filePart, extra func(*multipart.Writer)) (string, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	if sub != nil {
+		js, _ := json.Marshal(sub)
+		hdr := textproto.MIMEHeader{"Content-Disposition": {`form-data; name="submission"`}, "Content-Type": {"application/json"}}
+		p, _ := mw.CreatePart(hdr)
+		p.Write(js)
+	}
+	for _, f := range files {
+		hdr := textproto.MIMEHeader{"Content-Disposition": {`form-data; name="attachment"; filename="` + f.name + `"`}}
+		if f.mediaType != "" {
+			hdr.Set("Content-Type", f.mediaType)
+		}
+		p, _ := mw.CreatePart(hdr)
+		p.Write(f.content)
+	}
+	if extra != nil {
+		extra(mw)
+	}
+	mw.Close()
+	return mw.FormDataContentType(), buf.Bytes()
+}
+
+func (h *harness) postMultipart(contentType string, body []byte, key string) response {
+	h.t.Helper()
+	req, _ := http.NewRequest("POST", h.base+"/v1/submissions", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+demoToken)
+	req.Header.Set("Content-Type", contentType)
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := response{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
+	json.Unmarshal(raw, &r.Body)
+	return r
+}
+
+// Large files come as multipart parts, are streamed through the store and arrive unchanged in
+// the delivered package; a repeated request with the same key gives the same submission.
+func TestMultipartUpload(t *testing.T) {
+	eachBackend(t, func(t *testing.T, backend string) {
+		cfg := backendConfig(t, backend)
+		cfg.Server.MaxBodyBytes = 64 << 20
+		h := start(t, cfg)
+		big := make([]byte, 3<<20+777)
+		rand.Read(big)
+		copy(big, "%PDF-1.7\n")
+		sub := demoSubmission(t)
+		delete(sub, "attachments")
+		ct, body := multipartBody(t, sub, []filePart{
+			{"Bauplan groß.pdf", "application/pdf", big},
+			{"notiz.txt", "text/plain", []byte("Bitte Rückruf.")},
+		}, nil)
+		r := h.postMultipart(ct, body, "mp-1")
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("multipart: %d %s", r.Status, r.Raw)
+		}
+		id := r.Body["id"].(string)
+		if again := h.postMultipart(ct, body, "mp-1"); again.Body["id"] != id {
+			t.Fatalf("repeated request: %s", again.Raw)
+		}
+		st := h.waitStatus(id, "delivered")
+		zips, _ := filepath.Glob(filepath.Join(h.outDir, "*.zip"))
+		if len(zips) != 1 {
+			t.Fatalf("%d zips", len(zips))
+		}
+		zr, err := zip.OpenReader(zips[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer zr.Close()
+		found := map[string][]byte{}
+		for _, f := range zr.File {
+			rc, _ := f.Open()
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			found[f.Name] = b
+		}
+		var gotBig, gotNote bool
+		for name, b := range found {
+			gotBig = gotBig || (strings.HasSuffix(name, "Bauplan_gro_.pdf") || strings.Contains(name, "Bauplan")) && bytes.Equal(b, big)
+			gotNote = gotNote || strings.HasSuffix(name, "notiz.txt") && string(b) == "Bitte Rückruf."
+		}
+		if !gotBig || !gotNote {
+			names := []string{}
+			for n := range found {
+				names = append(names, n)
+			}
+			t.Fatalf("package lacks the files unchanged: %v (status %s)", names, st.Raw)
+		}
+	})
+}
+
+// Every malformed multipart request gets its 4xx naming the part, and stores nothing.
+func TestMultipartErrors(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Server.MaxAttachmentBytes = 1000
+	h := start(t, cfg)
+	sub := demoSubmission(t)
+	delete(sub, "attachments")
+	small := []filePart{{"a.pdf", "application/pdf", []byte("%PDF-1.7 small")}}
+	cases := []struct {
+		name   string
+		sub    map[string]any
+		files  []filePart
+		extra  func(*multipart.Writer)
+		status int
+		want   string
+	}{
+		{"no submission part", nil, small, nil, 400, "submission"},
+		{"file too large", sub, []filePart{{"big.pdf", "application/pdf", make([]byte, 1001)}}, nil, 413, "attachments[0]"},
+		{"no file name", sub, []filePart{{"", "application/pdf", []byte("x")}}, nil, 400, "attachments[0].filename"},
+		{"no media type", sub, []filePart{{"a.pdf", "", []byte("x")}}, nil, 400, "attachments[0].media_type"},
+		{"empty file", sub, []filePart{{"a.pdf", "application/pdf", nil}}, nil, 400, "empty"},
+		{"unknown part", sub, small, func(mw *multipart.Writer) { mw.WriteField("comment", "hi") }, 400, "comment"},
+		{"bad submission JSON", map[string]any{"leistung": "1"}, small, nil, 400, "leistung"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ct, body := multipartBody(t, c.sub, c.files, c.extra)
+			r := h.postMultipart(ct, body, "")
+			if r.Status != c.status || !strings.Contains(r.Raw, c.want) {
+				t.Fatalf("got %d %s, want %d naming %q", r.Status, r.Raw, c.status, c.want)
+			}
+		})
+	}
+	// a file before the submission part
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	p, _ := mw.CreateFormFile("attachment", "a.pdf")
+	p.Write([]byte("x"))
+	mw.Close()
+	if r := h.postMultipart(mw.FormDataContentType(), buf.Bytes(), ""); r.Status != 400 || !strings.Contains(r.Raw, "before") {
+		t.Fatalf("file first: %d %s", r.Status, r.Raw)
+	}
+	if n := h.count("submissions"); n != 0 {
+		t.Fatalf("%d submissions stored by refused requests", n)
+	}
+}

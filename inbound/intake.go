@@ -1,0 +1,184 @@
+package inbound
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/amtsbote/amtsbote/adapters"
+	"github.com/amtsbote/amtsbote/store"
+)
+
+// intake is a request read and checked: the submission, its attachments ready to be streamed
+// into the store, and the hash of the whole body for idempotency.
+type intake struct {
+	req         submissionRequest
+	atts        []store.Attachment
+	flagged     []string
+	requestHash string
+	spooled     []*os.File
+}
+
+// cleanup removes spooled attachment files.
+func (in *intake) cleanup() {
+	for _, f := range in.spooled {
+		f.Close()
+		os.Remove(f.Name())
+	}
+}
+
+// readJSON reads a JSON submission with its attachments in base64.
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request) (intake, int, []Problem) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	if err != nil {
+		st, pr := bodyError(err)
+		return intake{}, st, pr
+	}
+	sum := sha256.Sum256(body)
+	req, problems := decodeSubmission(body, s.limits())
+	if len(problems) > 0 {
+		return intake{}, http.StatusBadRequest, problems
+	}
+	atts, flagged := attachments(req.Attachments)
+	return intake{req: req, atts: atts, flagged: flagged, requestHash: hex.EncodeToString(sum[:])}, 0, nil
+}
+
+func bodyError(err error) (int, []Problem) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return http.StatusRequestEntityTooLarge, []Problem{{Message: fmt.Sprintf("request body is larger than the limit of %d bytes", tooLarge.Limit)}}
+	}
+	return http.StatusBadRequest, []Problem{{Message: "could not read the request body: " + err.Error()}}
+}
+
+// readMultipart reads a multipart/form-data submission: a part named "submission" with the JSON
+// (without attachments, or with small ones in base64), then one part named "attachment" per
+// file, in order, with its file name and Content-Type. Files are streamed to temporary files
+// — memory holds a buffer, never a file — and from there into the store, so a large upload
+// neither fills memory nor holds the store's write lock while the client sends it.
+func (s *Server) readMultipart(w http.ResponseWriter, r *http.Request) (in intake, status int, problems []Problem) {
+	h := sha256.New()
+	body := io.TeeReader(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes), h)
+	_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || params["boundary"] == "" {
+		return in, http.StatusBadRequest, []Problem{{Message: "multipart/form-data needs a boundary parameter"}}
+	}
+	mr := multipart.NewReader(body, params["boundary"])
+	lim := s.limits()
+	var sawSubmission bool
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			st, pr := bodyError(err)
+			return in, st, pr
+		}
+		switch part.FormName() {
+		case "submission":
+			if sawSubmission {
+				return in, http.StatusBadRequest, []Problem{{Field: "submission", Message: "appears twice"}}
+			}
+			sawSubmission = true
+			raw, err := io.ReadAll(io.LimitReader(part, s.MaxBodyBytes))
+			if err != nil {
+				st, pr := bodyError(err)
+				return in, st, pr
+			}
+			req, problems := decodeSubmission(raw, lim)
+			if len(problems) > 0 {
+				return in, http.StatusBadRequest, problems
+			}
+			in.req = req
+			in.atts, in.flagged = attachments(req.Attachments)
+		case "attachment":
+			if !sawSubmission {
+				return in, http.StatusBadRequest, []Problem{{Field: "attachment", Message: `the "submission" part must come before the files`}}
+			}
+			seq := len(in.atts)
+			field := fmt.Sprintf("attachments[%d]", seq)
+			if lim.MaxAttachments > 0 && seq >= lim.MaxAttachments {
+				return in, http.StatusBadRequest, []Problem{{Field: "attachments", Message: fmt.Sprintf("more than %d attachments", lim.MaxAttachments)}}
+			}
+			a, flag, st, pr := s.spool(part, seq, field, lim, &in)
+			if st != 0 {
+				return in, st, pr
+			}
+			in.atts = append(in.atts, a)
+			if flag != "" {
+				in.flagged = append(in.flagged, flag)
+			}
+		default:
+			return in, http.StatusBadRequest, []Problem{{Field: part.FormName(), Message: `unknown part; expected "submission" and "attachment"`}}
+		}
+	}
+	if !sawSubmission {
+		return in, http.StatusBadRequest, []Problem{{Field: "submission", Message: "missing: the JSON part named submission"}}
+	}
+	in.requestHash = hex.EncodeToString(h.Sum(nil))
+	return in, 0, nil
+}
+
+// spool copies one file part to a temporary file, checking its name, media type and size.
+func (s *Server) spool(part *multipart.Part, seq int, field string, lim Limits, in *intake) (store.Attachment, string, int, []Problem) {
+	name := part.FileName()
+	var problems []Problem
+	if strings.TrimSpace(name) == "" {
+		problems = append(problems, Problem{Field: field + ".filename", Message: "must not be empty (filename in Content-Disposition)"})
+	} else if len(name) > 255 {
+		problems = append(problems, Problem{Field: field + ".filename", Message: "must be at most 255 bytes"})
+	}
+	mt, _, err := mime.ParseMediaType(part.Header.Get("Content-Type"))
+	if err != nil || !strings.Contains(mt, "/") {
+		problems = append(problems, Problem{Field: field + ".media_type", Message: fmt.Sprintf("must be a media type such as application/pdf (Content-Type of the part), got %q", part.Header.Get("Content-Type"))})
+	}
+	if len(problems) > 0 {
+		return store.Attachment{}, "", http.StatusBadRequest, problems
+	}
+	f, err := os.CreateTemp("", "amtsbote-upload-*")
+	if err != nil {
+		return store.Attachment{}, "", http.StatusInternalServerError, []Problem{{Message: "could not spool the upload"}}
+	}
+	in.spooled = append(in.spooled, f)
+	head := &headWriter{max: 512}
+	n, err := io.Copy(io.MultiWriter(f, head), io.LimitReader(part, lim.MaxAttachmentBytes+1))
+	if err != nil {
+		st, pr := bodyError(err)
+		return store.Attachment{}, "", st, pr
+	}
+	if n > lim.MaxAttachmentBytes {
+		return store.Attachment{}, "", http.StatusRequestEntityTooLarge, []Problem{{Field: field,
+			Message: fmt.Sprintf("the file is larger than the limit of %d bytes", lim.MaxAttachmentBytes)}}
+	}
+	if n == 0 {
+		return store.Attachment{}, "", http.StatusBadRequest, []Problem{{Field: field, Message: "the file is empty"}}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return store.Attachment{}, "", http.StatusInternalServerError, []Problem{{Message: "could not spool the upload"}}
+	}
+	a := store.Attachment{Seq: seq, Filename: name, PackageName: newID() + "_" + adapters.SafeName(name), MediaType: mt, Content: f}
+	return a, mismatch(seq, mt, head.Bytes()), 0, nil
+}
+
+// headWriter keeps the first bytes written to it, for content sniffing.
+type headWriter struct {
+	bytes.Buffer
+	max int
+}
+
+func (h *headWriter) Write(p []byte) (int, error) {
+	if room := h.max - h.Len(); room > 0 {
+		h.Buffer.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+

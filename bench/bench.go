@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
+	"net/textproto"
 	"os"
 	"slices"
 	"strings"
@@ -36,7 +38,10 @@ type Options struct {
 	// AttachmentBytes replaces the file's attachments with one random PDF-like file of this size
 	// (0: as in the file).
 	AttachmentBytes int
-	Connections     int
+	// Multipart sends the attachment as a file part of a multipart/form-data request instead of
+	// base64 in the JSON.
+	Multipart   bool
+	Connections int
 	// Rate is requests per second in total (0: as fast as the connections allow).
 	Rate float64
 	// Duration or Count ends the run, whichever comes first (0: unlimited).
@@ -96,7 +101,10 @@ func (p Percentiles) String() string {
 }
 
 // template is a request body with the reference left out: prefix + reference + suffix.
-type template struct{ prefix, suffix []byte }
+type template struct {
+	prefix, suffix []byte
+	contentType    string
+}
 
 func (t template) body(ref string) []byte {
 	b := make([]byte, 0, len(t.prefix)+len(ref)+len(t.suffix))
@@ -125,8 +133,9 @@ func makeTemplate(o Options) (template, error) {
 			data["bemerkung"] = strings.Repeat("Lorem ipsum dolor sit amet. ", pad/28+1)[:pad]
 		}
 	}
+	var content []byte
 	if o.AttachmentBytes > 0 {
-		content := make([]byte, o.AttachmentBytes)
+		content = make([]byte, o.AttachmentBytes)
 		rand.Read(content)
 		copy(content, "%PDF-1.7\n")
 		sub["attachments"] = []any{map[string]any{
@@ -134,13 +143,29 @@ func makeTemplate(o Options) (template, error) {
 			"content_base64": base64.StdEncoding.EncodeToString(content),
 		}}
 	}
+	if o.Multipart {
+		delete(sub, "attachments")
+	}
 	full, err := json.Marshal(sub)
 	if err != nil {
 		return template{}, err
 	}
+	contentType := "application/json"
+	if o.Multipart {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		p, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Disposition": {`form-data; name="submission"`}, "Content-Type": {"application/json"}})
+		p.Write(full)
+		if content != nil {
+			p, _ = mw.CreatePart(textproto.MIMEHeader{"Content-Disposition": {`form-data; name="attachment"; filename="nachweis.pdf"`}, "Content-Type": {"application/pdf"}})
+			p.Write(content)
+		}
+		mw.Close()
+		full, contentType = buf.Bytes(), mw.FormDataContentType()
+	}
 	marker, _ := json.Marshal(refMarker)
 	i := bytes.Index(full, marker)
-	return template{prefix: append(full[:i:i], '"'), suffix: full[i+len(marker)-1:]}, nil
+	return template{prefix: append(full[:i:i], '"'), suffix: full[i+len(marker)-1:], contentType: contentType}, nil
 }
 
 type result struct {
@@ -222,7 +247,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 				if o.Rate <= 0 {
 					due = time.Now()
 				}
-				id, errKind := post(ctx, client, target, o.Token, tmpl.body(fmt.Sprintf("BENCH-%s-%07d", runID, n)))
+				id, errKind := post(ctx, client, target, o.Token, tmpl.contentType, tmpl.body(fmt.Sprintf("BENCH-%s-%07d", runID, n)))
 				results <- result{id: id, latency: time.Since(due), err: errKind}
 			}
 		}()
@@ -250,13 +275,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	return rep, nil
 }
 
-func post(ctx context.Context, client *http.Client, target, token string, body []byte) (id, errKind string) {
+func post(ctx context.Context, client *http.Client, target, token, contentType string, body []byte) (id, errKind string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(target, "/")+"/v1/submissions", bytes.NewReader(body))
 	if err != nil {
 		return "", "request: " + err.Error()
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	res, err := client.Do(req)
 	if err != nil {
 		var ne net.Error

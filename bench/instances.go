@@ -23,8 +23,9 @@ type Instances struct {
 	procs []*exec.Cmd
 	addrs []string
 
-	mu     sync.Mutex
-	maxRSS []int64 // bytes, sampled
+	mu       sync.Mutex
+	maxRSS   []int64 // bytes, sampled
+	startRSS []int64 // bytes, once listening
 	stop   chan struct{}
 	done   sync.WaitGroup
 }
@@ -56,7 +57,7 @@ func Start(ctx context.Context, o StartOptions) (*Instances, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Instances{Dir: dir, maxRSS: make([]int64, o.N), stop: make(chan struct{})}
+	in := &Instances{Dir: dir, maxRSS: make([]int64, o.N), startRSS: make([]int64, o.N), stop: make(chan struct{})}
 	for i := 0; i < o.N; i++ {
 		addr, admin := freeAddr(), freeAddr()
 		work := filepath.Join(dir, fmt.Sprintf("instance-%d", i))
@@ -86,6 +87,7 @@ func Start(ctx context.Context, o StartOptions) (*Instances, error) {
 			logText, _ := os.ReadFile(filepath.Join(work, "amtsbote.log"))
 			return nil, fmt.Errorf("instance %d did not start: %w\n%s", i, err, logText)
 		}
+		in.startRSS[i] = RSS(cmd.Process.Pid)
 		in.done.Add(1)
 		go in.sample(i, cmd.Process.Pid)
 	}
@@ -107,6 +109,9 @@ func (in *Instances) MaxRSS() []int64 {
 	defer in.mu.Unlock()
 	return append([]int64(nil), in.maxRSS...)
 }
+
+// StartRSS is each instance's resident set size once it listened, in bytes.
+func (in *Instances) StartRSS() []int64 { return append([]int64(nil), in.startRSS...) }
 
 // ResetRSS starts the peak measurement anew (e.g. after a warm-up).
 func (in *Instances) ResetRSS() {

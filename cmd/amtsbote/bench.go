@@ -74,8 +74,10 @@ instead starts --instances daemons as child processes of this binary, in a tempo
 			}
 			rep.Write(cmd.OutOrStdout())
 			if in != nil {
+				started := in.StartRSS()
 				for i, rss := range in.MaxRSS() {
-					fmt.Fprintf(cmd.OutOrStdout(), "memory     instance %d: peak RSS %.0f MB\n", i, float64(rss)/(1<<20))
+					fmt.Fprintf(cmd.OutOrStdout(), "memory     instance %d: peak RSS %.0f MB (%.0f MB at start, growth %.0f MB)\n",
+						i, float64(rss)/(1<<20), float64(started[i])/(1<<20), float64(rss-started[i])/(1<<20))
 				}
 			}
 			if rep.Accepted == 0 {
@@ -90,6 +92,7 @@ instead starts --instances daemons as child processes of this binary, in a tempo
 	f.StringVar(&o.Submission, "submission", "fixtures/demo/submission.json", "submission JSON to send")
 	f.StringVar(&dataSize, "data-size", "0", "pad the form data to about this size (e.g. 10KB)")
 	f.StringVar(&attachSize, "attachment-size", "0", "send one attachment of this size instead of the file's (e.g. 100KB, 50MB)")
+	f.BoolVar(&o.Multipart, "multipart", false, "send the attachment as a multipart/form-data file part instead of base64 JSON")
 	f.IntVar(&o.Connections, "connections", 16, "concurrent connections")
 	f.Float64Var(&o.Rate, "rate", 0, "requests per second in total (0: as fast as possible)")
 	f.DurationVar(&o.Duration, "duration", 0, "how long to send")

@@ -26,8 +26,8 @@ type Instances struct {
 	mu       sync.Mutex
 	maxRSS   []int64 // bytes, sampled
 	startRSS []int64 // bytes, once listening
-	stop   chan struct{}
-	done   sync.WaitGroup
+	stop     chan struct{}
+	done     sync.WaitGroup
 }
 
 // StartOptions say which daemons to start.

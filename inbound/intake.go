@@ -181,4 +181,3 @@ func (h *headWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-

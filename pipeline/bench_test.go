@@ -1,0 +1,71 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/mapping"
+	"github.com/amtsbote/amtsbote/snapshot"
+	"github.com/amtsbote/amtsbote/store"
+)
+
+// demoTargets loads the demo configuration and the mapping input of the demo submission.
+func demoTargets(b *testing.B) (*snapshot.Snapshot, mapping.Input) {
+	b.Helper()
+	cfg, err := config.Load("../fixtures/demo/amtsbote.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	snap, err := snapshot.FromConfig(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(snap.Close)
+	raw, _ := os.ReadFile("../fixtures/demo/submission.json")
+	var req struct {
+		Leistung, AGS, Reference string
+		Data                     json.RawMessage
+	}
+	json.Unmarshal(raw, &req)
+	sub := store.Submission{ID: "0b7e2f5c-5f0e-4a51-9d0e-8f3a8f0c2b11", Portal: "demo-portal", Reference: req.Reference,
+		Leistung: req.Leistung, AGS: req.AGS, Data: req.Data, ReceivedAt: time.Now()}
+	atts := []store.Attachment{{Filename: "a.pdf", PackageName: "0b7e2f5c-5f0e-4a51-9d0e-8f3a8f0c2b11_a.pdf", MediaType: "application/pdf", Size: 1000, SHA256: "ab"}}
+	return snap, mappingInput(sub, atts, snap)
+}
+
+// The process stage's CPU work for the demo route: map and validate both targets (the xdomea
+// E-Akte message and the FVDaten message).
+func BenchmarkMapAndValidateDemo(b *testing.B) {
+	snap, in := demoTargets(b)
+	route, _ := snap.Routes.Route("gewerbeanmeldung")
+	p := &Pipeline{Deps: Deps{Now: time.Now}}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, t := range route.Targets {
+			if _, failure, err := p.mapTarget(in, t, snap); err != nil || failure != nil {
+				b.Fatal(err, failure)
+			}
+		}
+	}
+}
+
+// Mapping alone, per target.
+func BenchmarkMapDemo(b *testing.B) {
+	snap, in := demoTargets(b)
+	route, _ := snap.Routes.Route("gewerbeanmeldung")
+	for _, t := range route.Targets {
+		b.Run(t.Destination, func(b *testing.B) {
+			in := in
+			in.Recipient, in.Now = t.Recipient, time.Now
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := t.Mapper.Map(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

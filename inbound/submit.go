@@ -121,7 +121,8 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		Route: routeID, Status: store.StatusReceived, Data: req.Data, IdempotencyKey: key,
 		RequestHash: requestHash, ReceivedAt: now,
 	}
-	err := s.Store.InTx(ctx, func(tx wmsql.Tx) error {
+	// Group commit: submissions arriving together share one transaction and one sync to disk.
+	err := s.Store.InGroupTx(ctx, func(tx wmsql.Tx) error {
 		if err := store.InsertSubmission(ctx, tx, sub, atts); err != nil {
 			return err
 		}

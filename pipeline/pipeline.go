@@ -74,14 +74,24 @@ func New(d Deps) (*Pipeline, error) {
 	queues := d.Store.Queues(d.Now)
 
 	ackDeadline := 10 * time.Minute
-	sub, err := wmsql.NewSubscriber(queues.Beginner, wmsql.SubscriberConfig{
-		PollInterval:   d.Config.Pipeline.PollInterval,
-		ResendInterval: d.Config.Pipeline.PollInterval,
-		RetryInterval:  time.Second,
-		AckDeadline:    &ackDeadline,
-		SchemaAdapter:  queues.Schema,
-		OffsetsAdapter: queues.Offsets,
-	}, wlog)
+	subscriber := func(b wmsql.Beginner) (*wmsql.Subscriber, error) {
+		return wmsql.NewSubscriber(b, wmsql.SubscriberConfig{
+			PollInterval:   d.Config.Pipeline.PollInterval,
+			ResendInterval: d.Config.Pipeline.PollInterval,
+			RetryInterval:  time.Second,
+			AckDeadline:    &ackDeadline,
+			SchemaAdapter:  queues.Schema,
+			OffsetsAdapter: queues.Offsets,
+		}, wlog)
+	}
+	// Mapping creates the message ids every delivery carries: its commits are durable. Delivering
+	// a stored message and telling a portal a status are idempotent: their commits need not wait
+	// for the disk (store.Queues).
+	sub, err := subscriber(queues.Beginner)
+	if err != nil {
+		return nil, fmt.Errorf("create queue subscriber: %w", err)
+	}
+	relaxed, err := subscriber(queues.RelaxedBeginner)
 	if err != nil {
 		return nil, fmt.Errorf("create queue subscriber: %w", err)
 	}
@@ -91,13 +101,13 @@ func New(d Deps) (*Pipeline, error) {
 	}
 	router.AddMiddleware(middleware.Recoverer)
 	router.AddConsumerHandler("process", TopicSubmissions, sub, p.guard(p.timed("process", p.process), p.processGaveUp))
-	router.AddConsumerHandler("callbacks", TopicCallbacks, sub, p.guard(p.callback, func(*message.Message, wmsql.Tx, error) error { return nil }))
+	router.AddConsumerHandler("callbacks", TopicCallbacks, relaxed, p.guard(p.callback, func(*message.Message, wmsql.Tx, error) error { return nil }))
 	for _, dest := range d.Config.Destinations {
 		h := newDeliverer(p, dest, d.Adapters[dest.ID])
 		// max_in_flight handlers share the destination's queue; the queue's claims keep them
 		// from taking the same message.
 		for i := 0; i < dest.MaxInFlight; i++ {
-			router.AddConsumerHandler(fmt.Sprintf("deliver-%s-%d", dest.ID, i), DeliveryTopic(dest.ID), sub, p.guard(p.timed("deliver", h.handle), h.gaveUp))
+			router.AddConsumerHandler(fmt.Sprintf("deliver-%s-%d", dest.ID, i), DeliveryTopic(dest.ID), relaxed, p.guard(p.timed("deliver", h.handle), h.gaveUp))
 		}
 	}
 	p.router = router

@@ -53,12 +53,15 @@ type Store struct {
 	// DB is shared with the watermill queues that live in the same database.
 	DB     *sql.DB
 	Driver string
+	// relaxed is SQLite's second pool, whose commits do not wait for the disk.
+	relaxed *sql.DB
 	// Path is the SQLite file, or the PostgreSQL server as host:port/database.
 	Path string
 	lock *os.File
 	// writeMu lets one SQLite write transaction run at a time, queued here rather than in
 	// SQLite's busy handler, which sleeps (up to 100 ms a try) while it waits for the lock.
 	writeMu sync.Mutex
+	group   group
 }
 
 // FileName is the SQLite file inside the data directory.
@@ -151,7 +154,21 @@ func openSQLite(dataDir string, exclusive bool) (*Store, error) {
 	}
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
-	return &Store{DB: db, Driver: SQLite, Path: path, lock: lock}, nil
+	// The relaxed pool commits without waiting for the disk (synchronous=NORMAL): for pipeline
+	// stages whose work is idempotent, see Queues. A crash of the process loses nothing (WAL);
+	// a power loss may undo their last commits, which are then done again.
+	q.Set("_sync", "NORMAL")
+	relaxed, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		db.Close()
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	relaxed.SetMaxOpenConns(8)
+	relaxed.SetMaxIdleConns(8)
+	return &Store{DB: db, relaxed: relaxed, Driver: SQLite, Path: path, lock: lock}, nil
 }
 
 func openPostgres(ctx context.Context, o Options) (*Store, error) {
@@ -201,7 +218,12 @@ func lockDir(dataDir string) (*os.File, error) {
 
 // Close closes the database and releases the data directory.
 func (s *Store) Close() error {
+	s.group.once.Do(func() {}) // no committer starts after Close
+	s.stopGroup()
 	err := s.DB.Close()
+	if s.relaxed != nil {
+		s.relaxed.Close()
+	}
 	if s.lock != nil {
 		s.lock.Close()
 	}
@@ -233,11 +255,25 @@ func (s *Store) InTx(ctx context.Context, fn func(tx wmsql.Tx) error) (err error
 }
 
 // Queues is what a watermill-sql subscriber needs to consume this store's queues.
+//
+// Beginner's transactions are durable when they commit. RelaxedBeginner's commit without
+// waiting for the disk (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off): a process
+// crash loses nothing, a power or database server crash may undo the last few, whose messages
+// are then handled again. That is for stages whose effects are idempotent — delivering a stored
+// message with its ProzessID, telling a portal a status — and saves a disk sync per message.
+// Intake and mapping (which creates message ids) stay durable.
 func (s *Store) Queues(now func() time.Time) queue.Backend {
 	if s.Driver == Postgres {
-		return queue.Backend{Schema: queue.NewPostgresSchema(now), Offsets: queue.PostgresOffsets{}, Beginner: queue.PostgresBeginner{DB: s.DB}}
+		return queue.Backend{Schema: queue.NewPostgresSchema(now), Offsets: queue.PostgresOffsets{},
+			Beginner: queue.PostgresBeginner{DB: s.DB}, RelaxedBeginner: queue.PostgresBeginner{DB: s.DB, Relaxed: true}}
 	}
-	return queue.Backend{Schema: queue.SQLiteSchema{Now: now}, Offsets: queue.SQLiteOffsets{}, Beginner: queue.LazyBeginner{DB: s.DB, WriteLock: &s.writeMu}}
+	relaxed := s.relaxed
+	if relaxed == nil {
+		relaxed = s.DB
+	}
+	return queue.Backend{Schema: queue.SQLiteSchema{Now: now}, Offsets: queue.SQLiteOffsets{},
+		Beginner:        queue.LazyBeginner{DB: s.DB, WriteLock: &s.writeMu},
+		RelaxedBeginner: queue.LazyBeginner{DB: relaxed, WriteLock: &s.writeMu}}
 }
 
 // Exclusive runs fn unless another instance runs the job of the same name right now, and

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -149,6 +150,40 @@ func TestExclusiveJobs(t *testing.T) {
 		}
 		if ran, _ := b.Exclusive(ctx, "retention", func() error { return nil }); !ran {
 			t.Fatal("the job did not run after the first finished")
+		}
+	})
+}
+
+// Concurrent callers share transactions; one that fails leaves nothing and spoils nothing else.
+func TestGroupCommit(t *testing.T) {
+	eachBackend(t, func(t *testing.T, o store.Options) {
+		st := open(t, o)
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		errs := make([]error, 60)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = st.InGroupTx(ctx, func(tx wmsql.Tx) error {
+					sub := store.Submission{ID: fmt.Sprintf("s%02d", i), Portal: "p", Reference: "r", Leistung: "l", AGS: "a",
+						Route: "x", Status: store.StatusReceived, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: time.Now()}
+					if err := store.InsertSubmission(ctx, tx, sub, nil); err != nil {
+						return err
+					}
+					if i%5 == 0 {
+						return fmt.Errorf("caller %d fails after writing", i)
+					}
+					return nil
+				})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			_, found := st.Submission(ctx, fmt.Sprintf("s%02d", i))
+			if (i%5 == 0) != (err != nil) || (err == nil) != (found == nil) {
+				t.Fatalf("caller %d: error %v, lookup %v", i, err, found)
+			}
 		}
 	})
 }

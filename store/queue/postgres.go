@@ -127,6 +127,9 @@ func (o PostgresOffsets) BeforeSubscribingQueries(p wmsql.BeforeSubscribingQueri
 // PostgresBeginner is the watermill-sql Beginner for PostgreSQL subscribers.
 type PostgresBeginner struct {
 	DB *stdsql.DB
+	// Relaxed transactions commit without waiting for the WAL to reach the disk
+	// (synchronous_commit = off): for idempotent stages only.
+	Relaxed bool
 }
 
 // BeginTx begins the transaction that locks the next message and holds the handler's writes.
@@ -134,6 +137,12 @@ func (b PostgresBeginner) BeginTx(ctx context.Context, opts *stdsql.TxOptions) (
 	tx, err := b.DB.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	if b.Relaxed {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+			tx.Rollback()
+			return nil, fmt.Errorf("relax commit: %w", err)
+		}
 	}
 	return &PostgresTx{tx: tx}, nil
 }

@@ -94,4 +94,6 @@ type Backend struct {
 	Schema   wmsql.SchemaAdapter
 	Offsets  wmsql.OffsetsAdapter
 	Beginner wmsql.Beginner
+	// RelaxedBeginner's transactions commit without waiting for the disk (see store.Queues).
+	RelaxedBeginner wmsql.Beginner
 }

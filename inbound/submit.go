@@ -39,7 +39,9 @@ type submissionRequest struct {
 type attachmentRequest struct {
 	Filename      string `json:"filename"`
 	MediaType     string `json:"media_type"`
-	ContentBase64 string `json:"content_base64"`
+	// Content is the file, sent as standard base64: encoding/json decodes it straight into
+	// bytes, without an intermediate string.
+	Content []byte `json:"content_base64"`
 }
 
 type acceptedBody struct {
@@ -207,6 +209,10 @@ func decodeSubmission(body []byte, lim Limits) (submissionRequest, []Problem) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
+		var corrupt base64.CorruptInputError
+		if errors.As(err, &corrupt) {
+			return req, []Problem{base64Problem(body, corrupt)}
+		}
 		return req, []Problem{jsonProblem(err)}
 	}
 	if dec.More() {
@@ -238,8 +244,8 @@ func decodeSubmission(body []byte, lim Limits) (submissionRequest, []Problem) {
 	}
 	for i, a := range req.Attachments {
 		field := fmt.Sprintf("attachments[%d]", i)
-		if size := int64(base64.StdEncoding.DecodedLen(len(a.ContentBase64))); lim.MaxAttachmentBytes > 0 && size > lim.MaxAttachmentBytes+2 {
-			add(field+".content_base64", "the file is about %d bytes; the limit is %d", size, lim.MaxAttachmentBytes)
+		if size := int64(len(a.Content)); lim.MaxAttachmentBytes > 0 && size > lim.MaxAttachmentBytes {
+			add(field+".content_base64", "the file is %d bytes; the limit is %d", size, lim.MaxAttachmentBytes)
 			continue
 		}
 		if strings.TrimSpace(a.Filename) == "" {
@@ -250,35 +256,54 @@ func decodeSubmission(body []byte, lim Limits) (submissionRequest, []Problem) {
 		if mt, _, err := mime.ParseMediaType(a.MediaType); err != nil || !strings.Contains(mt, "/") {
 			add(field+".media_type", "must be a media type such as application/pdf, got %q", a.MediaType)
 		}
-		if a.ContentBase64 == "" {
+		if len(a.Content) == 0 {
 			add(field+".content_base64", "must hold the file's content in base64")
-		} else if _, err := base64.StdEncoding.DecodeString(a.ContentBase64); err != nil {
-			add(field+".content_base64", "is not valid base64: %v", err)
 		}
 	}
 	return req, problems
 }
 
+// base64Problem names the attachment whose content is not valid base64. encoding/json reports
+// only the byte; the (rare) refused request is decoded again with the content as text to find it.
+func base64Problem(body []byte, cause base64.CorruptInputError) Problem {
+	var texts struct {
+		Attachments []struct {
+			Content string `json:"content_base64"`
+		} `json:"attachments"`
+	}
+	_ = json.Unmarshal(body, &texts)
+	for i, a := range texts.Attachments {
+		if _, err := base64.StdEncoding.DecodeString(a.Content); err != nil {
+			return Problem{Field: fmt.Sprintf("attachments[%d].content_base64", i), Message: "is not valid base64: " + err.Error()}
+		}
+	}
+	return Problem{Field: "attachments", Message: "is not valid base64: " + cause.Error()}
+}
+
 // jsonDepth is the deepest nesting of objects and arrays in a JSON text (strings skipped).
 func jsonDepth(b []byte) int {
-	depth, deepest, inString, escaped := 0, 0, false, false
-	for _, c := range b {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
+	depth, deepest := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			// Skip the string; most of a body is in strings (base64 files), so jump between
+			// quotes and backslashes instead of looking at every byte.
+			for i++; i < len(b); i++ {
+				q := bytes.IndexByte(b[i:], '"')
+				if q < 0 {
+					return deepest
+				}
+				if e := bytes.IndexByte(b[i:i+q], '\\'); e >= 0 {
+					i += e + 1 // the escaped byte; go on after it
+					continue
+				}
+				i += q
+				break
 			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
+		case '{', '[':
 			depth++
 			deepest = max(deepest, depth)
-		case c == '}' || c == ']':
+		case '}', ']':
 			depth--
 		}
 	}
@@ -338,7 +363,7 @@ func attachments(reqs []attachmentRequest) ([]store.Attachment, []string) {
 	out := make([]store.Attachment, 0, len(reqs))
 	var flagged []string
 	for i, a := range reqs {
-		content, _ := base64.StdEncoding.DecodeString(a.ContentBase64) // checked by decodeSubmission
+		content := a.Content
 		mt, _, _ := mime.ParseMediaType(a.MediaType)
 		if m := mismatch(i, mt, content); m != "" {
 			flagged = append(flagged, m)

@@ -226,8 +226,12 @@ func (f *filedrop) Close() error { return nil }
 // what makes a re-delivery recognisable.
 func writeZip(w io.Writer, xmlName string, p *Package) error {
 	zw := zip.NewWriter(w)
-	add := func(name string, r io.Reader) error {
-		h := &zip.FileHeader{Name: name, Method: zip.Deflate, Modified: p.CreatedAt.UTC().Truncate(1e9)}
+	add := func(name, mediaType string, r io.Reader) error {
+		method := zip.Deflate
+		if compressed[mediaType] {
+			method = zip.Store // deflating it again costs time and gains nothing
+		}
+		h := &zip.FileHeader{Name: name, Method: method, Modified: p.CreatedAt.UTC().Truncate(1e9)}
 		fw, err := zw.CreateHeader(h)
 		if err != nil {
 			return err
@@ -235,7 +239,7 @@ func writeZip(w io.Writer, xmlName string, p *Package) error {
 		_, err = io.Copy(fw, r)
 		return err
 	}
-	if err := add(xmlName, bytes.NewReader(p.XML)); err != nil {
+	if err := add(xmlName, "application/xml", bytes.NewReader(p.XML)); err != nil {
 		return err
 	}
 	for _, file := range p.Files {
@@ -243,13 +247,24 @@ func writeZip(w io.Writer, xmlName string, p *Package) error {
 		if err != nil {
 			return fmt.Errorf("open attachment %s: %w", file.Name, err)
 		}
-		err = add(SafeName(file.Name), rc)
+		err = add(SafeName(file.Name), file.MediaType, rc)
 		rc.Close()
 		if err != nil {
 			return fmt.Errorf("attachment %s: %w", file.Name, err)
 		}
 	}
 	return zw.Close()
+}
+
+// compressed are media types whose content is compressed already.
+var compressed = map[string]bool{
+	"application/pdf": true, "application/zip": true, "application/gzip": true, "image/jpeg": true, "image/png": true,
+	"image/gif": true, "image/webp": true, "video/mp4": true, "audio/mpeg": true,
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document":   true,
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":         true,
+	"application/vnd.openxmlformats-officedocument.presentationml.presentation": true,
+	"application/vnd.oasis.opendocument.text":                                   true,
+	"application/vnd.oasis.opendocument.spreadsheet":                            true,
 }
 
 func fileHasSum(path string, want []byte) (bool, error) {

@@ -55,6 +55,12 @@ func TestAcceptedIsStored(t *testing.T) {
 		if queued != 1 {
 			t.Fatalf("%d queue messages for the submission, want 1", queued)
 		}
+		// The demo portal has no callback URL: its status changes are not queued for callbacks.
+		var callbacks int
+		st.DB.QueryRow(`SELECT count(*) FROM "watermill_callbacks"`).Scan(&callbacks)
+		if callbacks != 0 {
+			t.Fatalf("%d callbacks queued for a portal without a callback URL", callbacks)
+		}
 	})
 }
 

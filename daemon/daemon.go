@@ -116,6 +116,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	if d.store, err = store.OpenWith(ctx, StoreOptions(cfg)); err != nil {
 		return nil, err
 	}
+	if err := d.store.SetCallbackPortals(ctx, callbackPortals(cfg)); err != nil {
+		return nil, err
+	}
 	d.metrics = metrics.New(d.store.DB, func() []string { return pipeline.Topics(cfg) })
 	d.pipeline, err = pipeline.New(pipeline.Deps{
 		Store: d.store, Config: cfg, Current: d.acquire, Adapters: d.adapters, Logger: log, Now: d.now,
@@ -379,4 +382,15 @@ func StoreOptions(cfg *config.Config) store.Options {
 		conns = 2*handlers + 16
 	}
 	return store.Options{Driver: cfg.Storage.Driver, DataDir: cfg.Storage.DataDir, DSN: cfg.Storage.DSN, MaxConns: conns}
+}
+
+// callbackPortals lists the portals with a callback URL.
+func callbackPortals(cfg *config.Config) []string {
+	var out []string
+	for _, p := range cfg.Portals {
+		if p.CallbackURL != "" {
+			out = append(out, p.ID)
+		}
+	}
+	return out
 }

@@ -58,6 +58,10 @@ func (d *Daemon) reload() error {
 	if err != nil {
 		return err
 	}
+	if err := d.store.SetCallbackPortals(context.Background(), callbackPortals(cfg)); err != nil {
+		snap.Close()
+		return err
+	}
 	old := d.current.Swap(snap)
 	old.Retire()
 	d.log.Info("configuration reloaded", "config", cfg.File, "routes", len(snap.Routes.Routes))

@@ -37,8 +37,8 @@ type submissionRequest struct {
 }
 
 type attachmentRequest struct {
-	Filename      string `json:"filename"`
-	MediaType     string `json:"media_type"`
+	Filename  string `json:"filename"`
+	MediaType string `json:"media_type"`
 	// Content is the file, sent as standard base64: encoding/json decodes it straight into
 	// bytes, without an intermediate string.
 	Content []byte `json:"content_base64"`

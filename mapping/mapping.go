@@ -44,15 +44,26 @@ type Message struct {
 	Type      string // e.g. Abgabe.Abgabe.0401
 	CreatedAt time.Time
 	XML       []byte
-	// Rules maps element paths (as libxml2 writes them in validation errors) to the file:line
-	// of the mapping rule that produced the element.
-	Rules map[string]string
+	// rules computes, when a problem needs it, the map from element paths (as libxml2 writes
+	// them in validation errors) to the file:line of the mapping rule that produced the element.
+	rules func() map[string]string
+}
+
+// Rules maps element paths (as libxml2 writes them in validation errors) to the file:line of
+// the mapping rule that produced the element. It is computed on demand: valid messages, the
+// usual case, never need it.
+func (m *Message) Rules() map[string]string {
+	if m.rules == nil {
+		return nil
+	}
+	return m.rules()
 }
 
 // Annotate adds the producing mapping rule to validation problems that name an element.
 func (m *Message) Annotate(problems []xoev.Problem) {
+	rules := m.Rules()
 	for i, p := range problems {
-		if rule, ok := m.Rules[p.Path]; ok {
+		if rule, ok := rules[p.Path]; ok {
 			problems[i].Rule = rule
 		}
 	}

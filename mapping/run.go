@@ -69,7 +69,7 @@ func (m *Mapping) Map(in Input) (*Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", m.MessageType, err)
 	}
-	return &Message{ID: header.MessageID, Type: m.MessageType, CreatedAt: header.Created, XML: xml, Rules: r.paths()}, nil
+	return &Message{ID: header.MessageID, Type: m.MessageType, CreatedAt: header.Created, XML: xml, rules: r.paths}, nil
 }
 
 func baseEnv(in Input, h xoev.Header, newID func() string) (map[string]any, error) {

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+
 	"github.com/amtsbote/amtsbote/store/queue"
 )
 
@@ -120,6 +122,11 @@ var sqliteMigrations = []string{
 	);
 	INSERT INTO attachment_chunks SELECT submission_id, seq, 0, content FROM attachments WHERE length(content) > 0;
 	ALTER TABLE attachments DROP COLUMN content;`,
+	// Status changes are queued for portal callbacks only for portals that have a callback URL.
+	`CREATE TABLE callback_portals (portal TEXT PRIMARY KEY);
+	INSERT INTO callback_portals SELECT DISTINCT portal FROM submissions;
+	DROP TRIGGER IF EXISTS submission_created_callback;
+	DROP TRIGGER IF EXISTS submission_status_callback;`,
 }
 
 // postgresMigrations are applied in order; the table schema_version records how many ran.
@@ -215,6 +222,10 @@ var postgresMigrations = []string{
 		detail TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX audit_at ON audit (at);`,
+	// Status changes are queued for portal callbacks only for portals that have a callback URL.
+	`CREATE TABLE callback_portals (portal TEXT PRIMARY KEY);
+	INSERT INTO callback_portals SELECT DISTINCT portal FROM submissions;
+	DROP TRIGGER IF EXISTS submission_status_change ON submissions;`,
 }
 
 func (s *Store) migrations() []string {
@@ -341,6 +352,7 @@ func (s *Store) statusTriggers(topic string) []string {
 				now_ms BIGINT := (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT;
 				previous TEXT := '';
 			BEGIN
+				IF NOT EXISTS (SELECT 1 FROM callback_portals WHERE portal = NEW.portal) THEN RETURN NEW; END IF;
 				IF TG_OP = 'UPDATE' THEN
 					IF OLD.status = NEW.status THEN RETURN NEW; END IF;
 					previous := OLD.status;
@@ -360,9 +372,27 @@ func (s *Store) statusTriggers(topic string) []string {
 			json_object('submission_id', NEW.id, 'status', NEW.status, 'previous_status', %s, 'at', NEW.updated_at),
 			'{}', CAST(unixepoch('subsec') * 1000 AS INTEGER), CAST(unixepoch('subsec') * 1000 AS INTEGER));`
 	return []string{
-		`CREATE TRIGGER IF NOT EXISTS submission_created_callback AFTER INSERT ON submissions BEGIN ` +
-			fmt.Sprintf(insert, "''") + ` END`,
+		`CREATE TRIGGER IF NOT EXISTS submission_created_callback AFTER INSERT ON submissions
+			WHEN NEW.portal IN (SELECT portal FROM callback_portals) BEGIN ` + fmt.Sprintf(insert, "''") + ` END`,
 		`CREATE TRIGGER IF NOT EXISTS submission_status_callback AFTER UPDATE OF status ON submissions
-			WHEN OLD.status != NEW.status BEGIN ` + fmt.Sprintf(insert, "OLD.status") + ` END`,
+			WHEN OLD.status != NEW.status AND NEW.portal IN (SELECT portal FROM callback_portals) BEGIN ` +
+			fmt.Sprintf(insert, "OLD.status") + ` END`,
 	}
+}
+
+// SetCallbackPortals records which portals get status callbacks: the status triggers queue
+// changes only for their submissions. The daemon sets it from the configuration at start and on
+// every reload.
+func (s *Store) SetCallbackPortals(ctx context.Context, portals []string) error {
+	return s.InTx(ctx, func(tx wmsql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM callback_portals`); err != nil {
+			return fmt.Errorf("set callback portals: %w", err)
+		}
+		for _, p := range portals {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO callback_portals (portal) VALUES ($1)`, p); err != nil {
+				return fmt.Errorf("set callback portals: %w", err)
+			}
+		}
+		return nil
+	})
 }

@@ -115,6 +115,9 @@ type Pipeline struct {
 	// HandlerAttempts is how often a stage retries a message whose handling fails with an
 	// internal error before it marks the submission failed (poison message). Default: 5.
 	HandlerAttempts int `mapstructure:"handler_attempts"`
+	// ProcessWorkers is how many submissions are mapped and validated at once. Default 0: one
+	// per CPU core.
+	ProcessWorkers int `mapstructure:"process_workers"`
 	// CallbackRetry is how portal callbacks are retried. Default: 30 attempts within 24h,
 	// starting at 10s, at most 30m apart.
 	CallbackRetry Retry `mapstructure:"callback_retry"`
@@ -284,6 +287,7 @@ var scalarDefaults = map[string]any{
 	"storage.data_dir":            "var/amtsbote",
 	"storage.dsn":                 "",
 	"storage.max_connections":     0,
+	"pipeline.process_workers":    0,
 	"pipeline.poll_interval":      "100ms",
 	"pipeline.handler_attempts":   5,
 	"log.level":                   "info",
@@ -457,6 +461,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Pipeline.PollInterval <= 0 {
 		bad("pipeline.poll_interval", "must be positive")
+	}
+	if c.Pipeline.ProcessWorkers < 0 || c.Pipeline.ProcessWorkers > 256 {
+		bad("pipeline.process_workers", "must be between 0 (one per core) and 256")
 	}
 	if c.Pipeline.HandlerAttempts <= 0 {
 		bad("pipeline.handler_attempts", "must be positive")

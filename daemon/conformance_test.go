@@ -101,11 +101,13 @@ func TestConcurrentIdempotentRequests(t *testing.T) {
 	})
 }
 
-// Ordering: with max_in_flight 1 and no retries, a destination receives submissions in the
-// order they were accepted.
+// Ordering: with one process worker, max_in_flight 1 and no retries, a destination receives
+// submissions in the order they were accepted.
 func TestDeliveryOrderPerDestination(t *testing.T) {
 	eachBackend(t, func(t *testing.T, backend string) {
-		h := start(t, backendConfig(t, backend))
+		cfg := backendConfig(t, backend)
+		cfg.Pipeline.ProcessWorkers = 1
+		h := start(t, cfg)
 		var accepted []string
 		for i := 0; i < 15; i++ {
 			accepted = append(accepted, h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string))

@@ -375,7 +375,7 @@ func (d *Daemon) Store() *store.Store { return d.store }
 func StoreOptions(cfg *config.Config) store.Options {
 	conns := cfg.Storage.MaxConnections
 	if conns == 0 {
-		handlers := 2 // process, callbacks
+		handlers := 1 + pipeline.ProcessWorkers(cfg) // callbacks, process
 		for _, d := range cfg.Destinations {
 			handlers += d.MaxInFlight
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -100,7 +101,11 @@ func New(d Deps) (*Pipeline, error) {
 		return nil, fmt.Errorf("create router: %w", err)
 	}
 	router.AddMiddleware(middleware.Recoverer)
-	router.AddConsumerHandler("process", TopicSubmissions, sub, p.guard(p.timed("process", p.process), p.processGaveUp))
+	// Mapping and validation are CPU work: one handler per core (the queue's claims keep them
+	// from taking the same submission).
+	for i := 0; i < ProcessWorkers(d.Config); i++ {
+		router.AddConsumerHandler(fmt.Sprintf("process-%d", i), TopicSubmissions, sub, p.guard(p.timed("process", p.process), p.processGaveUp))
+	}
 	router.AddConsumerHandler("callbacks", TopicCallbacks, relaxed, p.guard(p.callback, func(*message.Message, wmsql.Tx, error) error { return nil }))
 	for _, dest := range d.Config.Destinations {
 		h := newDeliverer(p, dest, d.Adapters[dest.ID])
@@ -112,6 +117,14 @@ func New(d Deps) (*Pipeline, error) {
 	}
 	p.router = router
 	return p, nil
+}
+
+// ProcessWorkers is how many handlers map and validate submissions at once.
+func ProcessWorkers(cfg *config.Config) int {
+	if n := cfg.Pipeline.ProcessWorkers; n > 0 {
+		return n
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // Topics lists the queues of this pipeline.

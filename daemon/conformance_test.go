@@ -107,6 +107,9 @@ func TestDeliveryOrderPerDestination(t *testing.T) {
 	eachBackend(t, func(t *testing.T, backend string) {
 		cfg := backendConfig(t, backend)
 		cfg.Pipeline.ProcessWorkers = 1
+		for i := range cfg.Destinations {
+			cfg.Destinations[i].MaxInFlight = 1
+		}
 		h := start(t, cfg)
 		var accepted []string
 		for i := 0; i < 15; i++ {

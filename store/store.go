@@ -272,7 +272,7 @@ func (s *Store) Queues(now func() time.Time) queue.Backend {
 		relaxed = s.DB
 	}
 	return queue.Backend{Schema: queue.SQLiteSchema{Now: now}, Offsets: queue.SQLiteOffsets{},
-		Beginner:        queue.LazyBeginner{DB: s.DB, WriteLock: &s.writeMu},
+		Beginner:        queue.LazyBeginner{DB: s.DB, WriteLock: &s.writeMu, ClaimDB: relaxed},
 		RelaxedBeginner: queue.LazyBeginner{DB: relaxed, WriteLock: &s.writeMu}}
 }
 

@@ -226,6 +226,9 @@ var postgresMigrations = []string{
 	`CREATE TABLE callback_portals (portal TEXT PRIMARY KEY);
 	INSERT INTO callback_portals SELECT DISTINCT portal FROM submissions;
 	DROP TRIGGER IF EXISTS submission_status_change ON submissions;`,
+	// Attachments are mostly compressed already (PDF, images): storing chunks uncompressed saves
+	// PostgreSQL a futile compression attempt on every chunk.
+	`ALTER TABLE attachment_chunks ALTER COLUMN data SET STORAGE EXTERNAL;`,
 }
 
 func (s *Store) migrations() []string {

@@ -1,0 +1,60 @@
+package adapters
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"testing"
+	"time"
+)
+
+// benchPackage is a 10 KB message with one 100 KB PDF.
+func benchPackage(b *testing.B) *Package {
+	b.Helper()
+	xml := bytes.Repeat([]byte("<x>Gewerbeanmeldung</x>\n"), 430)
+	pdf := make([]byte, 100_000)
+	rand.Read(pdf)
+	return &Package{SubmissionID: "s", MessageID: "0b7e2f5c-5f0e-4a51-9d0e-8f3a8f0c2b11", MessageType: "Abgabe.Abgabe.0401",
+		CreatedAt: time.Now(), XML: xml, Files: []File{{Name: "0b7e2f5c-5f0e-4a51-9d0e-8f3a8f0c2b11_a.pdf", MediaType: "application/pdf",
+			Size: int64(len(pdf)), Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(pdf)), nil }}}}
+}
+
+// Packaging a message and its file as a zip, in memory.
+func BenchmarkZipPackage(b *testing.B) {
+	p := benchPackage(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := writeZip(io.Discard, "m.xml", p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A whole filedrop delivery: zip, temporary file, fsync, link, directory fsync.
+func BenchmarkFiledropDeliver(b *testing.B) {
+	p := benchPackage(b)
+	a, err := New("filedrop", map[string]any{"path": b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		p.MessageID = "0b7e2f5c-5f0e-4a51-9d0e-" + padID(i)
+		if _, err := a.Deliver(b.Context(), p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func padID(i int) string {
+	const digits = "0123456789abcdef"
+	out := []byte("000000000000")
+	for k := len(out) - 1; k >= 0 && i > 0; k-- {
+		out[k] = digits[i%16]
+		i /= 16
+	}
+	return string(out)
+}

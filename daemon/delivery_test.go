@@ -226,3 +226,35 @@ func TestBatchDelivery(t *testing.T) {
 		t.Fatalf("%d packages after the batch, want 3", n)
 	}
 }
+
+// A long outage with a backlog costs nothing per queued message: while the circuit is open the
+// handlers wait instead of rescheduling every message again, and the backlog drains when the
+// destination returns.
+func TestOutageWithBacklogDoesNotChurn(t *testing.T) {
+	eachBackend(t, func(t *testing.T, backend string) {
+		cfg := backendConfig(t, backend)
+		cfg.Destinations[0].Breaker.Failures = 3
+		cfg.Destinations[0].Breaker.Pause = 400 * time.Millisecond
+		cfg.Destinations[0].Retry.InitialInterval = 10 * time.Millisecond
+		cfg.Destinations[0].Retry.MaxInterval = 10 * time.Millisecond
+		h := start(t, cfg)
+		os.WriteFile(h.outDir, nil, 0o600) // eakte is down
+		var ids []string
+		for i := 0; i < 40; i++ {
+			ids = append(ids, h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string))
+		}
+		time.Sleep(2 * time.Second) // five pauses of the breaker
+		// Every reschedule queues the message anew: the newest queue row's offset counts them.
+		var queued int
+		h.d.Store().DB.QueryRow(`SELECT coalesce(max("offset"), 0) FROM "watermill_deliver_eakte"`).Scan(&queued)
+		// Without waiting, every one of the 40 messages would be taken and put back every pause.
+		if queued > 40+10 {
+			t.Fatalf("%d queue messages for 40 deliveries during the outage: the queue churns", queued)
+		}
+		os.Remove(h.outDir)
+		for _, id := range ids {
+			h.waitStatus(id, "delivered")
+		}
+		t.Logf("%d queue messages for 40 deliveries during a 2 s outage", queued)
+	})
+}

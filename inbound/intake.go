@@ -150,7 +150,8 @@ func (s *Server) spool(part *multipart.Part, seq int, field string, lim Limits, 
 	}
 	in.spooled = append(in.spooled, f)
 	head := &headWriter{max: 512}
-	n, err := io.Copy(io.MultiWriter(f, head), io.LimitReader(part, lim.MaxAttachmentBytes+1))
+	sum := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, head, sum), io.LimitReader(part, lim.MaxAttachmentBytes+1))
 	if err != nil {
 		st, pr := bodyError(err)
 		return store.Attachment{}, "", st, pr
@@ -165,7 +166,8 @@ func (s *Server) spool(part *multipart.Part, seq int, field string, lim Limits, 
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return store.Attachment{}, "", http.StatusInternalServerError, []Problem{{Message: "could not spool the upload"}}
 	}
-	a := store.Attachment{Seq: seq, Filename: name, PackageName: newID() + "_" + adapters.SafeName(name), MediaType: mt, Content: f}
+	a := store.Attachment{Seq: seq, Filename: name, PackageName: newID() + "_" + adapters.SafeName(name), MediaType: mt,
+		SHA256: hex.EncodeToString(sum.Sum(nil)), Content: f}
 	return a, mismatch(seq, mt, head.Bytes()), 0, nil
 }
 

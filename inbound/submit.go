@@ -3,7 +3,9 @@ package inbound
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -368,9 +370,10 @@ func attachments(reqs []attachmentRequest) ([]store.Attachment, []string) {
 		if m := mismatch(i, mt, content); m != "" {
 			flagged = append(flagged, m)
 		}
+		sum := sha256.Sum256(content) // here, in parallel, not in the shared commit
 		out = append(out, store.Attachment{
 			Seq: i, Filename: a.Filename, PackageName: newID() + "_" + adapters.SafeName(a.Filename),
-			MediaType: mt, Content: bytes.NewReader(content),
+			MediaType: mt, SHA256: hex.EncodeToString(sum[:]), Content: bytes.NewReader(content),
 		})
 	}
 	return out, flagged

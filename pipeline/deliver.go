@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -75,7 +76,7 @@ func (d *deliverer) hold(msg *message.Message, now time.Time) (time.Time, string
 }
 
 // reschedule puts the message back in the queue for later without counting an attempt.
-func (d *deliverer) reschedule(msg *message.Message, tx wmsql.Tx, del store.Delivery, at time.Time, why string, event bool) error {
+func (d *deliverer) reschedule(msg *message.Message, tx wmsql.Tx, del store.Delivery, at time.Time, why string) error {
 	ctx := msg.Context()
 	now := d.p.Now()
 	work := NewWork(msg.Context(), del.SubmissionID, at)
@@ -88,9 +89,6 @@ func (d *deliverer) reschedule(msg *message.Message, tx wmsql.Tx, del store.Deli
 	del.NextAttemptAt, del.UpdatedAt = at, now
 	if err := store.UpdateDelivery(ctx, tx, del); err != nil {
 		return err
-	}
-	if !event {
-		return nil
 	}
 	return store.AddEvent(ctx, tx, del.SubmissionID, store.Event{At: now, Type: "scheduled", Destination: d.dest.ID, Detail: why})
 }
@@ -111,22 +109,15 @@ func (d *deliverer) handle(msg *message.Message, tx wmsql.Tx) error {
 		return nil // already delivered or dead: a duplicate queue message
 	}
 	if at, why, wait := d.hold(msg, p.Now()); wait {
-		return d.reschedule(msg, tx, del, at, why, true)
+		return d.reschedule(msg, tx, del, at, why)
 	}
 	pkg, retry, err := d.prepare(msg, id)
 	if err != nil {
 		return err
 	}
-	artefact, derr := d.breaker.Execute(func() (string, error) { return d.adapter.Deliver(ctx, pkg) })
+	artefact, derr := d.deliver(ctx, pkg)
 	if derr != nil && ctx.Err() != nil {
 		return derr // shutting down: not an attempt; the message stays queued
-	}
-	if errors.Is(derr, gobreaker.ErrOpenState) || errors.Is(derr, gobreaker.ErrTooManyRequests) {
-		// The destination is known to be down: not an attempt; try when the circuit half-opens.
-		pause := config.Retry{InitialInterval: d.dest.Breaker.Pause, MaxInterval: d.dest.Breaker.Pause, Multiplier: 1}
-		at := p.Now().Add(Backoff(pause, 1))
-		del.LastError = fmt.Sprintf("destination unavailable: paused after %d consecutive failures", d.dest.Breaker.Failures)
-		return d.reschedule(msg, tx, del, at, "", false)
 	}
 	now := p.Now()
 	del.Attempts++
@@ -165,6 +156,25 @@ func (d *deliverer) handle(msg *message.Message, tx wmsql.Tx) error {
 	outcome := map[string]string{"delivered": "delivered", "dead": "dead", "delivery_failed": "failed"}[event.Type]
 	p.Metrics.DeliveryAttempts.WithLabelValues(d.dest.ID, outcome).Inc()
 	return store.RefreshStatus(ctx, tx, id, now)
+}
+
+// deliver hands the package to the adapter through the circuit breaker. While the destination
+// is known to be down (the circuit is open, or half-open with its one probe under way) it waits
+// instead of counting an attempt or putting the message back: a long outage with a large
+// backlog then costs sleeping handlers, not a stream of reschedules that would slow intake down.
+func (d *deliverer) deliver(ctx context.Context, pkg *adapters.Package) (string, error) {
+	step := min(max(d.dest.Breaker.Pause/10, 10*time.Millisecond), time.Second)
+	for {
+		artefact, err := d.breaker.Execute(func() (string, error) { return d.adapter.Deliver(ctx, pkg) })
+		if !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
+			return artefact, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(step):
+		}
+	}
 }
 
 func deadReason(err error) string {

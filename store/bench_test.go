@@ -50,7 +50,7 @@ func BenchmarkStoreSubmission(b *testing.B) {
 						err := st.InGroupTx(context.Background(), func(tx wmsql.Tx) error {
 							sub := store.Submission{ID: id, Portal: "p", Reference: id, Leistung: "l", AGS: "a", Route: "r",
 								Status: store.StatusReceived, Data: data, RequestHash: "h", ReceivedAt: time.Now()}
-							atts := []store.Attachment{{Seq: 0, Filename: "a.pdf", PackageName: "a.pdf", MediaType: "application/pdf", Content: bytes.NewReader(file)}}
+							atts := []store.Attachment{{Seq: 0, Filename: "a.pdf", PackageName: "a.pdf", MediaType: "application/pdf", SHA256: "hashed by intake", Content: bytes.NewReader(file)}}
 							if err := store.InsertSubmission(context.Background(), tx, sub, atts); err != nil {
 								return err
 							}

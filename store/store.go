@@ -14,7 +14,7 @@ import (
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
-	_ "github.com/mattn/go-sqlite3"    // SQLite driver (cgo)
+	"github.com/mattn/go-sqlite3"
 
 	"github.com/amtsbote/amtsbote/store/queue"
 )
@@ -54,7 +54,8 @@ type Store struct {
 	DB     *sql.DB
 	Driver string
 	// relaxed is SQLite's second pool, whose commits do not wait for the disk.
-	relaxed *sql.DB
+	relaxed                          *sql.DB
+	stopCheckpoints, checkpointsDone chan struct{}
 	// Path is the SQLite file, or the PostgreSQL server as host:port/database.
 	Path string
 	lock *os.File
@@ -62,6 +63,18 @@ type Store struct {
 	// SQLite's busy handler, which sleeps (up to 100 ms a try) while it waits for the lock.
 	writeMu sync.Mutex
 	group   group
+}
+
+// sqliteDriver is SQLite without automatic checkpoints: the commit that crosses the WAL's size
+// threshold would otherwise copy the WAL into the database file (and sync it) while intake waits
+// for it. The exclusive store checkpoints in the background instead (checkpoints).
+const sqliteDriver = "sqlite3-amtsbote"
+
+func init() {
+	sql.Register(sqliteDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec(`PRAGMA wal_autocheckpoint = 0`, nil)
+		return err
+	}})
 }
 
 // FileName is the SQLite file inside the data directory.
@@ -145,7 +158,11 @@ func openSQLite(dataDir string, exclusive bool) (*Store, error) {
 	q.Set("_sync", "FULL")
 	q.Set("_busy_timeout", "10000")
 	q.Set("_fk", "1")
-	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	driver := "sqlite3" // tools sharing the file leave checkpoints to SQLite
+	if exclusive {
+		driver = sqliteDriver
+	}
+	db, err := sql.Open(driver, "file:"+path+"?"+q.Encode())
 	if err != nil {
 		if lock != nil {
 			lock.Close()
@@ -158,7 +175,7 @@ func openSQLite(dataDir string, exclusive bool) (*Store, error) {
 	// stages whose work is idempotent, see Queues. A crash of the process loses nothing (WAL);
 	// a power loss may undo their last commits, which are then done again.
 	q.Set("_sync", "NORMAL")
-	relaxed, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	relaxed, err := sql.Open(driver, "file:"+path+"?"+q.Encode())
 	if err != nil {
 		db.Close()
 		if lock != nil {
@@ -168,7 +185,29 @@ func openSQLite(dataDir string, exclusive bool) (*Store, error) {
 	}
 	relaxed.SetMaxOpenConns(8)
 	relaxed.SetMaxIdleConns(8)
-	return &Store{DB: db, relaxed: relaxed, Driver: SQLite, Path: path, lock: lock}, nil
+	s := &Store{DB: db, relaxed: relaxed, Driver: SQLite, Path: path, lock: lock}
+	if exclusive {
+		s.stopCheckpoints = make(chan struct{})
+		s.checkpointsDone = make(chan struct{})
+		go s.checkpoints()
+	}
+	return s, nil
+}
+
+// checkpoints copies the WAL into the database file in the background, without blocking
+// writers (PASSIVE), until the store closes.
+func (s *Store) checkpoints() {
+	defer close(s.checkpointsDone)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCheckpoints:
+			return
+		case <-t.C:
+			_, _ = s.relaxed.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
 }
 
 func openPostgres(ctx context.Context, o Options) (*Store, error) {
@@ -220,6 +259,11 @@ func lockDir(dataDir string) (*os.File, error) {
 func (s *Store) Close() error {
 	s.group.once.Do(func() {}) // no committer starts after Close
 	s.stopGroup()
+	if s.stopCheckpoints != nil {
+		close(s.stopCheckpoints)
+		<-s.checkpointsDone
+		_, _ = s.DB.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
 	err := s.DB.Close()
 	if s.relaxed != nil {
 		s.relaxed.Close()

@@ -74,3 +74,16 @@ func rssKB(b *testing.B) int {
 	b.Skip("no VmRSS")
 	return 0
 }
+
+// BenchmarkCheckCodes is the code-list check beyond the XSD on the ~10 KB message.
+func BenchmarkCheckCodes(b *testing.B) {
+	set := xdomea(b)
+	data := read(b, tenKB)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if problems := set.CodeLists.Check(data); len(problems) > 0 {
+			b.Fatal(problems)
+		}
+	}
+}

@@ -222,6 +222,14 @@ func loadGenericode(file string) (*CodeList, error) {
 // listVersionID where given) and reports codes the list does not contain — a check beyond the
 // XSD, which types most codes only as tokens. Lists that are not loaded are not checked.
 func (c *CodeLists) Check(data []byte) []Problem {
+	if c.allKnown(data) {
+		return nil
+	}
+	return c.checkAll(data)
+}
+
+// checkAll reads the whole document and reports every unknown code with line and path.
+func (c *CodeLists) checkAll(data []byte) []Problem {
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	stack := []*codeFrame{{children: map[string]int{}}}
 	var problems []Problem
@@ -275,6 +283,81 @@ func (c *CodeLists) Check(data []byte) []Problem {
 		}
 	}
 }
+
+// allKnown is Check's fast path: it scans the text for the listURI attributes and reports true
+// only when it could read every such element in the simple form mapped messages use —
+// <x listURI="…" listVersionID="…"><code>…</code>… — and every code is in its (loaded) list.
+// Anything else (another form, an entity, an unknown code) makes it give up, and the full check
+// decides and says where.
+func (c *CodeLists) allKnown(data []byte) bool {
+	rest := data
+	for {
+		i := bytes.Index(rest, []byte("listURI"))
+		if i < 0 {
+			return true
+		}
+		lt := bytes.LastIndexByte(rest[:i], '<')
+		if lt < 0 || bytes.IndexByte(rest[lt:i], '>') >= 0 {
+			return false
+		}
+		gt := bytes.IndexByte(rest[i:], '>')
+		if gt < 0 {
+			return false
+		}
+		tag := rest[lt : i+gt+1]
+		uri, ok := attrValue(tag, "listURI")
+		if !ok {
+			return false
+		}
+		version, _ := attrValue(tag, "listVersionID")
+		after := rest[i+gt+1:]
+		if bytes.HasSuffix(tag, []byte("/>")) {
+			rest = after // no content, no code to check
+			continue
+		}
+		body := bytes.TrimLeft(after, " \t\r\n")
+		if !bytes.HasPrefix(body, []byte("<code>")) {
+			return false
+		}
+		end := bytes.Index(body, []byte("</code>"))
+		if end < 0 {
+			return false
+		}
+		code := body[len("<code>"):end]
+		if bytes.ContainsAny(code, "<&") {
+			return false
+		}
+		if l, loaded := c.List(uri, version); loaded {
+			if _, known := l.Name(strings.TrimSpace(string(code))); !known {
+				return false
+			}
+		}
+		rest = body[end:]
+	}
+}
+
+// attrValue reads name="value" (or 'value') from a start tag, with no entities in the value.
+func attrValue(tag []byte, name string) (string, bool) {
+	i := bytes.Index(tag, []byte(name))
+	if i < 0 || i == 0 || !isSpaceOrColon(tag[i-1]) {
+		return "", false
+	}
+	v := bytes.TrimLeft(tag[i+len(name):], " \t\r\n")
+	if len(v) == 0 || v[0] != '=' {
+		return "", false
+	}
+	v = bytes.TrimLeft(v[1:], " \t\r\n")
+	if len(v) == 0 || (v[0] != '"' && v[0] != '\'') {
+		return "", false
+	}
+	end := bytes.IndexByte(v[1:], v[0])
+	if end < 0 || bytes.IndexByte(v[1:1+end], '&') >= 0 {
+		return "", false
+	}
+	return string(v[1 : 1+end]), true
+}
+
+func isSpaceOrColon(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' || b == ':' }
 
 type codeFrame struct {
 	name     string

@@ -31,7 +31,14 @@ type group struct {
 // fn runs after its own savepoint, so one that fails leaves nothing behind and does not affect
 // the others. It returns once the shared transaction is committed: a nil error means fn's
 // writes are durable.
+//
+// On PostgreSQL fn runs in its own transaction: the server already flushes the WAL for
+// concurrent commits together, and funnelling all intake through one connection would make
+// every statement wait for the one before it (measured: 826 → 259 accepted/s).
 func (s *Store) InGroupTx(ctx context.Context, fn func(tx wmsql.Tx) error) error {
+	if s.Driver == Postgres {
+		return s.InTx(ctx, fn)
+	}
 	s.group.once.Do(func() {
 		s.group.requests = make(chan groupRequest, maxGroup)
 		s.group.stop = make(chan struct{})

@@ -88,16 +88,7 @@ func Open(ctx context.Context, dataDir string) (*Store, error) {
 
 // OpenWith opens (and creates or migrates) the store the options select.
 func OpenWith(ctx context.Context, o Options) (*Store, error) {
-	var s *Store
-	var err error
-	switch o.Driver {
-	case SQLite, "":
-		s, err = openSQLite(o.DataDir, true)
-	case Postgres:
-		s, err = openPostgres(ctx, o)
-	default:
-		return nil, fmt.Errorf("unknown storage driver %q (expected sqlite or postgres)", o.Driver)
-	}
+	s, err := open(ctx, o, true)
 	if err != nil {
 		return nil, err
 	}
@@ -112,20 +103,12 @@ func OpenWith(ctx context.Context, o Options) (*Store, error) {
 // replay). It takes no lock and does not migrate: SQLite serialises the writes, PostgreSQL is
 // shared anyway, and a store the daemon has not yet migrated is refused.
 func OpenShared(ctx context.Context, o Options) (*Store, error) {
-	var s *Store
-	var err error
-	switch o.Driver {
-	case SQLite, "":
-		path := filepath.Join(o.DataDir, FileName)
-		if _, err := os.Stat(path); err != nil {
+	if o.Driver == SQLite || o.Driver == "" {
+		if _, err := os.Stat(filepath.Join(o.DataDir, FileName)); err != nil {
 			return nil, fmt.Errorf("no store in %s (storage.data_dir): %w", o.DataDir, err)
 		}
-		s, err = openSQLite(o.DataDir, false)
-	case Postgres:
-		s, err = openPostgres(ctx, o)
-	default:
-		return nil, fmt.Errorf("unknown storage driver %q (expected sqlite or postgres)", o.Driver)
 	}
+	s, err := open(ctx, o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +119,17 @@ func OpenShared(ctx context.Context, o Options) (*Store, error) {
 			s.Path, version, len(s.migrations()))
 	}
 	return s, nil
+}
+
+// open connects to the backend; exclusive SQLite stores lock their data directory.
+func open(ctx context.Context, o Options, exclusive bool) (*Store, error) {
+	switch o.Driver {
+	case SQLite, "":
+		return openSQLite(o.DataDir, exclusive)
+	case Postgres:
+		return openPostgres(ctx, o)
+	}
+	return nil, fmt.Errorf("unknown storage driver %q (expected sqlite or postgres)", o.Driver)
 }
 
 func openSQLite(dataDir string, exclusive bool) (*Store, error) {

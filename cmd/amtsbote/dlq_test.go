@@ -20,17 +20,7 @@ import (
 // The dlq commands list, show and replay dead letters of a stopped daemon's store; the next
 // start delivers the replayed message.
 func TestDLQCommands(t *testing.T) {
-	dir := copyDemo(t)
-	cfgFile := filepath.Join(dir, "amtsbote.yaml")
-	edit(t, cfgFile, "data_dir: var/demo", "data_dir: "+filepath.Join(dir, "data"))
-	edit(t, cfgFile, "path: var/demo/out/eakte", "path: "+filepath.Join(dir, "out/eakte"))
-	edit(t, cfgFile, "path: var/demo/out/gewerbe-fachverfahren", "path: "+filepath.Join(dir, "out/fv"))
-	edit(t, cfgFile, "max_attempts: 50", "max_attempts: 1")
-	edit(t, cfgFile, "listen: 127.0.0.1:8080", "listen: 127.0.0.1:0")
-	edit(t, cfgFile, "listen: 127.0.0.1:8081", "listen: 127.0.0.1:0")
-	os.MkdirAll(filepath.Join(dir, "out"), 0o755)
-	os.WriteFile(filepath.Join(dir, "out/eakte"), nil, 0o600) // the E-Akte's directory is unusable
-
+	dir, cfgFile := deadLetterDemo(t)
 	id := runDaemonUntil(t, cfgFile, "dead", "")
 	code, out, errOut := runCLI("dlq", "list", "--config", cfgFile)
 	if code != 0 || !strings.Contains(out, id+"  eakte") || !strings.Contains(out, "1 dead letters") {
@@ -49,6 +39,23 @@ func TestDLQCommands(t *testing.T) {
 		t.Fatalf("replay without id: exit %d %s", code, errOut)
 	}
 	runDaemonUntil(t, cfgFile, "delivered", id)
+}
+
+// deadLetterDemo copies the demo into a temporary directory, with one attempt per delivery and
+// an E-Akte whose directory is unusable, so the next submission becomes a dead letter.
+func deadLetterDemo(t *testing.T) (dir, cfgFile string) {
+	t.Helper()
+	dir = copyDemo(t)
+	cfgFile = filepath.Join(dir, "amtsbote.yaml")
+	edit(t, cfgFile, "data_dir: var/demo", "data_dir: "+filepath.Join(dir, "data"))
+	edit(t, cfgFile, "path: var/demo/out/eakte", "path: "+filepath.Join(dir, "out/eakte"))
+	edit(t, cfgFile, "path: var/demo/out/gewerbe-fachverfahren", "path: "+filepath.Join(dir, "out/fv"))
+	edit(t, cfgFile, "max_attempts: 50", "max_attempts: 1")
+	edit(t, cfgFile, "listen: 127.0.0.1:8080", "listen: 127.0.0.1:0")
+	edit(t, cfgFile, "listen: 127.0.0.1:8081", "listen: 127.0.0.1:0")
+	os.MkdirAll(filepath.Join(dir, "out"), 0o755)
+	os.WriteFile(filepath.Join(dir, "out/eakte"), nil, 0o600)
+	return dir, cfgFile
 }
 
 // runDaemonUntil starts the daemon on cfgFile, submits the demo (unless id is given), waits for

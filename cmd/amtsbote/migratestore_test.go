@@ -16,16 +16,7 @@ import (
 // delivers it. A second copy into the now used database is refused and changes nothing.
 func TestMigrateStoreToPostgres(t *testing.T) {
 	dsn := storetest.Postgres(t)
-	dir := copyDemo(t)
-	cfgFile := filepath.Join(dir, "amtsbote.yaml")
-	edit(t, cfgFile, "data_dir: var/demo", "data_dir: "+filepath.Join(dir, "data"))
-	edit(t, cfgFile, "path: var/demo/out/eakte", "path: "+filepath.Join(dir, "out/eakte"))
-	edit(t, cfgFile, "path: var/demo/out/gewerbe-fachverfahren", "path: "+filepath.Join(dir, "out/fv"))
-	edit(t, cfgFile, "max_attempts: 50", "max_attempts: 1")
-	edit(t, cfgFile, "listen: 127.0.0.1:8080", "listen: 127.0.0.1:0")
-	edit(t, cfgFile, "listen: 127.0.0.1:8081", "listen: 127.0.0.1:0")
-	os.MkdirAll(filepath.Join(dir, "out"), 0o755)
-	os.WriteFile(filepath.Join(dir, "out/eakte"), nil, 0o600) // the E-Akte's directory is unusable
+	dir, cfgFile := deadLetterDemo(t)
 	id := runDaemonUntil(t, cfgFile, "dead", "")
 
 	code, out, errOut := runCLI("migrate-store", "--config", cfgFile, "--to", dsn)

@@ -61,9 +61,10 @@ func bodyError(err error) (int, []Problem) {
 
 // readMultipart reads a multipart/form-data submission: a part named "submission" with the JSON
 // (without attachments, or with small ones in base64), then one part named "attachment" per
-// file, in order, with its file name and Content-Type. Files are streamed to temporary files
-// — memory holds a buffer, never a file — and from there into the store, so a large upload
-// neither fills memory nor holds the store's write lock while the client sends it.
+// file, in order, with its file name and Content-Type. Files up to 1 MiB are kept in memory,
+// larger ones are streamed to temporary files — memory never holds a large file — and from
+// there into the store, so a large upload neither fills memory nor holds the store's write lock
+// while the client sends it.
 func (s *Server) readMultipart(w http.ResponseWriter, r *http.Request) (in intake, status int, problems []Problem) {
 	h := sha256.New()
 	body := io.TeeReader(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes), h)
@@ -144,14 +145,13 @@ func (s *Server) spool(part *multipart.Part, seq int, field string, lim Limits, 
 	if len(problems) > 0 {
 		return store.Attachment{}, "", http.StatusBadRequest, problems
 	}
-	f, err := os.CreateTemp("", "amtsbote-upload-*")
-	if err != nil {
-		return store.Attachment{}, "", http.StatusInternalServerError, []Problem{{Message: "could not spool the upload"}}
-	}
-	in.spooled = append(in.spooled, f)
+	sp := &spooler{in: in}
 	head := &headWriter{max: 512}
 	sum := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, head, sum), io.LimitReader(part, lim.MaxAttachmentBytes+1))
+	n, err := io.Copy(io.MultiWriter(sp, head, sum), io.LimitReader(part, lim.MaxAttachmentBytes+1))
+	if errors.Is(err, errSpool) {
+		return store.Attachment{}, "", http.StatusInternalServerError, []Problem{{Message: "could not spool the upload"}}
+	}
 	if err != nil {
 		st, pr := bodyError(err)
 		return store.Attachment{}, "", st, pr
@@ -163,12 +163,57 @@ func (s *Server) spool(part *multipart.Part, seq int, field string, lim Limits, 
 	if n == 0 {
 		return store.Attachment{}, "", http.StatusBadRequest, []Problem{{Field: field, Message: "the file is empty"}}
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	f, err := sp.reader()
+	if err != nil {
 		return store.Attachment{}, "", http.StatusInternalServerError, []Problem{{Message: "could not spool the upload"}}
 	}
 	a := store.Attachment{Seq: seq, Filename: name, PackageName: newID() + "_" + adapters.SafeName(name), MediaType: mt,
 		SHA256: hex.EncodeToString(sum.Sum(nil)), Content: f}
 	return a, mismatch(seq, mt, head.Bytes()), 0, nil
+}
+
+// spoolInMemory is how much of an uploaded file is kept in memory; a larger file goes to a
+// temporary file, so memory holds at most this much per file.
+const spoolInMemory = store.ChunkSize
+
+var errSpool = errors.New("could not spool the upload")
+
+// spooler keeps a small file in memory and moves a large one to a temporary file.
+type spooler struct {
+	in   *intake
+	buf  bytes.Buffer
+	file *os.File
+}
+
+func (s *spooler) Write(p []byte) (int, error) {
+	if s.file == nil && s.buf.Len()+len(p) <= spoolInMemory {
+		return s.buf.Write(p)
+	}
+	if s.file == nil {
+		f, err := os.CreateTemp("", "amtsbote-upload-*")
+		if err != nil {
+			return 0, errSpool
+		}
+		s.in.spooled = append(s.in.spooled, f)
+		s.file = f
+		if _, err := f.Write(s.buf.Bytes()); err != nil {
+			return 0, errSpool
+		}
+		s.buf = bytes.Buffer{}
+	}
+	if _, err := s.file.Write(p); err != nil {
+		return 0, errSpool
+	}
+	return len(p), nil
+}
+
+// reader reads the spooled file from its start.
+func (s *spooler) reader() (io.Reader, error) {
+	if s.file == nil {
+		return bytes.NewReader(s.buf.Bytes()), nil
+	}
+	_, err := s.file.Seek(0, io.SeekStart)
+	return s.file, err
 }
 
 // headWriter keeps the first bytes written to it, for content sniffing.

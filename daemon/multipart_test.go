@@ -47,21 +47,11 @@ func multipartBody(t *testing.T, sub map[string]any, files []filePart, extra fun
 
 func (h *harness) postMultipart(contentType string, body []byte, key string) response {
 	h.t.Helper()
-	req, _ := http.NewRequest("POST", h.base+"/v1/submissions", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+demoToken)
-	req.Header.Set("Content-Type", contentType)
+	header := map[string]string{"Content-Type": contentType}
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		header["Idempotency-Key"] = key
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	r := response{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
-	json.Unmarshal(raw, &r.Body)
-	return r
+	return h.do("POST", "/v1/submissions", demoToken, body, header)
 }
 
 // Large files come as multipart parts, are streamed through the store and arrive unchanged in

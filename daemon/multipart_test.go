@@ -156,3 +156,19 @@ func TestMultipartErrors(t *testing.T) {
 		t.Fatalf("%d submissions stored by refused requests", n)
 	}
 }
+
+// A multipart body over server.max_body_bytes is refused with 413, like a JSON one.
+func TestMultipartBodyLimit(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Server.MaxBodyBytes = 4000
+	h := start(t, cfg)
+	sub := demoSubmission(t)
+	delete(sub, "attachments")
+	ct, body := multipartBody(t, sub, []filePart{{"a.pdf", "application/pdf", make([]byte, 5000)}}, nil)
+	if r := h.postMultipart(ct, body, ""); r.Status != 413 || !strings.Contains(r.Raw, "4000") {
+		t.Fatalf("got %d %s", r.Status, r.Raw)
+	}
+	if n := h.count("submissions"); n != 0 {
+		t.Fatalf("%d submissions stored", n)
+	}
+}

@@ -83,38 +83,12 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 		}
 	})
 
-	var accepted atomic.Int64
-	ids := make([]string, total)
-	var next, turn atomic.Int64
-	var wg sync.WaitGroup
-	body := demoSubmission(t)
+	var turn atomic.Int64
 	began := time.Now()
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= total {
-					return
-				}
-				sub := cloneWith(body, fmt.Sprintf("CLUSTER-%04d", i))
-				deadline := time.Now().Add(60 * time.Second)
-				for time.Now().Before(deadline) {
-					in := instances[turn.Add(1)%int64(len(instances))]
-					if !in.up.Load() {
-						continue
-					}
-					if id, ok := post("http://"+in.addr, sub, fmt.Sprintf("cluster-%04d", i)); ok {
-						ids[i] = id
-						accepted.Add(1)
-						break
-					}
-					time.Sleep(20 * time.Millisecond) // no answer: again, same key, next instance
-				}
-			}
-		}()
-	}
+	ids, accepted, wait := portalClients(t, total, clients, "cluster", func() (string, bool) {
+		in := instances[turn.Add(1)%int64(len(instances))]
+		return "http://" + in.addr, in.up.Load()
+	})
 
 	for k, at := range killAt {
 		for accepted.Load() < at {
@@ -126,7 +100,7 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		in.start(t, bin, cfgFile, filepath.Join(dir, fmt.Sprintf("instance-%d.log", k%len(instances))))
 	}
-	wg.Wait()
+	wait()
 	intake := time.Since(began)
 
 	unique := map[string]bool{}

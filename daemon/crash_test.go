@@ -57,34 +57,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	})
 
 	base := "http://" + addr
-	var accepted atomic.Int64
-	ids := make([]string, total)
-	next := atomic.Int64{}
-	var wg sync.WaitGroup
-	body := demoSubmission(t)
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= total {
-					return
-				}
-				sub := cloneWith(body, fmt.Sprintf("CRASH-%04d", i))
-				deadline := time.Now().Add(60 * time.Second)
-				for time.Now().Before(deadline) {
-					id, ok := post(base, sub, fmt.Sprintf("crash-%04d", i))
-					if ok {
-						ids[i] = id
-						accepted.Add(1)
-						break
-					}
-					time.Sleep(50 * time.Millisecond) // daemon down: try again, same key
-				}
-			}
-		}()
-	}
+	ids, accepted, wait := portalClients(t, total, clients, "crash", func() (string, bool) { return base, true })
 
 	for _, at := range killAt {
 		for accepted.Load() < at {
@@ -97,7 +70,7 @@ func TestCrashLosesNothing(t *testing.T) {
 		t.Logf("killed the daemon with SIGKILL after %d accepted", accepted.Load())
 		startProc()
 	}
-	wg.Wait()
+	wait()
 
 	unique := map[string]bool{}
 	for i, id := range ids {
@@ -140,6 +113,47 @@ func buildAmtsbote(t *testing.T, dir string) string {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// portalClients posts total copies of the demo submission from clients goroutines, each with its
+// own reference and Idempotency-Key, and behaves like portals: a request that got no answer is
+// sent again with the same key (to the next target) for up to a minute. target names where to
+// send, or reports that it is down. It returns the ids (an entry is filled when its submission
+// is accepted), the number accepted so far, and a function that waits for the clients.
+func portalClients(t *testing.T, total, clients int, name string, target func() (string, bool)) ([]string, *atomic.Int64, func()) {
+	t.Helper()
+	var accepted, next atomic.Int64
+	ids := make([]string, total)
+	var wg sync.WaitGroup
+	body := demoSubmission(t)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(total) {
+					return
+				}
+				sub := cloneWith(body, fmt.Sprintf("%s-%04d", strings.ToUpper(name), i))
+				deadline := time.Now().Add(60 * time.Second)
+				for time.Now().Before(deadline) {
+					base, up := target()
+					if !up {
+						time.Sleep(5 * time.Millisecond)
+						continue
+					}
+					if id, ok := post(base, sub, fmt.Sprintf("%s-%04d", name, i)); ok {
+						ids[i] = id
+						accepted.Add(1)
+						break
+					}
+					time.Sleep(20 * time.Millisecond) // no answer: again, same key
+				}
+			}
+		}()
+	}
+	return ids, &accepted, wg.Wait
 }
 
 func freeAddr(t *testing.T) string {

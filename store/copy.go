@@ -47,7 +47,7 @@ func Copy(ctx context.Context, from, to *Store, progress func(table string, rows
 	if err != nil {
 		return report, err
 	}
-	if n, err := to.rowCount(ctx, "submissions"); err != nil || n > 0 {
+	if n, err := rowCount(ctx, to.DB, "submissions"); err != nil || n > 0 {
 		return report, fmt.Errorf("the target store is not empty (%d submissions): copy only into a new store", n)
 	}
 	tx, err := to.DB.BeginTx(ctx, nil)
@@ -81,7 +81,7 @@ func Copy(ctx context.Context, from, to *Store, progress func(table string, rows
 		jobs = append(jobs, job{strings.Trim(queue.Table(topic), `"`), queueColumns, "offset"})
 	}
 	for _, j := range jobs {
-		if n, err := to.rowCountTx(ctx, tx, j.table); err != nil || n > 0 {
+		if n, err := rowCount(ctx, tx, j.table); err != nil || n > 0 {
 			return report, fmt.Errorf("the target store's table %s is not empty (%d rows): copy only into a new store", j.table, n)
 		}
 		n, err := copyTable(ctx, from, tx, j.table, j.columns)
@@ -113,7 +113,7 @@ func Copy(ctx context.Context, from, to *Store, progress func(table string, rows
 	}
 	// Check: every table has as many rows as the source.
 	for _, table := range report.Tables {
-		n, err := to.rowCount(ctx, table)
+		n, err := rowCount(ctx, to.DB, table)
 		if err != nil {
 			return report, err
 		}
@@ -181,15 +181,12 @@ func (s *Store) queueTopics(ctx context.Context) ([]string, error) {
 	return topics, rows.Err()
 }
 
-func (s *Store) rowCount(ctx context.Context, table string) (int64, error) {
+// rowCount counts a table's rows through db (the pool or a transaction).
+func rowCount(ctx context.Context, db interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, table string) (int64, error) {
 	var n int64
-	err := s.DB.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM "%s"`, table)).Scan(&n)
-	return n, err
-}
-
-func (s *Store) rowCountTx(ctx context.Context, tx *sql.Tx, table string) (int64, error) {
-	var n int64
-	err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM "%s"`, table)).Scan(&n)
+	err := db.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM "%s"`, table)).Scan(&n)
 	return n, err
 }
 

@@ -20,6 +20,9 @@ type LazyBeginner struct {
 	// ClaimDB, if set, runs the claiming read. A claim is a lease that expires anyway, so it
 	// need not wait for the disk: a pool with synchronous=NORMAL saves a sync per message.
 	ClaimDB *stdsql.DB
+	// Sync, if set, makes a commit durable after the fact: Commit calls it after committing and
+	// releasing the write lock, so the writers behind it need not wait for the disk.
+	Sync func() error
 }
 
 var _ wmsql.Beginner = LazyBeginner{}
@@ -30,7 +33,7 @@ func (b LazyBeginner) BeginTx(ctx context.Context, _ *stdsql.TxOptions) (wmsql.T
 	if claim == nil {
 		claim = b.DB
 	}
-	return &LazyTx{db: b.DB, claimDB: claim, ctx: ctx, lock: b.WriteLock}, nil
+	return &LazyTx{db: b.DB, claimDB: claim, ctx: ctx, lock: b.WriteLock, durable: b.Sync}, nil
 }
 
 // ExecContext runs a statement outside any transaction.
@@ -55,10 +58,13 @@ type LazyTx struct {
 	db      *stdsql.DB
 	claimDB *stdsql.DB
 	lock    sync.Locker
+	durable func() error
 	ctx     context.Context
 	tx      *stdsql.Tx
 	acked   bool
 	ended   bool
+	// releases end the in-memory claims of the messages read (Claims).
+	releases []func()
 }
 
 // errEnded is returned to a handler that writes after its message was discarded.
@@ -106,8 +112,19 @@ func (t *LazyTx) QueryContext(ctx context.Context, query string, args ...any) (w
 	if t.tx != nil {
 		return t.tx.QueryContext(ctx, query, args...)
 	}
-	// The subscriber's read claims the message (UPDATE … RETURNING): a write, so it queues for
-	// the write lock like any other, until its rows are read.
+	if i := claimArg(args); i >= 0 {
+		// The subscriber's read, claimed in memory (Claims): no write, no write lock.
+		row, release, err := claim(ctx, t.claimDB, query, args, i)
+		if err != nil {
+			return nil, err
+		}
+		if release != nil {
+			t.releases = append(t.releases, release)
+		}
+		return row, nil
+	}
+	// The subscriber's read claims the message in the table (UPDATE … RETURNING): a write, so
+	// it queues for the write lock like any other, until its rows are read.
 	if t.lock != nil {
 		t.lock.Lock()
 	}
@@ -146,23 +163,51 @@ func (t *LazyTx) Commit() error {
 	defer t.mu.Unlock()
 	t.ended = true
 	if t.tx == nil {
+		t.release()
 		return nil
 	}
 	tx, acked := t.tx, t.acked
 	t.tx, t.acked = nil, false
-	defer t.unlock()
 	if !acked {
-		if err := tx.Rollback(); err != nil && !errors.Is(err, stdsql.ErrTxDone) {
+		err := tx.Rollback()
+		t.unlock()
+		t.release()
+		if err != nil && !errors.Is(err, stdsql.ErrTxDone) {
 			return err
 		}
 		return nil
 	}
-	return tx.Commit()
+	err := tx.Commit()
+	t.unlock()
+	t.release() // after the commit: the acked row is gone for every later read
+	if err != nil || t.durable == nil {
+		return err
+	}
+	return t.durable()
 }
 
-// Rollback discards the writes, if any. The LazyTx stays usable: a handler that failed half-way
-// is rolled back, and when the subscriber hands it the message again it starts clean.
+// release ends the transaction's claims.
+func (t *LazyTx) release() {
+	for _, r := range t.releases {
+		r()
+	}
+	t.releases = nil
+}
+
+// Rollback discards the writes, if any, and ends the claims: the subscriber rolls back when it
+// gives up on the message (the row is there to be read again).
 func (t *LazyTx) Rollback() error {
+	err := t.Undo()
+	t.mu.Lock()
+	t.release()
+	t.mu.Unlock()
+	return err
+}
+
+// Undo discards the handler's writes; the message stays claimed and the LazyTx usable: a
+// handler that failed half-way is undone, and when the subscriber hands it the message again
+// it starts clean.
+func (t *LazyTx) Undo() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.acked = false
@@ -177,9 +222,6 @@ func (t *LazyTx) Rollback() error {
 	}
 	return err
 }
-
-// Undo discards the handler's writes; the message stays claimed (see Rollback).
-func (t *LazyTx) Undo() error { return t.Rollback() }
 
 func (t *LazyTx) unlock() {
 	if t.lock != nil {

@@ -283,3 +283,73 @@ func TestDeadSessionReleasesItsMessage(t *testing.T) {
 		t.Fatalf("%d writes of the dead consumer committed", n)
 	}
 }
+
+// A claim lasts as long as the transaction that read the message: undoing a failed try keeps
+// it (the handler tries again), the subscriber's rollback and a commit without an ack end it,
+// and then the message is read again.
+func TestClaimsEndWithTheTransaction(t *testing.T) {
+	eachBackend(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		initTopic(t, st, "t6")
+		st.DB.Exec(`CREATE TABLE effects (v TEXT)`)
+		publish(t, st, "t6", message.NewMessage("a", []byte("A")), message.NewMessage("b", []byte("B")))
+		q := st.Queues(nil)
+		read := func(tx wmsql.Tx) string {
+			t.Helper()
+			sel, err := q.Schema.SelectQuery(wmsql.SelectQueryParams{Topic: "t6", OffsetsAdapter: q.Offsets})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := tx.QueryContext(ctx, sel.Query, sel.Args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			if !rows.Next() {
+				return ""
+			}
+			row, err := q.Schema.UnmarshalMessage(wmsql.UnmarshalMessageParams{Row: rows})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(row.Msg.Payload)
+		}
+		begin := func() wmsql.Tx {
+			tx, err := q.Beginner.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tx
+		}
+		first, second := begin(), begin()
+		if got := read(first); got != "A" {
+			t.Fatalf("first read %q, want A", got)
+		}
+		if got := read(second); got != "B" {
+			t.Fatalf("second read %q, want B (A is claimed)", got)
+		}
+		if _, err := first.ExecContext(ctx, `INSERT INTO effects VALUES ('tried')`); err != nil {
+			t.Fatal(err)
+		}
+		if err := first.(queue.Undoer).Undo(); err != nil {
+			t.Fatal(err)
+		}
+		third := begin()
+		if got := read(third); got != "" {
+			t.Fatalf("read %q while both messages are claimed (an undo keeps the claim)", got)
+		}
+		third.Rollback()
+		if err := first.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(begin()); got != "A" {
+			t.Fatalf("after the rollback read %q, want A again", got)
+		}
+		if err := second.Commit(); err != nil { // ends without an ack
+			t.Fatal(err)
+		}
+		if got := read(begin()); got != "B" {
+			t.Fatalf("after a commit without ack read %q, want B again", got)
+		}
+	})
+}

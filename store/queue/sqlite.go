@@ -12,15 +12,20 @@ import (
 
 // SQLiteSchema is a watermill-sql SchemaAdapter for SQLite queues.
 //
-// Reading the next message claims it for Lease (one UPDATE … RETURNING), so several subscribers
-// of one queue — the handlers of one destination with max_in_flight > 1 — never get the same
-// message. A claim that is not acked (the process died) expires; the embedded daemon also
-// clears all claims when it starts, as it is the only process using the file.
+// One process uses an SQLite store, so the claims that keep several subscribers of one queue —
+// the handlers of one destination with max_in_flight > 1 — from taking the same message live in
+// its memory (Claims): reading the next message is a read, not a write that would queue for the
+// store's one writer and be written to disk. A claim ends with its transaction; a process that
+// dies takes its claims with it.
 type SQLiteSchema struct {
 	// Now returns the current time; defaults to time.Now. Tests inject a clock.
 	Now func() time.Time
-	// Lease is how long a claimed message is hidden from other subscribers. Default: 15 minutes,
-	// longer than any handler may run.
+	// Claims are the messages being handled right now. Without them (nil), reading a message
+	// claims it in the table for Lease (one UPDATE … RETURNING): for processes that share the
+	// file without a LazyBeginner of the same Claims.
+	Claims *Claims
+	// Lease is how long a message claimed in the table is hidden from other subscribers.
+	// Default: 15 minutes, longer than any handler may run.
 	Lease time.Duration
 }
 
@@ -68,12 +73,20 @@ func (s SQLiteSchema) SelectQuery(p wmsql.SelectQueryParams) (wmsql.Query, error
 	if p.ConsumerGroup != "" {
 		return wmsql.Query{}, fmt.Errorf("queue: consumer groups are not supported (topic %s)", p.Topic)
 	}
+	now := s.now().UnixMilli()
+	table := Table(p.Topic)
+	if s.Claims != nil {
+		return wmsql.Query{
+			Query: `SELECT "offset", uuid, payload, metadata FROM ` + table + `
+				WHERE not_before <= ? AND "offset" NOT IN (SELECT value FROM json_each(?))
+				ORDER BY not_before, "offset" LIMIT 1`,
+			Args: []any{now, claimedIn{claims: s.Claims, table: table}},
+		}, nil
+	}
 	lease := s.Lease
 	if lease <= 0 {
 		lease = 15 * time.Minute
 	}
-	now := s.now().UnixMilli()
-	table := Table(p.Topic)
 	return wmsql.Query{
 		Query: `UPDATE ` + table + ` SET claimed_until = ? WHERE "offset" = (
 				SELECT "offset" FROM ` + table + ` WHERE not_before <= ? AND claimed_until <= ?
@@ -93,7 +106,9 @@ func ReleaseClaims(topic string) string {
 func (s SQLiteSchema) UnmarshalMessage(p wmsql.UnmarshalMessageParams) (wmsql.Row, error) {
 	var r wmsql.Row
 	var metadata stdsql.NullString
-	if err := p.Row.Scan(&r.Offset, &r.UUID, &r.Payload, &metadata); err != nil {
+	if c, ok := p.Row.(*claimedRow); ok {
+		r.Offset, r.UUID, r.Payload, metadata = c.offset, c.uuid, c.payload, c.metadata
+	} else if err := p.Row.Scan(&r.Offset, &r.UUID, &r.Payload, &metadata); err != nil {
 		return wmsql.Row{}, fmt.Errorf("scan queue row: %w", err)
 	}
 	msg := message.NewMessage(string(r.UUID), r.Payload)

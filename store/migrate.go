@@ -310,7 +310,7 @@ func (s *Store) schemaChange(ctx context.Context, fn func(tx *sql.Tx) error) err
 
 // PrepareQueues creates the queue tables of topics and the triggers that put every status
 // change of a submission on the callback queue, in the transaction that makes the change. On
-// SQLite it also frees the claims a previous run of this (only) process left behind.
+// SQLite it also frees claims left in the tables by versions that claimed messages there.
 //
 // On PostgreSQL other instances may be working: only what is missing is created (DDL on a busy
 // table would take locks that intake waits for), under the advisory lock that also serialises

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -186,4 +187,50 @@ func TestGroupCommit(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The WAL does not grow with the data written while readers and writers never pause: the
+// background checkpoints let it start over (a WAL that only grows makes every read slower).
+func TestWALStaysSmallUnderSteadyLoad(t *testing.T) {
+	st := open(t, store.Options{Driver: store.SQLite, DataDir: t.TempDir()})
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for r := 0; r < 2; r++ {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var n int
+				if err := st.DB.QueryRowContext(ctx, `SELECT count(*) FROM submissions`).Scan(&n); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	content := make([]byte, 64<<10)
+	const rounds = 800 // 50 MiB of attachments, written over several checkpoint intervals
+	for i := 0; i < rounds; i++ {
+		sub := store.Submission{ID: fmt.Sprintf("s%04d", i), Portal: "p", Reference: "r", Leistung: "l", AGS: "a",
+			Route: "x", Status: store.StatusReceived, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: time.Now()}
+		atts := []store.Attachment{{Filename: "a.pdf", PackageName: "a.pdf", MediaType: "application/pdf", Content: bytes.NewReader(content)}}
+		if err := st.InGroupTx(ctx, func(tx wmsql.Tx) error { return store.InsertSubmission(ctx, tx, sub, atts) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	readers.Wait()
+	fi, err := os.Stat(st.Path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if written := int64(rounds * len(content)); fi.Size() > written { // without restarts: 1.6× written
+		t.Fatalf("WAL is %d MiB after writing %d MiB: it is not started over", fi.Size()>>20, written>>20)
+	}
 }

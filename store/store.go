@@ -202,9 +202,9 @@ func openSQLite(dataDir string, exclusive bool) (*Store, error) {
 // A checkpoint that runs beside the writers never catches up with them: the WAL is only
 // started over from its beginning by a write that finds every frame copied, so under steady
 // load it grew without end (1 GB in 40 s), and every read searched an ever larger WAL index
-// (a queue read took 200 µs). So each round copies what it can without blocking anyone, then
-// copies the rest while holding the write lock — a few pages, as the first pass did the bulk —
-// after which the next write starts the WAL over.
+// (a queue read took 200 µs). So once the WAL is large, the copying without blocking anyone is
+// repeated until little is left, and the rest is copied while holding the write lock, after
+// which the next write starts the WAL over.
 func (s *Store) checkpoints() {
 	defer close(s.checkpointsDone)
 	t := time.NewTicker(250 * time.Millisecond)
@@ -214,12 +214,32 @@ func (s *Store) checkpoints() {
 		case <-s.stopCheckpoints:
 			return
 		case <-t.C:
-			_, _ = s.relaxed.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
-			s.writeMu.Lock()
-			_, _ = s.relaxed.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
-			s.writeMu.Unlock()
+			s.checkpoint()
 		}
 	}
+}
+
+const (
+	// restartFrames is the WAL size (in pages) from which a checkpoint makes the WAL start over.
+	restartFrames = 4096
+	// lockedFrames is how many pages at most are left for the pass under the write lock.
+	lockedFrames = 512
+)
+
+func (s *Store) checkpoint() {
+	for pass := 0; pass < 4; pass++ {
+		var busy, frames, copied int
+		err := s.relaxed.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+		if err != nil || frames < restartFrames {
+			return
+		}
+		if frames-copied <= lockedFrames {
+			break
+		}
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_, _ = s.relaxed.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
 }
 
 func openPostgres(ctx context.Context, o Options) (*Store, error) {

@@ -309,8 +309,7 @@ func (s *Store) schemaChange(ctx context.Context, fn func(tx *sql.Tx) error) err
 }
 
 // PrepareQueues creates the queue tables of topics and the triggers that put every status
-// change of a submission on the callback queue, in the transaction that makes the change. On
-// SQLite it also frees claims left in the tables by versions that claimed messages there.
+// change of a submission on the callback queue, in the transaction that makes the change.
 //
 // On PostgreSQL other instances may be working: only what is missing is created (DDL on a busy
 // table would take locks that intake waits for), under the advisory lock that also serialises
@@ -319,13 +318,6 @@ func (s *Store) PrepareQueues(ctx context.Context, topics []string, callbackTopi
 	return s.schemaChange(ctx, func(tx *sql.Tx) error {
 		if err := s.createQueueTables(ctx, tx, topics); err != nil {
 			return err
-		}
-		if s.Driver == SQLite {
-			for _, topic := range topics {
-				if _, err := tx.ExecContext(ctx, queue.ReleaseClaims(topic)); err != nil {
-					return fmt.Errorf("release claims of queue %s: %w", topic, err)
-				}
-			}
 		}
 		if s.Driver == Postgres {
 			var exists bool

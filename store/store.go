@@ -347,10 +347,10 @@ func (s *Store) Queues(now func() time.Time) queue.Backend {
 	if relaxed == nil {
 		relaxed = s.DB
 	}
-	durable := queue.LazyBeginner{DB: s.DB, WriteLock: &s.writeMu, ClaimDB: relaxed}
+	durable := queue.LazyBeginner{DB: s.DB, WriteLock: &s.writeMu}
 	if s.relaxed != nil && s.wal != nil {
 		// Committed without a sync under the write lock, then synced outside it (walSyncer).
-		durable = queue.LazyBeginner{DB: s.relaxed, WriteLock: &s.writeMu, ClaimDB: s.relaxed, Sync: s.wal.Sync}
+		durable = queue.LazyBeginner{DB: s.relaxed, WriteLock: &s.writeMu, Sync: s.wal.Sync}
 	}
 	return queue.Backend{Schema: queue.SQLiteSchema{Now: now, Claims: s.claims}, Offsets: queue.SQLiteOffsets{},
 		Beginner: durable, RelaxedBeginner: queue.LazyBeginner{DB: relaxed, WriteLock: &s.writeMu}}

@@ -17,9 +17,6 @@ type LazyBeginner struct {
 	// WriteLock, if set, is held from a transaction's first write to its end: the store's one
 	// writer at a time, queued in the process instead of in SQLite's sleeping busy handler.
 	WriteLock sync.Locker
-	// ClaimDB, if set, runs the claiming read. A claim is a lease that expires anyway, so it
-	// need not wait for the disk: a pool with synchronous=NORMAL saves a sync per message.
-	ClaimDB *stdsql.DB
 	// Sync, if set, makes a commit durable after the fact: Commit calls it after committing and
 	// releasing the write lock, so the writers behind it need not wait for the disk.
 	Sync func() error
@@ -29,11 +26,7 @@ var _ wmsql.Beginner = LazyBeginner{}
 
 // BeginTx returns a transaction that opens the real one at its first write.
 func (b LazyBeginner) BeginTx(ctx context.Context, _ *stdsql.TxOptions) (wmsql.Tx, error) {
-	claim := b.ClaimDB
-	if claim == nil {
-		claim = b.DB
-	}
-	return &LazyTx{db: b.DB, claimDB: claim, ctx: ctx, lock: b.WriteLock, durable: b.Sync}, nil
+	return &LazyTx{db: b.DB, ctx: ctx, lock: b.WriteLock, durable: b.Sync}, nil
 }
 
 // ExecContext runs a statement outside any transaction.
@@ -56,7 +49,6 @@ func (b LazyBeginner) QueryContext(ctx context.Context, query string, args ...an
 type LazyTx struct {
 	mu      sync.Mutex
 	db      *stdsql.DB
-	claimDB *stdsql.DB
 	lock    sync.Locker
 	durable func() error
 	ctx     context.Context
@@ -102,7 +94,8 @@ func (t *LazyTx) ExecContext(ctx context.Context, query string, args ...any) (wm
 	return t.tx.ExecContext(ctx, query, args...)
 }
 
-// QueryContext reads inside the transaction once it has begun, else through the pool.
+// QueryContext reads inside the transaction once it has begun, else through the pool. The
+// subscriber's read of the next message claims the message it returns (Claims).
 func (t *LazyTx) QueryContext(ctx context.Context, query string, args ...any) (wmsql.Rows, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -113,8 +106,7 @@ func (t *LazyTx) QueryContext(ctx context.Context, query string, args ...any) (w
 		return t.tx.QueryContext(ctx, query, args...)
 	}
 	if i := claimArg(args); i >= 0 {
-		// The subscriber's read, claimed in memory (Claims): no write, no write lock.
-		row, release, err := claim(ctx, t.claimDB, query, args, i)
+		row, release, err := claim(ctx, t.db, query, args, i)
 		if err != nil {
 			return nil, err
 		}
@@ -123,38 +115,7 @@ func (t *LazyTx) QueryContext(ctx context.Context, query string, args ...any) (w
 		}
 		return row, nil
 	}
-	// The subscriber's read claims the message in the table (UPDATE … RETURNING): a write, so
-	// it queues for the write lock like any other, until its rows are read.
-	if t.lock != nil {
-		t.lock.Lock()
-	}
-	rows, err := t.claimDB.QueryContext(ctx, query, args...)
-	if err != nil {
-		t.unlock()
-		return nil, err
-	}
-	return &lockedRows{Rows: rows, unlock: t.unlock}, nil
-}
-
-// lockedRows releases the write lock once its rows are read or closed.
-type lockedRows struct {
-	*stdsql.Rows
-	unlock func()
-	once   sync.Once
-}
-
-func (r *lockedRows) Next() bool {
-	if r.Rows.Next() {
-		return true
-	}
-	r.once.Do(r.unlock)
-	return false
-}
-
-func (r *lockedRows) Close() error {
-	err := r.Rows.Close()
-	r.once.Do(r.unlock)
-	return err
+	return t.db.QueryContext(ctx, query, args...)
 }
 
 // Commit commits the writes together with the ack; without an ack it rolls them back.

@@ -20,13 +20,8 @@ import (
 type SQLiteSchema struct {
 	// Now returns the current time; defaults to time.Now. Tests inject a clock.
 	Now func() time.Time
-	// Claims are the messages being handled right now. Without them (nil), reading a message
-	// claims it in the table for Lease (one UPDATE … RETURNING): for processes that share the
-	// file without a LazyBeginner of the same Claims.
+	// Claims are the messages being handled right now; reading needs them (publishing does not).
 	Claims *Claims
-	// Lease is how long a message claimed in the table is hidden from other subscribers.
-	// Default: 15 minutes, longer than any handler may run.
-	Lease time.Duration
 }
 
 // SQLiteOffsets is the matching watermill-sql OffsetsAdapter: acking deletes the row.
@@ -45,6 +40,7 @@ func (s SQLiteSchema) now() time.Time {
 }
 
 // SchemaInitializingQueries creates the topic's table and the index the subscriber reads by.
+// (claimed_until is left from when claims were written to the table; it is not used.)
 func (s SQLiteSchema) SchemaInitializingQueries(p wmsql.SchemaInitializingQueriesParams) ([]wmsql.Query, error) {
 	table := Table(p.Topic)
 	index := `"watermill_` + p.Topic + `_due"`
@@ -67,39 +63,22 @@ func (s SQLiteSchema) InsertQuery(p wmsql.InsertQueryParams) (wmsql.Query, error
 	return insertQuery(s.now(), p)
 }
 
-// SelectQuery claims the message that has been due longest. One at a time: the lazy
-// transaction must not keep a lock while the next message of a batch is handled.
+// SelectQuery reads the message that has been due longest and is not claimed; the LazyTx that
+// runs it claims it. One at a time: a transaction must not hold messages it is not handling.
 func (s SQLiteSchema) SelectQuery(p wmsql.SelectQueryParams) (wmsql.Query, error) {
 	if p.ConsumerGroup != "" {
 		return wmsql.Query{}, fmt.Errorf("queue: consumer groups are not supported (topic %s)", p.Topic)
 	}
-	now := s.now().UnixMilli()
+	if s.Claims == nil {
+		return wmsql.Query{}, fmt.Errorf("queue: reading topic %s needs the process's claims (SQLiteSchema.Claims)", p.Topic)
+	}
 	table := Table(p.Topic)
-	if s.Claims != nil {
-		return wmsql.Query{
-			Query: `SELECT "offset", uuid, payload, metadata FROM ` + table + `
-				WHERE not_before <= ? AND "offset" NOT IN (SELECT value FROM json_each(?))
-				ORDER BY not_before, "offset" LIMIT 1`,
-			Args: []any{now, claimedIn{claims: s.Claims, table: table}},
-		}, nil
-	}
-	lease := s.Lease
-	if lease <= 0 {
-		lease = 15 * time.Minute
-	}
 	return wmsql.Query{
-		Query: `UPDATE ` + table + ` SET claimed_until = ? WHERE "offset" = (
-				SELECT "offset" FROM ` + table + ` WHERE not_before <= ? AND claimed_until <= ?
-				ORDER BY not_before, "offset" LIMIT 1)
-			RETURNING "offset", uuid, payload, metadata`,
-		Args: []any{now + lease.Milliseconds(), now, now},
+		Query: `SELECT "offset", uuid, payload, metadata FROM ` + table + `
+			WHERE not_before <= ? AND "offset" NOT IN (SELECT value FROM json_each(?))
+			ORDER BY not_before, "offset" LIMIT 1`,
+		Args: []any{s.now().UnixMilli(), claimedIn{claims: s.Claims, table: table}},
 	}, nil
-}
-
-// ReleaseClaims makes every claimed message of a topic available again; the embedded daemon
-// runs it at start, when no other process can hold a claim.
-func ReleaseClaims(topic string) string {
-	return `UPDATE ` + Table(topic) + ` SET claimed_until = 0 WHERE claimed_until != 0`
 }
 
 // UnmarshalMessage turns a selected row into a watermill message.

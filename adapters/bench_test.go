@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -57,4 +58,27 @@ func padID(i int) string {
 		i /= 16
 	}
 	return string(out)
+}
+
+// Four file drops into one directory at a time, as with max_in_flight: 4.
+func BenchmarkFiledropDeliverParallel(b *testing.B) {
+	p := benchPackage(b)
+	a, err := New("filedrop", map[string]any{"path": b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	var n atomic.Int64
+	b.SetParallelism(2) // 2 × GOMAXPROCS(2) = 4 goroutines
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			pkg := *p
+			pkg.MessageID = "0b7e2f5c-5f0e-4a51-9d0e-" + padID(int(n.Add(1)))
+			if _, err := a.Deliver(b.Context(), &pkg); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

@@ -34,11 +34,7 @@ func BenchmarkZipPackage(b *testing.B) {
 // A whole filedrop delivery: zip, temporary file, fsync, link, directory fsync.
 func BenchmarkFiledropDeliver(b *testing.B) {
 	p := benchPackage(b)
-	a, err := New("filedrop", map[string]any{"path": b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
+	a := benchDrop(b)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -48,6 +44,16 @@ func BenchmarkFiledropDeliver(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchDrop is a filedrop adapter into a fresh directory, closed when the benchmark ends.
+func benchDrop(b *testing.B) Adapter {
+	a, err := New("filedrop", map[string]any{"path": b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { a.Close() })
+	return a
 }
 
 func padID(i int) string {
@@ -63,11 +69,7 @@ func padID(i int) string {
 // Four file drops into one directory at a time, as with max_in_flight: 4.
 func BenchmarkFiledropDeliverParallel(b *testing.B) {
 	p := benchPackage(b)
-	a, err := New("filedrop", map[string]any{"path": b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
+	a := benchDrop(b)
 	var n atomic.Int64
 	b.SetParallelism(2) // 2 × GOMAXPROCS(2) = 4 goroutines
 	b.ReportAllocs()

@@ -1,0 +1,69 @@
+package inbound
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// Every refused body gets one problem naming the field, and for malformed JSON the place.
+func TestDecodeSubmissionProblems(t *testing.T) {
+	const head = `{"leistung":"99050012104000","ags":"09162000","reference":"r","data":{"a":1}`
+	lim := Limits{MaxAttachments: 5, MaxAttachmentBytes: 1 << 20, MaxJSONDepth: 8}
+	tests := []struct {
+		name      string
+		body      string
+		wantField string
+		wantText  string
+	}{
+		{"empty", "  \n", "", "body is empty"},
+		{"invalid UTF-8", "{\n\"ags\": \"\xff\"}", "", "not valid UTF-8 (line 2, column 9, byte 10)"},
+		{"too deep", `{"data":{"a":[[[[[[[[1]]]]]]]]}}`, "", "nested 10 levels deep; the limit is 8"},
+		{"cut off", `{"leistung": "99050012104000",`, "", "ends in the middle of a value"},
+		{"syntax error", "{\n  \"data\": {\"a\": [1,}\n}", "data.a[1]", "malformed JSON (line 2, column 20, byte 21)"},
+		{"trailing data", head + `} {}`, "", "unexpected data after the JSON object"},
+		{"not an object", `[1,2]`, "", "must be a JSON object, not an array"},
+		{"unknown field", head + `,"leistungg":"1"}`, "leistungg", "unknown field; expected leistung, ags"},
+		{"field name in another case", head + `,"Reference":"r"}`, "Reference", "unknown field"},
+		{"unknown attachment field", head + `,"attachments":[{"filename":"a.pdf","size":1}]}`,
+			"attachments[0].size", "expected filename, media_type, content_base64"},
+		{"duplicate field", head + `,"ags":"09162000"}`, "ags", "appears twice"},
+		{"duplicate in data", `{"data":{"a":1,"a":2}}`, "data.a", "appears twice"},
+		{"wrong type", head + `,"ars":12}`, "ars", "must be a JSON string, not a number"},
+		{"attachments not an array", head + `,"attachments":{}}`, "attachments", "must be a JSON array, not an object"},
+		{"content not a string", head + `,"attachments":[{"content_base64":[1]}]}`, "attachments[0].content_base64", "must be a JSON string (base64)"},
+		{"bad base64", head + `,"attachments":[{"filename":"a","media_type":"a/b","content_base64":"QUJD"},{"content_base64":"!!!"}]}`,
+			"attachments[1].content_base64", "is not valid base64"},
+		{"missing fields", `{"data":{}}`, "leistung", "14-digit"},
+		{"data not an object", strings.Replace(head, `{"a":1}`, `"text"`, 1) + `}`, "data", "must be a JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, problems := decodeSubmission([]byte(tt.body), lim)
+			if len(problems) == 0 {
+				t.Fatal("accepted")
+			}
+			p := problems[0]
+			if p.Field != tt.wantField || !strings.Contains(p.Message, tt.wantText) {
+				t.Errorf("got %q: %q, want %q: …%s…", p.Field, p.Message, tt.wantField, tt.wantText)
+			}
+		})
+	}
+}
+
+// What a portal may send: base64 wrapped in lines, nulls for optional fields, data as is.
+func TestDecodeSubmissionAccepts(t *testing.T) {
+	body := `{"leistung":"99050012104000","ags":"09162000","ars":null,"reference":"r",
+	  "data":{"name":"Müller","n":[1,2.5e3]},
+	  "attachments":[{"filename":"a.txt","media_type":"text/plain","content_base64":"SGFsbG8g\r\nV2VsdA=="}]}`
+	req, problems := decodeSubmission([]byte(body), Limits{MaxJSONDepth: 8})
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	if req.ARS != "" || string(req.Data) != `{"name":"Müller","n":[1,2.5e3]}` {
+		t.Errorf("decoded %+v", req)
+	}
+	if len(req.Attachments) != 1 || !bytes.Equal(req.Attachments[0].Content, []byte("Hallo Welt")) {
+		t.Errorf("attachments %+v", req.Attachments)
+	}
+}

@@ -78,6 +78,20 @@ func TestMultipartUpload(t *testing.T) {
 		if again := h.postMultipart(ct, body, "mp-1"); again.Body["id"] != id {
 			t.Fatalf("repeated request: %s", again.Raw)
 		}
+		// A client repeating the request writes it with a new boundary: still the same request.
+		files := []filePart{{"Bauplan groß.pdf", "application/pdf", big}, {"notiz.txt", "text/plain", []byte("Bitte Rückruf.")}}
+		ct2, body2 := multipartBody(t, sub, files, nil)
+		if ct2 == ct {
+			t.Fatal("the boundary did not change")
+		}
+		if again := h.postMultipart(ct2, body2, "mp-1"); again.Status != http.StatusAccepted || again.Body["id"] != id {
+			t.Fatalf("repeated request with a new boundary: %d %s", again.Status, again.Raw)
+		}
+		files[1].content = []byte("Bitte keinen Rückruf.")
+		ct3, body3 := multipartBody(t, sub, files, nil)
+		if other := h.postMultipart(ct3, body3, "mp-1"); other.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("the key reused for another file: %d %s", other.Status, other.Raw)
+		}
 		st := h.waitStatus(id, "delivered")
 		zips, _ := filepath.Glob(filepath.Join(h.outDir, "*.zip"))
 		if len(zips) != 1 {

@@ -3,6 +3,7 @@ package inbound
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -35,20 +36,25 @@ func (in *intake) cleanup() {
 	}
 }
 
-// readJSON reads a JSON submission with its attachments in base64.
-func (s *Server) readJSON(w http.ResponseWriter, r *http.Request) (intake, int, []Problem) {
+// readJSON reads a JSON submission with its attachments in base64. The request hash, which an
+// Idempotency-Key compares, is the hash of the body; it is computed only for a request with a key.
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, withKey bool) (intake, int, []Problem) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
 	if err != nil {
 		st, pr := bodyError(err)
 		return intake{}, st, pr
 	}
-	sum := sha256.Sum256(body)
 	req, problems := decodeSubmission(body, s.limits())
 	if len(problems) > 0 {
 		return intake{}, http.StatusBadRequest, problems
 	}
-	atts, flagged := attachments(req.Attachments)
-	return intake{req: req, atts: atts, flagged: flagged, requestHash: hex.EncodeToString(sum[:])}, 0, nil
+	in := intake{req: req}
+	in.atts, in.flagged = attachments(req.Attachments)
+	if withKey {
+		sum := sha256.Sum256(body)
+		in.requestHash = hex.EncodeToString(sum[:])
+	}
+	return in, 0, nil
 }
 
 func bodyError(err error) (int, []Problem) {
@@ -66,8 +72,8 @@ func bodyError(err error) (int, []Problem) {
 // there into the store, so a large upload neither fills memory nor holds the store's write lock
 // while the client sends it.
 func (s *Server) readMultipart(w http.ResponseWriter, r *http.Request) (in intake, status int, problems []Problem) {
-	h := sha256.New()
-	body := io.TeeReader(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes), h)
+	body := http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
+	var submissionPart []byte
 	_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || params["boundary"] == "" {
 		return in, http.StatusBadRequest, []Problem{{Message: "multipart/form-data needs a boundary parameter"}}
@@ -99,7 +105,7 @@ func (s *Server) readMultipart(w http.ResponseWriter, r *http.Request) (in intak
 			if len(problems) > 0 {
 				return in, http.StatusBadRequest, problems
 			}
-			in.req = req
+			in.req, submissionPart = req, raw
 			in.atts, in.flagged = attachments(req.Attachments)
 		case "attachment":
 			if !sawSubmission {
@@ -125,8 +131,28 @@ func (s *Server) readMultipart(w http.ResponseWriter, r *http.Request) (in intak
 	if !sawSubmission {
 		return in, http.StatusBadRequest, []Problem{{Field: "submission", Message: "missing: the JSON part named submission"}}
 	}
-	in.requestHash = hex.EncodeToString(h.Sum(nil))
+	in.requestHash = multipartHash(submissionPart, in.atts[len(in.req.Attachments):])
 	return in, 0, nil
+}
+
+// multipartHash is the request hash of a multipart submission, which an Idempotency-Key
+// compares: it covers what the request says — the submission part and each file's name, media
+// type and content hash — not its bytes, since a client repeating a request picks a new
+// boundary. The files' hashes were computed while they were read, so no byte is hashed twice.
+func multipartHash(submissionPart []byte, files []store.Attachment) string {
+	h := sha256.New()
+	field := func(b []byte) {
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(b))))
+		h.Write(b)
+	}
+	field([]byte("multipart/form-data"))
+	field(submissionPart)
+	for _, f := range files {
+		field([]byte(f.Filename))
+		field([]byte(f.MediaType))
+		field([]byte(f.SHA256))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // spool copies one file part to a temporary file, checking its name, media type and size.

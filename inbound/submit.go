@@ -75,7 +75,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
 		in, status, problems = s.readMultipart(w, r)
 	} else {
-		in, status, problems = s.readJSON(w, r)
+		in, status, problems = s.readJSON(w, r, key != "")
 	}
 	defer in.cleanup()
 	if status != 0 {

@@ -64,25 +64,23 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 		return p.fail(msg, tx, sub, failures)
 	}
 	now := p.Now()
+	var events []store.Event
 	for _, m := range messages {
 		if err := store.InsertMessage(ctx, tx, m); err != nil {
 			return err
 		}
-		events := []store.Event{
-			{At: now, Type: "mapped", Destination: m.Destination, Detail: fmt.Sprintf("%s %s (route %s)", m.MessageType, m.MessageID, route.ID)},
-			{At: now, Type: "validated", Destination: m.Destination, Detail: "valid against " + m.SchemaSet},
-		}
-		for _, e := range events {
-			if err := store.AddEvent(ctx, tx, id, e); err != nil {
-				return err
-			}
-		}
+		events = append(events,
+			store.Event{At: now, Type: "mapped", Destination: m.Destination, Detail: fmt.Sprintf("%s %s (route %s)", m.MessageType, m.MessageID, route.ID)},
+			store.Event{At: now, Type: "validated", Destination: m.Destination, Detail: "valid against " + m.SchemaSet})
 		if err := store.InsertDelivery(ctx, tx, id, m.Destination, now); err != nil {
 			return err
 		}
 		if err := Publish(tx, DeliveryTopic(m.Destination), NewWork(ctx, id, now)); err != nil {
 			return err
 		}
+	}
+	if err := store.AddEvents(ctx, tx, id, events...); err != nil {
+		return err
 	}
 	if err := store.SetStatus(ctx, tx, id, store.StatusProcessing, now); err != nil {
 		return err
@@ -144,11 +142,11 @@ func (p *Pipeline) mapTarget(in mapping.Input, t routes.Target, snap *snapshot.S
 func (p *Pipeline) fail(msg *message.Message, tx wmsql.Tx, sub store.Submission, events []store.Event) error {
 	ctx := msg.Context()
 	now := p.Now()
-	for _, e := range events {
-		e.At = now
-		if err := store.AddEvent(ctx, tx, sub.ID, e); err != nil {
-			return err
-		}
+	for i := range events {
+		events[i].At = now
+	}
+	if err := store.AddEvents(ctx, tx, sub.ID, events...); err != nil {
+		return err
 	}
 	return store.SetStatus(ctx, tx, sub.ID, store.StatusFailed, now)
 }

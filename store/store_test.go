@@ -46,11 +46,15 @@ func TestAttachmentsStreamInChunks(t *testing.T) {
 	eachBackend(t, func(t *testing.T, o store.Options) {
 		st := open(t, o)
 		ctx := context.Background()
-		big := make([]byte, 2*store.ChunkSize+12345)
-		rand.Read(big)
-		atts := []store.Attachment{
-			{Seq: 0, Filename: "antrag.pdf", PackageName: "p0", MediaType: "application/pdf", Content: bytes.NewReader(big)},
-			{Seq: 1, Filename: "leer.txt", PackageName: "p1", MediaType: "text/plain", Content: bytes.NewReader(nil)},
+		random := func(n int) []byte { b := make([]byte, n); rand.Read(b); return b }
+		big := random(2*store.ChunkSize + 12345)
+		// The reader knows the end of a file from a short chunk; files of whole chunks end with
+		// a query that finds no further chunk.
+		contents := [][]byte{big, nil, random(store.ChunkSize), random(2 * store.ChunkSize), random(100)}
+		var atts []store.Attachment
+		for i, c := range contents {
+			atts = append(atts, store.Attachment{Seq: i, Filename: fmt.Sprintf("f%d", i), PackageName: fmt.Sprintf("p%d", i),
+				MediaType: "application/octet-stream", Content: bytes.NewReader(c)})
 		}
 		sub := store.Submission{ID: "s1", Portal: "p", Reference: "r", Leistung: "l", AGS: "a", Route: "x",
 			Status: store.StatusReceived, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: time.Now()}
@@ -58,7 +62,7 @@ func TestAttachmentsStreamInChunks(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, err := st.Attachments(ctx, "s1")
-		if err != nil || len(got) != 2 {
+		if err != nil || len(got) != len(contents) {
 			t.Fatalf("attachments: %v %v", got, err)
 		}
 		sum := sha256.Sum256(big)
@@ -70,12 +74,53 @@ func TestAttachmentsStreamInChunks(t *testing.T) {
 		if chunks != 3 {
 			t.Fatalf("%d chunks, want 3", chunks)
 		}
-		for i, want := range [][]byte{big, nil} {
+		for i, want := range contents {
 			r := st.OpenAttachment(ctx, "s1", i)
 			back, err := io.ReadAll(r)
 			r.Close()
 			if err != nil || !bytes.Equal(back, want) {
 				t.Fatalf("attachment %d read back %d bytes (%v), want %d", i, len(back), err, len(want))
+			}
+		}
+	})
+}
+
+// Events written together keep their order in the history, after the ones before them.
+func TestEventsKeepTheirOrder(t *testing.T) {
+	eachBackend(t, func(t *testing.T, o store.Options) {
+		st := open(t, o)
+		ctx := context.Background()
+		at := time.UnixMilli(1_800_000_000_000)
+		sub := store.Submission{ID: "s1", Portal: "p", Reference: "r", Leistung: "l", AGS: "a", Route: "x",
+			Status: store.StatusReceived, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: at}
+		batch := []store.Event{
+			{At: at, Type: "mapped", Destination: "b", Detail: "zweite"},
+			{At: at, Type: "validated", Destination: "b", Detail: "it's \"quoted\""},
+			{At: at, Type: "mapped", Destination: "a", Detail: "dritte"},
+		}
+		err := st.InTx(ctx, func(tx wmsql.Tx) error {
+			if err := store.InsertSubmission(ctx, tx, sub, nil); err != nil {
+				return err
+			}
+			if err := store.AddEvents(ctx, tx, "s1"); err != nil { // nothing to write
+				return err
+			}
+			return store.AddEvents(ctx, tx, "s1", batch...)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.Events(ctx, "s1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append([]store.Event{{At: at, Type: "received"}}, batch...)
+		if len(got) != len(want) {
+			t.Fatalf("events %+v, want %+v", got, want)
+		}
+		for i := range want {
+			if got[i].Type != want[i].Type || got[i].Destination != want[i].Destination || got[i].Detail != want[i].Detail || !got[i].At.Equal(want[i].At) {
+				t.Errorf("event %d: %+v, want %+v", i, got[i], want[i])
 			}
 		}
 	})

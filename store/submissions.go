@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 	"sync"
 	"time"
 )
@@ -171,6 +172,9 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 			return 0, fmt.Errorf("read attachment %d of submission %s: %w", r.seq, r.submissionID, err)
 		}
 		r.next++
+		// Every chunk but the last is full (writeChunks): a shorter one ends the file without
+		// another query.
+		r.done = len(r.buf) < ChunkSize
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
@@ -181,10 +185,29 @@ func (r *chunkReader) Close() error { r.buf, r.done = nil, true; return nil }
 
 // AddEvent appends an event to a submission's history.
 func AddEvent(ctx context.Context, ex Execer, submissionID string, e Event) error {
-	_, err := ex.ExecContext(ctx, `INSERT INTO events (submission_id, at, type, destination, detail) VALUES ($1, $2, $3, $4, $5)`,
-		submissionID, ms(e.At), e.Type, e.Destination, e.Detail)
-	if err != nil {
-		return fmt.Errorf("record event %s of submission %s: %w", e.Type, submissionID, err)
+	return AddEvents(ctx, ex, submissionID, e)
+}
+
+// AddEvents appends events to a submission's history, in order, with one statement: on
+// PostgreSQL each statement is a round trip to the server.
+func AddEvents(ctx context.Context, ex Execer, submissionID string, events ...Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	q.WriteString(`INSERT INTO events (submission_id, at, type, destination, detail) VALUES `)
+	args := make([]any, 0, 1+4*len(events))
+	args = append(args, submissionID)
+	for i, e := range events {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&q, "($1, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4)
+		args = append(args, ms(e.At), e.Type, e.Destination, e.Detail)
+	}
+	if _, err := ex.ExecContext(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("record event %s of submission %s: %w", events[0].Type, submissionID, err)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -139,24 +138,24 @@ func (f *filedrop) Deliver(ctx context.Context, p *Package) (string, error) {
 	var artefact string
 	if f.format == "files" {
 		for _, file := range p.Files {
-			if _, err := f.place(ctx, SafeName(file.Name), func(w io.Writer) error { return copyFile(w, file) }); err != nil {
+			if _, err := f.place(ctx, SafeName(file.Name), func(w io.Writer) error { return copyFile(w, file) }, sameLocalBytes); err != nil {
 				return "", err
 			}
 		}
-		target, err := f.place(ctx, base+".xml", func(w io.Writer) error { _, err := w.Write(p.XML); return err })
+		target, err := f.place(ctx, base+".xml", func(w io.Writer) error { _, err := w.Write(p.XML); return err }, sameLocalBytes)
 		if err != nil {
 			return "", err
 		}
 		artefact = target
 	} else {
-		target, err := f.place(ctx, base+".zip", func(w io.Writer) error { return writeZip(w, base+".xml", p) })
+		target, err := f.place(ctx, base+".zip", func(w io.Writer) error { return writeZip(w, base+".xml", p) }, sameLocalZip)
 		if err != nil {
 			return "", err
 		}
 		artefact = target
 	}
 	if f.ready != "" {
-		if _, err := f.place(ctx, base+f.ready, func(io.Writer) error { return nil }); err != nil {
+		if _, err := f.place(ctx, base+f.ready, func(io.Writer) error { return nil }, sameLocalBytes); err != nil {
 			return "", err
 		}
 	}
@@ -173,16 +172,16 @@ func copyFile(w io.Writer, file File) error {
 	return err
 }
 
-// place writes one file atomically under name and returns its path.
-func (f *filedrop) place(ctx context.Context, name string, write func(io.Writer) error) (string, error) {
+// place writes one file atomically under name and returns its path. If the name is taken, same
+// tells whether the file there is this one delivered before (see samefile.go).
+func (f *filedrop) place(ctx context.Context, name string, write func(io.Writer) error, same func(ours, existing string) (bool, error)) (string, error) {
 	target := filepath.Join(f.dir, name)
 	tmp, err := os.CreateTemp(f.dir, tempPattern)
 	if err != nil {
 		return "", fmt.Errorf("filedrop: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	sum := sha256.New()
-	if err := write(io.MultiWriter(tmp, sum)); err != nil {
+	if err := write(tmp); err != nil {
 		tmp.Close()
 		return "", fmt.Errorf("filedrop: write %s: %w", name, err)
 	}
@@ -205,11 +204,11 @@ func (f *filedrop) place(ctx context.Context, name string, write func(io.Writer)
 		if !errors.Is(err, fs.ErrExist) {
 			return "", fmt.Errorf("filedrop: %w", err)
 		}
-		same, cmpErr := fileHasSum(target, sum.Sum(nil))
+		isSame, cmpErr := same(tmp.Name(), target)
 		if cmpErr != nil {
 			return "", fmt.Errorf("filedrop: compare with existing %s: %w", target, cmpErr)
 		}
-		if !same {
+		if !isSame {
 			return "", Permanent(fmt.Errorf("filedrop: %s already exists with different content; refusing to overwrite it", target))
 		}
 		return target, nil
@@ -222,10 +221,11 @@ func (f *filedrop) place(ctx context.Context, name string, write func(io.Writer)
 
 func (f *filedrop) Close() error { return nil }
 
-// writeZip writes a deterministic zip: the same package always gives the same bytes, which is
-// what makes a re-delivery recognisable.
+// writeZip writes the package's zip: the message, then the attachments, each with the
+// package's creation time, so a redelivery holds the same entries (see samefile.go).
 func writeZip(w io.Writer, xmlName string, p *Package) error {
 	zw := zip.NewWriter(w)
+	zw.RegisterCompressor(zip.Deflate, pooledDeflate)
 	add := func(name, mediaType string, r io.Reader) error {
 		method := zip.Deflate
 		if compressed[mediaType] {
@@ -265,19 +265,6 @@ var compressed = map[string]bool{
 	"application/vnd.openxmlformats-officedocument.presentationml.presentation": true,
 	"application/vnd.oasis.opendocument.text":                                   true,
 	"application/vnd.oasis.opendocument.spreadsheet":                            true,
-}
-
-func fileHasSum(path string, want []byte) (bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return false, err
-	}
-	return bytes.Equal(h.Sum(nil), want), nil
 }
 
 func syncDir(dir string) error {

@@ -219,6 +219,13 @@ func TestFiledropNamePatternFilesFormatAndReadyFile(t *testing.T) {
 	if _, err := a.Deliver(context.Background(), p); err != nil {
 		t.Fatalf("redelivery: %v", err)
 	}
+	for _, xml := range []string{"<y/>", "<x/>\n", ""} { // other bytes, one more byte, none
+		other := *p
+		other.XML = []byte(xml)
+		if _, err := a.Deliver(context.Background(), &other); !adapters.IsPermanent(err) {
+			t.Fatalf("another message %q under the same name must fail permanently, got %v", xml, err)
+		}
+	}
 	for _, bad := range []map[string]any{
 		{"path": dir, "name": "{nope}_{message_id}"},
 		{"path": dir, "name": "{ags}"},

@@ -1,7 +1,6 @@
 package adapters
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -248,76 +247,72 @@ func (s *sftpAdapter) deliverOn(ctx context.Context, c *sftpConn, p *Package) (s
 	base := SafeName(p.MessageID + "_" + p.MessageType)
 	target := path.Join(dir, base+".zip")
 	tmp := path.Join(dir, ".amtsbote-"+randomHex()+".tmp")
-	size, sum, err := s.upload(ctx, c.sftp, tmp, base+".xml", p)
-	if err != nil {
+	if err := s.upload(ctx, c.sftp, tmp, base+".xml", p); err != nil {
 		if !c.broken(err) {
 			_ = c.sftp.Remove(tmp)
 		}
 		return "", err
 	}
 	moved, err := placeNoClobber(c.sftp, tmp, target)
-	if !moved {
-		_ = c.sftp.Remove(tmp)
-	}
 	if err != nil {
-		info, statErr := c.sftp.Stat(target)
-		if statErr != nil {
+		if _, statErr := c.sftp.Stat(target); statErr != nil {
+			_ = c.sftp.Remove(tmp)
 			return "", fmt.Errorf("sftp: move %s to %s on %s: %w", tmp, target, s.addr, err)
 		}
-		same := info.Size() == size
-		if same {
-			if same, err = remoteHasSum(c.sftp, target, sum); err != nil {
-				return "", fmt.Errorf("sftp: compare with the existing %s on %s: %w", target, s.addr, err)
-			}
+		same, cmpErr := remoteSameZip(c.sftp, tmp, target)
+		_ = c.sftp.Remove(tmp)
+		if cmpErr != nil {
+			return "", fmt.Errorf("sftp: compare with the existing %s on %s: %w", target, s.addr, cmpErr)
 		}
 		if !same {
 			return "", Permanent(fmt.Errorf("sftp: %s on %s already exists with different content; refusing to overwrite it (move it away on the server, then replay the message if it should still be delivered)", target, s.addr))
 		}
+	} else if !moved {
+		_ = c.sftp.Remove(tmp)
 	}
 	return (&url.URL{Scheme: "sftp", User: url.User(s.user), Host: s.addr, Path: "/" + strings.TrimPrefix(target, "/")}).String(), nil
 }
 
 // upload writes the zip while it is being built, so a large package never has to fit in
 // memory, with many writes in flight, so a distant server is not paid one round trip per 32 KiB.
-func (s *sftpAdapter) upload(ctx context.Context, c *sftp.Client, tmp, xmlName string, p *Package) (int64, []byte, error) {
+func (s *sftpAdapter) upload(ctx context.Context, c *sftp.Client, tmp, xmlName string, p *Package) error {
 	f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		// Said once here rather than checked before every upload: a missing directory is
 		// often a share that is not mounted yet.
 		if info, statErr := c.Stat(path.Dir(tmp)); statErr != nil || !info.IsDir() {
-			return 0, nil, fmt.Errorf("sftp: remote directory %s on %s does not exist or is not a directory (create it, or correct options.directory): %w", path.Dir(tmp), s.addr, err)
+			return fmt.Errorf("sftp: remote directory %s on %s does not exist or is not a directory (create it, or correct options.directory): %w", path.Dir(tmp), s.addr, err)
 		}
-		return 0, nil, fmt.Errorf("sftp: create %s on %s: %w", tmp, s.addr, err)
+		return fmt.Errorf("sftp: create %s on %s: %w", tmp, s.addr, err)
 	}
 	defer f.Close()
-	sum := sha256.New()
 	pr, pw := io.Pipe()
 	built := make(chan struct{})
 	go func() {
 		defer close(built)
-		pw.CloseWithError(writeZip(io.MultiWriter(ctxWriter{ctx, pw}, sum), xmlName, p))
+		pw.CloseWithError(writeZip(ctxWriter{ctx, pw}, xmlName, p))
 	}()
-	size, err := f.ReadFromWithConcurrency(pr, 0)
+	_, err = f.ReadFromWithConcurrency(pr, 0)
 	pr.CloseWithError(errors.New("upload aborted")) // unblocks writeZip if the upload stopped early
 	<-built
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, nil, ctx.Err()
+			return ctx.Err()
 		}
-		return 0, nil, fmt.Errorf("sftp: write %s on %s: %w", tmp, s.addr, err)
+		return fmt.Errorf("sftp: write %s on %s: %w", tmp, s.addr, err)
 	}
 	if err := f.Chmod(s.mode); err != nil {
-		return 0, nil, fmt.Errorf("sftp: chmod %s on %s: %w", tmp, s.addr, err)
+		return fmt.Errorf("sftp: chmod %s on %s: %w", tmp, s.addr, err)
 	}
 	if _, ok := c.HasExtension("fsync@openssh.com"); ok {
 		if err := f.Sync(); err != nil {
-			return 0, nil, fmt.Errorf("sftp: sync %s on %s: %w", tmp, s.addr, err)
+			return fmt.Errorf("sftp: sync %s on %s: %w", tmp, s.addr, err)
 		}
 	}
 	if err := f.Close(); err != nil {
-		return 0, nil, fmt.Errorf("sftp: close %s on %s: %w", tmp, s.addr, err)
+		return fmt.Errorf("sftp: close %s on %s: %w", tmp, s.addr, err)
 	}
-	return size, sum.Sum(nil), nil
+	return nil
 }
 
 // placeNoClobber gives tmp its final name without ever replacing an existing file, so it
@@ -343,17 +338,28 @@ func placeNoClobber(c *sftp.Client, tmp, target string) (moved bool, err error) 
 	return true, nil
 }
 
-func remoteHasSum(c *sftp.Client, name string, want []byte) (bool, error) {
-	f, err := c.Open(name)
+// remoteSameZip tells whether the zip just uploaded as ours holds the same files as the one
+// already on the server (see samefile.go); only the zips' central directories are read.
+func remoteSameZip(c *sftp.Client, ours, existing string) (bool, error) {
+	a, err := c.Open(ours)
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := f.WriteTo(h); err != nil {
+	defer a.Close()
+	b, err := c.Open(existing)
+	if err != nil {
 		return false, err
 	}
-	return bytes.Equal(h.Sum(nil), want), nil
+	defer b.Close()
+	infoA, err := a.Stat()
+	if err != nil {
+		return false, err
+	}
+	infoB, err := b.Stat()
+	if err != nil {
+		return false, err
+	}
+	return sameZip(a, infoA.Size(), b, infoB.Size())
 }
 
 // Close refuses new deliveries, waits for those in flight, then closes the connection.

@@ -1,0 +1,150 @@
+package adapters
+
+import (
+	"archive/zip"
+	"bytes"
+	"compress/flate"
+	"errors"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"time"
+)
+
+// A package delivered again (after a crash, or a replay) finds the file of its earlier delivery
+// under its name. The adapters then tell "the same package" (success) from "another file under
+// this name" (a permanent error, never an overwrite) by what the files hold: the same bytes for
+// plain files; for zips the same entries — names, CRC-32 checksums, sizes and times — whatever
+// bytes the compressor wrote. So a package zipped by an earlier version of amtsbote, or of Go,
+// whose compressor wrote other bytes, is still recognised.
+
+// zipEntry identifies one file in a zip.
+type zipEntry struct {
+	name     string
+	crc32    uint32
+	size     uint64
+	modified time.Time
+}
+
+// zipEntries lists a zip's files from its central directory.
+func zipEntries(r io.ReaderAt, size int64) ([]zipEntry, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]zipEntry, 0, len(zr.File))
+	for _, f := range zr.File {
+		out = append(out, zipEntry{name: f.Name, crc32: f.CRC32, size: f.UncompressedSize64, modified: f.Modified.UTC()})
+	}
+	return out, nil
+}
+
+// sameZip tells whether two zips hold the same files. A file that is not a zip holds other
+// content than one that is.
+func sameZip(a io.ReaderAt, sizeA int64, b io.ReaderAt, sizeB int64) (bool, error) {
+	ea, err := zipEntries(a, sizeA)
+	if err != nil {
+		return false, err // ours was just written: a failure to read it is a real error
+	}
+	eb, err := zipEntries(b, sizeB)
+	if errors.Is(err, zip.ErrFormat) || errors.Is(err, zip.ErrAlgorithm) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return slices.EqualFunc(ea, eb, func(x, y zipEntry) bool {
+		return x.name == y.name && x.crc32 == y.crc32 && x.size == y.size && x.modified.Equal(y.modified)
+	}), nil
+}
+
+// sameLocalZip compares two zip files on the local disk.
+func sameLocalZip(ours, existing string) (bool, error) {
+	return withFiles(ours, existing, func(a, b *os.File, sizeA, sizeB int64) (bool, error) {
+		return sameZip(a, sizeA, b, sizeB)
+	})
+}
+
+// sameLocalBytes compares two local files byte by byte.
+func sameLocalBytes(ours, existing string) (bool, error) {
+	return withFiles(ours, existing, func(a, b *os.File, sizeA, sizeB int64) (bool, error) {
+		if sizeA != sizeB {
+			return false, nil
+		}
+		bufA, bufB := make([]byte, 64<<10), make([]byte, 64<<10)
+		for {
+			n, errA := io.ReadFull(a, bufA)
+			m, errB := io.ReadFull(b, bufB)
+			if !bytes.Equal(bufA[:n], bufB[:m]) {
+				return false, nil
+			}
+			if errA == io.EOF || errA == io.ErrUnexpectedEOF {
+				return errB == io.EOF || errB == io.ErrUnexpectedEOF, nil
+			}
+			if errA != nil {
+				return false, errA
+			}
+			if errB != nil {
+				return false, errB
+			}
+		}
+	})
+}
+
+func withFiles(pathA, pathB string, compare func(a, b *os.File, sizeA, sizeB int64) (bool, error)) (bool, error) {
+	a, err := os.Open(pathA)
+	if err != nil {
+		return false, err
+	}
+	defer a.Close()
+	b, err := os.Open(pathB)
+	if err != nil {
+		return false, err
+	}
+	defer b.Close()
+	infoA, err := a.Stat()
+	if err != nil {
+		return false, err
+	}
+	infoB, err := b.Stat()
+	if err != nil {
+		return false, err
+	}
+	return compare(a, b, infoA.Size(), infoB.Size())
+}
+
+// Zips are deflated at flate.BestSpeed by writers taken from a pool. A compress/flate writer at
+// the higher levels clears about 640 KB of hash tables for every entry it starts, which cost more
+// than compressing a typical message; at BestSpeed starting an entry costs next to nothing.
+var flateWriters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.BestSpeed)
+	return w
+}}
+
+func pooledDeflate(w io.Writer) (io.WriteCloser, error) {
+	fw := flateWriters.Get().(*flate.Writer)
+	fw.Reset(w)
+	return &pooledFlateWriter{fw: fw}, nil
+}
+
+type pooledFlateWriter struct {
+	fw *flate.Writer
+}
+
+func (p *pooledFlateWriter) Write(b []byte) (int, error) {
+	if p.fw == nil {
+		return 0, errors.New("zip: write to a closed entry")
+	}
+	return p.fw.Write(b)
+}
+
+func (p *pooledFlateWriter) Close() error {
+	if p.fw == nil {
+		return nil
+	}
+	err := p.fw.Close()
+	flateWriters.Put(p.fw)
+	p.fw = nil
+	return err
+}

@@ -6,6 +6,7 @@ import (
 	"compress/flate"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"sync"
@@ -61,14 +62,14 @@ func sameZip(a io.ReaderAt, sizeA int64, b io.ReaderAt, sizeB int64) (bool, erro
 
 // sameLocalZip compares two zip files on the local disk.
 func sameLocalZip(ours, existing string) (bool, error) {
-	return withFiles(ours, existing, func(a, b *os.File, sizeA, sizeB int64) (bool, error) {
+	return withFiles(os.Open, ours, existing, func(a, b *os.File, sizeA, sizeB int64) (bool, error) {
 		return sameZip(a, sizeA, b, sizeB)
 	})
 }
 
 // sameLocalBytes compares two local files byte by byte.
 func sameLocalBytes(ours, existing string) (bool, error) {
-	return withFiles(ours, existing, func(a, b *os.File, sizeA, sizeB int64) (bool, error) {
+	return withFiles(os.Open, ours, existing, func(a, b *os.File, sizeA, sizeB int64) (bool, error) {
 		if sizeA != sizeB {
 			return false, nil
 		}
@@ -92,13 +93,22 @@ func sameLocalBytes(ours, existing string) (bool, error) {
 	})
 }
 
-func withFiles(pathA, pathB string, compare func(a, b *os.File, sizeA, sizeB int64) (bool, error)) (bool, error) {
-	a, err := os.Open(pathA)
+// statFile is an open file, local (*os.File) or on an SFTP server (*sftp.File).
+type statFile interface {
+	io.ReaderAt
+	io.Reader
+	io.Closer
+	Stat() (fs.FileInfo, error)
+}
+
+// withFiles opens two files and hands them to compare with their sizes.
+func withFiles[F statFile](open func(string) (F, error), pathA, pathB string, compare func(a, b F, sizeA, sizeB int64) (bool, error)) (bool, error) {
+	a, err := open(pathA)
 	if err != nil {
 		return false, err
 	}
 	defer a.Close()
-	b, err := os.Open(pathB)
+	b, err := open(pathB)
 	if err != nil {
 		return false, err
 	}

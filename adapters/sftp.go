@@ -341,25 +341,9 @@ func placeNoClobber(c *sftp.Client, tmp, target string) (moved bool, err error) 
 // remoteSameZip tells whether the zip just uploaded as ours holds the same files as the one
 // already on the server (see samefile.go); only the zips' central directories are read.
 func remoteSameZip(c *sftp.Client, ours, existing string) (bool, error) {
-	a, err := c.Open(ours)
-	if err != nil {
-		return false, err
-	}
-	defer a.Close()
-	b, err := c.Open(existing)
-	if err != nil {
-		return false, err
-	}
-	defer b.Close()
-	infoA, err := a.Stat()
-	if err != nil {
-		return false, err
-	}
-	infoB, err := b.Stat()
-	if err != nil {
-		return false, err
-	}
-	return sameZip(a, infoA.Size(), b, infoB.Size())
+	return withFiles(c.Open, ours, existing, func(a, b *sftp.File, sizeA, sizeB int64) (bool, error) {
+		return sameZip(a, sizeA, b, sizeB)
+	})
 }
 
 // Close refuses new deliveries, waits for those in flight, then closes the connection.

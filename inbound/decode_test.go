@@ -21,7 +21,10 @@ func TestDecodeSubmissionProblems(t *testing.T) {
 		{"too deep", `{"data":{"a":[[[[[[[[1]]]]]]]]}}`, "", "nested 10 levels deep; the limit is 8"},
 		{"cut off", `{"leistung": "99050012104000",`, "", "ends in the middle of a value"},
 		{"syntax error", "{\n  \"data\": {\"a\": [1,}\n}", "data.a[1]", "malformed JSON (line 2, column 20, byte 21)"},
-		{"trailing data", head + `} {}`, "", "unexpected data after the JSON object"},
+		{"trailing data", head + `} {}`, "", "unexpected data after the JSON object (line 1, column 79, byte 78)"},
+		{"missing comma", `{"leistung":"99050012104000" "ags":"09162000"}`, "", "malformed JSON (line 1, column 30, byte 29)"},
+		{"trailing comma", `{"leistung":"99050012104000",}`, "", "malformed JSON (line 1, column 29, byte 28)"},
+		{"odd names in data", `{"data":{"a.b":{"":[1,}}}}`, `data["a.b"][""][1]`, "malformed JSON"},
 		{"not an object", `[1,2]`, "", "must be a JSON object, not an array"},
 		{"unknown field", head + `,"leistungg":"1"}`, "leistungg", "unknown field; expected leistung, ags"},
 		{"field name in another case", head + `,"Reference":"r"}`, "Reference", "unknown field"},
@@ -51,16 +54,17 @@ func TestDecodeSubmissionProblems(t *testing.T) {
 	}
 }
 
-// What a portal may send: base64 wrapped in lines, nulls for optional fields, data as is.
+// What a portal may send: base64 wrapped in lines, nulls for optional fields, a string cut in
+// the middle of an emoji (a lone surrogate, read as U+FFFD), data as is.
 func TestDecodeSubmissionAccepts(t *testing.T) {
-	body := `{"leistung":"99050012104000","ags":"09162000","ars":null,"reference":"r",
+	body := `{"leistung":"99050012104000","ags":"09162000","ars":null,"reference":"r\ud83d",
 	  "data":{"name":"Müller","n":[1,2.5e3]},
 	  "attachments":[{"filename":"a.txt","media_type":"text/plain","content_base64":"SGFsbG8g\r\nV2VsdA=="}]}`
 	req, problems := decodeSubmission([]byte(body), Limits{MaxJSONDepth: 8})
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}
-	if req.ARS != "" || string(req.Data) != `{"name":"Müller","n":[1,2.5e3]}` {
+	if req.ARS != "" || req.Reference != "r\uFFFD" || string(req.Data) != `{"name":"Müller","n":[1,2.5e3]}` {
 		t.Errorf("decoded %+v", req)
 	}
 	if len(req.Attachments) != 1 || !bytes.Equal(req.Attachments[0].Content, []byte("Hallo Welt")) {

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -96,7 +97,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 	}
 	req, atts, flagged, requestHash := in.req, in.atts, in.flagged, in.requestHash
 	var data any
-	_ = json.Unmarshal(req.Data, &data) // checked by decodeSubmission
+	_ = json.Unmarshal(req.Data, &data, decodeOptions) // checked by decodeSubmission
 	snap := s.Current()
 	route, ok := snap.Routes.Match(routes.Submission{
 		Leistung: req.Leistung, AGS: req.AGS, ARS: req.ARS, Portal: portalID, Reference: req.Reference, Data: data,
@@ -201,9 +202,12 @@ func (s *Server) limits() Limits {
 }
 
 // decodeOptions make the decoder strict: unknown fields are refused (and so are names that
-// differ only in case), as are duplicate names and invalid UTF-8. Base64 may be wrapped in lines
-// (MIME style), as portals' encoders often produce it.
-var decodeOptions = json.JoinOptions(json.RejectUnknownMembers(true), jsonv1.ParseBytesWithLooseRFC4648(true))
+// differ only in case), as are duplicate names. Base64 may be wrapped in lines (MIME style), as
+// portals' encoders often produce it. The body's bytes must be valid UTF-8 (checked before
+// decoding); an escaped lone surrogate (\ud83d, a string cut in the middle of an emoji by a
+// JavaScript portal) is allowed and reads as U+FFFD, as it always did.
+var decodeOptions = json.JoinOptions(json.RejectUnknownMembers(true), jsonv1.ParseBytesWithLooseRFC4648(true),
+	jsontext.AllowInvalidUTF8(true))
 
 // decodeSubmission parses and checks the body, reporting every problem with its field. It uses
 // encoding/json/v2 (github.com/go-json-experiment/json until Go 1.27): it decodes a body with a
@@ -310,7 +314,7 @@ func jsonProblem(body []byte, err error) Problem {
 			return Problem{Field: field, Message: "appears twice in the same object"}
 		case errors.Is(syntax.Err, io.ErrUnexpectedEOF):
 			return Problem{Field: field, Message: "malformed JSON: the body ends in the middle of a value"}
-		case syntax.JSONPointer == "" && syntax.ByteOffset > 0 && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")):
+		case afterFirstValue(body, syntax.ByteOffset):
 			return Problem{Message: fmt.Sprintf("unexpected data after the JSON object (%s)", position(body, syntax.ByteOffset))}
 		}
 		return Problem{Field: field, Message: fmt.Sprintf("malformed JSON (%s): %v", position(body, syntax.ByteOffset), syntax.Err)}
@@ -329,19 +333,30 @@ func jsonProblem(body []byte, err error) Problem {
 	return Problem{Message: "malformed JSON: " + err.Error()}
 }
 
+// afterFirstValue tells whether offset lies after a complete first JSON value, i.e. the error
+// there is data after the object rather than a mistake inside it.
+func afterFirstValue(body []byte, offset int64) bool {
+	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
+	return dec.SkipValue() == nil && offset >= dec.InputOffset()
+}
+
 // fieldOf writes a JSON pointer (/attachments/1/content_base64) the way problems name fields
-// (attachments[1].content_base64).
+// (attachments[1].content_base64). A name of digits reads as an index; an empty name, or one
+// with characters of this notation, is quoted (data["a.b"]).
 func fieldOf(p jsontext.Pointer) string {
 	var b strings.Builder
 	for tok := range p.Tokens() {
-		if tok != "" && strings.Trim(tok, "0123456789") == "" && b.Len() > 0 {
+		switch {
+		case tok != "" && strings.Trim(tok, "0123456789") == "" && b.Len() > 0:
 			b.WriteString("[" + tok + "]")
-			continue
+		case tok == "" || strings.ContainsAny(tok, ".[]\""):
+			b.WriteString("[" + strconv.Quote(tok) + "]")
+		default:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(tok)
 		}
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(tok)
 	}
 	return b.String()
 }

@@ -16,8 +16,8 @@ import (
 // A package delivered again (after a crash, or a replay) finds the file of its earlier delivery
 // under its name. The adapters then tell "the same package" (success) from "another file under
 // this name" (a permanent error, never an overwrite) by what the files hold: the same bytes for
-// plain files; for zips the same entries — names, CRC-32 checksums, sizes and times — whatever
-// bytes the compressor wrote. So a package zipped by an earlier version of amtsbote, or of Go,
+// plain files; for zips the same entries — names, CRC-32 checksums, sizes and times — with data
+// that matches the checksums, whatever bytes the compressor wrote. So a package zipped by an earlier version of amtsbote, or of Go,
 // whose compressor wrote other bytes, is still recognised.
 
 // zipEntry identifies one file in a zip.
@@ -29,35 +29,57 @@ type zipEntry struct {
 }
 
 // zipEntries lists a zip's files from its central directory.
-func zipEntries(r io.ReaderAt, size int64) ([]zipEntry, error) {
-	zr, err := zip.NewReader(r, size)
-	if err != nil {
-		return nil, err
-	}
+func zipEntries(zr *zip.Reader) []zipEntry {
 	out := make([]zipEntry, 0, len(zr.File))
 	for _, f := range zr.File {
 		out = append(out, zipEntry{name: f.Name, crc32: f.CRC32, size: f.UncompressedSize64, modified: f.Modified.UTC()})
 	}
-	return out, nil
+	return out
 }
 
-// sameZip tells whether two zips hold the same files. A file that is not a zip holds other
-// content than one that is.
+// sameZip tells whether the existing zip b holds the same files as ours, a: the same entries,
+// and data in b that matches their checksums (so a file damaged on its way to the disk, say by a
+// crash of a server that did not sync it, does not count as delivered). A file that is not a
+// zip holds other content than one that is.
 func sameZip(a io.ReaderAt, sizeA int64, b io.ReaderAt, sizeB int64) (bool, error) {
-	ea, err := zipEntries(a, sizeA)
+	za, err := zip.NewReader(a, sizeA)
 	if err != nil {
 		return false, err // ours was just written: a failure to read it is a real error
 	}
-	eb, err := zipEntries(b, sizeB)
-	if errors.Is(err, zip.ErrFormat) || errors.Is(err, zip.ErrAlgorithm) || errors.Is(err, io.ErrUnexpectedEOF) {
+	zb, err := zip.NewReader(b, sizeB)
+	if damaged(err) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	return slices.EqualFunc(ea, eb, func(x, y zipEntry) bool {
+	if !slices.EqualFunc(zipEntries(za), zipEntries(zb), func(x, y zipEntry) bool {
 		return x.name == y.name && x.crc32 == y.crc32 && x.size == y.size && x.modified.Equal(y.modified)
-	}), nil
+	}) {
+		return false, nil
+	}
+	for _, f := range zb.File {
+		rc, err := f.Open()
+		if err == nil {
+			_, err = io.Copy(io.Discard, rc) // checks the CRC-32 at the end
+			rc.Close()
+		}
+		if damaged(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// damaged tells whether a zip error means the file's content is not a sound zip, as opposed to
+// a failure to read it.
+func damaged(err error) bool {
+	var corrupt flate.CorruptInputError
+	return errors.Is(err, zip.ErrFormat) || errors.Is(err, zip.ErrAlgorithm) || errors.Is(err, zip.ErrChecksum) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &corrupt)
 }
 
 // sameLocalZip compares two zip files on the local disk.
@@ -74,20 +96,21 @@ func sameLocalBytes(ours, existing string) (bool, error) {
 			return false, nil
 		}
 		bufA, bufB := make([]byte, 64<<10), make([]byte, 64<<10)
+		ended := func(err error) bool { return err == io.EOF || err == io.ErrUnexpectedEOF }
 		for {
 			n, errA := io.ReadFull(a, bufA)
 			m, errB := io.ReadFull(b, bufB)
+			if errA != nil && !ended(errA) {
+				return false, errA
+			}
+			if errB != nil && !ended(errB) {
+				return false, errB
+			}
 			if !bytes.Equal(bufA[:n], bufB[:m]) {
 				return false, nil
 			}
-			if errA == io.EOF || errA == io.ErrUnexpectedEOF {
-				return errB == io.EOF || errB == io.ErrUnexpectedEOF, nil
-			}
-			if errA != nil {
-				return false, errA
-			}
-			if errB != nil {
-				return false, errB
+			if ended(errA) || ended(errB) {
+				return ended(errA) && ended(errB), nil
 			}
 		}
 	})

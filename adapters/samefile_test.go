@@ -48,6 +48,19 @@ func zipOf(t *testing.T, p *adapters.Package, level int, change func(name string
 	return buf.Bytes()
 }
 
+// damage changes one byte of content inside a zip that stores it verbatim, leaving the zip's
+// directory as it is.
+func damage(t *testing.T, zipped, content []byte) []byte {
+	t.Helper()
+	i := bytes.Index(zipped, content)
+	if i < 0 {
+		t.Fatal("content not found verbatim in the zip")
+	}
+	out := bytes.Clone(zipped)
+	out[i+len(content)/2] ^= 0x20
+	return out
+}
+
 // existingZips are files found under a package's name when it is delivered (again).
 func existingZips(t *testing.T, p *adapters.Package) []struct {
 	name    string
@@ -74,6 +87,7 @@ func existingZips(t *testing.T, p *adapters.Package) []struct {
 			}
 			return c
 		}), false},
+		{"the same entries with damaged data", damage(t, zipOf(t, p, flate.NoCompression, nil), p.XML), false},
 		{"not a zip", []byte("PK but not a zip"), false},
 		{"empty", nil, false},
 	}

@@ -17,8 +17,8 @@ import (
 // under its name. The adapters then tell "the same package" (success) from "another file under
 // this name" (a permanent error, never an overwrite) by what the files hold: the same bytes for
 // plain files; for zips the same entries — names, CRC-32 checksums, sizes and times — with data
-// that matches the checksums, whatever bytes the compressor wrote. So a package zipped by an earlier version of amtsbote, or of Go,
-// whose compressor wrote other bytes, is still recognised.
+// that matches the checksums, whatever bytes the compressor wrote. So a package zipped by an
+// earlier version of amtsbote, or of Go, whose compressor wrote other bytes, is still recognised.
 
 // zipEntry identifies one file in a zip.
 type zipEntry struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -77,5 +78,25 @@ func TestRunMeasuresIntakeAndDelivery(t *testing.T) {
 				t.Fatalf("delivery figures %+v", rep)
 			}
 		})
+	}
+}
+
+// CPUTime reads a process's user and system time from /proc; an unknown process has none.
+func TestCPUTime(t *testing.T) {
+	before := bench.CPUTime(os.Getpid())
+	x := 0
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		for i := range 1_000_000 {
+			x += i
+		}
+		if bench.CPUTime(os.Getpid()).User > before.User {
+			break
+		}
+	}
+	if after := bench.CPUTime(os.Getpid()); after.User <= before.User || after.System < before.System {
+		t.Fatalf("user time did not grow while computing (%d): %+v → %+v", x, before, after)
+	}
+	if got := bench.CPUTime(1 << 30); got != (bench.CPU{}) {
+		t.Fatalf("a process that does not exist: %+v", got)
 	}
 }

@@ -26,6 +26,7 @@ type Instances struct {
 	mu       sync.Mutex
 	maxRSS   []int64 // bytes, sampled
 	startRSS []int64 // bytes, once listening
+	startCPU []CPU   // once listening
 	stop     chan struct{}
 	done     sync.WaitGroup
 }
@@ -57,7 +58,8 @@ func Start(ctx context.Context, o StartOptions) (*Instances, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Instances{Dir: dir, maxRSS: make([]int64, o.N), startRSS: make([]int64, o.N), stop: make(chan struct{})}
+	in := &Instances{Dir: dir, maxRSS: make([]int64, o.N), startRSS: make([]int64, o.N), startCPU: make([]CPU, o.N),
+		stop: make(chan struct{})}
 	for i := 0; i < o.N; i++ {
 		addr, admin := freeAddr(), freeAddr()
 		work := filepath.Join(dir, fmt.Sprintf("instance-%d", i))
@@ -88,6 +90,7 @@ func Start(ctx context.Context, o StartOptions) (*Instances, error) {
 			return nil, fmt.Errorf("instance %d did not start: %w\n%s", i, err, logText)
 		}
 		in.startRSS[i] = RSS(cmd.Process.Pid)
+		in.startCPU[i] = CPUTime(cmd.Process.Pid)
 		in.done.Add(1)
 		go in.sample(i, cmd.Process.Pid)
 	}
@@ -112,6 +115,16 @@ func (in *Instances) MaxRSS() []int64 {
 
 // StartRSS is each instance's resident set size once it listened, in bytes.
 func (in *Instances) StartRSS() []int64 { return append([]int64(nil), in.startRSS...) }
+
+// CPUSinceStart is the CPU time each instance used since it listened.
+func (in *Instances) CPUSinceStart() []CPU {
+	out := make([]CPU, len(in.procs))
+	for i, p := range in.procs {
+		now := CPUTime(p.Process.Pid)
+		out[i] = CPU{User: now.User - in.startCPU[i].User, System: now.System - in.startCPU[i].System}
+	}
+	return out
+}
 
 // ResetRSS starts the peak measurement anew (e.g. after a warm-up).
 func (in *Instances) ResetRSS() {
@@ -174,6 +187,35 @@ func RSS(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// CPU is processor time spent in user and in system (kernel) mode.
+type CPU struct {
+	User, System time.Duration
+}
+
+// userHZ is the unit of the times in /proc/PID/stat: 100 per second on Linux.
+const userHZ = 100
+
+// CPUTime reads a process's CPU time from /proc (zero if unknown).
+func CPUTime(pid int) CPU {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return CPU{}
+	}
+	// The command name, in parentheses, may hold spaces; the fields after it start with the
+	// state (field 3 of proc(5)); utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return CPU{}
+	}
+	fields := strings.Fields(string(raw[i+1:]))
+	if len(fields) < 13 {
+		return CPU{}
+	}
+	user, _ := strconv.ParseInt(fields[11], 10, 64)
+	system, _ := strconv.ParseInt(fields[12], 10, 64)
+	return CPU{User: time.Duration(user) * time.Second / userHZ, System: time.Duration(system) * time.Second / userHZ}
 }
 
 func freeAddr() string {

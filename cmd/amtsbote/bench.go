@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -68,18 +69,25 @@ instead starts --instances daemons as child processes of this binary, in a tempo
 				o.Targets = in.Targets()
 				fmt.Fprintf(cmd.OutOrStdout(), "started %d instance(s) on %s (%s) in %s\n", instances, driver, strings.Join(o.Targets, ", "), in.Dir)
 			}
+			generator := bench.CPUTime(os.Getpid())
 			rep, err := bench.Run(ctx, o)
 			if err != nil {
 				return err
 			}
 			rep.Write(cmd.OutOrStdout())
+			out := cmd.OutOrStdout()
 			if in != nil {
 				started := in.StartRSS()
 				for i, rss := range in.MaxRSS() {
-					fmt.Fprintf(cmd.OutOrStdout(), "memory     instance %d: peak RSS %.0f MB (%.0f MB at start, growth %.0f MB)\n",
+					fmt.Fprintf(out, "memory     instance %d: peak RSS %.0f MB (%.0f MB at start, growth %.0f MB)\n",
 						i, float64(rss)/(1<<20), float64(started[i])/(1<<20), float64(rss-started[i])/(1<<20))
 				}
+				for i, c := range in.CPUSinceStart() {
+					fmt.Fprintf(out, "cpu        instance %d: %s%s\n", i, cpuText(c), perSubmission(c, rep.Accepted/len(o.Targets)))
+				}
 			}
+			now := bench.CPUTime(os.Getpid())
+			fmt.Fprintf(out, "cpu        load generator: %s\n", cpuText(bench.CPU{User: now.User - generator.User, System: now.System - generator.System}))
 			if rep.Accepted == 0 {
 				return errFailed
 			}
@@ -104,6 +112,20 @@ instead starts --instances daemons as child processes of this binary, in a tempo
 	f.StringVar(&dsn, "dsn", "", "with --start --driver postgres: connection string")
 	f.StringVar(&binary, "binary", "", "with --start: the amtsbote binary to run (default: this one)")
 	return cmd
+}
+
+func cpuText(c bench.CPU) string {
+	return fmt.Sprintf("%.1f s user + %.1f s system", c.User.Seconds(), c.System.Seconds())
+}
+
+// perSubmission divides an instance's CPU time by the submissions it accepted (an even share
+// of all when there are several instances). With --wait-delivered that includes processing them.
+func perSubmission(c bench.CPU, accepted int) string {
+	if accepted <= 0 {
+		return ""
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(accepted) }
+	return fmt.Sprintf(" (%.2f ms user + %.2f ms system per accepted submission)", ms(c.User), ms(c.System))
 }
 
 // parseSize reads 100, 100KB, 10KiB, 50MB (KB = 1,000 bytes, KiB = 1,024).

@@ -3,6 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/amtsbote/amtsbote/bench"
 )
 
 func TestParseSize(t *testing.T) {
@@ -32,6 +35,21 @@ func TestBenchUsageErrors(t *testing.T) {
 		code, _, errOut := runCLI(args...)
 		if code != 2 || !strings.Contains(errOut, "amtsbote:") {
 			t.Errorf("%v: exit %d, %s", args, code, errOut)
+		}
+	}
+}
+
+func TestPerSubmission(t *testing.T) {
+	c := bench.CPU{User: 4 * time.Second, System: time.Second}
+	for _, tt := range []struct {
+		accepted int
+		want     string
+	}{
+		{1000, " (4.00 ms user + 1.00 ms system per accepted submission)"},
+		{0, ""},
+	} {
+		if got := perSubmission(c, tt.accepted); got != tt.want {
+			t.Errorf("perSubmission(%d) = %q, want %q", tt.accepted, got, tt.want)
 		}
 	}
 }

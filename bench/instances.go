@@ -120,8 +120,7 @@ func (in *Instances) StartRSS() []int64 { return append([]int64(nil), in.startRS
 func (in *Instances) CPUSinceStart() []CPU {
 	out := make([]CPU, len(in.procs))
 	for i, p := range in.procs {
-		now := CPUTime(p.Process.Pid)
-		out[i] = CPU{User: now.User - in.startCPU[i].User, System: now.System - in.startCPU[i].System}
+		out[i] = CPUTime(p.Process.Pid).Since(in.startCPU[i])
 	}
 	return out
 }
@@ -192,6 +191,11 @@ func RSS(pid int) int64 {
 // CPU is processor time spent in user and in system (kernel) mode.
 type CPU struct {
 	User, System time.Duration
+}
+
+// Since is the CPU time used from earlier to c.
+func (c CPU) Since(earlier CPU) CPU {
+	return CPU{User: c.User - earlier.User, System: c.System - earlier.System}
 }
 
 // userHZ is the unit of the times in /proc/PID/stat: 100 per second on Linux.

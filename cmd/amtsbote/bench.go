@@ -86,8 +86,7 @@ instead starts --instances daemons as child processes of this binary, in a tempo
 					fmt.Fprintf(out, "cpu        instance %d: %s%s\n", i, cpuText(c), perSubmission(c, rep.Accepted/len(o.Targets)))
 				}
 			}
-			now := bench.CPUTime(os.Getpid())
-			fmt.Fprintf(out, "cpu        load generator: %s\n", cpuText(bench.CPU{User: now.User - generator.User, System: now.System - generator.System}))
+			fmt.Fprintf(out, "cpu        load generator: %s\n", cpuText(bench.CPUTime(os.Getpid()).Since(generator)))
 			if rep.Accepted == 0 {
 				return errFailed
 			}

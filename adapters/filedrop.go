@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -277,14 +278,20 @@ func syncDir(dir string) error {
 }
 
 // SafeName turns a name from user input into a plain file name: no directories, no parent
-// references, no control or reserved characters, at most 120 bytes.
+// references, no control, format or reserved characters, no leading or trailing dots and
+// spaces, at most 120 bytes.
+//
+// Format characters (Unicode category Cf: bidi overrides and isolates, zero-width characters,
+// the byte order mark, the soft hyphen) are invisible or reorder what is shown:
+// "Bescheid\u202efdp.exe" shows as "Bescheidexe.pdf". Windows drops trailing dots and spaces,
+// so "a.pdf" and "a.pdf." would collide there, and "name." hides the extension.
 func SafeName(name string) string {
 	name = strings.ReplaceAll(name, "\\", "/")
 	name = strings.TrimPrefix(filepath.Base("/"+name), "/")
 	var b strings.Builder
 	for _, r := range name {
 		switch {
-		case r < 0x20 || r == 0x7f:
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
 			continue
 		case strings.ContainsRune(`/:*?"<>|`, r):
 			b.WriteRune('_')
@@ -292,18 +299,25 @@ func SafeName(name string) string {
 			b.WriteRune(r)
 		}
 	}
-	out := strings.TrimLeft(strings.TrimSpace(b.String()), ".")
+	out := trimDotsAndSpaces(b.String())
 	if len(out) > 120 {
 		ext := filepath.Ext(out)
 		if len(ext) > 20 {
 			ext = ""
 		}
-		out = truncateUTF8(out, 120-len(ext)) + ext
+		// The cut may end in a dot or a space again.
+		out = trimDotsAndSpaces(truncateUTF8(out, 120-len(ext))) + ext
 	}
 	if out == "" {
 		out = "unnamed"
 	}
 	return out
+}
+
+// trimDotsAndSpaces removes dots and white space at both ends: a leading dot hides the file on
+// Unix, a trailing one (or space) is dropped by Windows.
+func trimDotsAndSpaces(s string) string {
+	return strings.TrimFunc(s, func(r rune) bool { return r == '.' || unicode.IsSpace(r) })
 }
 
 func truncateUTF8(s string, n int) string {

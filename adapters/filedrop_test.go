@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/adapters/adaptertest"
@@ -144,6 +146,42 @@ func TestSafeName(t *testing.T) {
 	}
 }
 
+// TestSafeNameDropsInvisibleCharactersAndTrailingDots: what a caseworker sees in the E-Akte
+// must be the file's real name. "Bescheid\u202efdp.exe" (right-to-left override) shows as
+// "Bescheidexe.pdf"; invisible characters make look-alike names; Windows drops trailing dots
+// and spaces.
+func TestSafeNameDropsInvisibleCharactersAndTrailingDots(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"right-to-left override U+202E", "Bescheid\u202efdp.exe", "Bescheidfdp.exe"},
+		{"bidi embedding U+202A and pop U+202C", "\u202aAntrag\u202c.pdf", "Antrag.pdf"},
+		{"bidi isolates U+2066-U+2069", "\u2067Antrag\u2069.pdf\u2068", "Antrag.pdf"},
+		{"zero-width space U+200B", "Bescheid\u200b.pdf", "Bescheid.pdf"},
+		{"zero-width joiner U+200D and right-to-left mark U+200F", "An\u200dtrag\u200f.pdf", "Antrag.pdf"},
+		{"byte order mark U+FEFF", "\ufeffAntrag.pdf", "Antrag.pdf"},
+		{"soft hyphen U+00AD", "Ge\u00adwerbe.pdf", "Gewerbe.pdf"},
+		{"C1 control U+0085", "Antrag\u0085.pdf", "Antrag.pdf"},
+		{"C1 control U+009B (CSI)", "Antrag\u009b31m.pdf", "Antrag31m.pdf"},
+		{"C0 control U+0007", "Antrag\u0007.pdf", "Antrag.pdf"},
+		{"trailing dots and spaces", "report. . .", "report"},
+		{"trailing spaces", "a.pdf   ", "a.pdf"},
+		{"trailing dot after the extension", "a.pdf.", "a.pdf"},
+		{"trailing dot behind a zero-width space", "a.pdf.\u200b", "a.pdf"},
+		{"leading space and dots", " . .hidden", "hidden"},
+		{"only invisible characters", "\u202e\u200b\ufeff", "unnamed"},
+		{"only dots and spaces", ". . .", "unnamed"},
+		{"a cut that ends in a space", strings.Repeat("a", 119) + " " + strings.Repeat("b", 10), strings.Repeat("a", 119)},
+		{"a cut that ends in dots", strings.Repeat("a", 118) + ".." + strings.Repeat("b", 30), strings.Repeat("a", 118)},
+		{"visible non-ASCII stays", "Bescheid für Müller – 2026.pdf", "Bescheid für Müller – 2026.pdf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := adapters.SafeName(tt.in); got != tt.want {
+				t.Errorf("SafeName(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
 // Temporary files a killed process left behind are removed when the adapter starts; fresh ones
 // (possibly another instance's) stay.
 func TestFiledropRemovesStaleTempFiles(t *testing.T) {
@@ -241,7 +279,8 @@ func TestFiledropNamePatternFilesFormatAndReadyFile(t *testing.T) {
 // FuzzSafeName: whatever a portal calls a file, the name that reaches a directory is one plain
 // file name.
 func FuzzSafeName(f *testing.F) {
-	for _, s := range []string{"Antrag.pdf", "../../etc/passwd", `..\..\x`, "", ".", "a/b/c", "\x00", strings.Repeat("ä", 300)} {
+	for _, s := range []string{"Antrag.pdf", "../../etc/passwd", `..\..\x`, "", ".", "a/b/c", "\x00", strings.Repeat("ä", 300),
+		"Bescheid\u202efdp.exe", "a.pdf.\u200b", "report. . .", "\u0085\ufeff", strings.Repeat("a", 119) + " b", "\xff\xfe"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
@@ -249,6 +288,20 @@ func FuzzSafeName(f *testing.F) {
 		if got == "" || got == "." || got == ".." || strings.ContainsAny(got, "/\\\x00:*?\"<>|") || len(got) > 140 ||
 			strings.HasPrefix(got, ".") {
 			t.Fatalf("SafeName(%q) = %q", name, got)
+		}
+		if strings.HasSuffix(got, ".") || strings.HasSuffix(got, " ") {
+			t.Fatalf("SafeName(%q) = %q ends in a dot or a space", name, got)
+		}
+		if i := strings.IndexFunc(got, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }); i >= 0 {
+			t.Fatalf("SafeName(%q) = %q keeps the control or format character %U", name, got, []rune(got[i:])[0])
+		}
+		if !utf8.ValidString(got) {
+			t.Fatalf("SafeName(%q) = %q is not valid UTF-8", name, got)
+		}
+		// Names are made safe more than once (at intake, then by the adapter): it must not
+		// change them again.
+		if again := adapters.SafeName(got); again != got {
+			t.Fatalf("SafeName(%q) = %q, but SafeName(%q) = %q", name, got, got, again)
 		}
 	})
 }

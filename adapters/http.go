@@ -65,6 +65,11 @@ type HTTPOptions struct {
 	// Timeout bounds one request: connecting, sending the body and reading the answer.
 	// Default: 30s.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// AllowUnencryptedPersonalData permits a plain http:// URL to a host other than a loopback
+	// address, for networks protected otherwise (a VPN, an encrypting gateway). Without it such
+	// a URL is refused: the packages hold personal data. Credentials over such a URL stay
+	// refused even with it. Default: false.
+	AllowUnencryptedPersonalData bool `mapstructure:"allow_unencrypted_personal_data"`
 }
 
 func (o *HTTPOptions) setDefaults() {
@@ -121,16 +126,60 @@ func (o *HTTPOptions) validate() (*url.URL, error) {
 	if u.Scheme == "http" && tlsSet {
 		return nil, fmt.Errorf("options.url %s is plain http://, so options.ca_file, client_cert_file and insecure_skip_verify have no effect: use https://", u.Redacted())
 	}
-	if u.Scheme == "http" && (o.BasicUser != "" || o.BearerToken != "") && !isLoopback(u.Hostname()) {
-		return nil, fmt.Errorf("options.url %s is plain http://: the credentials would cross the network in clear text; use https://", u.Redacted())
-	}
 	for name, value := range o.Headers {
 		if err := checkExtraHeader(name, value, o.BasicUser != "" || o.BearerToken != ""); err != nil {
 			return nil, err
 		}
 	}
+	if err := o.checkCleartext(u); err != nil {
+		return nil, err
+	}
 	return u, nil
 }
+
+// checkCleartext keeps personal data and credentials from crossing a network unencrypted.
+// Loopback traffic never leaves the machine, so http:// to it stays allowed (a local gateway
+// or a test server). Credentials are refused even with allow_unencrypted_personal_data: a
+// protected network path is a claim about the packages' route, and a leaked token would let
+// anyone on it act as amtsbote.
+func (o *HTTPOptions) checkCleartext(u *url.URL) error {
+	if u.Scheme == "https" {
+		if o.AllowUnencryptedPersonalData {
+			return fmt.Errorf("options.allow_unencrypted_personal_data has no effect with https:// in options.url %s: remove it", u.Redacted())
+		}
+		return nil
+	}
+	host := u.Hostname()
+	if isLoopback(host) {
+		return nil
+	}
+	if cred := o.credentialOption(); cred != "" {
+		return fmt.Errorf("options.url %s is plain http://: %s would cross the network to %s in clear text; use https:// (options.allow_unencrypted_personal_data does not lift this)", u.Redacted(), cred, host)
+	}
+	if !o.AllowUnencryptedPersonalData {
+		return fmt.Errorf("options.url %s is plain http://: it would send personal data to %s in clear text; use https://, or set options.allow_unencrypted_personal_data: true if the network path is protected otherwise", u.Redacted(), host)
+	}
+	return nil
+}
+
+// credentialOption names the option that carries credentials, or returns "".
+func (o *HTTPOptions) credentialOption() string {
+	switch {
+	case o.BearerToken != "":
+		return "options.bearer_token"
+	case o.BasicUser != "":
+		return "options.basic_user/basic_password"
+	}
+	for name := range o.Headers {
+		if canonical := textproto.CanonicalMIMEHeaderKey(name); credentialHeaders[canonical] {
+			return "the " + canonical + " header in options.headers"
+		}
+	}
+	return ""
+}
+
+// credentialHeaders are the headers HTTP defines for credentials (RFC 9110, 11.6.2 and 11.7.2).
+var credentialHeaders = map[string]bool{"Authorization": true, "Proxy-Authorization": true}
 
 // reservedHeaders are set by the adapter; letting configuration replace them would break
 // de-duplication or the body's framing.
@@ -165,9 +214,15 @@ func hasControl(s string) bool {
 	return strings.IndexFunc(s, unicode.IsControl) >= 0
 }
 
+// isLoopback tells whether host is a loopback address (127.0.0.0/8, ::1) or "localhost".
+// Any other name counts as remote, whatever it resolves to now: DNS can change, and a check
+// here cannot see it.
 func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
 	ip := net.ParseIP(host)
-	return host == "localhost" || ip != nil && ip.IsLoopback()
+	return ip != nil && ip.IsLoopback()
 }
 
 // httpAdapter sends each package in one request. One client, and so one pool of kept-alive
@@ -210,7 +265,7 @@ func newHTTP(options map[string]any) (Adapter, error) {
 		url: u, target: u.Redacted(), method: o.Method, soap: o.SOAP, soapAction: o.SOAPAction,
 		pkg: o.Package, headers: http.Header{}, transport: transport,
 	}
-	h.client = &http.Client{Transport: transport, Timeout: o.Timeout, CheckRedirect: keepMethodRedirects}
+	h.client = &http.Client{Transport: transport, Timeout: o.Timeout, CheckRedirect: noRedirects}
 	h.headers.Set("User-Agent", "amtsbote")
 	for name, value := range o.Headers {
 		h.headers.Set(name, value)
@@ -224,16 +279,13 @@ func newHTTP(options map[string]any) (Adapter, error) {
 	return h, nil
 }
 
-// keepMethodRedirects follows only 307 and 308, which keep method and body. Go would follow
-// 301, 302 and 303 with a GET, and a 200 to that GET would pass for a delivery.
-func keepMethodRedirects(req *http.Request, via []*http.Request) error {
-	if req.Response != nil && req.Response.StatusCode != http.StatusTemporaryRedirect && req.Response.StatusCode != http.StatusPermanentRedirect {
-		return http.ErrUseLastResponse
-	}
-	if len(via) >= 5 {
-		return errors.New("stopped after 5 redirects")
-	}
-	return nil
+// noRedirects hands every redirect back to classify instead of following it. Following one
+// would send the package, and the Authorization and options.headers with it, wherever the
+// receiver points: another host or plain http://, past every check of options.url, while the
+// artefact names options.url. (301, 302 and 303 would also turn the POST into a GET, whose 200
+// would pass for a delivery.)
+func noRedirects(*http.Request, []*http.Request) error {
+	return http.ErrUseLastResponse
 }
 
 // httpTLSConfig reads the files now, so that a missing or broken file is a configuration error
@@ -287,7 +339,7 @@ func (h *httpAdapter) Deliver(ctx context.Context, p *Package) (string, error) {
 		return "", err
 	}
 	// The body is built in memory rather than streamed: it gets a Content-Length, which many
-	// SOAP stacks require, and can be sent again on a 307/308 redirect.
+	// SOAP stacks require.
 	req, err := http.NewRequestWithContext(ctx, h.method, h.url.String(), bytes.NewReader(body))
 	if err != nil {
 		return "", Permanent(fmt.Errorf("http: %s: %w", h.target, err))
@@ -516,6 +568,11 @@ func (h *httpAdapter) classify(resp *http.Response) (string, error) {
 	if code >= 200 && code < 300 {
 		return fmt.Sprintf("HTTP %d %s", code, h.target), nil
 	}
+	if code >= 300 && code < 400 {
+		// A configuration problem: every retry would be redirected the same way.
+		return "", Permanent(fmt.Errorf("http: %s %s: the receiver answered %s%s; amtsbote does not follow redirects: configure the final URL in options.url",
+			h.method, h.target, resp.Status, redirectTarget(resp)))
+	}
 	detail := ""
 	if ex := bodyExcerpt(resp.Body); ex != "" {
 		detail = ": " + ex
@@ -527,10 +584,28 @@ func (h *httpAdapter) classify(resp *http.Response) (string, error) {
 	return "", Permanent(fmt.Errorf("%w (%s)", failure, refusalHint(resp)))
 }
 
+// redirectTarget describes where a redirect points, for the error message: resolved against
+// the request's URL, without userinfo (it may hold a password), shortened.
+func redirectTarget(resp *http.Response) string {
+	if resp.Header.Get("Location") == "" {
+		return " without a Location"
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		return " with an unreadable Location"
+	}
+	if loc.User != nil {
+		loc.User = url.User("xxxxx")
+	}
+	s := loc.String()
+	if len(s) > 300 {
+		s = truncateUTF8(s, 300) + "…"
+	}
+	return " to " + s
+}
+
 func refusalHint(resp *http.Response) string {
 	switch code := resp.StatusCode; {
-	case code >= 300 && code < 400:
-		return fmt.Sprintf("redirected to %q: set options.url to the address that accepts the request", resp.Header.Get("Location"))
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return "check options.basic_user/basic_password, options.bearer_token or the client certificate, then replay the message"
 	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:

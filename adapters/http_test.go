@@ -22,8 +22,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,29 +223,78 @@ func TestHTTPClassifiesAnswers(t *testing.T) {
 	}
 }
 
-func TestHTTPRedirects(t *testing.T) {
-	rc, srv := startReceiver(t, nil)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, srv.URL+"/new", http.StatusFound)
-	})
-	mux.HandleFunc("/temporary", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, srv.URL+"/new", http.StatusTemporaryRedirect)
-	})
-	redirector := httptest.NewServer(mux)
+// TestHTTPDoesNotFollowRedirects: a redirect would carry the package and the credentials
+// wherever the receiver points (plain http://, another host) while the artefact names
+// options.url, so none is followed, 307 and 308 included.
+func TestHTTPDoesNotFollowRedirects(t *testing.T) {
+	var plainHits, otherHits, redirectorHits atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plainHits.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(plain.Close)
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		otherHits.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(other.Close)
+	var location atomic.Value
+	redirector := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		redirectorHits.Add(1)
+		if loc := location.Load().(string); loc != "" {
+			w.Header().Set("Location", loc)
+		}
+		status, _ := strconv.Atoi(r.URL.Query().Get("status"))
+		w.WriteHeader(status)
+	}))
 	t.Cleanup(redirector.Close)
-
-	// A 302 would turn the POST into a GET; the package must not be lost that way.
-	_, err := newHTTPAdapter(t, map[string]any{"url": redirector.URL + "/moved"}).Deliver(context.Background(), adaptertest.Package())
-	if !adapters.IsPermanent(err) || !strings.Contains(err.Error(), srv.URL+"/new") {
-		t.Fatalf("302: want a permanent error naming the new location, got %v", err)
+	plainWithPassword := strings.Replace(plain.URL, "http://", "http://amtsbote:geheim@", 1) + "/new"
+	tests := []struct {
+		name     string
+		status   int
+		location string
+		inError  string
+	}{
+		{"307 to plain http with a password", http.StatusTemporaryRedirect, plainWithPassword,
+			"answered 307 Temporary Redirect to " + strings.Replace(plain.URL, "http://", "http://xxxxx@", 1) + "/new"},
+		{"308 to another host", http.StatusPermanentRedirect, other.URL + "/new", "answered 308 Permanent Redirect to " + other.URL + "/new"},
+		{"302 would turn POST into GET", http.StatusFound, plain.URL + "/new", "answered 302 Found to " + plain.URL + "/new"},
+		{"relative location", http.StatusTemporaryRedirect, "/elsewhere", "answered 307 Temporary Redirect to " + redirector.URL + "/elsewhere"},
+		{"no location", http.StatusTemporaryRedirect, "", "307 Temporary Redirect without a Location"},
 	}
-	p := adaptertest.Package()
-	if _, err := newHTTPAdapter(t, map[string]any{"url": redirector.URL + "/temporary"}).Deliver(context.Background(), p); err != nil {
-		t.Fatalf("307: %v", err)
-	}
-	if got := rc.storedFor(p.MessageID); len(got) != 1 || !bytes.Equal(got[0], p.XML) {
-		t.Fatalf("307 did not carry the body to the new location: %q", got)
+	// httptest's TLS servers share one certificate, so trusting it would let the adapter
+	// reach other, too, if it followed.
+	caFile := filepath.Join(t.TempDir(), "httptest.pem")
+	writePEM(t, caFile, "CERTIFICATE", redirector.Certificate().Raw)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plainHits.Store(0)
+			otherHits.Store(0)
+			redirectorHits.Store(0)
+			location.Store(tt.location)
+			a := newHTTPAdapter(t, map[string]any{
+				"url": redirector.URL + "/in?status=" + strconv.Itoa(tt.status), "ca_file": caFile,
+				"bearer_token": "tok-123", "headers": map[string]any{"X-Api-Key": "k1"},
+			})
+			_, err := a.Deliver(context.Background(), adaptertest.Package())
+			if n := plainHits.Load() + otherHits.Load(); n != 0 {
+				t.Fatalf("the redirect target received %d requests, want none", n)
+			}
+			if n := redirectorHits.Load(); n != 1 {
+				t.Fatalf("the receiver got %d requests, want 1 (a relative redirect must not be followed either)", n)
+			}
+			if !adapters.IsPermanent(err) {
+				t.Fatalf("want a permanent error, got %v", err)
+			}
+			for _, want := range []string{tt.inError, "does not follow redirects", "options.url", redirector.URL + "/in"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q should contain %q", err, want)
+				}
+			}
+			if strings.Contains(err.Error(), "geheim") {
+				t.Errorf("error %q shows the password from the Location", err)
+			}
+		})
 	}
 }
 
@@ -661,4 +712,60 @@ func writeFile(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestHTTPRefusesCleartextToRemoteHosts: packages hold personal data, so plain http:// is only
+// for loopback unless options.allow_unencrypted_personal_data says the path is protected
+// otherwise; credentials never cross a network in clear text, with or without it.
+func TestHTTPRefusesCleartextToRemoteHosts(t *testing.T) {
+	const allow = "allow_unencrypted_personal_data"
+	tests := []struct {
+		name    string
+		options map[string]any
+		want    []string // in the error; none: accepted
+	}{
+		{"remote name", map[string]any{"url": "http://fachverfahren.example/in"},
+			[]string{"options.url", "personal data to fachverfahren.example in clear text", "options." + allow + ": true"}},
+		{"remote address", map[string]any{"url": "http://192.0.2.10:8080/in"}, []string{"192.0.2.10", "options." + allow}},
+		{"a name is not loopback, whatever it resolves to", map[string]any{"url": "http://127.0.0.1.nip.io/in"}, []string{"options." + allow}},
+		{"unspecified address", map[string]any{"url": "http://0.0.0.0/in"}, []string{"options." + allow}},
+		{"remote with the option", map[string]any{"url": "http://fachverfahren.example/in", allow: true}, nil},
+		{"bearer token with the option", map[string]any{"url": "http://fachverfahren.example/in", allow: true, "bearer_token": "t"},
+			[]string{"options.bearer_token", "clear text", "does not lift this"}},
+		{"basic auth with the option", map[string]any{"url": "http://fachverfahren.example/in", allow: true, "basic_user": "u", "basic_password": "p"},
+			[]string{"options.basic_user", "clear text"}},
+		{"Authorization header", map[string]any{"url": "http://fachverfahren.example/in", "headers": map[string]any{"Authorization": "ApiKey k"}},
+			[]string{"Authorization header in options.headers", "clear text"}},
+		{"authorization header in lower case with the option", map[string]any{"url": "http://fachverfahren.example/in", allow: true, "headers": map[string]any{"authorization": "ApiKey k"}},
+			[]string{"Authorization header in options.headers", "does not lift this"}},
+		{"Proxy-Authorization header with the option", map[string]any{"url": "http://fachverfahren.example/in", allow: true, "headers": map[string]any{"proxy-authorization": "Basic x"}},
+			[]string{"Proxy-Authorization header in options.headers"}},
+		{"the option with https", map[string]any{"url": "https://fachverfahren.example/in", allow: true}, []string{"options." + allow, "no effect"}},
+		{"Authorization header over https", map[string]any{"url": "https://fachverfahren.example/in", "headers": map[string]any{"Authorization": "ApiKey k"}}, nil},
+		{"loopback address", map[string]any{"url": "http://127.0.0.1:8080/in", "headers": map[string]any{"Authorization": "ApiKey k"}}, nil},
+		{"loopback network", map[string]any{"url": "http://127.5.6.7/in", "bearer_token": "t"}, nil},
+		{"IPv6 loopback", map[string]any{"url": "http://[::1]:8080/in", "basic_user": "u", "basic_password": "p"}, nil},
+		{"localhost", map[string]any{"url": "http://LocalHost:8080/in", "bearer_token": "t"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := adapters.New("http", tt.options)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				a.Close()
+				return
+			}
+			if err == nil {
+				a.Close()
+				t.Fatalf("accepted, want an error containing %q", tt.want)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q should contain %q", err, want)
+				}
+			}
+		})
+	}
 }

@@ -35,9 +35,14 @@ type SMTPOptions struct {
 	// Port is the server's port. Default: 587, or 465 with tls: implicit.
 	Port int `mapstructure:"port"`
 	// TLS is "starttls" (plain connection upgraded with STARTTLS, which the server must offer),
-	// "implicit" (SMTPS: TLS from the first byte) or "none" (no encryption: only for test
-	// servers on the loopback interface). Default: starttls.
+	// "implicit" (SMTPS: TLS from the first byte) or "none" (no encryption: only to a loopback
+	// address, unless AllowUnencryptedPersonalData). Default: starttls.
 	TLS string `mapstructure:"tls"`
+	// AllowUnencryptedPersonalData permits tls: none to a host other than a loopback address,
+	// for networks protected otherwise (a VPN, a relay on the same segment behind an encrypting
+	// gateway). Without it such a host is refused: the mails hold personal data. A login over
+	// such a connection stays refused even with it. Default: false.
+	AllowUnencryptedPersonalData bool `mapstructure:"allow_unencrypted_personal_data"`
 	// Username and Password log in with AUTH PLAIN, over TLS only (or to a loopback host with
 	// tls: none). Default: no login.
 	Username string `mapstructure:"username"`
@@ -91,9 +96,14 @@ func (o *SMTPOptions) validate() error {
 	case o.Username != "" && o.Password == "":
 		return errors.New("options.username needs options.password")
 	case o.Username != "" && o.TLS == "none" && !isLoopback(o.Host):
-		return fmt.Errorf("options.tls none with options.username would send the password to %s in clear text: use starttls or implicit", o.Host)
+		return fmt.Errorf("options.tls none with options.username would send the password to %s in clear text: use tls: starttls or implicit (options.allow_unencrypted_personal_data does not lift this)", o.Host)
 	case o.TLS == "none" && (o.CAFile != "" || o.InsecureSkipVerify):
 		return errors.New("options.ca_file and options.insecure_skip_verify need options.tls starttls or implicit")
+	case o.TLS == "none" && !isLoopback(o.Host) && !o.AllowUnencryptedPersonalData:
+		// Loopback traffic never leaves the machine; anything else crosses a network.
+		return fmt.Errorf("options.tls none would send personal data to %s in clear text; use tls: starttls or implicit, or set options.allow_unencrypted_personal_data: true if the network path is protected otherwise", o.Host)
+	case o.TLS != "none" && o.AllowUnencryptedPersonalData:
+		return fmt.Errorf("options.allow_unencrypted_personal_data has no effect with options.tls %s: remove it", o.TLS)
 	case o.InsecureSkipVerify && o.CAFile != "":
 		return errors.New("options.insecure_skip_verify and options.ca_file contradict each other: drop insecure_skip_verify")
 	case o.From == "":

@@ -581,3 +581,53 @@ func TestSMTPOptions(t *testing.T) {
 		a.Close()
 	}
 }
+
+// TestSMTPRefusesCleartextToRemoteHosts: tls: none only to loopback unless
+// options.allow_unencrypted_personal_data says the path is protected otherwise; a password
+// never crosses a network in clear text, with or without it.
+func TestSMTPRefusesCleartextToRemoteHosts(t *testing.T) {
+	const allow = "allow_unencrypted_personal_data"
+	base := func(change map[string]any) map[string]any {
+		o := map[string]any{"host": "mail.example.org", "tls": "none", "from": "amtsbote@kommune.test", "to": []any{"poststelle@kommune.test"}}
+		return adaptertest.With(o, change)
+	}
+	tests := []struct {
+		name    string
+		options map[string]any
+		want    []string // in the error; none: accepted
+	}{
+		{"remote name", base(nil), []string{"options.tls none", "personal data to mail.example.org in clear text",
+			"tls: starttls or implicit", "options." + allow + ": true"}},
+		{"remote address", base(map[string]any{"host": "192.0.2.25"}), []string{"192.0.2.25", "options." + allow}},
+		{"a name is not loopback, whatever it resolves to", base(map[string]any{"host": "localhost.example.org"}), []string{"options." + allow}},
+		{"remote with the option", base(map[string]any{allow: true}), nil},
+		{"password with the option", base(map[string]any{allow: true, "username": "u", "password": "p"}),
+			[]string{"options.tls none with options.username", "clear text", "does not lift this"}},
+		{"the option with starttls", base(map[string]any{allow: true, "tls": "starttls"}), []string{"options." + allow, "no effect"}},
+		{"the option with implicit TLS", base(map[string]any{allow: true, "tls": "implicit"}), []string{"options." + allow, "no effect"}},
+		{"loopback address", base(map[string]any{"host": "127.0.0.1", "username": "u", "password": "p"}), nil},
+		{"IPv6 loopback", base(map[string]any{"host": "::1"}), nil},
+		{"localhost", base(map[string]any{"host": "localhost"}), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := adapters.New("smtp", tt.options)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				a.Close()
+				return
+			}
+			if err == nil {
+				a.Close()
+				t.Fatalf("accepted, want an error containing %q", tt.want)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q should contain %q", err, want)
+				}
+			}
+		})
+	}
+}

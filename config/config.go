@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
-	"github.com/robfig/cron/v3"
 	"github.com/spf13/viper"
 
+	"github.com/amtsbote/amtsbote/schedule"
 	"github.com/amtsbote/amtsbote/xoev"
 )
 
@@ -53,6 +53,9 @@ type Config struct {
 	Destinations []Destination `mapstructure:"destinations"`
 	// RoutesFile holds the routes, relative to this file. Default: routes.yaml.
 	RoutesFile string `mapstructure:"routes_file"`
+	// TimeZone is the zone of the wall clock every schedule (windows, batches, retention and
+	// receipts jobs) reads, an IANA name. Default: Europe/Berlin, whatever the process's TZ.
+	TimeZone string `mapstructure:"time_zone"`
 
 	// File is the path the configuration was read from.
 	File string `mapstructure:"-"`
@@ -90,6 +93,18 @@ type Server struct {
 	// ClientCAFile lets portals authenticate with client certificates issued by these CAs
 	// (mutual TLS; portals[].client_cert_cn). Requires TLS. Default: off.
 	ClientCAFile string `mapstructure:"client_ca_file"`
+	// SpoolDir receives large multipart uploads while they are read, each process in a locked
+	// subdirectory of its own; what stopped processes left is removed at start. Default: spool/
+	// in storage.data_dir.
+	SpoolDir string `mapstructure:"spool_dir"`
+}
+
+// SpoolDirectory is server.spool_dir, or spool/ in storage.data_dir.
+func (c *Config) SpoolDirectory() string {
+	if c.Server.SpoolDir != "" {
+		return c.Server.SpoolDir
+	}
+	return filepath.Join(c.Storage.DataDir, "spool")
 }
 
 // Storage configures the store.
@@ -291,6 +306,7 @@ var scalarDefaults = map[string]any{
 	"pipeline.poll_interval":      "100ms",
 	"pipeline.handler_attempts":   5,
 	"log.level":                   "info",
+	"time_zone":                   schedule.DefaultZone,
 	"log.format":                  "text",
 	"sender.kennung":              "",
 	"sender.praefix":              "",
@@ -409,6 +425,16 @@ func (r *Retry) setDefaults() {
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
+// Location is the zone of the schedules (time_zone); UTC if it does not load (Validate refuses
+// that).
+func (c *Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil || c.TimeZone == "" {
+		return time.UTC
+	}
+	return loc
+}
+
 // Validate reports every problem at once, each naming its key.
 func (c *Config) Validate() error {
 	var errs []error
@@ -435,13 +461,18 @@ func (c *Config) Validate() error {
 			bad("admin.token_sha256", "must be the 64 hex digits of the admin token's SHA-256")
 		}
 	}
-	if _, err := cron.ParseStandard(c.Retention.Schedule); err != nil {
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil || c.TimeZone == "" || c.TimeZone == "Local" {
+		bad("time_zone", "%q is not a time zone name such as Europe/Berlin", c.TimeZone)
+		loc = time.UTC
+	}
+	if _, err := schedule.Parse(c.Retention.Schedule, loc); err != nil {
 		bad("retention.schedule", "%q is not a cron expression or @every duration: %v", c.Retention.Schedule, err)
 	}
 	if c.Retention.Payloads <= 0 || c.Retention.DeadLetters <= 0 {
 		bad("retention", "payloads and dead_letters must be positive durations")
 	}
-	if _, err := cron.ParseStandard(c.Receipts.Schedule); err != nil {
+	if _, err := schedule.Parse(c.Receipts.Schedule, loc); err != nil {
 		bad("receipts.schedule", "%q is not a cron expression or @every duration: %v", c.Receipts.Schedule, err)
 	}
 	switch c.Storage.Driver {
@@ -501,7 +532,11 @@ func (c *Config) Validate() error {
 		}
 		if p.CallbackURL != "" {
 			if u, err := url.Parse(p.CallbackURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				bad(key+".callback_url", "%q is not an http(s) URL", p.CallbackURL)
+				shown := "the value"
+				if err == nil {
+					shown = fmt.Sprintf("%q", u.Redacted()) // never the password
+				}
+				bad(key+".callback_url", "%s is not an http(s) URL", shown)
 			}
 			if secret, err := p.Secret(); err != nil {
 				bad(key+".callback_secret_file", "%v", err)
@@ -533,8 +568,10 @@ func (c *Config) Validate() error {
 			if spec == "" {
 				continue
 			}
-			if _, err := cron.ParseStandard(spec); err != nil {
+			if sched, err := schedule.Parse(spec, loc); err != nil {
 				bad(key+"."+name, "%q is not a cron expression (minute hour day month weekday): %v", spec, err)
+			} else if name == "window" && sched.Interval() {
+				bad(key+".window", "%q is an interval; a window names minutes (minute hour day month weekday)", spec)
 			}
 		}
 		if d.Breaker.Failures < 1 || d.Breaker.Pause <= 0 {

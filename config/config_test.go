@@ -48,6 +48,9 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := cfg.Destinations[0].Retry
+	if cfg.TimeZone != "Europe/Berlin" || cfg.Location().String() != "Europe/Berlin" {
+		t.Fatalf("time zone %q, want Europe/Berlin whatever TZ says", cfg.TimeZone)
+	}
 	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Server.MaxBodyBytes != 32<<20 ||
 		cfg.Pipeline.PollInterval != 100*time.Millisecond || r.MaxAge != 72*time.Hour || r.MaxAttempts != 50 {
 		t.Fatalf("defaults not applied: %+v %+v", cfg.Server, r)
@@ -86,6 +89,14 @@ func TestConfigErrorsNameFileAndKey(t *testing.T) {
 			[]string{"storage.driver", `"mysql"`, "destinations[0].id"}},
 		{"bad log format", "log:\n  format: xml\n" + minimal, []string{"log.format"}},
 		{"broken YAML", "server: [\n", []string{"read config"}},
+		{"batch that never matches", strings.Replace(minimal, "options: {path: out}", "options: {path: out}\n    batch: \"* * 30 2 *\"", 1),
+			[]string{"destinations[0].batch", "matches no time"}},
+		{"window that never matches", strings.Replace(minimal, "options: {path: out}", "options: {path: out}\n    window: \"* * 31 4 *\"", 1),
+			[]string{"destinations[0].window", "matches no time"}},
+		{"window as an interval", strings.Replace(minimal, "options: {path: out}", "options: {path: out}\n    window: \"@every 1h\"", 1),
+			[]string{"destinations[0].window", "interval"}},
+		{"retention that never runs", "retention:\n  schedule: \"0 0 30 2 *\"\n" + minimal, []string{"retention.schedule", "matches no time"}},
+		{"unknown time zone", "time_zone: Europe/Bonn\n" + minimal, []string{"time_zone", "Europe/Bonn"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -53,6 +54,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/dead-letters/{submission}/{destination}/replay", s.authenticated(http.HandlerFunc(s.replayOne)))
 	mux.Handle("POST /v1/dead-letters/replay", s.authenticated(http.HandlerFunc(s.replayAll)))
 	mux.Handle("GET /v1/audit", s.authenticated(http.HandlerFunc(s.audit)))
+	mux.Handle("GET /v1/submissions/{id}", s.authenticated(http.HandlerFunc(s.submission)))
 	mux.Handle("GET /debug/pprof/", s.authenticated(http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/profile", s.authenticated(http.HandlerFunc(pprof.Profile)))
 	mux.Handle("GET /debug/pprof/trace", s.authenticated(http.HandlerFunc(pprof.Trace)))
@@ -170,6 +172,87 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 		entries = []store.AuditEntry{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"audit": entries})
+}
+
+// SubmissionView is a submission as operators see it: every delivery with its artefact and last
+// error as the transport reported them, and every event's full detail (portals see neutral
+// summaries).
+type SubmissionView struct {
+	ID         string           `json:"id"`
+	Portal     string           `json:"portal"`
+	Reference  string           `json:"reference"`
+	Status     string           `json:"status"`
+	Leistung   string           `json:"leistung"`
+	AGS        string           `json:"ags"`
+	ARS        string           `json:"ars,omitempty"`
+	Route      string           `json:"route"`
+	ReceivedAt time.Time        `json:"received_at"`
+	UpdatedAt  time.Time        `json:"updated_at"`
+	PurgedAt   *time.Time       `json:"purged_at,omitempty"`
+	Deliveries []DeliveryDetail `json:"deliveries"`
+	Events     []EventDetail    `json:"events"`
+}
+
+// EventDetail is one step of a submission's history, with its full detail.
+type EventDetail struct {
+	At          time.Time `json:"at"`
+	Type        string    `json:"type"`
+	Destination string    `json:"destination,omitempty"`
+	Detail      string    `json:"detail,omitempty"`
+}
+
+// DeliveryDetail is one delivery with what the transport reported.
+type DeliveryDetail struct {
+	Destination   string     `json:"destination"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	LastError     string     `json:"last_error,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	Artefact      string     `json:"artefact,omitempty"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+func (s *Server) submission(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	sub, err := s.Store.Submission(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no submission with this id"})
+		return
+	}
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	events, err := s.Store.Events(ctx, id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	deliveries, err := s.Store.Deliveries(ctx, id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	v := SubmissionView{ID: sub.ID, Portal: sub.Portal, Reference: sub.Reference, Status: sub.Status, Leistung: sub.Leistung,
+		AGS: sub.AGS, ARS: sub.ARS, Route: sub.Route, ReceivedAt: sub.ReceivedAt, UpdatedAt: sub.UpdatedAt,
+		Deliveries: []DeliveryDetail{}, Events: []EventDetail{}}
+	if !sub.PurgedAt.IsZero() {
+		v.PurgedAt = &sub.PurgedAt
+	}
+	for _, e := range events {
+		v.Events = append(v.Events, EventDetail(e))
+	}
+	for _, d := range deliveries {
+		dd := DeliveryDetail{Destination: d.Destination, Status: d.Status, Attempts: d.Attempts, LastError: d.LastError,
+			Artefact: d.Artefact, UpdatedAt: d.UpdatedAt}
+		if !d.NextAttemptAt.IsZero() {
+			next := d.NextAttemptAt
+			dd.NextAttemptAt = &next
+		}
+		v.Deliveries = append(v.Deliveries, dd)
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {

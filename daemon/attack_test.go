@@ -45,7 +45,7 @@ func TestAttacksAreRefusedAndStoreNothing(t *testing.T) {
 		{"invalid UTF-8", "POST", "/v1/submissions", demoToken, append(sub(func(map[string]any) {})[:20:20], 0xff, 0xfe, '"', '}'), 400, "not valid UTF-8"},
 		{"too many attachments", "POST", "/v1/submissions", demoToken, sub(func(m map[string]any) {
 			m["attachments"] = []any{att("a.pdf", 1), att("b.pdf", 1), att("c.pdf", 1), att("d.pdf", 1)}
-		}), 400, "4 attachments; the limit is 3"},
+		}), 400, "more than 3 attachments; the limit is 3"},
 		{"attachment too large", "POST", "/v1/submissions", demoToken, sub(func(m map[string]any) {
 			m["attachments"] = []any{att("big.pdf", 20<<10)}
 		}), 400, "attachments[0].content_base64"},

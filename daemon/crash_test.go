@@ -181,6 +181,7 @@ func writeCrashConfig(t *testing.T, dir, addr, out, storage string) string {
   listen: %q
   shutdown_timeout: 5s
   rate_per_second: 0
+  spool_dir: %q
 admin:
   listen: 127.0.0.1:0
 storage:
@@ -208,7 +209,7 @@ destinations:
     options: {path: %q}
     retry: {initial_interval: 50ms, max_interval: 200ms}
 routes_file: %q
-`, addr, storage, abs("../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd"),
+`, addr, filepath.Join(dir, "spool"), storage, abs("../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd"),
 		abs("../fixtures/xoev/xdomea-3.0.0/schema/code_lists"), filepath.Join(out, "eakte"),
 		filepath.Join(out, "gewerbe-fachverfahren"), abs("../fixtures/demo/routes.yaml"))
 	path := filepath.Join(dir, "amtsbote.yaml")

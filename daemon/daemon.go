@@ -22,10 +22,10 @@ import (
 	"github.com/amtsbote/amtsbote/pipeline"
 	"github.com/amtsbote/amtsbote/receipts"
 	"github.com/amtsbote/amtsbote/retention"
+	"github.com/amtsbote/amtsbote/schedule"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/tracing"
-	"github.com/amtsbote/amtsbote/xoev"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 )
@@ -41,6 +41,7 @@ type Daemon struct {
 	adapters map[string]adapters.Adapter
 	pipeline *pipeline.Pipeline
 	api      *inbound.Server
+	spool    *inbound.Spool
 	http     *http.Server
 	listener net.Listener
 	admin    *http.Server
@@ -62,6 +63,9 @@ type Daemon struct {
 
 // ready says why the daemon cannot serve: the store is unreachable or no configuration is loaded.
 func (d *Daemon) ready(ctx context.Context) error {
+	if err := d.store.Broken(); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
 	if err := d.store.DB.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -129,6 +133,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	}
 	d.api = inbound.NewServer(cfg, d.store, d.acquire, log)
 	d.api.Now, d.api.Metrics = d.now, d.metrics
+	var removed int
+	if d.spool, removed, err = inbound.OpenSpool(cfg.SpoolDirectory()); err != nil {
+		return nil, fmt.Errorf("server.spool_dir: %w", err)
+	}
+	if removed > 0 {
+		log.Warn("removed uploads a stopped process left in the spool directory", "files", removed, "dir", d.spool.Dir)
+	}
+	d.api.SpoolDir = d.spool.Dir
 	d.listener, err = net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (server.listen): %w", cfg.Server.Listen, err)
@@ -158,7 +170,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { _ = d.admin.Serve(d.adminLn) }()
 	log.Info("admin API is serving", "listen", d.adminLn.Addr().String(), "dead_letters", cfg.Admin.TokenSHA256 != "")
-	d.cron = cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
+	d.cron = cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)),
+		cron.WithLocation(cfg.Location()), cron.WithParser(schedule.Parser{Location: cfg.Location()}))
 	if _, err := d.cron.AddFunc(cfg.Retention.Schedule, func() { _, _ = d.RunRetention(context.Background()) }); err != nil {
 		return nil, fmt.Errorf("retention.schedule: %w", err)
 	}
@@ -215,13 +228,16 @@ func (d *Daemon) startReceipts() error {
 		d.inbox = inbox
 	}
 	d.receipts = &receipts.Processor{Store: d.store, Inbox: rc.Directory, Logger: d.log, Now: d.now,
-		Validators: func(ns string) xoev.Validator {
+		// The snapshot stays acquired while its schema set validates: a reload retiring it
+		// meanwhile frees the set only after the release.
+		Validate: func(ns string, content []byte) error {
 			snap := d.acquire()
 			defer snap.Release()
-			if set := snap.SchemaSetFor(ns); set != nil {
-				return set
+			set := snap.SchemaSetFor(ns)
+			if set == nil {
+				return fmt.Errorf("no schema set is configured for namespace %q", ns)
 			}
-			return nil
+			return set.Validate(content)
 		}}
 	if _, err := d.cron.AddFunc(rc.Schedule, func() { _, _ = d.PollReceipts(context.Background()) }); err != nil {
 		return fmt.Errorf("receipts.schedule: %w", err)
@@ -307,6 +323,10 @@ func (d *Daemon) Wait(ctx context.Context) error {
 		return fmt.Errorf("http server stopped: %w", err)
 	case err := <-d.pipelineDone:
 		return fmt.Errorf("pipeline stopped: %w", err)
+	case <-d.store.BrokenC():
+		// As PostgreSQL after a failed fsync: stop, so that a restart recovers from what is on
+		// the disk (a supervisor restarts amtsbote; the exit status says it failed).
+		return fmt.Errorf("stopping: %w", d.store.Broken())
 	}
 }
 
@@ -353,6 +373,7 @@ func (d *Daemon) release() {
 	if d.store != nil {
 		d.store.Close()
 	}
+	d.spool.Close()
 	if s := d.current.Load(); s != nil {
 		s.Retire()
 	}

@@ -41,8 +41,9 @@ func TestDemoSubmissionFansOutAsValidXdomeaZips(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer schema.Close()
+		full := h.detail(id)
 		for dest, msgType := range map[string]string{"eakte": "Abgabe.Abgabe.0401", "gewerbe-fachverfahren": "FVDaten.SGOErstellen.0604"} {
-			d := delivery(t, st, dest)
+			d := delivery(t, full, dest)
 			if d["status"] != "delivered" || d["attempts"].(float64) != 1 {
 				t.Fatalf("delivery = %v", d)
 			}
@@ -278,7 +279,7 @@ func TestDeliveryBecomesDeadAfterMaxAttempts(t *testing.T) {
 		os.WriteFile(h.outDir, []byte("in the way"), 0o600)
 		id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
 		st := h.waitStatus(id, "dead")
-		d := firstDelivery(t, st)
+		d := firstDelivery(t, h.detail(id))
 		if d["status"] != "dead" || d["attempts"].(float64) != 3 || !strings.Contains(d["last_error"].(string), "not a directory") {
 			t.Fatalf("dead delivery = %v", d)
 		}
@@ -371,4 +372,40 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A portal sees what happened to its submission, not the internals behind it: no artefact paths,
+// no transport errors naming internal hosts or directories, no operator names. Operators see all
+// of it in the admin API.
+func TestPortalSeesNoInternals(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Destinations[0].Retry.MaxAttempts = 2
+	h := start(t, cfg)
+	os.WriteFile(h.outDir, []byte("in the way"), 0o600) // the E-Akte's directory is broken
+	id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
+	h.waitStatus(id, "dead")
+	os.Remove(h.outDir)
+	if r := h.admin("POST", "/v1/dead-letters/"+id+"/eakte/replay"); r.Status != 202 {
+		t.Fatalf("replay: %d", r.Status)
+	}
+	st := h.waitStatus(id, "delivered")
+	full := h.detail(id)
+	for _, internal := range []string{h.outDir, h.fvDir, "not a directory", "admin-api", ".zip"} {
+		if strings.Contains(st.Raw, internal) {
+			t.Errorf("the portal's view shows %q:\n%s", internal, st.Raw)
+		}
+		if internal != "admin-api" && !strings.Contains(full.Raw, internal) {
+			t.Errorf("the operators' view lacks %q", internal)
+		}
+	}
+	for _, d := range st.Body["deliveries"].([]any) {
+		if _, ok := d.(map[string]any)["artefact"]; ok {
+			t.Errorf("the portal's view has an artefact: %v", d)
+		}
+	}
+	for _, e := range st.Body["events"].([]any) {
+		if ev := e.(map[string]any); ev["type"] == "dead" && ev["detail"] != "the delivery failed for good; an operator can deliver it again" {
+			t.Errorf("dead event for the portal: %v", ev)
+		}
+	}
 }

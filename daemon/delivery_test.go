@@ -133,11 +133,12 @@ func TestDeadLettersReplayOverTheAdminAPI(t *testing.T) {
 		if code, body := adminDo("POST", "/v1/dead-letters/"+id+"/eakte/replay", otherToken); code != 202 {
 			t.Fatalf("replay: %d %v", code, body)
 		}
-		st = h.waitStatus(id, "delivered")
+		h.waitStatus(id, "delivered")
 		if _, err := os.Stat(filepath.Join(h.outDir, messageID+"_Abgabe.Abgabe.0401.zip")); err != nil {
 			t.Fatalf("replay did not deliver the same message id: %v", err)
 		}
 		found := false
+		st = h.detail(id)
 		for _, e := range st.Body["events"].([]any) {
 			if ev := e.(map[string]any); ev["type"] == "replayed" && ev["detail"] == "replayed by admin-api:ops-anna" {
 				found = true

@@ -23,6 +23,8 @@ const (
 	demoToken  = "demo-portal-token"
 	otherToken = "other-portal-token"
 	otherHash  = "8806266d06fb77fad46ced37e661acbbe6a96f732347c97e16e6a3c73a236213"
+	adminToken = "test-admin-token"
+	adminHash  = "17d6bfe05d1b1fb7bc499f8e3f639c7b3eda4c40f321eef8887a0c04c89a99c5"
 )
 
 type harness struct {
@@ -44,6 +46,7 @@ func testConfig(t *testing.T) *config.Config {
 	}
 	cfg.Server.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Admin.TokenSHA256 = adminHash
 	cfg.Server.ShutdownTimeout = 5 * time.Second
 	cfg.Storage.DataDir = t.TempDir()
 	cfg.Pipeline.PollInterval = 10 * time.Millisecond
@@ -124,6 +127,40 @@ func (h *harness) do(method, path, token string, body []byte, header map[string]
 	raw, _ := io.ReadAll(res.Body)
 	r := response{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
 	_ = json.Unmarshal(raw, &r.Body)
+	return r
+}
+
+// admin calls the admin API with the configured admin token.
+func (h *harness) admin(method, path string) response {
+	h.t.Helper()
+	token := adminToken
+	if h.cfg.Admin.TokenSHA256 == otherHash {
+		token = otherToken
+	}
+	req, err := http.NewRequest(method, "http://"+h.d.AdminAddr()+path, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := response{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.Body)
+	return r
+}
+
+// detail is a submission as operators see it (admin API): artefacts, errors and event details
+// as they are, which portals see only as neutral summaries.
+func (h *harness) detail(id string) response {
+	h.t.Helper()
+	r := h.admin("GET", "/v1/submissions/"+id)
+	if r.Status != http.StatusOK {
+		h.t.Fatalf("admin view of %s: %d %s", id, r.Status, r.Raw)
+	}
 	return r
 }
 

@@ -3,15 +3,21 @@ package daemon_test
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/amtsbote/amtsbote/daemon"
 )
 
 type filePart struct {
@@ -184,5 +190,78 @@ func TestMultipartBodyLimit(t *testing.T) {
 	}
 	if n := h.count("submissions"); n != 0 {
 		t.Fatalf("%d submissions stored", n)
+	}
+}
+
+// Large uploads wait in amtsbote's own spool directory, not the shared temporary one; what a
+// stopped process left there is removed at start, while what a running one holds stays.
+func TestSpoolDirectory(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	cfg := testConfig(t)
+	spool := filepath.Join(cfg.Storage.DataDir, "spool")
+	left := filepath.Join(spool, "p123", "amtsbote-upload-123456")
+	writeFile(t, left, "a citizen's document from before a crash")
+	writeFile(t, filepath.Join(spool, "p123", ".lock"), "")
+	h := start(t, cfg)
+	if _, err := os.Stat(filepath.Dir(left)); !os.IsNotExist(err) {
+		t.Fatalf("the upload a crashed process left is still there: %v", err)
+	}
+
+	// An upload in progress: the file part is read, the request not yet finished.
+	sub := demoSubmission(t)
+	delete(sub, "attachments")
+	ct, body := multipartBody(t, sub, []filePart{{"gross.pdf", "application/pdf", bytes.Repeat([]byte("%PDF-1.4 "), 300_000)}}, nil)
+	pr, pw := io.Pipe()
+	answer := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", h.base+"/v1/submissions", pr)
+		req.Header.Set("Authorization", "Bearer "+demoToken)
+		req.Header.Set("Content-Type", ct)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answer <- 0
+			return
+		}
+		res.Body.Close()
+		answer <- res.StatusCode
+	}()
+	cut := len(body) - 100
+	pw.Write(body[:cut])
+	spooledNow := func() []string {
+		files, _ := filepath.Glob(filepath.Join(spool, "*", "amtsbote-upload-*"))
+		return files
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(spooledNow()) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the upload was not spooled to the spool directory")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if elsewhere, _ := os.ReadDir(tmp); len(elsewhere) != 0 {
+		t.Fatalf("the upload went to the shared temporary directory: %v", elsewhere)
+	}
+
+	// A second process sharing the directory (PostgreSQL instances on one host) starts now: it
+	// must not take the running upload for a crashed one.
+	second := testConfig(t)
+	second.Server.SpoolDir = spool
+	d2, err := daemon.Start(context.Background(), second, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Shutdown(context.Background())
+	if len(spooledNow()) != 1 {
+		t.Fatal("another process removed an upload in progress")
+	}
+
+	pw.Write(body[cut:])
+	pw.Close()
+	if code := <-answer; code != http.StatusAccepted {
+		t.Fatalf("upload: %d", code)
+	}
+	if files := spooledNow(); len(files) != 0 {
+		t.Fatalf("spooled files left after the request: %v", files)
 	}
 }

@@ -30,7 +30,9 @@ func get(t *testing.T, url string) (int, string) {
 // Health, readiness and metrics are on the admin listener; dead letters and pprof need the
 // admin token.
 func TestHealthReadinessAndMetrics(t *testing.T) {
-	h := start(t, testConfig(t))
+	cfg := testConfig(t)
+	cfg.Admin.TokenSHA256 = ""
+	h := start(t, cfg)
 	admin := "http://" + h.d.AdminAddr()
 	if code, body := get(t, admin+"/healthz"); code != 200 || !strings.Contains(body, "ok") {
 		t.Fatalf("healthz: %d %s", code, body)
@@ -54,7 +56,7 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	for _, path := range []string{"/v1/dead-letters", "/debug/pprof/"} {
+	for _, path := range []string{"/v1/dead-letters", "/v1/submissions/" + id, "/debug/pprof/"} {
 		if code, _ := get(t, admin+path); code != http.StatusForbidden {
 			t.Errorf("%s without an admin token configured: %d, want 403", path, code)
 		}

@@ -47,8 +47,8 @@ func TestPoisonMessageDoesNotBlockTheQueue(t *testing.T) {
 		goodID := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
 
 		h.waitStatus(goodID, "delivered")
-		st := h.waitStatus(poisonID, "dead")
-		d := delivery(t, st, "eakte")
+		h.waitStatus(poisonID, "dead")
+		d := delivery(t, h.detail(poisonID), "eakte")
 		if d["status"] != "dead" || !strings.Contains(d["last_error"].(string), "adapter bug") {
 			t.Fatalf("poisoned delivery = %v", d)
 		}

@@ -40,10 +40,10 @@ func receiptConfirmation(processID string) string {
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
-// processIDOf reads the ProzessID of a delivery from its artefact's file name.
-func processIDOf(t *testing.T, st response, dest string) string {
+// processIDOf reads the ProzessID of a delivery from its artefact's file name (admin view).
+func processIDOf(t *testing.T, h *harness, id, dest string) string {
 	t.Helper()
-	name := filepath.Base(delivery(t, st, dest)["artefact"].(string))
+	name := filepath.Base(delivery(t, h.detail(id), dest)["artefact"].(string))
 	return name[:36]
 }
 
@@ -62,8 +62,8 @@ func TestReceipts(t *testing.T) {
 		}
 		pids := map[string][2]string{}
 		for _, id := range ids {
-			st := h.waitStatus(id, "delivered")
-			pids[id] = [2]string{processIDOf(t, st, "eakte"), processIDOf(t, st, "gewerbe-fachverfahren")}
+			h.waitStatus(id, "delivered")
+			pids[id] = [2]string{processIDOf(t, h, id, "eakte"), processIDOf(t, h, id, "gewerbe-fachverfahren")}
 		}
 		secret := filepath.Join(t.TempDir(), "secret")
 		os.WriteFile(secret, []byte("TOP-SECRET"), 0o600)
@@ -92,8 +92,11 @@ func TestReceipts(t *testing.T) {
 			t.Fatal(st.Raw)
 		}
 		st := h.waitStatus(ids[2], "rejected")
-		if d := delivery(t, st, "eakte"); d["status"] != "rejected" || !strings.Contains(d["last_error"].(string), "Aktenzeichen unbekannt") {
+		if d := delivery(t, h.detail(ids[2]), "eakte"); d["status"] != "rejected" || !strings.Contains(d["last_error"].(string), "Aktenzeichen unbekannt") {
 			t.Fatalf("rejected delivery = %v", d)
+		}
+		if d := delivery(t, st, "eakte"); d["last_error"] != "the receiving system refused the message" {
+			t.Fatalf("the portal sees the receiver's reason: %v", d)
 		}
 		// ids[1]: E-Akte acknowledged by 0403, Fachverfahren only delivered: not yet acknowledged as a whole
 		st = h.waitStatus(ids[1], "delivered")
@@ -119,4 +122,48 @@ func TestReceipts(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Receipts are validated against a schema set that stays alive while it is used: reloads
+// swapping the configuration meanwhile (each retires the schema sets of the one before) never
+// free a set in the middle of a validation (which crashed the daemon).
+func TestReceiptsValidateWhileReloading(t *testing.T) {
+	dir := demoCopy(t)
+	inbox := filepath.Join(dir, "inbox")
+	replaceIn(t, filepath.Join(dir, "amtsbote.yaml"), "routes_file: routes.yaml",
+		"routes_file: routes.yaml\nreceipts: {directory: "+inbox+", schedule: \"@every 1h\"}")
+	h := startFile(t, filepath.Join(dir, "amtsbote.yaml"))
+	const files = 40
+	done := make(chan struct{})
+	reloads := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for i := 0; i < 15; i++ {
+			if err := h.d.Reload(); err != nil {
+				reloads <- err
+				return
+			}
+		}
+	}()
+	polls := 0
+	for running := true; running; polls++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		for i := 0; i < files; i++ {
+			writeFile(t, filepath.Join(inbox, fmt.Sprintf("r%03d.xml", i)), importReceipt(uuid.NewString(), true, ""))
+		}
+		res, err := h.d.PollReceipts(context.Background())
+		if err != nil || res.Unmatched != files {
+			t.Fatalf("poll %d: %+v %v, want %d unmatched (valid, matching no message)", polls, res, err, files)
+		}
+	}
+	select {
+	case err := <-reloads:
+		t.Fatal(err)
+	default:
+	}
+	t.Logf("%d polls of %d receipts during 15 reloads", polls, files)
 }

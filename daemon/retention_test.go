@@ -1,12 +1,20 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/amtsbote/amtsbote/daemon"
 )
@@ -84,4 +92,108 @@ func TestRetentionPurgesOnlyWhatIsDue(t *testing.T) {
 			t.Fatalf("audit trail: %v", counts)
 		}
 	})
+}
+
+// After a purge no personal data is left: not in any column (form data, attachment content,
+// names and hashes, messages, receipts, delivery errors, event details quoting values), and on
+// SQLite not in the bytes of the database file or its write-ahead log either (secure_delete
+// zeroes what is freed, the log is truncated after the purge).
+func TestRetentionLeavesNoPersonalData(t *testing.T) {
+	eachBackend(t, func(t *testing.T, backend string) {
+		cfg := backendConfig(t, backend)
+		inbox := filepath.Join(t.TempDir(), "inbox")
+		cfg.Receipts.Directory, cfg.Receipts.Schedule = inbox, "@every 1h"
+		c := &clock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+		h := start(t, cfg, daemon.WithClock(c.Now))
+		marker := func(what string) string { return "MKR" + what + strings.ReplaceAll(uuid.NewString(), "-", "") }
+		name, file, fname, reason, date := marker("NAME"), marker("CONTENT"), marker("FILE"), marker("REASON"), marker("DATE")
+		content := bytes.Repeat([]byte(file+" "), 300_000) // several chunks
+		sub := demoSubmission(t)
+		sub["data"].(map[string]any)["betrieb"].(map[string]any)["name"] = name
+		sub["attachments"] = []any{map[string]any{"filename": fname + ".pdf", "media_type": "application/pdf",
+			"content_base64": base64.StdEncoding.EncodeToString(content)}}
+		delivered := h.submit(sub, demoToken, nil).Body["id"].(string)
+		h.waitStatus(delivered, "delivered")
+		writeFile(t, filepath.Join(inbox, "refused.xml"), importReceipt(processIDOf(t, h, delivered, "eakte"), false, reason))
+		if _, err := h.d.PollReceipts(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		h.waitStatus(delivered, "rejected")
+		bad := demoSubmission(t)
+		bad["data"].(map[string]any)["inhaber"].(map[string]any)["geburtsdatum"] = date
+		failed := h.submit(bad, demoToken, nil).Body["id"].(string)
+		h.waitStatus(failed, "failed")
+		markers := []string{name, file, fname, reason, date}
+		if found := scanColumns(t, h.d.Store().DB); !containsAny(found, markers) {
+			t.Fatal("the markers are not in the store before the purge; the test checks nothing")
+		}
+
+		c.Set(c.Now().Add(cfg.Retention.Payloads + time.Hour))
+		if n, err := h.d.RunRetention(context.Background()); err != nil || n != 2 {
+			t.Fatalf("purged %d (%v), want 2", n, err)
+		}
+		if found := scanColumns(t, h.d.Store().DB); containsAny(found, markers) {
+			t.Errorf("personal data left in the store's columns: %s", whichOf(found, markers))
+		}
+		if backend == "sqlite" {
+			for _, path := range []string{h.d.Store().Path, h.d.Store().Path + "-wal"} {
+				raw, err := os.ReadFile(path)
+				if err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
+				}
+				if containsAny(string(raw), markers) {
+					t.Errorf("personal data left in the bytes of %s: %s", filepath.Base(path), whichOf(string(raw), markers))
+				}
+			}
+		}
+		st := h.detail(delivered)
+		if st.Body["status"] != "rejected" || st.Body["purged_at"] == nil || lastEvent(st)["type"] != "purged" {
+			t.Fatalf("metadata or history lost: %s", st.Raw)
+		}
+	})
+}
+
+// scanColumns returns every value of every table of the store, as text.
+func scanColumns(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	var all strings.Builder
+	for _, table := range []string{"submissions", "attachments", "attachment_chunks", "messages", "events", "deliveries", "receipts", "audit"} {
+		rows, err := db.Query(`SELECT * FROM ` + table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range vals {
+				if b, ok := v.([]byte); ok {
+					all.Write(b)
+				} else {
+					fmt.Fprint(&all, v)
+				}
+				all.WriteByte('\n')
+			}
+		}
+		rows.Close()
+	}
+	return all.String()
+}
+
+func containsAny(s string, markers []string) bool { return whichOf(s, markers) != "" }
+
+func whichOf(s string, markers []string) string {
+	var found []string
+	for _, m := range markers {
+		if strings.Contains(s, m) {
+			found = append(found, m[:len("MKR")+4])
+		}
+	}
+	return strings.Join(found, ", ")
 }

@@ -43,6 +43,9 @@ type Server struct {
 	// Rate and Burst limit the requests of each portal (Rate 0: no limit).
 	Rate  rate.Limit
 	Burst int
+	// SpoolDir receives large uploads while they are read (OpenSpool); "": the system's
+	// temporary directory.
+	SpoolDir string
 
 	draining atomic.Bool
 	limitMu  sync.Mutex
@@ -213,6 +216,14 @@ func (s *Server) getSubmission(w http.ResponseWriter, r *http.Request, portalID 
 	writeJSON(w, http.StatusOK, statusView(sub, events, deliveries))
 }
 
+// storeUnavailable answers 503 when the store is broken (a failed sync to disk): nothing can be
+// accepted until amtsbote is restarted.
+func (s *Server) storeUnavailable(w http.ResponseWriter, what string, err error, args ...any) {
+	s.Logger.Error(what+" failed: the store is broken, amtsbote must be restarted", append(args, "error", err)...)
+	w.Header().Set("Retry-After", "30")
+	writeError(w, http.StatusServiceUnavailable, "amtsbote cannot store submissions right now; the request was not accepted, retry later", nil)
+}
+
 func (s *Server) internalError(w http.ResponseWriter, what string, err error, args ...any) {
 	s.Logger.Error(what+" failed", append(args, "error", err)...)
 	writeError(w, http.StatusInternalServerError, "internal error; the request was not completed, it is safe to retry", nil)
@@ -239,7 +250,6 @@ type deliveryView struct {
 	Attempts      int        `json:"attempts"`
 	LastError     string     `json:"last_error,omitempty"`
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
-	Artefact      string     `json:"artefact,omitempty"`
 	UpdatedAt     time.Time  `json:"updated_at"`
 }
 
@@ -256,6 +266,10 @@ type links struct {
 
 func selfLink(id string) links { return links{Self: "/v1/submissions/" + id} }
 
+// statusView is what a portal sees of its submission. It says what happened, not the internals
+// behind it: no artefact paths or SFTP addresses, no receiver's error text (which names internal
+// hosts and may quote the message); those are for operators (the admin API). What concerns the
+// portal's own data — why it does not map or validate, which attachment looks odd — stays.
 func statusView(sub store.Submission, events []store.Event, deliveries []store.Delivery) statusBody {
 	b := statusBody{
 		ID: sub.ID, Status: sub.Status, Reference: sub.Reference, Leistung: sub.Leistung, AGS: sub.AGS, ARS: sub.ARS,
@@ -264,7 +278,7 @@ func statusView(sub store.Submission, events []store.Event, deliveries []store.D
 	}
 	for _, d := range deliveries {
 		v := deliveryView{Destination: d.Destination, Status: d.Status, Attempts: d.Attempts,
-			LastError: d.LastError, Artefact: d.Artefact, UpdatedAt: d.UpdatedAt}
+			LastError: portalError(d), UpdatedAt: d.UpdatedAt}
 		if !d.NextAttemptAt.IsZero() {
 			next := d.NextAttemptAt
 			v.NextAttemptAt = &next
@@ -272,9 +286,42 @@ func statusView(sub store.Submission, events []store.Event, deliveries []store.D
 		b.Deliveries = append(b.Deliveries, v)
 	}
 	for _, e := range events {
-		b.Events = append(b.Events, eventView(e))
+		v := eventView(e)
+		if summary, ok := portalDetails[e.Type]; ok {
+			v.Detail = summary
+		}
+		b.Events = append(b.Events, v)
 	}
 	return b
+}
+
+// portalDetails replace the details of events that carry internals (artefact paths, receivers'
+// and transports' errors, operators' names) with a neutral summary.
+var portalDetails = map[string]string{
+	"delivered":          "",
+	"delivery_failed":    "a delivery attempt failed; amtsbote tries again",
+	"dead":               "the delivery failed for good; an operator can deliver it again",
+	"rejected":           "the receiving system refused the message",
+	"replayed":           "an operator started the delivery again",
+	"processing_failed":  "an internal error stopped the processing; an operator has to look at it",
+	"callback_failed":    "the status change could not be told to the portal",
+	"attempt_superseded": "",
+}
+
+// portalError is the neutral summary of why a delivery is not (yet) delivered.
+func portalError(d store.Delivery) string {
+	if d.LastError == "" {
+		return ""
+	}
+	switch d.Status {
+	case store.DeliveryDead:
+		return portalDetails["dead"]
+	case store.DeliveryRejected:
+		return portalDetails["rejected"]
+	case store.DeliveryPending:
+		return portalDetails["delivery_failed"]
+	}
+	return ""
 }
 
 func newID() string { return uuid.NewString() }

@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -69,5 +70,57 @@ func TestDecodeSubmissionAccepts(t *testing.T) {
 	}
 	if len(req.Attachments) != 1 || !bytes.Equal(req.Attachments[0].Content, []byte("Hallo Welt")) {
 		t.Errorf("attachments %+v", req.Attachments)
+	}
+}
+
+// A body of many attachments is refused as soon as the count passes the limit — not decoded
+// whole first — and an answer lists at most maxProblems problems: a 1 MiB body of empty
+// attachments once became a 124 MB answer and 660 MB of memory.
+func TestDecodeSubmissionBoundsWorkAndAnswer(t *testing.T) {
+	const head = `{"leistung":"99050012104000","ags":"09162000","reference":"r","data":{"a":1},"attachments":[`
+	many := func(n int, elem string) []byte {
+		return []byte(head + strings.TrimSuffix(strings.Repeat(elem+",", n), ",") + `]}`)
+	}
+	tests := []struct {
+		name         string
+		body         []byte
+		lim          Limits
+		wantProblems int
+		wantField    string
+		wantText     string
+	}{
+		{"over the limit", many(1<<20/3, `{}`), Limits{MaxAttachments: 20}, 1, "attachments", "more than 20 attachments; the limit is 20"},
+		{"one over", many(21, `{"filename":"a","media_type":"a/b","content_base64":"QUJD"}`), Limits{MaxAttachments: 20}, 1, "attachments", "more than 20"},
+		{"at the limit, every element wrong", many(20, `{}`), Limits{MaxAttachments: 20}, maxProblems, "attachments[0].filename", "must not be empty"},
+		{"no limit, every element wrong", many(1000, `{}`), Limits{}, maxProblems, "attachments[0].filename", "must not be empty"},
+		{"element errors keep their place", many(3, `{"filename":"a","media_type":"a/b","content_base64":"QUJD","x":1}`), Limits{MaxAttachments: 20}, 1, "attachments[0].x", "unknown field"},
+		{"null attachments", []byte(strings.TrimSuffix(head, `[`) + `null}`), Limits{MaxAttachments: 20}, 0, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			req, problems := decodeSubmission(tt.body, tt.lim)
+			runtime.ReadMemStats(&after)
+			if len(problems) != tt.wantProblems {
+				t.Fatalf("%d problems, want %d: %v", len(problems), tt.wantProblems, problems[:min(3, len(problems))])
+			}
+			if tt.lim.MaxAttachments > 0 && len(req.Attachments) > tt.lim.MaxAttachments {
+				t.Errorf("decoded %d attachments past the limit of %d", len(req.Attachments), tt.lim.MaxAttachments)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 40*uint64(len(tt.body))+1<<20 {
+				t.Errorf("decoding a %d-byte body allocated %d bytes", len(tt.body), alloc)
+			}
+			if tt.wantProblems == 0 {
+				return
+			}
+			if p := problems[0]; p.Field != tt.wantField || !strings.Contains(p.Message, tt.wantText) {
+				t.Errorf("first problem %q: %q, want %q: …%s…", p.Field, p.Message, tt.wantField, tt.wantText)
+			}
+			if tt.wantProblems == maxProblems && !strings.Contains(problems[maxProblems-1].Message, "more problems") {
+				t.Errorf("the last problem does not say how many were left out: %v", problems[maxProblems-1])
+			}
+		})
 	}
 }

@@ -171,7 +171,7 @@ func (s *Server) spool(part *multipart.Part, seq int, field string, lim Limits, 
 	if len(problems) > 0 {
 		return store.Attachment{}, "", http.StatusBadRequest, problems
 	}
-	sp := &spooler{in: in}
+	sp := &spooler{in: in, dir: s.SpoolDir}
 	head := &headWriter{max: 512}
 	sum := sha256.New()
 	n, err := io.Copy(io.MultiWriter(sp, head, sum), io.LimitReader(part, lim.MaxAttachmentBytes+1))
@@ -207,6 +207,7 @@ var errSpool = errors.New("could not spool the upload")
 // spooler keeps a small file in memory and moves a large one to a temporary file.
 type spooler struct {
 	in   *intake
+	dir  string // "": the system's temporary directory
 	buf  bytes.Buffer
 	file *os.File
 }
@@ -216,7 +217,7 @@ func (s *spooler) Write(p []byte) (int, error) {
 		return s.buf.Write(p)
 	}
 	if s.file == nil {
-		f, err := os.CreateTemp("", "amtsbote-upload-*")
+		f, err := os.CreateTemp(s.dir, spoolPrefix+"*")
 		if err != nil {
 			return 0, errSpool
 		}

@@ -128,7 +128,9 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		RequestHash: requestHash, ReceivedAt: now,
 	}
 	// Group commit: submissions arriving together share one transaction and one sync to disk.
-	err := s.Store.InGroupTx(ctx, func(tx wmsql.Tx) error {
+	// The statements run with the group's context, not the request's: a client that goes away
+	// must not cancel a transaction other requests share.
+	err := s.Store.InGroupTx(ctx, func(ctx context.Context, tx wmsql.Tx) error {
 		if err := store.InsertSubmission(ctx, tx, sub, atts); err != nil {
 			return err
 		}
@@ -143,6 +145,11 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		return pipeline.Publish(tx, pipeline.TopicSubmissions, pipeline.NewWork(ctx, sub.ID, now))
 	})
 	if err != nil {
+		if errors.Is(err, store.ErrBroken) {
+			// Committed perhaps, but not durable: never 202, and no replay of the key either.
+			s.storeUnavailable(w, "store submission", err, "portal", portalID)
+			return
+		}
 		// Two requests with the same key at once: the loser answers with the winner's submission.
 		if key != "" && s.replayIdempotent(w, ctx, portalID, key, requestHash) {
 			return
@@ -184,6 +191,12 @@ func (s *Server) replayIdempotent(w http.ResponseWriter, ctx context.Context, po
 			"Idempotency-Key was already used for a different request body; use a new key for a new submission", nil)
 		return true
 	}
+	// The row is visible once committed, which on SQLite is before its sync to disk ends (the
+	// first request may still be waiting for it): 202 only once it is durable.
+	if err := s.Store.Sync(); err != nil {
+		s.storeUnavailable(w, "make the submission durable", err, "portal", portalID, "submission_id", prev.ID)
+		return true
+	}
 	w.Header().Set("Location", selfLink(prev.ID).Self)
 	w.Header().Set("Idempotent-Replayed", "true")
 	writeJSON(w, http.StatusAccepted, acceptedBody{ID: prev.ID, Status: prev.Status, Links: selfLink(prev.ID)})
@@ -223,7 +236,10 @@ func decodeSubmission(body []byte, lim Limits) (submissionRequest, []Problem) {
 	if depth := jsonDepth(body); lim.MaxJSONDepth > 0 && depth > lim.MaxJSONDepth {
 		return req, []Problem{{Message: fmt.Sprintf("the JSON is nested %d levels deep; the limit is %d", depth, lim.MaxJSONDepth)}}
 	}
-	if err := json.Unmarshal(body, &req, decodeOptions); err != nil {
+	if err := json.Unmarshal(body, &req, decodeOptions, limitAttachments(lim.MaxAttachments)); err != nil {
+		if errors.Is(err, errTooManyAttachments) {
+			return req, []Problem{{Field: "attachments", Message: fmt.Sprintf("more than %d attachments; the limit is %d", lim.MaxAttachments, lim.MaxAttachments)}}
+		}
 		return req, []Problem{jsonProblem(body, err)}
 	}
 	var problems []Problem
@@ -247,9 +263,6 @@ func decodeSubmission(body []byte, lim Limits) (submissionRequest, []Problem) {
 	if trimmed := bytes.TrimSpace(req.Data); len(trimmed) == 0 || trimmed[0] != '{' {
 		add("data", "must be a JSON object holding the form data")
 	}
-	if lim.MaxAttachments > 0 && len(req.Attachments) > lim.MaxAttachments {
-		add("attachments", "%d attachments; the limit is %d", len(req.Attachments), lim.MaxAttachments)
-	}
 	for i, a := range req.Attachments {
 		field := fmt.Sprintf("attachments[%d]", i)
 		if size := int64(len(a.Content)); lim.MaxAttachmentBytes > 0 && size > lim.MaxAttachmentBytes {
@@ -268,7 +281,52 @@ func decodeSubmission(body []byte, lim Limits) (submissionRequest, []Problem) {
 			add(field+".content_base64", "must hold the file's content in base64")
 		}
 	}
-	return req, problems
+	return req, capProblems(problems)
+}
+
+// maxProblems bounds the problems one answer lists: enough to fix a request, never a response
+// larger than the request.
+const maxProblems = 50
+
+// capProblems keeps the first problems and says how many more there were.
+func capProblems(problems []Problem) []Problem {
+	if len(problems) <= maxProblems {
+		return problems
+	}
+	more := len(problems) - (maxProblems - 1)
+	return append(problems[:maxProblems-1:maxProblems-1], Problem{Message: fmt.Sprintf("and %d more problems", more)})
+}
+
+var errTooManyAttachments = errors.New("too many attachments")
+
+// limitAttachments decodes the attachments array one element at a time and stops at the first
+// element over the limit (0: no limit), so that a body of many small elements never becomes
+// many decoded ones, nor a problem each.
+func limitAttachments(limit int) json.Options {
+	if limit <= 0 {
+		return json.JoinOptions()
+	}
+	return json.WithUnmarshalers(json.UnmarshalFromFunc(func(dec *jsontext.Decoder, v *[]attachmentRequest) error {
+		if dec.PeekKind() != '[' {
+			return errors.ErrUnsupported // null, or the wrong kind: the default decoding names the problem
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return err
+		}
+		*v = (*v)[:0]
+		for dec.PeekKind() != ']' {
+			if len(*v) == limit {
+				return errTooManyAttachments
+			}
+			var a attachmentRequest
+			if err := json.UnmarshalDecode(dec, &a); err != nil {
+				return err
+			}
+			*v = append(*v, a)
+		}
+		_, err := dec.ReadToken()
+		return err
+	}))
 }
 
 // jsonDepth is the deepest nesting of objects and arrays in a JSON text (strings skipped).

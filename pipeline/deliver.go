@@ -11,12 +11,12 @@ import (
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/robfig/cron/v3"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/routes"
+	"github.com/amtsbote/amtsbote/schedule"
 	"github.com/amtsbote/amtsbote/store"
 )
 
@@ -26,8 +26,8 @@ type deliverer struct {
 	dest    config.Destination
 	adapter adapters.Adapter
 	breaker *gobreaker.CircuitBreaker[string]
-	window  cron.Schedule // nil: any time
-	batch   cron.Schedule // nil: at once
+	window  *schedule.Schedule // nil: any time
+	batch   *schedule.Schedule // nil: at once
 }
 
 // batchReleasedKey marks a queue message that a batch time has released for delivery.
@@ -35,8 +35,9 @@ const batchReleasedKey = "amtsbote_batch_released"
 
 func newDeliverer(p *Pipeline, dest config.Destination, a adapters.Adapter) *deliverer {
 	d := &deliverer{p: p, dest: dest, adapter: a}
-	d.window, _ = parseCron(dest.Window) // checked by config.Validate
-	d.batch, _ = parseCron(dest.Batch)
+	loc := p.Config.Location()
+	d.window, _ = parseCron(dest.Window, loc) // checked by config.Validate
+	d.batch, _ = parseCron(dest.Batch, loc)
 	d.breaker = gobreaker.NewCircuitBreaker[string](gobreaker.Settings{
 		Name:        dest.ID,
 		MaxRequests: 1,
@@ -51,24 +52,23 @@ func newDeliverer(p *Pipeline, dest config.Destination, a adapters.Adapter) *del
 	return d
 }
 
-func parseCron(spec string) (cron.Schedule, error) {
+func parseCron(spec string, loc *time.Location) (*schedule.Schedule, error) {
 	if spec == "" {
 		return nil, nil
 	}
-	return cron.ParseStandard(spec)
+	return schedule.Parse(spec, loc)
 }
 
 // hold tells whether a message must wait before delivery — for its batch time or for the
 // destination's window — and until when.
 func (d *deliverer) hold(msg *message.Message, now time.Time) (time.Time, string, bool) {
 	if d.batch != nil && msg.Metadata.Get(batchReleasedKey) == "" {
-		at := d.batch.Next(now)
-		return at, "collected for the batch at " + at.UTC().Format(time.RFC3339), true
+		if at := d.batch.Next(now); !at.IsZero() { // never zero: config.Validate refuses such a batch
+			return at, "collected for the batch at " + at.UTC().Format(time.RFC3339), true
+		}
 	}
-	if d.window != nil {
-		minute := now.Truncate(time.Minute)
-		if d.window.Next(minute.Add(-time.Nanosecond)) != minute {
-			at := d.window.Next(now)
+	if d.window != nil && !d.window.Contains(now) {
+		if at := d.window.Next(now); !at.IsZero() {
 			return at, "outside the delivery window; next window opens " + at.UTC().Format(time.RFC3339), true
 		}
 	}
@@ -79,6 +79,10 @@ func (d *deliverer) hold(msg *message.Message, now time.Time) (time.Time, string
 func (d *deliverer) reschedule(msg *message.Message, tx wmsql.Tx, del store.Delivery, at time.Time, why string) error {
 	ctx := msg.Context()
 	now := d.p.Now()
+	del.NextAttemptAt, del.UpdatedAt = at, now
+	if ok, err := store.UpdateDelivery(ctx, tx, del, del.Attempts); err != nil || !ok {
+		return err // concluded meanwhile (a receipt): nothing to schedule
+	}
 	work := NewWork(msg.Context(), del.SubmissionID, at)
 	if d.batch != nil {
 		work.Metadata.Set(batchReleasedKey, "1")
@@ -86,18 +90,19 @@ func (d *deliverer) reschedule(msg *message.Message, tx wmsql.Tx, del store.Deli
 	if err := Publish(tx, DeliveryTopic(d.dest.ID), work); err != nil {
 		return err
 	}
-	del.NextAttemptAt, del.UpdatedAt = at, now
-	if err := store.UpdateDelivery(ctx, tx, del); err != nil {
-		return err
-	}
 	return store.AddEvent(ctx, tx, del.SubmissionID, store.Event{At: now, Type: "scheduled", Destination: d.dest.ID, Detail: why})
 }
+
+// errPurged is a delivery whose submission's data retention has deleted.
+var errPurged = errors.New("retention has deleted the submission's data: there is nothing left to deliver")
 
 func (d *deliverer) handle(msg *message.Message, tx wmsql.Tx) error {
 	ctx := msg.Context()
 	p := d.p
 	id := string(msg.Payload)
-	del, err := p.Store.Delivery(ctx, id, d.dest.ID)
+	// Read in the queue transaction: one whose session was lost fails here, before the adapter
+	// is called (queue.Broken).
+	del, err := store.ReadDelivery(ctx, tx, id, d.dest.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		p.Logger.Error("queued delivery does not exist; dropping the queue message", "submission_id", id, "destination", d.dest.ID)
 		return nil
@@ -112,43 +117,77 @@ func (d *deliverer) handle(msg *message.Message, tx wmsql.Tx) error {
 		return d.reschedule(msg, tx, del, at, why)
 	}
 	pkg, retry, err := d.prepare(msg, id)
+	if errors.Is(err, errPurged) {
+		return d.conclude(msg, tx, del, "", "", err, config.Retry{})
+	}
 	if err != nil {
+		return err
+	}
+	// The mapping that created this delivery and its ProzessID must be on disk before the
+	// message leaves: a power loss could otherwise undo it, and the submission would be mapped
+	// and delivered again under a second ProzessID.
+	if err := p.Store.WaitDurable(); err != nil {
 		return err
 	}
 	artefact, derr := d.deliver(ctx, pkg)
 	if derr != nil && ctx.Err() != nil {
 		return derr // shutting down: not an attempt; the message stays queued
 	}
+	return d.conclude(msg, tx, del, pkg.Route, artefact, derr, retry)
+}
+
+// conclude records the outcome of an attempt: delivered, dead, or failed with a retry queued.
+// If something else concluded or attempted the delivery meanwhile (a receipt, a handler of a
+// duplicate queue message), that outcome stands and this attempt is only recorded in the history.
+func (d *deliverer) conclude(msg *message.Message, tx wmsql.Tx, del store.Delivery, route, artefact string, derr error, retry config.Retry) error {
+	ctx := msg.Context()
+	p := d.p
+	id := del.SubmissionID
+	readAttempts := del.Attempts
 	now := p.Now()
 	del.Attempts++
 	del.UpdatedAt = now
 	del.NextAttemptAt = time.Time{}
-	log := p.Logger.With("submission_id", id, "route", pkg.Route, "destination", d.dest.ID, "attempt", del.Attempts)
+	log := p.Logger.With("submission_id", id, "route", route, "destination", d.dest.ID, "attempt", del.Attempts)
 	var event store.Event
+	var retryWork *message.Message
 	switch {
 	case derr == nil:
 		del.Status, del.Artefact, del.LastError = store.DeliveryDelivered, artefact, ""
 		event = store.Event{At: now, Type: "delivered", Destination: d.dest.ID, Detail: artefact}
-		log.Info("delivered", "artefact", artefact)
-	case adapters.IsPermanent(derr) || del.Attempts >= retry.MaxAttempts || now.Sub(del.CreatedAt) >= retry.MaxAge:
+	case errors.Is(derr, errPurged) || adapters.IsPermanent(derr) || del.Attempts >= retry.MaxAttempts || now.Sub(del.CreatedAt) >= retry.MaxAge:
 		del.Status, del.LastError = store.DeliveryDead, derr.Error()
 		event = store.Event{At: now, Type: "dead", Destination: d.dest.ID,
 			Detail: fmt.Sprintf("%s after %d attempt(s): %v", deadReason(derr), del.Attempts, derr)}
-		log.Warn("delivery is dead", "error", derr)
 	default:
 		del.LastError = derr.Error()
 		del.NextAttemptAt = now.Add(max(Backoff(retry, del.Attempts), adapters.RetryAfter(derr)))
 		event = store.Event{At: now, Type: "delivery_failed", Destination: d.dest.ID,
 			Detail: fmt.Sprintf("attempt %d: %v; next attempt at %s", del.Attempts, derr, del.NextAttemptAt.UTC().Format(time.RFC3339))}
-		retryWork := NewWork(ctx, id, del.NextAttemptAt)
+		retryWork = NewWork(ctx, id, del.NextAttemptAt)
 		retryWork.Metadata.Set(batchReleasedKey, msg.Metadata.Get(batchReleasedKey))
+	}
+	saved, err := store.UpdateDelivery(ctx, tx, del, readAttempts)
+	if err != nil {
+		return err
+	}
+	if !saved {
+		log.Info("attempt ended after the delivery was concluded elsewhere; its outcome stands", "error", derr)
+		return store.AddEvent(ctx, tx, id, store.Event{At: now, Type: "attempt_superseded", Destination: d.dest.ID,
+			Detail: "an attempt ended (" + event.Type + ") after the delivery had been concluded or attempted by another; that outcome stands"})
+	}
+	if retryWork != nil {
 		if err := Publish(tx, DeliveryTopic(d.dest.ID), retryWork); err != nil {
 			return err
 		}
-		log.Info("delivery failed, retry scheduled", "error", derr, "next_attempt_at", del.NextAttemptAt)
 	}
-	if err := store.UpdateDelivery(ctx, tx, del); err != nil {
-		return err
+	switch event.Type {
+	case "delivered":
+		log.Info("delivered", "artefact", artefact)
+	case "dead":
+		log.Warn("delivery is dead", "error", derr)
+	default:
+		log.Info("delivery failed, retry scheduled", "error", derr, "next_attempt_at", del.NextAttemptAt)
 	}
 	if err := store.AddEvent(ctx, tx, id, event); err != nil {
 		return err
@@ -178,6 +217,9 @@ func (d *deliverer) deliver(ctx context.Context, pkg *adapters.Package) (string,
 }
 
 func deadReason(err error) string {
+	if errors.Is(err, errPurged) {
+		return "not delivered"
+	}
 	if adapters.IsPermanent(err) {
 		return "permanent failure"
 	}
@@ -194,6 +236,9 @@ func (d *deliverer) prepare(msg *message.Message, id string) (*adapters.Package,
 	if err != nil {
 		return nil, retry, err
 	}
+	if !sub.PurgedAt.IsZero() {
+		return nil, retry, errPurged
+	}
 	snap := d.p.Current()
 	if route, ok := snap.Routes.Route(sub.Route); ok {
 		retry = overrideRetry(retry, route.Retry)
@@ -202,6 +247,9 @@ func (d *deliverer) prepare(msg *message.Message, id string) (*adapters.Package,
 	m, err := s.Message(ctx, id, d.dest.ID)
 	if err != nil {
 		return nil, retry, err
+	}
+	if len(m.XML) == 0 {
+		return nil, retry, errPurged // purged since the submission was read
 	}
 	atts, err := s.Attachments(ctx, id)
 	if err != nil {
@@ -212,10 +260,12 @@ func (d *deliverer) prepare(msg *message.Message, id string) (*adapters.Package,
 		Leistung: sub.Leistung, AGS: sub.AGS, XML: m.XML,
 	}
 	for _, a := range atts {
-		seq := a.Seq
+		seq, size := a.Seq, a.Size
 		pkg.Files = append(pkg.Files, adapters.File{
 			Name: a.PackageName, MediaType: a.MediaType, Size: a.Size,
-			Open: func() (io.ReadCloser, error) { return s.OpenAttachment(ctx, id, seq), nil },
+			// A purge while the package is built cuts the content short: an error, never a
+			// shorter file.
+			Open: func() (io.ReadCloser, error) { return s.OpenAttachment(ctx, id, seq, size), nil },
 		})
 	}
 	return pkg, retry, nil
@@ -244,13 +294,17 @@ func overrideRetry(r config.Retry, o routes.RetryOverride) config.Retry {
 func (d *deliverer) gaveUp(msg *message.Message, tx wmsql.Tx, cause error) error {
 	ctx := msg.Context()
 	id := string(msg.Payload)
-	del, err := d.p.Store.Delivery(ctx, id, d.dest.ID)
+	del, err := store.ReadDelivery(ctx, tx, id, d.dest.ID)
 	if err != nil {
 		return err
 	}
+	if del.Status != store.DeliveryPending {
+		return nil
+	}
 	now := d.p.Now()
+	read := del.Attempts
 	del.Status, del.LastError, del.UpdatedAt = store.DeliveryDead, cause.Error(), now
-	if err := store.UpdateDelivery(ctx, tx, del); err != nil {
+	if ok, err := store.UpdateDelivery(ctx, tx, del, read); err != nil || !ok {
 		return err
 	}
 	if err := store.AddEvent(ctx, tx, id, store.Event{At: now, Type: "dead", Destination: d.dest.ID,

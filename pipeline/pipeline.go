@@ -55,7 +55,7 @@ type Pipeline struct {
 	router *message.Router
 
 	mu       sync.Mutex
-	failures map[string]int // handler failures per queue message, for poison protection
+	failures map[string]failures // per queue message, for poison protection
 }
 
 // New prepares the queues and the router; Run starts it.
@@ -66,7 +66,7 @@ func New(d Deps) (*Pipeline, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(nil, nil)
 	}
-	p := &Pipeline{Deps: d, failures: map[string]int{}}
+	p := &Pipeline{Deps: d, failures: map[string]failures{}}
 	wlog := quietOnShutdown{watermill.NewSlogLoggerWithLevelMapping(d.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})}
 
 	if err := d.Store.PrepareQueues(context.Background(), Topics(d.Config), TopicCallbacks); err != nil {
@@ -184,6 +184,11 @@ func NewWork(ctx context.Context, submissionID string, notBefore time.Time) *mes
 // guard gives up on a message whose handler keeps failing with an internal error (a poison
 // message) so it cannot block its queue: after handler_attempts tries giveUp records the failure
 // and the message is acked. A failed try's writes are rolled back first.
+//
+// A message whose transaction is broken (its PostgreSQL session was lost) or whose store is
+// broken (a failed sync to disk) is let go without acting on it: the handler is not called, and
+// the transaction refuses the ack, so the subscriber rolls it back and the message is read again
+// in a healthy transaction — or, with a broken store, after amtsbote restarts.
 func (p *Pipeline) guard(h func(*message.Message, wmsql.Tx) error, giveUp func(*message.Message, wmsql.Tx, error) error) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		ctx := msg.Context()
@@ -191,19 +196,27 @@ func (p *Pipeline) guard(h func(*message.Message, wmsql.Tx) error, giveUp func(*
 		if !ok {
 			return fmt.Errorf("message %s arrived without a transaction", msg.UUID)
 		}
-		err := p.callSafely(h, msg, tx)
-		if err == nil {
-			p.forget(msg.UUID)
+		if p.letGo(msg, tx) {
 			return nil
 		}
-		undo(tx)
-		if ctx.Err() != nil {
-			return err // shutting down: the message stays queued
-		}
 		p.mu.Lock()
-		p.failures[msg.UUID]++
-		n := p.failures[msg.UUID]
+		f := p.failures[msg.UUID]
 		p.mu.Unlock()
+		n, err := f.n, f.last
+		if n < p.Config.Pipeline.HandlerAttempts {
+			if err = p.callSafely(h, msg, tx); err == nil {
+				p.forget(msg.UUID)
+				return nil
+			}
+			undo(tx)
+			if p.letGo(msg, tx) || ctx.Err() != nil {
+				return err // let go, or shutting down: the message stays queued
+			}
+			n++
+			p.mu.Lock()
+			p.failures[msg.UUID] = failures{n: n, last: err}
+			p.mu.Unlock()
+		}
 		log := p.Logger.With("submission_id", string(msg.Payload), "queue_message", msg.UUID)
 		if sub, err := p.Store.Submission(context.Background(), string(msg.Payload)); err == nil {
 			log = log.With("route", sub.Route)
@@ -212,14 +225,37 @@ func (p *Pipeline) guard(h func(*message.Message, wmsql.Tx) error, giveUp func(*
 			log.Warn("stage failed, will retry", "attempt", n, "error", err)
 			return err
 		}
-		p.forget(msg.UUID)
 		log.Error("stage keeps failing, giving up on this message", "attempts", n, "error", err)
 		if gerr := giveUp(msg, tx, err); gerr != nil {
 			undo(tx)
+			// The count stays: the next try records the failure again without running the
+			// stage once more.
 			return fmt.Errorf("record failure: %w (after %w)", gerr, err)
 		}
+		p.forget(msg.UUID)
 		return nil
 	}
+}
+
+// failures counts a queue message's failed tries and keeps the last one's error.
+type failures struct {
+	n    int
+	last error
+}
+
+// letGo reports whether a message must be let go without acting on it (guard): its transaction
+// or the store is broken.
+func (p *Pipeline) letGo(msg *message.Message, tx wmsql.Tx) bool {
+	err := queue.Broken(tx)
+	if err == nil {
+		err = p.Store.Broken()
+	}
+	if err == nil {
+		return false
+	}
+	p.Logger.Warn("queue message let go without acting on it", "submission_id", string(msg.Payload),
+		"queue_message", msg.UUID, "reason", err)
+	return true
 }
 
 // undo discards a failed try's writes; the message stays claimed by its transaction.

@@ -25,8 +25,12 @@ func Replay(ctx context.Context, st *store.Store, keys []DeliveryKey, who string
 	err := st.InTx(ctx, func(tx wmsql.Tx) error {
 		revived = revived[:0]
 		for _, k := range keys {
-			if purged, err := st.Purged(ctx, k.SubmissionID); err != nil || purged {
-				continue // retention deleted the message: nothing left to deliver
+			// Checked in the transaction, with the row locked, so that a purge cannot slip in
+			// between: retention deleted the message, nothing is left to deliver.
+			if ok, err := store.LockUnpurged(ctx, tx, k.SubmissionID); err != nil {
+				return err
+			} else if !ok {
+				continue
 			}
 			ok, err := store.Revive(ctx, tx, k.SubmissionID, k.Destination, now)
 			if err != nil {

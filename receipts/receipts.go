@@ -39,10 +39,11 @@ const MaxBytes = 4 << 20
 type Processor struct {
 	Store *store.Store
 	Inbox string
-	// Validators check receipts by their root namespace (the configured schema sets).
-	Validators func(namespace string) xoev.Validator
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Validate checks a receipt against the configured schema set of its root namespace; nil
+	// checks nothing.
+	Validate func(namespace string, content []byte) error
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Result counts what one poll did.
@@ -122,7 +123,7 @@ func (p *Processor) process(ctx context.Context, name string) (string, error) {
 		if rec.SubmissionID == "" {
 			return nil
 		}
-		return apply(ctx, tx, p.Store, rec, now)
+		return apply(ctx, tx, rec, now)
 	})
 	if err != nil {
 		return "", err
@@ -145,17 +146,11 @@ func (p *Processor) process(ctx context.Context, name string) (string, error) {
 	return rec.Outcome, nil
 }
 
-// apply sets the delivery's outcome and records it in the submission's history.
-func apply(ctx context.Context, tx wmsql.Tx, st *store.Store, rec store.Receipt, now time.Time) error {
-	d, err := st.Delivery(ctx, rec.SubmissionID, rec.Destination)
-	if err != nil {
-		return err
-	}
-	d.Status, d.UpdatedAt = rec.Outcome, now
-	if rec.Outcome == Rejected {
-		d.LastError = rec.Detail
-	}
-	if err := store.UpdateDelivery(ctx, tx, d); err != nil {
+// apply sets the delivery's outcome and records it in the submission's history. It writes only
+// the outcome (store.SetReceiptOutcome), nothing read before the transaction: a delivery
+// attempt finishing meanwhile cannot be overwritten, nor overwrite the receipt.
+func apply(ctx context.Context, tx wmsql.Tx, rec store.Receipt, now time.Time) error {
+	if err := store.SetReceiptOutcome(ctx, tx, rec.SubmissionID, rec.Destination, rec.Outcome, rec.Detail, now); err != nil {
 		return err
 	}
 	if err := store.AddEvent(ctx, tx, rec.SubmissionID, store.Event{At: now, Type: rec.Outcome, Destination: rec.Destination,
@@ -185,10 +180,8 @@ func (p *Processor) read(content []byte) (receipt, string) {
 	}
 	doc.Free()
 	ns, _ := xoev.RootNamespace(content)
-	if p.Validators != nil {
-		if v := p.Validators(ns); v == nil {
-			return r, fmt.Sprintf("no schema set is configured for namespace %q", ns)
-		} else if err := v.Validate(content); err != nil {
+	if p.Validate != nil {
+		if err := p.Validate(ns, content); err != nil {
 			return r, err.Error()
 		}
 	}

@@ -44,16 +44,29 @@ func (j *Job) Run(ctx context.Context) (int, error) {
 		n, err := j.purge(ctx, route, finished, now.Add(-keep), nil)
 		purged += n
 		if err != nil {
-			return purged, err
+			return purged, j.forgetFreed(ctx, purged, err)
 		}
 	}
 	n, err := j.purge(ctx, "", finished, now.Add(-j.Config.Payloads), due)
 	purged += n
 	if err != nil {
-		return purged, err
+		return purged, j.forgetFreed(ctx, purged, err)
 	}
 	n, err = j.purge(ctx, "", []string{store.StatusDead}, now.Add(-j.Config.DeadLetters), nil)
-	return purged + n, err
+	purged += n
+	return purged, j.forgetFreed(ctx, purged, err)
+}
+
+// forgetFreed clears what the purges left on the disk (store.ForgetFreed) after a run that
+// purged anything.
+func (j *Job) forgetFreed(ctx context.Context, purged int, err error) error {
+	if purged == 0 {
+		return err
+	}
+	if ferr := j.Store.ForgetFreed(ctx); ferr != nil {
+		j.Logger.Warn("purged data may stay on the disk until the next run", "error", ferr)
+	}
+	return err
 }
 
 func (j *Job) purge(ctx context.Context, route string, statuses []string, cutoff time.Time, skipRoutes map[string]time.Duration) (int, error) {
@@ -73,8 +86,12 @@ func (j *Job) purge(ctx context.Context, route string, statuses []string, cutoff
 			}
 		}
 		now := j.Now()
+		var done bool
 		err := j.Store.InTx(ctx, func(tx wmsql.Tx) error {
-			if err := store.Purge(ctx, tx, id, now); err != nil {
+			// Purge checks again that the submission is due: a replay may have revived it since
+			// it was listed, and its delivery must find its data.
+			var err error
+			if done, err = store.Purge(ctx, tx, id, now, store.PurgeDue{Statuses: statuses, Before: cutoff}); err != nil || !done {
 				return err
 			}
 			return store.Audit(ctx, tx, store.AuditEntry{At: now, Actor: "system:retention", Action: "purge", Subject: id,
@@ -83,7 +100,9 @@ func (j *Job) purge(ctx context.Context, route string, statuses []string, cutoff
 		if err != nil {
 			return n, err
 		}
-		n++
+		if done {
+			n++
+		}
 	}
 	if n > 0 {
 		j.Logger.Info("retention purged personal data", "submissions", n, "route", route)

@@ -47,11 +47,11 @@ func BenchmarkStoreSubmission(b *testing.B) {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						id := fmt.Sprintf("s%09d", n.Add(1))
-						err := st.InGroupTx(context.Background(), func(tx wmsql.Tx) error {
+						err := st.InGroupTx(context.Background(), func(ctx context.Context, tx wmsql.Tx) error {
 							sub := store.Submission{ID: id, Portal: "p", Reference: id, Leistung: "l", AGS: "a", Route: "r",
 								Status: store.StatusReceived, Data: data, RequestHash: "h", ReceivedAt: time.Now()}
 							atts := []store.Attachment{{Seq: 0, Filename: "a.pdf", PackageName: "a.pdf", MediaType: "application/pdf", SHA256: "hashed by intake", Content: bytes.NewReader(file)}}
-							if err := store.InsertSubmission(context.Background(), tx, sub, atts); err != nil {
+							if err := store.InsertSubmission(ctx, tx, sub, atts); err != nil {
 								return err
 							}
 							return queue.Publish(tx, "submissions", newMessage(id))

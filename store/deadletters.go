@@ -46,6 +46,19 @@ func (s *Store) DeadLetters(ctx context.Context, destination string) ([]DeadLett
 	return out, rows.Err()
 }
 
+// LockUnpurged locks a submission's row for the rest of the transaction and reports whether
+// its data is still there (not purged by retention). A replay calls it first: on PostgreSQL a
+// purge running at the same time then either finishes first (and the replay sees it) or finds
+// the submission revived and no longer due.
+func LockUnpurged(ctx context.Context, ex Execer, submissionID string) (bool, error) {
+	res, err := ex.ExecContext(ctx, `UPDATE submissions SET updated_at = updated_at WHERE id = $1 AND purged_at = 0`, submissionID)
+	if err != nil {
+		return false, fmt.Errorf("lock submission %s: %w", submissionID, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // Revive makes a dead delivery pending again for a replay, counting attempts and age from now.
 // It reports false if the delivery is not dead (nothing to replay).
 func Revive(ctx context.Context, ex Execer, submissionID, destination string, at time.Time) (bool, error) {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 )
 
 // Delivery statuses per destination.
@@ -78,17 +80,39 @@ func InsertDelivery(ctx context.Context, ex Execer, submissionID, destination st
 	return nil
 }
 
-// UpdateDelivery saves the outcome of a delivery attempt.
-func UpdateDelivery(ctx context.Context, ex Execer, d Delivery) error {
+// UpdateDelivery saves the outcome of a delivery attempt — or a rescheduling, or giving up —
+// if the delivery is still as the caller read it: pending, with the attempts it had. It reports
+// false when something else concluded or attempted the delivery in the meantime (a receipt, a
+// handler of a duplicate queue message): that outcome stands, and the caller's is not saved.
+func UpdateDelivery(ctx context.Context, ex Execer, d Delivery, readAttempts int) (bool, error) {
 	var next int64
 	if !d.NextAttemptAt.IsZero() {
 		next = ms(d.NextAttemptAt)
 	}
-	_, err := ex.ExecContext(ctx, `UPDATE deliveries SET status = $1, attempts = $2, last_error = $3, next_attempt_at = $4,
-		artefact = $5, updated_at = $6 WHERE submission_id = $7 AND destination = $8`,
-		d.Status, d.Attempts, d.LastError, next, d.Artefact, ms(d.UpdatedAt), d.SubmissionID, d.Destination)
+	res, err := ex.ExecContext(ctx, `UPDATE deliveries SET status = $1, attempts = $2, last_error = $3, next_attempt_at = $4,
+		artefact = $5, updated_at = $6 WHERE submission_id = $7 AND destination = $8 AND status = $9 AND attempts = $10`,
+		d.Status, d.Attempts, d.LastError, next, d.Artefact, ms(d.UpdatedAt), d.SubmissionID, d.Destination,
+		DeliveryPending, readAttempts)
 	if err != nil {
-		return fmt.Errorf("update delivery of %s to %s: %w", d.SubmissionID, d.Destination, err)
+		return false, fmt.Errorf("update delivery of %s to %s: %w", d.SubmissionID, d.Destination, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("update delivery of %s to %s: %w", d.SubmissionID, d.Destination, err)
+	}
+	return n == 1, nil
+}
+
+// SetReceiptOutcome sets a delivery acknowledged or rejected by a receipt. It changes only the
+// status (and for a rejection the reason), in one statement, so that it never writes back
+// anything read earlier: a delivery attempt finishing at the same time keeps its attempts and
+// artefact, and cannot undo the receipt (UpdateDelivery saves only over a pending delivery).
+func SetReceiptOutcome(ctx context.Context, ex Execer, submissionID, destination, outcome, reason string, at time.Time) error {
+	_, err := ex.ExecContext(ctx, `UPDATE deliveries SET status = $1, updated_at = $2, next_attempt_at = 0,
+		last_error = CASE WHEN $1 = '`+DeliveryRejected+`' THEN $3 ELSE last_error END
+		WHERE submission_id = $4 AND destination = $5`, outcome, ms(at), reason, submissionID, destination)
+	if err != nil {
+		return fmt.Errorf("set receipt outcome of %s to %s: %w", submissionID, destination, err)
 	}
 	return nil
 }
@@ -116,6 +140,29 @@ func (s *Store) Delivery(ctx context.Context, submissionID, destination string) 
 	if errors.Is(err, sql.ErrNoRows) {
 		return Delivery{}, ErrNotFound
 	}
+	if err != nil {
+		return Delivery{}, fmt.Errorf("read delivery of %s to %s: %w", submissionID, destination, err)
+	}
+	return d, nil
+}
+
+// ReadDelivery loads the delivery of a submission to one destination through q — a pipeline
+// stage's queue transaction, so that a transaction whose session was lost fails here, before
+// the stage acts on the message (queue.Broken).
+func ReadDelivery(ctx context.Context, q wmsql.ContextExecutor, submissionID, destination string) (Delivery, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE submission_id = $1 AND destination = $2`,
+		submissionID, destination)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("read delivery of %s to %s: %w", submissionID, destination, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if e, ok := rows.(interface{ Err() error }); ok && e.Err() != nil {
+			return Delivery{}, fmt.Errorf("read delivery of %s to %s: %w", submissionID, destination, e.Err())
+		}
+		return Delivery{}, ErrNotFound
+	}
+	d, err := scanDelivery(rows.Scan)
 	if err != nil {
 		return Delivery{}, fmt.Errorf("read delivery of %s to %s: %w", submissionID, destination, err)
 	}

@@ -13,7 +13,7 @@ const maxGroup = 128
 
 type groupRequest struct {
 	ctx  context.Context
-	fn   func(tx wmsql.Tx) error
+	fn   func(ctx context.Context, tx wmsql.Tx) error
 	done chan error
 }
 
@@ -31,14 +31,23 @@ type group struct {
 // fn runs after its own savepoint, so one that fails leaves nothing behind and does not affect
 // the others. It returns once the shared transaction is committed and synced to disk: a nil
 // error means fn's writes are durable. On SQLite the sync happens after the write lock is
-// released (walSyncer), so the next group need not wait for the disk.
+// released (walSyncer), so the next group need not wait for the disk; if it fails, the error
+// wraps ErrBroken and fn's writes, although committed, must not be reported as accepted.
+//
+// fn must run its statements with the context it is given, not the caller's: a statement
+// cancelled in the middle of a shared SQLite transaction (a client that disconnects) would roll
+// back the whole group. It carries ctx's values but not its cancellation; a caller whose ctx
+// has ended before its turn is skipped.
 //
 // On PostgreSQL fn runs in its own transaction: the server already flushes the WAL for
 // concurrent commits together, and funnelling all intake through one connection would make
 // every statement wait for the one before it (measured: 826 → 259 accepted/s).
-func (s *Store) InGroupTx(ctx context.Context, fn func(tx wmsql.Tx) error) error {
+func (s *Store) InGroupTx(ctx context.Context, fn func(ctx context.Context, tx wmsql.Tx) error) error {
 	if s.Driver == Postgres {
-		return s.InTx(ctx, fn)
+		return s.InTx(ctx, func(tx wmsql.Tx) error { return fn(ctx, tx) })
+	}
+	if err := s.Broken(); err != nil {
+		return err
 	}
 	s.group.once.Do(func() {
 		s.group.requests = make(chan groupRequest, maxGroup)
@@ -68,7 +77,7 @@ func (s *Store) InGroupTx(ctx context.Context, fn func(tx wmsql.Tx) error) error
 	if err != nil {
 		return err
 	}
-	return s.sync()
+	return s.Sync()
 }
 
 func (s *Store) groupCommitter() {
@@ -131,7 +140,7 @@ func (s *Store) commitGroup(batch []groupRequest) []error {
 			sqlTx.Rollback()
 			return fail(fmt.Errorf("savepoint: %w", err))
 		}
-		errs[i] = r.fn(tx)
+		errs[i] = r.fn(context.WithoutCancel(r.ctx), tx)
 		end := `RELEASE SAVEPOINT intake`
 		if errs[i] != nil {
 			end = `ROLLBACK TO SAVEPOINT intake; RELEASE SAVEPOINT intake`

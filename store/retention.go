@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -69,19 +70,93 @@ func (s *Store) PurgeCandidates(ctx context.Context, route string, statuses []st
 	return ids, nil
 }
 
-// Purge deletes a submission's personal data — the form data, the attachments' content and the
-// mapped messages — and keeps its metadata, deliveries and history.
-func Purge(ctx context.Context, ex Execer, id string, at time.Time) error {
-	if _, err := ex.ExecContext(ctx, `UPDATE submissions SET data = $1, purged_at = $2 WHERE id = $3`, []byte("{}"), ms(at), id); err != nil {
-		return fmt.Errorf("purge %s: %w", id, err)
+// PurgeDue is what makes a submission due for purging: one of Statuses, last changed before
+// Before.
+type PurgeDue struct {
+	Statuses []string
+	Before   time.Time
+}
+
+// Redacted is what a purged event's detail, attachment name or receipt says instead.
+const Redacted = "(deleted by retention)"
+
+// redactedEvents are the event types whose detail may quote the form data: mapping and
+// validation problems name values, a receiver's refusal may quote the message.
+var redactedEvents = []string{"mapping_failed", "validation_failed", "processing_failed", "rejected"}
+
+// Purge deletes a submission's personal data — the form data, the attachments' content, names
+// and hashes, the mapped messages, the receipts' content and the event details that may quote
+// any of them — and keeps its metadata, deliveries and the history of what happened. It
+// purges only if the submission is still due (checked and changed in one statement, which
+// locks the row, so a replay or a status change that came in between wins) and reports whether
+// it did.
+//
+// On SQLite the freed space is zeroed (secure_delete, set when the store opens), so the data is
+// gone from the file too; the write-ahead log still holds it until ForgetFreed. On PostgreSQL
+// the old row versions stay in the table files until VACUUM and their bytes until the space is
+// reused (docs/operations.md).
+func Purge(ctx context.Context, ex Execer, id string, at time.Time, due PurgeDue) (bool, error) {
+	if len(due.Statuses) == 0 {
+		return false, nil
 	}
-	if _, err := ex.ExecContext(ctx, `DELETE FROM attachment_chunks WHERE submission_id = $1`, id); err != nil {
-		return fmt.Errorf("purge attachments of %s: %w", id, err)
+	args := []any{[]byte("{}"), ms(at), id, ms(due.Before)}
+	in := make([]string, len(due.Statuses))
+	for i, st := range due.Statuses {
+		args = append(args, st)
+		in[i] = fmt.Sprintf("$%d", len(args))
 	}
-	if _, err := ex.ExecContext(ctx, `UPDATE messages SET xml = $1 WHERE submission_id = $2`, []byte{}, id); err != nil {
-		return fmt.Errorf("purge messages of %s: %w", id, err)
+	res, err := ex.ExecContext(ctx, `UPDATE submissions SET data = $1, purged_at = $2
+		WHERE id = $3 AND purged_at = 0 AND updated_at < $4 AND status IN (`+strings.Join(in, ", ")+`)`, args...)
+	if err != nil {
+		return false, fmt.Errorf("purge %s: %w", id, err)
 	}
-	return AddEvent(ctx, ex, id, Event{At: at, Type: "purged", Detail: "form data, attachments and messages deleted (retention)"})
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err // changed since it was listed: no longer due
+	}
+	steps := []struct{ what, query string }{
+		{"attachments", `DELETE FROM attachment_chunks WHERE submission_id = $1`},
+		{"attachment names", `UPDATE attachments SET filename = '` + Redacted + `', package_name = '', sha256 = '' WHERE submission_id = $1`},
+		{"messages", `UPDATE messages SET xml = '' WHERE submission_id = $1`},
+		{"receipts", `UPDATE receipts SET content = NULL, detail = '` + Redacted + `' WHERE submission_id = $1`},
+		{"delivery errors", `UPDATE deliveries SET last_error = '` + Redacted + `' WHERE submission_id = $1 AND status = 'rejected'`},
+		{"event details", `UPDATE events SET detail = '` + Redacted + `' WHERE submission_id = $1 AND type IN ('` +
+			strings.Join(redactedEvents, "', '") + `')`},
+	}
+	for _, st := range steps {
+		if _, err := ex.ExecContext(ctx, st.query, id); err != nil {
+			return false, fmt.Errorf("purge %s of %s: %w", st.what, id, err)
+		}
+	}
+	return true, AddEvent(ctx, ex, id, Event{At: at, Type: "purged",
+		Detail: "form data, attachments, messages and details that may quote them deleted (retention)"})
+}
+
+// ForgetFreed removes from the disk what purged data may still be there besides the zeroed
+// pages: on SQLite it copies the write-ahead log into the database file and truncates it, so
+// the frames of earlier transactions, which still hold the data, are gone. On PostgreSQL it
+// runs VACUUM on the tables Purge changes, so the old row versions are removed (their bytes
+// stay in the files until the space is reused; docs/operations.md).
+func (s *Store) ForgetFreed(ctx context.Context) error {
+	if s.Driver == Postgres {
+		_, err := s.DB.ExecContext(ctx, `VACUUM submissions, attachments, attachment_chunks, messages, receipts, deliveries, events`)
+		if err != nil {
+			return fmt.Errorf("vacuum after purge: %w", err)
+		}
+		return nil
+	}
+	if err := s.Broken(); err != nil {
+		return err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var busy, frames, copied int
+	if err := s.DB.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &copied); err != nil {
+		return fmt.Errorf("checkpoint after purge: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("checkpoint after purge: readers kept the write-ahead log busy; it is truncated on the next run")
+	}
+	return nil
 }
 
 // Purged tells whether a submission's data was purged.

@@ -156,6 +156,9 @@ func openSQLite(dataDir string, exclusive bool) (*Store, error) {
 	q.Set("_sync", "FULL")
 	q.Set("_busy_timeout", "10000")
 	q.Set("_fk", "1")
+	// Deleted and overwritten content is zeroed (also in the pages freed): personal data purged
+	// by retention must not stay readable in the file or in copies of it (see Purge).
+	q.Set("_secure_delete", "on")
 	// Prepared statements are kept per connection: preparing the same queue and store queries
 	// again for every call cost an eighth of the daemon's CPU under load.
 	q.Set("_stmt_cache_size", "128")
@@ -227,6 +230,9 @@ const (
 )
 
 func (s *Store) checkpoint() {
+	if s.wal.failed() != nil {
+		return // a broken store copies nothing more into the database file
+	}
 	for pass := 0; pass < 4; pass++ {
 		var busy, frames, copied int
 		err := s.relaxed.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
@@ -294,7 +300,9 @@ func (s *Store) Close() error {
 	if s.stopCheckpoints != nil {
 		close(s.stopCheckpoints)
 		<-s.checkpointsDone
-		_, _ = s.DB.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		if s.Broken() == nil {
+			_, _ = s.DB.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		}
 	}
 	err := s.DB.Close()
 	if s.relaxed != nil {
@@ -309,8 +317,55 @@ func (s *Store) Close() error {
 // Shared tells whether other processes may work on the same store at the same time.
 func (s *Store) Shared() bool { return s.Driver == Postgres }
 
+// Broken returns ErrBroken (wrapped with its cause) once a sync to disk has failed: from then
+// on the store refuses writes until it is reopened. nil while the store is healthy.
+func (s *Store) Broken() error {
+	if s.wal == nil {
+		return nil
+	}
+	return s.wal.failed()
+}
+
+// BrokenC is closed when the store breaks (Broken); nil for a store that cannot break this way.
+func (s *Store) BrokenC() <-chan struct{} {
+	if s.wal == nil {
+		return nil
+	}
+	return s.wal.broken
+}
+
+// InjectSyncFault makes every later sync of the write-ahead log call fault first; its error
+// fails the sync as a failing disk would. For tests of the durability guarantees (SQLite only).
+func (s *Store) InjectSyncFault(fault func() error) {
+	if s.wal == nil {
+		return
+	}
+	s.wal.mu.Lock()
+	defer s.wal.mu.Unlock()
+	s.wal.syncFile = func(path string) error {
+		if err := fault(); err != nil {
+			return err
+		}
+		return fsyncPath(path)
+	}
+}
+
+// WaitDurable returns once every durable commit begun before the call is on disk, so that what
+// the caller read is durable: a delivery acts on a mapping (its ProzessID) only once the commit
+// that created it cannot be undone by a power loss. PostgreSQL commits durably: nothing to wait
+// for.
+func (s *Store) WaitDurable() error {
+	if s.wal == nil {
+		return nil
+	}
+	return s.wal.waitDurable()
+}
+
 // InTx runs fn in one transaction and commits it.
 func (s *Store) InTx(ctx context.Context, fn func(tx wmsql.Tx) error) (err error) {
+	if err := s.Broken(); err != nil {
+		return err
+	}
 	if s.Driver == SQLite {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
@@ -347,13 +402,13 @@ func (s *Store) Queues(now func() time.Time) queue.Backend {
 	if relaxed == nil {
 		relaxed = s.DB
 	}
-	durable := queue.LazyBeginner{DB: s.DB, WriteLock: &s.writeMu}
+	durable := queue.LazyBeginner{DB: s.DB, WriteLock: &s.writeMu, Check: s.Broken}
 	if s.relaxed != nil && s.wal != nil {
 		// Committed without a sync under the write lock, then synced outside it (walSyncer).
-		durable = queue.LazyBeginner{DB: s.relaxed, WriteLock: &s.writeMu, Sync: s.wal.Sync}
+		durable = queue.LazyBeginner{DB: s.relaxed, WriteLock: &s.writeMu, Durable: s.wal, Check: s.Broken}
 	}
 	return queue.Backend{Schema: queue.SQLiteSchema{Now: now, Claims: s.claims}, Offsets: queue.SQLiteOffsets{},
-		Beginner: durable, RelaxedBeginner: queue.LazyBeginner{DB: relaxed, WriteLock: &s.writeMu}}
+		Beginner: durable, RelaxedBeginner: queue.LazyBeginner{DB: relaxed, WriteLock: &s.writeMu, Check: s.Broken}}
 }
 
 // Exclusive runs fn unless another instance runs the job of the same name right now, and

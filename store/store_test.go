@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,12 +76,25 @@ func TestAttachmentsStreamInChunks(t *testing.T) {
 			t.Fatalf("%d chunks, want 3", chunks)
 		}
 		for i, want := range contents {
-			r := st.OpenAttachment(ctx, "s1", i)
+			r := st.OpenAttachment(ctx, "s1", i, got[i].Size)
 			back, err := io.ReadAll(r)
 			r.Close()
 			if err != nil || !bytes.Equal(back, want) {
 				t.Fatalf("attachment %d read back %d bytes (%v), want %d", i, len(back), err, len(want))
 			}
+		}
+
+		// Chunks deleted while the file is read (a purge): an error, never a shorter file.
+		r := st.OpenAttachment(ctx, "s1", 0, got[0].Size)
+		defer r.Close()
+		if _, err := io.ReadFull(r, make([]byte, store.ChunkSize)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.DB.Exec(`DELETE FROM attachment_chunks WHERE submission_id = $1`, "s1"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := io.Copy(io.Discard, r); err == nil || !strings.Contains(err.Error(), "deleted while read") {
+			t.Fatalf("reading on after the chunks were deleted: %d more bytes, error %v; want an error", n, err)
 		}
 	})
 }
@@ -211,7 +225,7 @@ func TestGroupCommit(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = st.InGroupTx(ctx, func(tx wmsql.Tx) error {
+				errs[i] = st.InGroupTx(ctx, func(ctx context.Context, tx wmsql.Tx) error {
 					sub := store.Submission{ID: fmt.Sprintf("s%02d", i), Portal: "p", Reference: "r", Leistung: "l", AGS: "a",
 						Route: "x", Status: store.StatusReceived, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: time.Now()}
 					if err := store.InsertSubmission(ctx, tx, sub, nil); err != nil {
@@ -265,7 +279,7 @@ func TestWALStaysSmallUnderSteadyLoad(t *testing.T) {
 		sub := store.Submission{ID: fmt.Sprintf("s%04d", i), Portal: "p", Reference: "r", Leistung: "l", AGS: "a",
 			Route: "x", Status: store.StatusReceived, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: time.Now()}
 		atts := []store.Attachment{{Filename: "a.pdf", PackageName: "a.pdf", MediaType: "application/pdf", Content: bytes.NewReader(content)}}
-		if err := st.InGroupTx(ctx, func(tx wmsql.Tx) error { return store.InsertSubmission(ctx, tx, sub, atts) }); err != nil {
+		if err := st.InGroupTx(ctx, func(ctx context.Context, tx wmsql.Tx) error { return store.InsertSubmission(ctx, tx, sub, atts) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -277,5 +291,72 @@ func TestWALStaysSmallUnderSteadyLoad(t *testing.T) {
 	}
 	if written := int64(rounds * len(content)); fi.Size() > written { // without restarts: 1.6× written
 		t.Fatalf("WAL is %d MiB after writing %d MiB: it is not started over", fi.Size()>>20, written>>20)
+	}
+}
+
+// Two deliveries of one submission finishing at the same moment on PostgreSQL end it delivered,
+// not stuck in processing: RefreshStatus locks the submission's row before it reads the
+// deliveries, so the second waits for the first to commit and then sees its outcome. (Without
+// the lock the second reads with a snapshot taken before the wait.) The test holds the first
+// transaction open until the second is seen waiting for the lock.
+func TestConcurrentOutcomesDeriveTheRightStatus(t *testing.T) {
+	st := open(t, store.Options{Driver: store.Postgres, DSN: storetest.Postgres(t)})
+	ctx := context.Background()
+	at := time.Now()
+	if err := st.InTx(ctx, func(tx wmsql.Tx) error {
+		sub := store.Submission{ID: "s1", Portal: "p", Reference: "r", Leistung: "l", AGS: "a", Route: "x",
+			Status: store.StatusProcessing, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: at}
+		if err := store.InsertSubmission(ctx, tx, sub, nil); err != nil {
+			return err
+		}
+		for _, dest := range []string{"a", "b"} {
+			if err := store.InsertDelivery(ctx, tx, "s1", dest, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	finish := func(tx wmsql.Tx, dest string) error {
+		ok, err := store.UpdateDelivery(ctx, tx, store.Delivery{SubmissionID: "s1", Destination: dest, Status: store.DeliveryDelivered,
+			Attempts: 1, UpdatedAt: at}, 0)
+		if err != nil || !ok {
+			return fmt.Errorf("update %s: %v %v", dest, ok, err)
+		}
+		return store.RefreshStatus(ctx, tx, "s1", at)
+	}
+	first, err := st.DB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := finish(wmsql.TxFromStdSQL(first), "a"); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	go func() {
+		second <- st.InTx(ctx, func(tx wmsql.Tx) error { return finish(tx, "b") })
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		st.DB.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second outcome never waited for the first")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := first.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	sub, err := st.Submission(ctx, "s1")
+	if err != nil || sub.Status != store.StatusDelivered {
+		t.Fatalf("status %q (%v), want delivered", sub.Status, err)
 	}
 }

@@ -41,6 +41,8 @@ type Submission struct {
 	RequestHash    string
 	ReceivedAt     time.Time
 	UpdatedAt      time.Time
+	// PurgedAt is when retention deleted the personal data (zero: not purged).
+	PurgedAt time.Time
 }
 
 // Attachment is a file handed in with a submission.
@@ -144,8 +146,11 @@ type nopHash struct{ hash.Hash }
 func (nopHash) Write(p []byte) (int, error) { return len(p), nil }
 
 // OpenAttachment streams an attachment's content from the store, one chunk in memory at a time.
-func (s *Store) OpenAttachment(ctx context.Context, submissionID string, seq int) io.ReadCloser {
-	return &chunkReader{ctx: ctx, db: s.DB, submissionID: submissionID, seq: seq}
+// size is the attachment's size as stored (Attachment.Size): a content that ends before it, or
+// goes on after it, is an error, never a short file — its chunks were deleted while it was read
+// (retention) or the store is damaged.
+func (s *Store) OpenAttachment(ctx context.Context, submissionID string, seq int, size int64) io.ReadCloser {
+	return &chunkReader{ctx: ctx, db: s.DB, submissionID: submissionID, seq: seq, size: size}
 }
 
 type chunkReader struct {
@@ -153,6 +158,7 @@ type chunkReader struct {
 	db           *sql.DB
 	submissionID string
 	seq, next    int
+	size, read   int64
 	buf          []byte
 	done         bool
 }
@@ -160,21 +166,26 @@ type chunkReader struct {
 func (r *chunkReader) Read(p []byte) (int, error) {
 	for len(r.buf) == 0 {
 		if r.done {
+			if r.read != r.size {
+				return 0, fmt.Errorf("attachment %d of submission %s: %d of %d bytes in the store (deleted while read, or damaged)",
+					r.seq, r.submissionID, r.read, r.size)
+			}
 			return 0, io.EOF
 		}
 		err := r.db.QueryRowContext(r.ctx, `SELECT data FROM attachment_chunks WHERE submission_id = $1 AND seq = $2 AND chunk = $3`,
 			r.submissionID, r.seq, r.next).Scan(&r.buf)
 		if errors.Is(err, sql.ErrNoRows) {
 			r.done, r.buf = true, nil
-			return 0, io.EOF
+			continue
 		}
 		if err != nil {
 			return 0, fmt.Errorf("read attachment %d of submission %s: %w", r.seq, r.submissionID, err)
 		}
 		r.next++
+		r.read += int64(len(r.buf))
 		// Every chunk but the last is full (writeChunks): a shorter one ends the file without
 		// another query.
-		r.done = len(r.buf) < ChunkSize
+		r.done = len(r.buf) < ChunkSize || r.read >= r.size
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
@@ -223,13 +234,13 @@ func SetStatus(ctx context.Context, ex Execer, submissionID, status string, at t
 }
 
 const submissionColumns = `id, portal, reference, leistung, ags, ars, route, status, data,
-	COALESCE(idempotency_key, ''), request_hash, received_at, updated_at`
+	COALESCE(idempotency_key, ''), request_hash, received_at, updated_at, purged_at`
 
 func scanSubmission(row *sql.Row) (Submission, error) {
 	var s Submission
-	var received, updated int64
+	var received, updated, purged int64
 	err := row.Scan(&s.ID, &s.Portal, &s.Reference, &s.Leistung, &s.AGS, &s.ARS, &s.Route, &s.Status, &s.Data,
-		&s.IdempotencyKey, &s.RequestHash, &received, &updated)
+		&s.IdempotencyKey, &s.RequestHash, &received, &updated, &purged)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Submission{}, ErrNotFound
 	}
@@ -237,6 +248,9 @@ func scanSubmission(row *sql.Row) (Submission, error) {
 		return Submission{}, fmt.Errorf("read submission: %w", err)
 	}
 	s.ReceivedAt, s.UpdatedAt = fromMS(received), fromMS(updated)
+	if purged != 0 {
+		s.PurgedAt = fromMS(purged)
+	}
 	return s, nil
 }
 

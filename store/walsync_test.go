@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -55,9 +56,10 @@ func TestWALSyncerSharesSyncs(t *testing.T) {
 	}
 }
 
-// A failed sync fails the callers that waited for it, and only them: after a failed fsync
-// the data of those commits may be gone even if a later sync succeeds.
-func TestWALSyncerReportsFailedSync(t *testing.T) {
+// A failed sync is final: the callers that waited for it fail, and so does every later caller,
+// although the next fsync would succeed — after a failed fsync the kernel may have dropped the
+// pages it could not write, and a later fsync proves nothing about them.
+func TestWALSyncerFailedSyncIsSticky(t *testing.T) {
 	w := newWALSyncer(t.TempDir() + "/db")
 	fail := true
 	w.syncFile = func(string) error {
@@ -66,12 +68,62 @@ func TestWALSyncerReportsFailedSync(t *testing.T) {
 		}
 		return nil
 	}
-	if err := w.Sync(); err == nil {
-		t.Fatal("Sync succeeded although the sync failed")
+	if err := w.Sync(); err == nil || !errors.Is(err, ErrBroken) {
+		t.Fatalf("Sync = %v, want the failure wrapping ErrBroken", err)
+	}
+	select {
+	case <-w.broken:
+	default:
+		t.Fatal("broken is not closed after a failed sync")
 	}
 	fail = false
-	if err := w.Sync(); err != nil {
-		t.Fatalf("a later, successful sync: %v", err)
+	for i := 0; i < 3; i++ {
+		if err := w.Sync(); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+			t.Fatalf("a later sync after the failure: %v, want the first failure", err)
+		}
+	}
+	if err := w.waitDurable(); err == nil {
+		t.Fatal("waitDurable succeeded on a broken syncer")
+	}
+}
+
+// waitDurable waits for the commits begun before the call — also one still being committed —
+// and for a sync that started after they ended, and no longer.
+func TestWALSyncerWaitDurable(t *testing.T) {
+	w := newWALSyncer(t.TempDir() + "/db")
+	var mu sync.Mutex
+	var synced []uint64 // the committed number each sync started with
+	w.syncFile = func(string) error {
+		mu.Lock()
+		synced = append(synced, w.committed) // read under the syncer's lock by syncLocked's caller
+		mu.Unlock()
+		return nil
+	}
+	if err := w.waitDurable(); err != nil { // nothing begun: no sync needed
+		t.Fatal(err)
+	}
+	if len(synced) != 0 {
+		t.Fatalf("%d syncs without any commit", len(synced))
+	}
+	n := w.BeginCommit()
+	done := make(chan error, 1)
+	go func() { done <- w.waitDurable() }()
+	select {
+	case err := <-done:
+		t.Fatalf("waitDurable returned (%v) while commit %d was still being made", err, n)
+	case <-time.After(50 * time.Millisecond):
+	}
+	w.EndCommit(n)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(synced) != 1 {
+		t.Fatalf("%d syncs, want 1", len(synced))
+	}
+	if err := w.waitDurable(); err != nil || len(synced) != 1 {
+		t.Fatalf("a second wait with nothing new: %v, %d syncs", err, len(synced))
 	}
 }
 

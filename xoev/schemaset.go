@@ -45,8 +45,15 @@ type SchemaSet struct {
 	Files     []string
 	CodeLists *CodeLists
 	schema    unsafe.Pointer
-	closeOnce sync.Once
+	// mu keeps Close from freeing the compiled schema while a validation uses it; closed
+	// refuses validations after it.
+	mu     sync.RWMutex
+	closed bool
 }
+
+// ErrClosed is returned by a validation against a schema set that was closed (its snapshot
+// retired and released): never a validation against freed memory.
+var ErrClosed = errors.New("the schema set is closed")
 
 // compileMu serialises compiles: the loader's view of "what may be read now" is global.
 var compileMu sync.Mutex
@@ -205,7 +212,13 @@ func (s *SchemaSet) Check(data []byte, codes bool) error {
 		return err
 	}
 	initLibxml2()
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return fmt.Errorf("schema set %s: %w", s.ID, ErrClosed)
+	}
 	problems, parsed, dtd, internal := checkDoc(s.schema, data)
+	s.mu.RUnlock()
 	switch {
 	case dtd:
 		return &ParseError{Problem{Message: doctypeRefused}}
@@ -239,14 +252,26 @@ func RootNamespace(data []byte) (string, error) {
 
 // ValidateDocument checks a parsed document against the XSD only, reporting every problem.
 func (s *SchemaSet) ValidateDocument(doc *Document) ([]Problem, error) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, fmt.Errorf("schema set %s: %w", s.ID, ErrClosed)
+	}
 	problems, internal := validateDoc(s.schema, doc.pointer())
+	s.mu.RUnlock()
 	if internal {
 		return nil, fmt.Errorf("schema set %s: libxml2 could not run the validation", s.ID)
 	}
 	return problems, nil
 }
 
-// Close frees the compiled schema; the set must not be used afterwards.
+// Close frees the compiled schema once the validations using it have ended; later ones get
+// ErrClosed.
 func (s *SchemaSet) Close() {
-	s.closeOnce.Do(func() { freeSchema(s.schema) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		freeSchema(s.schema)
+	}
 }

@@ -140,6 +140,52 @@ func TestConcurrentValidation(t *testing.T) {
 	wg.Wait()
 }
 
+// Closing a schema set while validations run waits for them, and a validation after the close is
+// an error, never a validation against freed memory (a reload retires the sets of the snapshot
+// before it while receipts or messages are still being checked).
+func TestCloseWhileValidating(t *testing.T) {
+	set, err := xoev.LoadSchemaSet(xoev.SchemaSetConfig{ID: "xdomea-3.0.0", Root: xdomeaRoot, Namespaces: []string{xdomeaNS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := read(t, corpus+"/valid/Abgabe.Abgabe.0401-gewerbeanmeldung.xml")
+	var wg, started sync.WaitGroup
+	errs := make(chan error, 400)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		started.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				errs <- set.Validate(valid)
+				if i == 0 {
+					started.Done()
+				}
+			}
+		}()
+	}
+	started.Wait()
+	set.Close()
+	wg.Wait()
+	close(errs)
+	ok, closed := 0, 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, xoev.ErrClosed):
+			closed++
+		default:
+			t.Errorf("a validation while closing: %v", err)
+		}
+	}
+	if err := set.Validate(read(t, corpus+"/valid/Abgabe.Abgabe.0401-gewerbeanmeldung.xml")); !errors.Is(err, xoev.ErrClosed) {
+		t.Fatalf("a validation after Close = %v, want ErrClosed", err)
+	}
+	set.Close() // twice is harmless
+	t.Logf("%d valid before the close, %d refused after it", ok, closed)
+}
+
 // Absolute http and https schemaLocations resolve through the catalog to local files.
 func TestCatalogResolvesAbsoluteImports(t *testing.T) {
 	set, err := xoev.LoadSchemaSet(xoev.SchemaSetConfig{

@@ -17,16 +17,30 @@ type LazyBeginner struct {
 	// WriteLock, if set, is held from a transaction's first write to its end: the store's one
 	// writer at a time, queued in the process instead of in SQLite's sleeping busy handler.
 	WriteLock sync.Locker
-	// Sync, if set, makes a commit durable after the fact: Commit calls it after committing and
-	// releasing the write lock, so the writers behind it need not wait for the disk.
-	Sync func() error
+	// Durable, if set, makes a commit durable after the fact: Commit numbers the commit under
+	// the write lock and syncs after releasing it, so the writers behind it need not wait for
+	// the disk.
+	Durable Syncer
+	// Check, if set, is asked before a transaction's first write; its error refuses the write
+	// (a broken store).
+	Check func() error
+}
+
+// Syncer makes commits durable after the fact (the SQLite store's WAL syncer).
+type Syncer interface {
+	// BeginCommit and EndCommit bracket a commit, under the write lock: readers can wait until
+	// every commit begun so far is durable before they act on what they read.
+	BeginCommit() uint64
+	EndCommit(n uint64)
+	// Sync returns once every commit that ended before the call is on disk.
+	Sync() error
 }
 
 var _ wmsql.Beginner = LazyBeginner{}
 
 // BeginTx returns a transaction that opens the real one at its first write.
 func (b LazyBeginner) BeginTx(ctx context.Context, _ *stdsql.TxOptions) (wmsql.Tx, error) {
-	return &LazyTx{db: b.DB, ctx: ctx, lock: b.WriteLock, durable: b.Sync}, nil
+	return &LazyTx{db: b.DB, ctx: ctx, lock: b.WriteLock, durable: b.Durable, check: b.Check}, nil
 }
 
 // ExecContext runs a statement outside any transaction.
@@ -50,7 +64,8 @@ type LazyTx struct {
 	mu      sync.Mutex
 	db      *stdsql.DB
 	lock    sync.Locker
-	durable func() error
+	durable Syncer
+	check   func() error
 	ctx     context.Context
 	tx      *stdsql.Tx
 	acked   bool
@@ -65,6 +80,11 @@ var errEnded = errors.New("the queue transaction has ended (the message was disc
 func (t *LazyTx) begin() error {
 	if t.tx != nil {
 		return nil
+	}
+	if t.check != nil {
+		if err := t.check(); err != nil {
+			return err
+		}
 	}
 	if t.lock != nil {
 		t.lock.Lock()
@@ -138,13 +158,21 @@ func (t *LazyTx) Commit() error {
 		}
 		return nil
 	}
-	err := tx.Commit()
-	t.unlock()
-	t.release() // after the commit: the acked row is gone for every later read
-	if err != nil || t.durable == nil {
+	if t.durable == nil {
+		err := tx.Commit()
+		t.unlock()
+		t.release() // after the commit: the acked row is gone for every later read
 		return err
 	}
-	return t.durable()
+	n := t.durable.BeginCommit()
+	err := tx.Commit()
+	t.durable.EndCommit(n)
+	t.unlock()
+	t.release()
+	if err != nil {
+		return err
+	}
+	return t.durable.Sync()
 }
 
 // release ends the transaction's claims.

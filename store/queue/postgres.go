@@ -161,15 +161,39 @@ func (b PostgresBeginner) QueryContext(ctx context.Context, query string, args .
 // discard them without giving up the message's row lock; Commit commits only together with the
 // ack (watermill-sql also commits when it discards a message on shutdown while the handler may
 // still be writing) and the transaction refuses writes once it has ended.
+//
+// A transaction whose session is lost (an idle-in-transaction timeout, a proxy, a failover) or
+// that cannot be undone to its savepoint is broken: its row lock is gone or useless, and another
+// handler may hold the message already. It refuses every further statement, the ack included,
+// so the subscriber rolls it back and reads the message again in a new transaction; the handler
+// must not act on the message meanwhile (Broken).
 type PostgresTx struct {
 	mu        sync.Mutex
 	tx        *stdsql.Tx
 	savepoint bool
 	acked     bool
 	ended     bool
+	broken    error
 }
 
 const savepoint = "amtsbote_handler"
+
+// errBroken wraps the failure that broke a transaction.
+type errBroken struct{ cause error }
+
+func (e errBroken) Error() string {
+	return "the queue transaction is broken (" + e.cause.Error() + "); the message is read again in a new one"
+}
+
+func (e errBroken) Unwrap() error { return e.cause }
+
+// breaks marks the transaction broken by err and returns the error to report.
+func (t *PostgresTx) breaks(err error) error {
+	if t.broken == nil {
+		t.broken = err
+	}
+	return errBroken{t.broken}
+}
 
 // ExecContext runs a statement in the transaction, setting the savepoint before the handler's
 // first write.
@@ -178,6 +202,9 @@ func (t *PostgresTx) ExecContext(ctx context.Context, query string, args ...any)
 	defer t.mu.Unlock()
 	if t.ended {
 		return nil, errEnded
+	}
+	if t.broken != nil {
+		return nil, errBroken{t.broken}
 	}
 	if strings.HasPrefix(query, ackMarker) {
 		// The ack deletes the row this transaction locked. Deleted inside the savepoint's
@@ -188,43 +215,67 @@ func (t *PostgresTx) ExecContext(ctx context.Context, query string, args ...any)
 		// makes the transaction itself the deleter.
 		if t.savepoint {
 			if _, err := t.tx.ExecContext(ctx, `RELEASE SAVEPOINT `+savepoint); err != nil {
-				return nil, fmt.Errorf("release savepoint: %w", err)
+				return nil, t.breaks(fmt.Errorf("release savepoint: %w", err))
 			}
 			t.savepoint = false
 		}
 		t.acked = true
+		res, err := t.tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return nil, t.breaks(err) // no savepoint left to undo to
+		}
+		return res, nil
 	} else if !t.savepoint {
 		if _, err := t.tx.ExecContext(ctx, `SAVEPOINT `+savepoint); err != nil {
-			return nil, fmt.Errorf("set savepoint: %w", err)
+			return nil, t.breaks(fmt.Errorf("set savepoint: %w", err))
 		}
 		t.savepoint = true
 	}
-	return t.tx.ExecContext(ctx, query, args...)
+	return t.tx.ExecContext(ctx, query, args...) // a failure is undone to the savepoint (Undo)
 }
 
-// QueryContext runs a query in the transaction.
+// QueryContext runs a query in the transaction. A query that fails before the handler's first
+// write has no savepoint to go back to: the transaction is broken.
 func (t *PostgresTx) QueryContext(ctx context.Context, query string, args ...any) (wmsql.Rows, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.ended {
 		return nil, errEnded
 	}
-	return t.tx.QueryContext(ctx, query, args...)
+	if t.broken != nil {
+		return nil, errBroken{t.broken}
+	}
+	rows, err := t.tx.QueryContext(ctx, query, args...)
+	if err != nil && !t.savepoint {
+		return nil, t.breaks(err)
+	}
+	return rows, err
 }
 
-// Undo discards the handler's writes; the message stays locked by this transaction.
+// Broken reports why the transaction cannot be used any more, or nil.
+func (t *PostgresTx) Broken() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.broken
+}
+
+// Undo discards the handler's writes; the message stays locked by this transaction. If they
+// cannot be undone the transaction is broken.
 func (t *PostgresTx) Undo() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.acked = false
-	if t.ended || !t.savepoint {
+	if t.ended || t.broken != nil || !t.savepoint {
 		return nil
 	}
-	_, err := t.tx.Exec(`ROLLBACK TO SAVEPOINT ` + savepoint)
-	return err
+	if _, err := t.tx.Exec(`ROLLBACK TO SAVEPOINT ` + savepoint); err != nil {
+		return t.breaks(fmt.Errorf("roll back to savepoint: %w", err))
+	}
+	return nil
 }
 
-// Commit commits the writes together with the ack; without an ack it rolls them back.
+// Commit commits the writes together with the ack; without an ack, or broken, it rolls them
+// back.
 func (t *PostgresTx) Commit() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -232,9 +283,12 @@ func (t *PostgresTx) Commit() error {
 		return stdsql.ErrTxDone
 	}
 	t.ended = true
-	if !t.acked {
-		if err := t.tx.Rollback(); err != nil && !errors.Is(err, stdsql.ErrTxDone) {
+	if !t.acked || t.broken != nil {
+		if err := t.tx.Rollback(); err != nil && !errors.Is(err, stdsql.ErrTxDone) && t.broken == nil {
 			return err
+		}
+		if t.broken != nil {
+			return errBroken{t.broken}
 		}
 		return nil
 	}
@@ -248,7 +302,7 @@ func (t *PostgresTx) Rollback() error {
 	defer t.mu.Unlock()
 	t.ended = true
 	err := t.tx.Rollback()
-	if err == nil || errors.Is(err, stdsql.ErrTxDone) || errors.Is(err, driver.ErrBadConn) || strings.Contains(err.Error(), "conn closed") {
+	if err == nil || t.broken != nil || errors.Is(err, stdsql.ErrTxDone) || errors.Is(err, driver.ErrBadConn) || strings.Contains(err.Error(), "conn closed") {
 		return nil
 	}
 	return err

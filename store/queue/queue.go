@@ -27,6 +27,18 @@ type Undoer interface {
 	Undo() error
 }
 
+// Broken reports why a subscriber transaction cannot be used any more — its PostgreSQL session
+// was lost, or a failed try could not be undone — or nil. A handler must not act on the message
+// of a broken transaction: its claim is gone and another handler may hold the message. The
+// transaction refuses every statement; the subscriber then rolls it back and reads the message
+// again in a healthy one.
+func Broken(tx wmsql.Tx) error {
+	if b, ok := tx.(interface{ Broken() error }); ok {
+		return b.Broken()
+	}
+	return nil
+}
+
 // ackMarker starts every ack statement, so that the transaction can tell it was acked.
 const ackMarker = "/* amtsbote:ack */ "
 

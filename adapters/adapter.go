@@ -22,8 +22,28 @@ type Package struct {
 	CreatedAt   time.Time
 	Leistung    string
 	AGS         string
-	XML         []byte
-	Files       []File
+	// XML is the message: an XÖV message, or JSON where MediaType says so.
+	XML []byte
+	// MediaType is the message's media type: "" or application/xml for XÖV messages,
+	// application/json for form data. It picks the message file's extension (MessageExt).
+	MediaType string
+	Files     []File
+}
+
+// MessageMediaType is the message's media type (application/xml unless set).
+func (p *Package) MessageMediaType() string {
+	if p.MediaType == "" {
+		return "application/xml"
+	}
+	return p.MediaType
+}
+
+// MessageExt is the extension of the message file in a package: .xml, or .json for JSON.
+func (p *Package) MessageExt() string {
+	if p.MessageMediaType() == "application/json" {
+		return ".json"
+	}
+	return ".xml"
 }
 
 // File is an attachment of a package.

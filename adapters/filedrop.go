@@ -143,13 +143,13 @@ func (f *filedrop) Deliver(ctx context.Context, p *Package) (string, error) {
 				return "", err
 			}
 		}
-		target, err := f.place(ctx, base+".xml", func(w io.Writer) error { _, err := w.Write(p.XML); return err }, sameLocalBytes)
+		target, err := f.place(ctx, base+p.MessageExt(), func(w io.Writer) error { _, err := w.Write(p.XML); return err }, sameLocalBytes)
 		if err != nil {
 			return "", err
 		}
 		artefact = target
 	} else {
-		target, err := f.place(ctx, base+".zip", func(w io.Writer) error { return writeZip(w, base+".xml", p) }, sameLocalZip)
+		target, err := f.place(ctx, base+".zip", func(w io.Writer) error { return writeZip(w, base+p.MessageExt(), p) }, sameLocalZip)
 		if err != nil {
 			return "", err
 		}
@@ -240,7 +240,7 @@ func writeZip(w io.Writer, xmlName string, p *Package) error {
 		_, err = io.Copy(fw, r)
 		return err
 	}
-	if err := add(xmlName, "application/xml", bytes.NewReader(p.XML)); err != nil {
+	if err := add(xmlName, p.MessageMediaType(), bytes.NewReader(p.XML)); err != nil {
 		return err
 	}
 	for _, file := range p.Files {
@@ -312,6 +312,24 @@ func SafeName(name string) string {
 		out = "unnamed"
 	}
 	return out
+}
+
+// PackageName is the name of a file in a delivered package: id (a UUID, as xdomea wants file
+// names to start with one), "_", and the file's own name made safe — shortened, keeping its
+// extension, so that the whole stays within SafeName's 120 bytes and SafeName leaves it as is.
+func PackageName(id, name string) string {
+	safe := SafeName(name)
+	if room := 120 - len(id) - 1; len(safe) > room {
+		ext := filepath.Ext(safe)
+		if len(ext) > 20 || len(ext) >= room {
+			ext = ""
+		}
+		safe = trimDotsAndSpaces(truncateUTF8(safe, room-len(ext))) + ext
+		if safe == "" {
+			safe = "unnamed"
+		}
+	}
+	return SafeName(id + "_" + safe)
 }
 
 // trimDotsAndSpaces removes dots and white space at both ends: a leading dot hides the file on

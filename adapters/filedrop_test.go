@@ -305,3 +305,27 @@ func FuzzSafeName(f *testing.F) {
 		}
 	})
 }
+
+// A package name starts with the UUID whatever the portal's file name holds (directories, a
+// length beyond what SafeName keeps) and keeps the extension; a second SafeName, as the adapters
+// apply, changes nothing — the message and the package name the file alike.
+func TestPackageName(t *testing.T) {
+	const id = "0a1b2c3d-0000-4000-8000-000000000001"
+	tests := []struct{ name, want string }{
+		{"Bescheid.pdf", id + "_Bescheid.pdf"},
+		{"../../etc/passwd.pdf", id + "_passwd.pdf"},
+		{"C:\\Users\\anna\\Scan 01.png", id + "_Scan 01.png"},
+		{strings.Repeat("Ä", 100) + ".pdf", id + "_" + strings.Repeat("Ä", 39) + ".pdf"},
+		{"\u202efdp.exe", id + "_fdp.exe"},
+		{"...", id + "_unnamed"},
+	}
+	for _, tt := range tests {
+		got := adapters.PackageName(id, tt.name)
+		if got != tt.want {
+			t.Errorf("PackageName(%q) = %q, want %q", tt.name, got, tt.want)
+		}
+		if len(got) > 120 || adapters.SafeName(got) != got || !strings.HasPrefix(got, id+"_") {
+			t.Errorf("PackageName(%q) = %q: over 120 bytes, changed by SafeName, or without the UUID", tt.name, got)
+		}
+	}
+}

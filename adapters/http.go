@@ -389,7 +389,10 @@ func xdomeaBase(p *Package) string { return SafeName(p.MessageID + "_" + p.Messa
 
 // body builds the request body as options.package and options.soap ask.
 func (h *httpAdapter) body(p *Package) ([]byte, string, error) {
-	xmlBody, xmlType := p.XML, "application/xml"
+	xmlBody, xmlType := p.XML, p.MessageMediaType()
+	if h.soap != "" && p.MessageExt() != ".xml" {
+		return nil, "", Permanent(fmt.Errorf("http: %s: options.soap wraps XML messages; this destination gets %s", h.target, xmlType))
+	}
 	if h.soap != "" {
 		env, err := soapEnvelope(h.soap, p.XML)
 		if err != nil {
@@ -400,7 +403,7 @@ func (h *httpAdapter) body(p *Package) ([]byte, string, error) {
 	var buf bytes.Buffer
 	switch h.pkg {
 	case "zip":
-		if err := writeZip(&buf, xdomeaBase(p)+".xml", p); err != nil {
+		if err := writeZip(&buf, xdomeaBase(p)+p.MessageExt(), p); err != nil {
 			return nil, "", fmt.Errorf("http: build the zip for %s: %w", h.target, err)
 		}
 		return buf.Bytes(), "application/zip", nil
@@ -432,7 +435,7 @@ func (h *httpAdapter) writeMultipart(w io.Writer, p *Package, xmlBody []byte, xm
 		}
 		return mw.CreatePart(hdr)
 	}
-	pw, err := part("message", xdomeaBase(p)+".xml", xmlType, "<message@amtsbote>")
+	pw, err := part("message", xdomeaBase(p)+p.MessageExt(), xmlType, "<message@amtsbote>")
 	if err != nil {
 		return "", err
 	}

@@ -247,7 +247,7 @@ func (s *sftpAdapter) deliverOn(ctx context.Context, c *sftpConn, p *Package) (s
 	base := SafeName(p.MessageID + "_" + p.MessageType)
 	target := path.Join(dir, base+".zip")
 	tmp := path.Join(dir, ".amtsbote-"+randomHex()+".tmp")
-	if err := s.upload(ctx, c.sftp, tmp, base+".xml", p); err != nil {
+	if err := s.upload(ctx, c.sftp, tmp, base+p.MessageExt(), p); err != nil {
 		if !c.broken(err) {
 			_ = c.sftp.Remove(tmp)
 		}

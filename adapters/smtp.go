@@ -400,7 +400,7 @@ func (s *smtpAdapter) writeMail(w io.Writer, p *Package, msgID string) error {
 	if err := mw.SetBoundary(boundary); err != nil {
 		return err
 	}
-	xmlName := xdomeaBase(p) + ".xml"
+	xmlName := xdomeaBase(p) + p.MessageExt()
 	text, err := mw.CreatePart(textproto.MIMEHeader{
 		"Content-Type": {"text/plain; charset=utf-8"}, "Content-Transfer-Encoding": {"quoted-printable"},
 	})
@@ -413,7 +413,7 @@ func (s *smtpAdapter) writeMail(w io.Writer, p *Package, msgID string) error {
 	if err := qp.Close(); err != nil {
 		return err
 	}
-	if err := writeBase64Part(mw, xmlName, "application/xml", func(w io.Writer) error { _, err := w.Write(p.XML); return err }); err != nil {
+	if err := writeBase64Part(mw, xmlName, p.MessageMediaType(), func(w io.Writer) error { _, err := w.Write(p.XML); return err }); err != nil {
 		return err
 	}
 	for _, f := range p.Files {

@@ -209,7 +209,9 @@ type DeliveryDetail struct {
 	LastError     string     `json:"last_error,omitempty"`
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 	Artefact      string     `json:"artefact,omitempty"`
-	UpdatedAt     time.Time  `json:"updated_at"`
+	// RemoteID is the id the receiving system gave the object (from its receipt).
+	RemoteID  string    `json:"remote_id,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func (s *Server) submission(w http.ResponseWriter, r *http.Request) {
@@ -245,7 +247,7 @@ func (s *Server) submission(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, d := range deliveries {
 		dd := DeliveryDetail{Destination: d.Destination, Status: d.Status, Attempts: d.Attempts, LastError: d.LastError,
-			Artefact: d.Artefact, UpdatedAt: d.UpdatedAt}
+			Artefact: d.Artefact, RemoteID: d.RemoteID, UpdatedAt: d.UpdatedAt}
 		if !d.NextAttemptAt.IsZero() {
 			next := d.NextAttemptAt
 			dd.NextAttemptAt = &next

@@ -190,9 +190,10 @@ type SchemaSet struct {
 	// Catalog is an OASIS XML catalog, relative to the config file, that maps the absolute
 	// schemaLocation URLs of the set to local files. Optional when all imports are relative.
 	Catalog string `mapstructure:"catalog"`
-	// CodeLists is a directory of genericode code lists, relative to the config file. Optional;
+	// CodeLists are directories of genericode code lists, relative to the config file: one, or
+	// a list (the standard's own lists and others its messages use, e.g. the DVDV's). Optional;
 	// when set, codes in messages are checked against their lists.
-	CodeLists string `mapstructure:"code_lists"`
+	CodeLists []string `mapstructure:"code_lists"`
 }
 
 // Destination is a receiving system and the adapter that reaches it.
@@ -591,6 +592,17 @@ func (c *Config) Path(p string) string {
 		return p
 	}
 	return filepath.Join(filepath.Dir(c.File), p)
+}
+
+// Paths resolves several paths as Path does.
+func (c *Config) Paths(ps []string) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, c.Path(p))
+		}
+	}
+	return out
 }
 
 // Destination returns the destination with the given id.

@@ -110,6 +110,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 		return nil, err
 	}
 	d.current.Store(snap)
+	for _, w := range snap.Warnings() {
+		log.Warn("configuration: " + w)
+	}
 	for _, dest := range cfg.Destinations {
 		a, err := adapters.New(dest.Type, dest.Options)
 		if err != nil {

@@ -64,6 +64,9 @@ func (d *Daemon) reload() error {
 	}
 	old := d.current.Swap(snap)
 	old.Retire()
+	for _, w := range snap.Warnings() {
+		d.log.Warn("configuration: " + w)
+	}
 	d.log.Info("configuration reloaded", "config", cfg.File, "routes", len(snap.Routes.Routes))
 	return nil
 }

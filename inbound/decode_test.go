@@ -30,7 +30,7 @@ func TestDecodeSubmissionProblems(t *testing.T) {
 		{"unknown field", head + `,"leistungg":"1"}`, "leistungg", "unknown field; expected leistung, ags"},
 		{"field name in another case", head + `,"Reference":"r"}`, "Reference", "unknown field"},
 		{"unknown attachment field", head + `,"attachments":[{"filename":"a.pdf","size":1}]}`,
-			"attachments[0].size", "expected filename, media_type, content_base64"},
+			"attachments[0].size", "expected filename, media_type, title, content_base64"},
 		{"duplicate field", head + `,"ags":"09162000"}`, "ags", "appears twice"},
 		{"duplicate in data", `{"data":{"a":1,"a":2}}`, "data.a", "appears twice"},
 		{"wrong type", head + `,"ars":12}`, "ars", "must be a JSON string, not a number"},

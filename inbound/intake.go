@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/amtsbote/amtsbote/adapters"
+	"github.com/amtsbote/amtsbote/fileformat"
 	"github.com/amtsbote/amtsbote/store"
 )
 
@@ -151,6 +152,10 @@ func multipartHash(submissionPart []byte, files []store.Attachment) string {
 		field([]byte(f.Filename))
 		field([]byte(f.MediaType))
 		field([]byte(f.SHA256))
+		if f.Title != "" { // only when given: hashes of requests without titles stay as they were
+			field([]byte("title"))
+			field([]byte(f.Title))
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -171,10 +176,15 @@ func (s *Server) spool(part *multipart.Part, seq int, field string, lim Limits, 
 	if len(problems) > 0 {
 		return store.Attachment{}, "", http.StatusBadRequest, problems
 	}
+	title := strings.TrimSpace(part.Header.Get("Content-Description"))
+	if len(title) > 500 {
+		return store.Attachment{}, "", http.StatusBadRequest, []Problem{{Field: field + ".title", Message: "Content-Description must be at most 500 bytes"}}
+	}
 	sp := &spooler{in: in, dir: s.SpoolDir}
 	head := &headWriter{max: 512}
 	sum := sha256.New()
-	n, err := io.Copy(io.MultiWriter(sp, head, sum), io.LimitReader(part, lim.MaxAttachmentBytes+1))
+	format := &fileformat.Detector{}
+	n, err := io.Copy(io.MultiWriter(sp, head, sum, format), io.LimitReader(part, lim.MaxAttachmentBytes+1))
 	if errors.Is(err, errSpool) {
 		return store.Attachment{}, "", http.StatusInternalServerError, []Problem{{Message: "could not spool the upload"}}
 	}
@@ -193,8 +203,9 @@ func (s *Server) spool(part *multipart.Part, seq int, field string, lim Limits, 
 	if err != nil {
 		return store.Attachment{}, "", http.StatusInternalServerError, []Problem{{Message: "could not spool the upload"}}
 	}
-	a := store.Attachment{Seq: seq, Filename: name, PackageName: newID() + "_" + adapters.SafeName(name), MediaType: mt,
-		SHA256: hex.EncodeToString(sum.Sum(nil)), Content: f}
+	ff := format.Format(mt, name)
+	a := store.Attachment{Seq: seq, Filename: name, PackageName: adapters.PackageName(newID(), name), MediaType: mt,
+		Title: title, SHA256: hex.EncodeToString(sum.Sum(nil)), Content: f, Format: ff.Name, FormatVersion: ff.Version, PDFA: ff.PDFA}
 	return a, mismatch(seq, mt, head.Bytes()), 0, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"github.com/amtsbote/amtsbote/adapters"
+	"github.com/amtsbote/amtsbote/fileformat"
 	"github.com/amtsbote/amtsbote/pipeline"
 	"github.com/amtsbote/amtsbote/routes"
 	"github.com/amtsbote/amtsbote/snapshot"
@@ -44,6 +45,8 @@ type submissionRequest struct {
 type attachmentRequest struct {
 	Filename  string `json:"filename"`
 	MediaType string `json:"media_type"`
+	// Title says what the file is (e.g. "Personalausweis, Vorder- und Rückseite"); optional.
+	Title string `json:"title"`
 	// Content is the file, sent as standard base64 and decoded straight into bytes.
 	Content []byte `json:"content_base64"`
 }
@@ -274,6 +277,9 @@ func decodeSubmission(body []byte, lim Limits) (submissionRequest, []Problem) {
 		} else if len(a.Filename) > 255 {
 			add(field+".filename", "must be at most 255 bytes")
 		}
+		if len(a.Title) > 500 {
+			add(field+".title", "must be at most 500 bytes")
+		}
 		if mt, _, err := mime.ParseMediaType(a.MediaType); err != nil || !strings.Contains(mt, "/") {
 			add(field+".media_type", "must be a media type such as application/pdf, got %q", a.MediaType)
 		}
@@ -422,7 +428,7 @@ func fieldOf(p jsontext.Pointer) string {
 // expectedFields lists the names allowed in the object holding the unknown member.
 func expectedFields(p jsontext.Pointer) string {
 	if strings.HasPrefix(string(p), "/attachments/") {
-		return "filename, media_type, content_base64"
+		return "filename, media_type, title, content_base64"
 	}
 	return "leistung, ags, ars, reference, data, attachments"
 }
@@ -512,9 +518,11 @@ func attachments(reqs []attachmentRequest) ([]store.Attachment, []string) {
 			flagged = append(flagged, m)
 		}
 		sum := sha256.Sum256(content) // here, in parallel, not in the shared commit
+		f := fileformat.Detect(content, mt, a.Filename)
 		out = append(out, store.Attachment{
-			Seq: i, Filename: a.Filename, PackageName: newID() + "_" + adapters.SafeName(a.Filename),
+			Seq: i, Filename: a.Filename, PackageName: adapters.PackageName(newID(), a.Filename), Title: strings.TrimSpace(a.Title),
 			MediaType: mt, SHA256: hex.EncodeToString(sum[:]), Content: bytes.NewReader(content),
+			Format: f.Name, FormatVersion: f.Version, PDFA: f.PDFA,
 		})
 	}
 	return out, flagged

@@ -24,7 +24,7 @@ func FuzzMap(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Add([]byte(`[1,2,3]`))
 	var compiled []*mapping.Mapping
-	for _, m := range []string{"gewerbeanmeldung-abgabe-0401.yaml", "gewerbeanmeldung-fvdaten-0604.yaml"} {
+	for _, m := range demoMappingFiles {
 		compiled = append(compiled, load(f, demoMappings+m))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -23,10 +23,13 @@ type Mapping struct {
 	Namespaces  map[string]string // prefix → namespace URI
 	MessageType string            // e.g. Abgabe.Abgabe.0401: names the delivered files
 	MessageCode string            // the header's message type code, e.g. 0401
-	vars        []variable
-	rules       []*rule
-	codes       *xoev.CodeLists
-	aliases     map[string]string // variable → the submission path it stands for
+	// SchemaLocation is written as xsi:schemaLocation on the root (namespace, then the schema
+	// file), as the XÖV conformance rules ask; validation never follows it.
+	SchemaLocation string
+	vars           []variable
+	rules          []*rule
+	codes          *xoev.CodeLists
+	aliases        map[string]string // variable → the submission path it stands for
 	// Files are the mapping file and every partial it includes.
 	Files []string
 }
@@ -75,7 +78,10 @@ type codeRule struct {
 
 // Reserved names in expressions; variables may not take them.
 var reserved = map[string]bool{"submission": true, "data": true, "attachments": true, "header": true,
-	"index": true, "item": true, "now": true, "uuid": true}
+	"index": true, "item": true, "now": true, "uuid": true, "application": true, "object_id": true}
+
+// xsiNamespace is the namespace of xsi:schemaLocation.
+const xsiNamespace = "http://www.w3.org/2001/XMLSchema-instance"
 
 var (
 	qnamePattern = regexp.MustCompile(`^([A-Za-z_][\w.-]*:)?[A-Za-z_][\w.-]*$`)
@@ -159,7 +165,7 @@ func (l *loader) loadMain(file string) *Mapping {
 		l.problems = append(l.problems, err.Error())
 		return nil
 	}
-	f := l.fields(file, node, "root", "namespaces", "message_type", "message_code", "vars", "rules")
+	f := l.fields(file, node, "root", "namespaces", "message_type", "message_code", "schema_location", "vars", "rules")
 	m := &Mapping{File: file, Namespaces: map[string]string{}, codes: l.codes, aliases: map[string]string{}}
 	str := func(key string, required bool) string {
 		v, ok := f[key]
@@ -174,6 +180,10 @@ func (l *loader) loadMain(file string) *Mapping {
 	m.Root = str("root", true)
 	m.MessageType = str("message_type", true)
 	m.MessageCode = str("message_code", false)
+	m.SchemaLocation = str("schema_location", false)
+	if loc := m.SchemaLocation; loc != "" && len(strings.Fields(loc))%2 != 0 {
+		l.errorf(file, f["schema_location"].Line, "schema_location %q: expected pairs of namespace and schema file", loc)
+	}
 	if ns, ok := f["namespaces"]; ok {
 		for i := 0; i+1 < len(ns.Content); i += 2 {
 			m.Namespaces[ns.Content[i].Value] = ns.Content[i+1].Value
@@ -230,6 +240,9 @@ func (l *loader) loadMain(file string) *Mapping {
 	return m
 }
 
+// Type is the message type the mapping makes.
+func (m *Mapping) Type() string { return m.MessageType }
+
 func (l *loader) checkName(file string, line int, name string) {
 	if !qnamePattern.MatchString(name) {
 		l.errorf(file, line, "%q is not an XML name", name)
@@ -264,17 +277,26 @@ func (l *loader) compile(file string, node *yaml.Node, src string, scope map[str
 // free-form.
 var envTypes = func() types.Map {
 	str, integer := types.String, types.Int
-	authority := types.Map{"kennung": str, "praefix": str, "name": str}
+	authority := types.Map{"kennung": str, "praefix": str, "name": str, "kennung_list": str, "kennung_list_version": str,
+		"praefix_list": str, "praefix_list_version": str}
+	file := types.Map{"filename": str, "package_name": str, "media_type": str, "size": integer, "sha256": str,
+		"title": str, "format": str, "format_version": str, "pdfa": str, "extension": str, "created": str, "object_id": str}
+	attachment := types.Map{"index": integer, "number": integer}
+	for k, v := range file {
+		attachment[k] = v
+	}
 	return types.Map{
 		"submission": types.Map{"id": str, "portal": str, "reference": str, "leistung": str, "ags": str, "ars": str,
-			"received_at": str, "received_date": str},
-		"data": types.TypeOf(map[string]any{}),
-		"attachments": types.Array(types.Map{"index": integer, "number": integer, "filename": str, "package_name": str,
-			"media_type": str, "size": integer, "sha256": str}),
-		"header": types.Map{"id": str, "created": str, "type_code": str, "product": str,
+			"received_at": str, "received_date": str, "object_id": str},
+		"data":        types.TypeOf(map[string]any{}),
+		"attachments": types.Array(attachment),
+		// application is nil unless the route renders the readable application (application_document).
+		"application": types.Map{"object_id": str, "pdf": file, "data": file},
+		"header": types.Map{"id": str, "created": str, "type_code": str, "product": str, "product_version": str,
 			"sender": authority, "recipient": authority},
-		"now":  types.TypeOf(func() string { return "" }),
-		"uuid": types.TypeOf(func() string { return "" }),
+		"now":       types.TypeOf(func() string { return "" }),
+		"uuid":      types.TypeOf(func() string { return "" }),
+		"object_id": types.TypeOf(func(...any) string { return "" }),
 	}
 }()
 

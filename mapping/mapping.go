@@ -6,8 +6,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/amtsbote/amtsbote/xoev"
 )
+
+// objectNamespace is the namespace of the name-based UUIDs of the objects of a submission.
+var objectNamespace = uuid.MustParse("8d3e0a1c-5a7e-4f3e-9a57-61e7f1d2a4b0")
+
+// ObjectID is the UUID of one object of a submission (a Vorgang, a Dokument), derived from the
+// submission's id and the object's name: the same object gets the same UUID in every message of
+// the fan-out and in every redelivery, so that a DMS that receives it twice recognises it.
+func ObjectID(submissionID string, parts ...string) string {
+	name := submissionID
+	for _, p := range parts {
+		name += "\x00" + p
+	}
+	return uuid.NewSHA1(objectNamespace, []byte(name)).String()
+}
 
 // Input is everything a mapping may use.
 type Input struct {
@@ -36,6 +52,15 @@ type Attachment struct {
 	MediaType   string
 	Size        int64
 	SHA256      string
+	// Title is what the portal says the file is; "" if it said nothing.
+	Title string
+	// Format, FormatVersion and PDFA are what the content shows (fileformat): e.g. pdf, 1.7, 2b.
+	Format, FormatVersion, PDFA string
+	// Generated marks the files amtsbote made: the readable application (PDF) and its data
+	// (JSON). Mappings see them as application, not among the attachments.
+	Generated bool
+	// CreatedAt is when the file was made, where that is known (generated files); else zero.
+	CreatedAt time.Time
 }
 
 // Message is a mapped XÖV message.
@@ -43,7 +68,11 @@ type Message struct {
 	ID        string // the message (process) UUID
 	Type      string // e.g. Abgabe.Abgabe.0401
 	CreatedAt time.Time
-	XML       []byte
+	// XML is the message; JSON where MediaType says so.
+	XML []byte
+	// MediaType is application/xml for XÖV messages ("" reads as that), application/json for
+	// form data (formdata).
+	MediaType string
 	// rules computes, when a problem needs it, the map from element paths (as libxml2 writes
 	// them in validation errors) to the file:line of the mapping rule that produced the element.
 	rules func() map[string]string

@@ -3,6 +3,7 @@ package mapping
 import (
 	"encoding/json"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -59,6 +60,10 @@ func (m *Mapping) Map(in Input) (*Message, error) {
 			root.CreateAttr("xmlns:"+p, m.Namespaces[p])
 		}
 	}
+	if m.SchemaLocation != "" {
+		root.CreateAttr("xmlns:xsi", xsiNamespace)
+		root.CreateAttr("xsi:schemaLocation", m.SchemaLocation)
+	}
 	r.origin[root] = m.File
 	r.apply(root, m.rules, env)
 	if len(r.problems) > 0 {
@@ -69,7 +74,7 @@ func (m *Mapping) Map(in Input) (*Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", m.MessageType, err)
 	}
-	return &Message{ID: header.MessageID, Type: m.MessageType, CreatedAt: header.Created, XML: xml, rules: r.paths}, nil
+	return &Message{ID: header.MessageID, Type: m.MessageType, CreatedAt: header.Created, XML: xml, MediaType: "application/xml", rules: r.paths}, nil
 }
 
 func baseEnv(in Input, h xoev.Header, newID func() string) (map[string]any, error) {
@@ -79,35 +84,82 @@ func baseEnv(in Input, h xoev.Header, newID func() string) (map[string]any, erro
 			return nil, fmt.Errorf("data is not JSON: %v", err)
 		}
 	}
-	atts := make([]any, len(in.Attachments))
-	for i, a := range in.Attachments {
-		atts[i] = map[string]any{
-			"index": i, "number": i + 1, "filename": a.Filename, "package_name": a.PackageName,
-			"media_type": a.MediaType, "size": int(a.Size), "sha256": a.SHA256,
+	file := func(a Attachment) map[string]any {
+		created := ""
+		if !a.CreatedAt.IsZero() {
+			created = xoev.DateTime(a.CreatedAt)
+		}
+		ext := strings.ToLower(strings.TrimPrefix(path.Ext(a.Filename), "."))
+		return map[string]any{
+			"filename": a.Filename, "package_name": a.PackageName, "media_type": a.MediaType, "size": int(a.Size),
+			"sha256": a.SHA256, "title": a.Title, "format": a.Format, "format_version": a.FormatVersion, "pdfa": a.PDFA,
+			"extension": ext, "created": created, "object_id": ObjectID(in.SubmissionID, "dokument", a.PackageName),
 		}
 	}
+	atts := []any{}
+	var application map[string]any
+	for _, a := range in.Attachments {
+		if a.Generated {
+			if application == nil {
+				application = map[string]any{"object_id": ObjectID(in.SubmissionID, "antrag"), "pdf": nil, "data": nil}
+			}
+			switch a.Format {
+			case "pdf":
+				application["pdf"] = file(a)
+			case "json":
+				application["data"] = file(a)
+			}
+			continue
+		}
+		f := file(a)
+		f["index"], f["number"] = len(atts), len(atts)+1
+		atts = append(atts, f)
+	}
 	authority := func(a xoev.Authority) map[string]any {
-		return map[string]any{"kennung": a.Kennung, "praefix": a.Praefix, "name": a.Name}
+		return map[string]any{"kennung": a.Kennung, "praefix": a.Praefix, "name": a.Name,
+			"kennung_list": a.KennungList, "kennung_list_version": a.KennungListVersion,
+			"praefix_list": a.PraefixList, "praefix_list_version": a.PraefixListVersion}
 	}
 	created := xoev.DateTime(h.Created)
+	var app any // nil (not an empty map) when the route renders no application document
+	if application != nil {
+		app = application
+	}
 	return map[string]any{
 		"submission": map[string]any{
 			"id": in.SubmissionID, "portal": in.Portal, "reference": in.Reference, "leistung": in.Leistung,
 			"ags": in.AGS, "ars": in.ARS, "received_at": xoev.DateTime(in.ReceivedAt), "received_date": xoev.Date(in.ReceivedAt),
+			"object_id": ObjectID(in.SubmissionID, "vorgang"),
 		},
 		"data":        data,
 		"attachments": atts,
+		"application": app,
 		"header": map[string]any{
 			"id": h.MessageID, "created": created, "type_code": h.MessageType, "product": h.Product,
-			"sender": authority(h.Sender), "recipient": authority(h.Recipient),
+			"product_version": h.ProductVersion, "sender": authority(h.Sender), "recipient": authority(h.Recipient),
 		},
 		"now":  func() string { return created },
 		"uuid": newID,
+		"object_id": func(parts ...any) string {
+			names := make([]string, len(parts))
+			for i, p := range parts {
+				names[i] = fmt.Sprint(p)
+			}
+			return ObjectID(in.SubmissionID, names...)
+		},
 	}, nil
 }
 
+// fail records a problem; the same problem of the same rule is recorded once (a partial used
+// twice with the same data, e.g. the applicant as contact and as sender, fails twice alike).
 func (r *run) fail(where, element, format string, args ...any) {
-	r.problems = append(r.problems, RuleError{Where: where, Element: element, Problem: fmt.Sprintf(format, args...)})
+	e := RuleError{Where: where, Element: element, Problem: fmt.Sprintf(format, args...)}
+	for _, p := range r.problems {
+		if p == e {
+			return
+		}
+	}
+	r.problems = append(r.problems, e)
 }
 
 func (r *run) eval(prog *vm.Program, env map[string]any) (any, error) {

@@ -257,7 +257,7 @@ func (d *deliverer) prepare(msg *message.Message, id string) (*adapters.Package,
 	}
 	pkg := &adapters.Package{
 		SubmissionID: id, Route: sub.Route, MessageID: m.MessageID, MessageType: m.MessageType, CreatedAt: m.CreatedAt,
-		Leistung: sub.Leistung, AGS: sub.AGS, XML: m.XML,
+		Leistung: sub.Leistung, AGS: sub.AGS, XML: m.XML, MediaType: m.MediaType,
 	}
 	for _, a := range atts {
 		seq, size := a.Seq, a.Size

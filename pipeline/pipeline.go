@@ -209,8 +209,8 @@ func (p *Pipeline) guard(h func(*message.Message, wmsql.Tx) error, giveUp func(*
 				return nil
 			}
 			undo(tx)
-			if p.letGo(msg, tx) || ctx.Err() != nil {
-				return err // let go, or shutting down: the message stays queued
+			if ctx.Err() != nil || p.letGo(msg, tx) {
+				return err // shutting down, or let go: the message stays queued
 			}
 			n++
 			p.mu.Lock()

@@ -1,14 +1,18 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/amtsbote/amtsbote/formdata"
+	"github.com/amtsbote/amtsbote/formdoc"
 	"github.com/amtsbote/amtsbote/mapping"
 	"github.com/amtsbote/amtsbote/routes"
 	"github.com/amtsbote/amtsbote/snapshot"
@@ -44,6 +48,13 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 	if err != nil {
 		return err
 	}
+	// The readable application and the data as received: made once, stored with the messages
+	// that reference them, so that every delivery (and redelivery) carries the same bytes.
+	generated, err := applicationFiles(sub, atts, route, snap.Config.Location(), len(atts))
+	if err != nil {
+		return err
+	}
+	atts = append(atts, generated...)
 	in := mappingInput(sub, atts, snap)
 	var messages []store.Message
 	var failures []store.Event
@@ -57,13 +68,16 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 			continue
 		}
 		messages = append(messages, store.Message{SubmissionID: id, Destination: t.Destination, MessageID: m.ID,
-			MessageType: m.Type, SchemaSet: t.Schema, CreatedAt: m.CreatedAt, XML: m.XML})
+			MessageType: m.Type, SchemaSet: t.Schema, CreatedAt: m.CreatedAt, XML: m.XML, MediaType: m.MediaType})
 	}
 	if len(failures) > 0 {
 		log.Info("submission does not map to valid messages", "failures", len(failures))
 		return p.fail(msg, tx, sub, failures)
 	}
 	now := p.Now()
+	if err := store.InsertAttachments(ctx, tx, id, generated); err != nil {
+		return err
+	}
 	var events []store.Event
 	for _, m := range messages {
 		if err := store.InsertMessage(ctx, tx, m); err != nil {
@@ -71,7 +85,7 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 		}
 		events = append(events,
 			store.Event{At: now, Type: "mapped", Destination: m.Destination, Detail: fmt.Sprintf("%s %s (route %s)", m.MessageType, m.MessageID, route.ID)},
-			store.Event{At: now, Type: "validated", Destination: m.Destination, Detail: "valid against " + m.SchemaSet})
+			store.Event{At: now, Type: "validated", Destination: m.Destination, Detail: "valid against " + validatedBy(m, route)})
 		if err := store.InsertDelivery(ctx, tx, id, m.Destination, now); err != nil {
 			return err
 		}
@@ -96,11 +110,59 @@ func mappingInput(sub store.Submission, atts []store.Attachment, snap *snapshot.
 		Sender: snap.Config.Sender,
 	}
 	for _, a := range atts {
-		in.Attachments = append(in.Attachments, mapping.Attachment{
+		ma := mapping.Attachment{
 			Filename: a.Filename, PackageName: a.PackageName, MediaType: a.MediaType, Size: a.Size, SHA256: a.SHA256,
-		})
+			Title: a.Title, Format: a.Format, FormatVersion: a.FormatVersion, PDFA: a.PDFA,
+			Generated: a.Origin == store.OriginGenerated,
+		}
+		if ma.Generated {
+			ma.CreatedAt = sub.ReceivedAt // the application as received
+		}
+		in.Attachments = append(in.Attachments, ma)
 	}
 	return in
+}
+
+// applicationFiles renders the readable application and keeps the data as received, if the
+// route asks for them and they were not made before; seq numbers follow the portal's files.
+func applicationFiles(sub store.Submission, atts []store.Attachment, route *routes.Route, loc *time.Location, next int) ([]store.Attachment, error) {
+	if route.ApplicationDocument == nil {
+		return nil, nil
+	}
+	for _, a := range atts {
+		if a.Origin == store.OriginGenerated {
+			return nil, nil // made by an earlier run
+		}
+	}
+	doc := routes.DocumentFor(route, routes.SubmissionInfo{ID: sub.ID, Portal: sub.Portal, Reference: sub.Reference,
+		Leistung: sub.Leistung, AGS: sub.AGS, ReceivedAt: sub.ReceivedAt, Data: sub.Data}, loc)
+	for _, a := range atts {
+		doc.Attachments = append(doc.Attachments, formdoc.Attachment{Name: a.Filename, MediaType: a.MediaType, Size: a.Size})
+	}
+	files, err := formdoc.ApplicationFiles(doc, mapping.ObjectID(sub.ID, "antrag"))
+	if err != nil {
+		return nil, fmt.Errorf("render the application of %s: %w", sub.ID, err)
+	}
+	out := make([]store.Attachment, len(files))
+	for i, f := range files {
+		out[i] = store.Attachment{Seq: next + i, Filename: f.Filename, PackageName: f.PackageName, MediaType: f.MediaType,
+			Title: f.Title, Format: f.Format, FormatVersion: f.FormatVersion, PDFA: f.PDFA, Origin: store.OriginGenerated,
+			Content: bytes.NewReader(f.Content)}
+	}
+	return out, nil
+}
+
+// validatedBy names what a message was checked against.
+func validatedBy(m store.Message, route *routes.Route) string {
+	if m.SchemaSet != "" {
+		return m.SchemaSet
+	}
+	for _, t := range route.Targets {
+		if t.Destination == m.Destination && t.FormData != nil && t.FormData.JSONSchema != "" {
+			return t.FormData.JSONSchema
+		}
+	}
+	return "nothing (no schema configured)"
 }
 
 // mapTarget builds and validates the message for one target. A problem with the submission is
@@ -108,11 +170,21 @@ func mappingInput(sub store.Submission, atts []store.Attachment, snap *snapshot.
 func (p *Pipeline) mapTarget(in mapping.Input, t routes.Target, snap *snapshot.Snapshot) (*mapping.Message, *store.Event, error) {
 	in.Recipient, in.Now = t.Recipient, p.Now
 	m, err := t.Mapper.Map(in)
-	if err != nil {
-		if mapping.IsMappingError(err) {
-			return nil, &store.Event{Type: "mapping_failed", Destination: t.Destination, Detail: err.Error()}, nil
+	var fe *formdata.ValidationError
+	switch {
+	case errors.As(err, &fe):
+		lines := make([]string, len(fe.Problems))
+		for i, pr := range fe.Problems {
+			lines[i] = pr.String()
 		}
+		return nil, &store.Event{Type: "validation_failed", Destination: t.Destination,
+			Detail: fmt.Sprintf("the form data is not valid against %s:\n%s", fe.Schema, strings.Join(lines, "\n"))}, nil
+	case err != nil && mapping.IsMappingError(err):
+		return nil, &store.Event{Type: "mapping_failed", Destination: t.Destination, Detail: err.Error()}, nil
+	case err != nil:
 		return nil, nil, err
+	case t.FormData != nil:
+		return m, nil, nil // checked against its JSON Schema while mapped
 	}
 	set, ok := snap.Schemas[t.Schema]
 	if !ok {

@@ -1,8 +1,10 @@
 // Package receipts closes the loop with receiving systems: it polls an inbox for their answers
-// — xdomea Abgabe.ImportBestaetigen.0402 and Abgabe.EmpfangBestaetigen.0403 — parses each
-// safely, validates it, matches it to the delivered message by ProzessID and sets the delivery
-// (and so the submission) acknowledged or rejected with the reason. A receipt that matches
-// nothing or cannot be read is filed and moved aside, never dropped.
+// — the xdomea receipts of every message type amtsbote sends: Empfangsbestätigungen
+// (Information 0102, Geschäftsgang 0202, Abgabe 0403, FVDaten 0629) and Importbestätigungen
+// (Abgabe 0402, FVDaten 0630 with the id the DMS gave the object) — parses each safely,
+// validates it, matches it to the delivered message by ProzessID and sets the delivery (and so
+// the submission) acknowledged or rejected with the reason. A receipt that matches nothing or
+// cannot be read is filed and moved aside, never dropped.
 package receipts
 
 import (
@@ -90,6 +92,11 @@ func (p *Processor) Poll(ctx context.Context) (Result, error) {
 // receipt is what a receipt says.
 type receipt struct {
 	kind, messageID, outcome, detail string
+	// remoteID is the id the receiving system gave the object (0630's IDSGO).
+	remoteID string
+	// confirmsReceipt is set for an Empfangsbestätigung: it says the message arrived, nothing
+	// about its import, and never overrides an import's outcome.
+	confirmsReceipt bool
 }
 
 func (p *Processor) process(ctx context.Context, name string) (string, error) {
@@ -112,6 +119,8 @@ func (p *Processor) process(ctx context.Context, name string) (string, error) {
 			rec.Outcome, rec.Detail, target = Unmatched, "no delivered message has ProzessID "+r.messageID, "unmatched"
 		case err != nil:
 			return "", err
+		case family(r.kind) != family(m.MessageType):
+			rec.Outcome, rec.Detail, target = Unmatched, fmt.Sprintf("%s does not answer a %s (ProzessID %s)", r.kind, m.MessageType, r.messageID), "unmatched"
 		default:
 			rec.SubmissionID, rec.Destination, rec.Outcome, rec.Detail, target = m.SubmissionID, m.Destination, r.outcome, r.detail, "processed"
 		}
@@ -123,7 +132,7 @@ func (p *Processor) process(ctx context.Context, name string) (string, error) {
 		if rec.SubmissionID == "" {
 			return nil
 		}
-		return apply(ctx, tx, rec, now)
+		return apply(ctx, tx, rec, r, now)
 	})
 	if err != nil {
 		return "", err
@@ -148,9 +157,14 @@ func (p *Processor) process(ctx context.Context, name string) (string, error) {
 
 // apply sets the delivery's outcome and records it in the submission's history. It writes only
 // the outcome (store.SetReceiptOutcome), nothing read before the transaction: a delivery
-// attempt finishing meanwhile cannot be overwritten, nor overwrite the receipt.
-func apply(ctx context.Context, tx wmsql.Tx, rec store.Receipt, now time.Time) error {
-	if err := store.SetReceiptOutcome(ctx, tx, rec.SubmissionID, rec.Destination, rec.Outcome, rec.Detail, now); err != nil {
+// attempt finishing meanwhile cannot be overwritten, nor overwrite the receipt. An
+// Empfangsbestätigung that comes after an import's outcome leaves that outcome.
+func apply(ctx context.Context, tx wmsql.Tx, rec store.Receipt, r receipt, now time.Time) error {
+	if r.confirmsReceipt {
+		if err := store.ConfirmReceived(ctx, tx, rec.SubmissionID, rec.Destination, now); err != nil {
+			return err
+		}
+	} else if err := store.SetReceiptOutcome(ctx, tx, rec.SubmissionID, rec.Destination, rec.Outcome, rec.Detail, r.remoteID, now); err != nil {
 		return err
 	}
 	if err := store.AddEvent(ctx, tx, rec.SubmissionID, store.Event{At: now, Type: rec.Outcome, Destination: rec.Destination,
@@ -158,6 +172,13 @@ func apply(ctx context.Context, tx wmsql.Tx, rec store.Receipt, now time.Time) e
 		return err
 	}
 	return store.RefreshStatus(ctx, tx, rec.SubmissionID, now)
+}
+
+// family is the message group of an xdomea message or receipt type: Abgabe, Information,
+// Geschaeftsgang, FVDaten.
+func family(messageType string) string {
+	f, _, _ := strings.Cut(messageType, ".")
+	return f
 }
 
 func readLimited(path string) ([]byte, error) {
@@ -199,12 +220,87 @@ func (p *Processor) read(content []byte) (receipt, string) {
 	switch {
 	case strings.HasPrefix(r.kind, "Abgabe.ImportBestaetigen."):
 		r.outcome, r.detail = importOutcome(root)
-	case strings.HasPrefix(r.kind, "Abgabe.EmpfangBestaetigen."):
-		r.outcome, r.detail = Acknowledged, "receipt confirmed (Empfang bestätigt)"
+	case strings.HasPrefix(r.kind, "FVDaten.ImportBestaetigen."):
+		r.outcome, r.detail, r.remoteID = fvImportOutcome(root)
+	case receiptOf[r.kind]:
+		r.outcome, r.detail, r.confirmsReceipt = Acknowledged, "receipt confirmed (Empfang bestätigt)", true
 	default:
-		return r, fmt.Sprintf("%s is not a receipt amtsbote understands (Abgabe.ImportBestaetigen.0402, Abgabe.EmpfangBestaetigen.0403)", r.kind)
+		return r, fmt.Sprintf("%s is not a receipt amtsbote understands (%s)", r.kind, understood)
 	}
 	return r, ""
+}
+
+// receiptOf are the Empfangsbestätigungen: the message arrived.
+var receiptOf = map[string]bool{
+	"Information.EmpfangBestaetigen.0102":    true,
+	"Geschaeftsgang.EmpfangBestaetigen.0202": true,
+	"Abgabe.EmpfangBestaetigen.0403":         true,
+	"FVDaten.EmpfangBestaetigen.0629":        true,
+}
+
+const understood = "xdomea 0102, 0202, 0402, 0403, 0629, 0630"
+
+// fvImportOutcome reads a 0630: acknowledged when the DMS reports success for the message and
+// every object, with the DMS's id of the object; else rejected with the codes and texts it gave.
+func fvImportOutcome(root *etree.Element) (outcome, detail, remoteID string) {
+	var failed []string
+	eom := root.FindElement("./ErfolgOderMisserfolg")
+	if eom == nil {
+		return Rejected, "the receipt has no ErfolgOderMisserfolg", ""
+	}
+	for _, rm := range eom.FindElements("./Rueckmeldung") {
+		if reason := rueckmeldung(rm); reason != "" {
+			failed = append(failed, reason)
+		}
+	}
+	params := eom.FindElements("./Rueckgabeparameter")
+	for _, p := range params {
+		ok := strings.TrimSpace(text(p.FindElement("./Erfolgreich")))
+		if ok == "1" || ok == "true" {
+			if id := strings.TrimSpace(text(p.FindElement("./IDSGO"))); id != "" && remoteID == "" {
+				remoteID = id
+			}
+			continue
+		}
+		var reasons []string
+		for _, rm := range p.FindElements("./Rueckmeldung") {
+			if reason := rueckmeldung(rm); reason != "" {
+				reasons = append(reasons, reason)
+			}
+		}
+		if len(reasons) == 0 {
+			reasons = append(reasons, "no reason given")
+		}
+		failed = append(failed, "object not filed: "+strings.Join(reasons, "; "))
+	}
+	if len(failed) > 0 {
+		return Rejected, strings.Join(failed, " | "), remoteID
+	}
+	detail = fmt.Sprintf("import confirmed for %d object(s)", len(params))
+	if remoteID != "" {
+		detail += "; id in the DMS " + remoteID
+	}
+	return Acknowledged, detail, remoteID
+}
+
+// rueckmeldung describes one Rueckmeldung of a 0630 as a failure, or "" for success
+// (AllgemeineRueckmeldung 0000000).
+func rueckmeldung(rm *etree.Element) string {
+	for _, c := range rm.ChildElements() {
+		code := strings.TrimSpace(text(c.FindElement("./code")))
+		switch {
+		case c.Tag == "AllgemeineRueckmeldung" && code == "0000000":
+			return ""
+		case c.Tag == "SonstigeFehlermeldung":
+			return strings.TrimSpace(c.Text())
+		case code != "":
+			if name := strings.TrimSpace(text(c.FindElement("./name"))); name != "" {
+				return fmt.Sprintf("%s %s (%s)", c.Tag, code, name)
+			}
+			return fmt.Sprintf("%s %s", c.Tag, code)
+		}
+	}
+	return ""
 }
 
 // importOutcome reads a 0402: acknowledged when every handed-over object was imported, else

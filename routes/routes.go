@@ -16,6 +16,8 @@ import (
 	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/amtsbote/amtsbote/formdata"
+	"github.com/amtsbote/amtsbote/formdoc"
 	"github.com/amtsbote/amtsbote/mapping"
 	"github.com/amtsbote/amtsbote/xoev"
 )
@@ -35,6 +37,10 @@ type Route struct {
 	Retry RetryOverride `yaml:"retry"`
 	// Retention overrides retention.payloads for this route's submissions. Default: unset.
 	Retention time.Duration `yaml:"retention"`
+	// ApplicationDocument, if set, renders the application as a readable PDF (PDF/A-2b) and
+	// keeps the form data as received as a JSON file: the first document of the case, which
+	// mappings reference as application. Default: off.
+	ApplicationDocument *ApplicationDocument `yaml:"application_document"`
 
 	// Where is file:line of the route, for error messages.
 	Where string `yaml:"-"`
@@ -42,7 +48,22 @@ type Route struct {
 	order int
 }
 
-// Target is one destination of a route and the message it gets.
+// ApplicationDocument is how a route renders the readable application.
+type ApplicationDocument struct {
+	// Title heads the document, e.g. "Gewerbeanmeldung"; default: the labels file's title.
+	Title string `yaml:"title"`
+	// Labels is a labels file (formdoc), relative to the routes file: the German names of the
+	// form's fields. Optional: without it fields are named after their keys.
+	Labels string `yaml:"labels"`
+
+	// Loaded are the labels read from Labels.
+	Loaded formdoc.Labels `yaml:"-"`
+	// File is the labels file's path.
+	File string `yaml:"-"`
+}
+
+// Target is one destination of a route and the message it gets: an XÖV message (mapping and
+// schema) or the form data as JSON (form_data).
 type Target struct {
 	// Destination is the id of a destination in the main configuration.
 	Destination string `yaml:"destination"`
@@ -50,11 +71,27 @@ type Target struct {
 	Mapping string `yaml:"mapping"`
 	// Schema is the id of the schema set the message is validated against.
 	Schema string `yaml:"schema"`
+	// FormData, instead of mapping and schema, sends the form data as the portal sent it, as
+	// JSON, for a Fachverfahren that takes applications in its own intake format (formdata).
+	FormData *FormDataTarget `yaml:"form_data"`
 	// Recipient is the receiving authority written into the message header.
 	Recipient xoev.Authority `yaml:"recipient"`
 
-	// Mapper is the compiled mapping.
-	Mapper *mapping.Mapping `yaml:"-"`
+	// Mapper makes the message: the compiled mapping, or a formdata.Mapper.
+	Mapper mapping.Mapper `yaml:"-"`
+	// Files are the files the target's message depends on (mapping and partials, JSON Schema).
+	Files []string `yaml:"-"`
+	// Source names what makes the message, for messages: the mapping or the JSON Schema file.
+	Source string `yaml:"-"`
+}
+
+// FormDataTarget sends the form data as JSON.
+type FormDataTarget struct {
+	// MessageType names the message and its file, e.g. Gewerbeanmeldung.
+	MessageType string `yaml:"message_type"`
+	// JSONSchema is the form's JSON Schema (a FIM data schema), relative to the routes file;
+	// the data must fit it. Optional.
+	JSONSchema string `yaml:"json_schema"`
 }
 
 // Match lists what a route accepts. An empty list accepts anything.
@@ -150,6 +187,12 @@ func Load(path string, checks Checks) (*Table, error) {
 				errs = append(errs, fmt.Errorf("%s: route %q: match.when %q: %v", where, r.ID, r.Match.When, err))
 			}
 		}
+		if d := r.ApplicationDocument; d != nil && d.Labels != "" {
+			d.File = filepath.Join(filepath.Dir(path), filepath.FromSlash(d.Labels))
+			if d.Loaded, err = formdoc.LoadLabels(d.File); err != nil {
+				errs = append(errs, fmt.Errorf("%s: route %q: application_document.labels: %w", where, r.ID, err))
+			}
+		}
 		lines := targetLines(&node)
 		for j := range r.Targets {
 			tw := where
@@ -205,6 +248,20 @@ func (tg *Target) prepare(routesFile, where, routeID string, checks Checks, cach
 	if checks.Destination != nil && !checks.Destination(tg.Destination) {
 		bad("destination %q is not in the configuration's destinations", tg.Destination)
 	}
+	if fd := tg.FormData; fd != nil {
+		fm := &formdata.Mapper{MessageType: fd.MessageType, File: routesFile}
+		tg.Mapper, tg.Source = fm, "form data"
+		if fd.JSONSchema != "" {
+			file := filepath.Join(filepath.Dir(routesFile), filepath.FromSlash(fd.JSONSchema))
+			schema, err := formdata.LoadSchema(file)
+			if err != nil {
+				bad("form_data.json_schema: %v", err)
+				return errs
+			}
+			fm.Schema, tg.Source, tg.Files = schema, file, []string{file}
+		}
+		return errs
+	}
 	set, ok := checks.Schemas[tg.Schema]
 	if !ok {
 		bad("schema set %q is not in the configuration's schemas", tg.Schema)
@@ -217,7 +274,7 @@ func (tg *Target) prepare(routesFile, where, routeID string, checks Checks, cach
 	}
 	key := file + "\x00" + tg.Schema
 	if m, ok := cache[key]; ok {
-		tg.Mapper = m
+		tg.Mapper, tg.Files, tg.Source = m, m.Files, m.File
 		return errs
 	}
 	m, err := mapping.Load(file, set.CodeLists)
@@ -232,7 +289,7 @@ func (tg *Target) prepare(routesFile, where, routeID string, checks Checks, cach
 		}
 		return errs
 	}
-	cache[key], tg.Mapper = m, m
+	cache[key], tg.Mapper, tg.Files, tg.Source = m, m, m.Files, m.File
 	return errs
 }
 
@@ -254,8 +311,14 @@ func (r Route) check() []error {
 	dests := map[string]bool{}
 	for i, t := range r.Targets {
 		switch {
-		case t.Destination == "" || t.Mapping == "" || t.Schema == "":
-			errs = append(errs, fmt.Errorf("targets[%d] needs destination, mapping and schema", i))
+		case t.Destination == "":
+			errs = append(errs, fmt.Errorf("targets[%d] needs a destination", i))
+		case t.FormData != nil && (t.Mapping != "" || t.Schema != ""):
+			errs = append(errs, fmt.Errorf("targets[%d]: form_data sends the form data as JSON: leave out mapping and schema", i))
+		case t.FormData != nil && t.FormData.MessageType == "":
+			errs = append(errs, fmt.Errorf("targets[%d]: form_data needs message_type (it names the file)", i))
+		case t.FormData == nil && (t.Mapping == "" || t.Schema == ""):
+			errs = append(errs, fmt.Errorf("targets[%d] needs a mapping and a schema (or form_data)", i))
 		case dests[t.Destination]:
 			errs = append(errs, fmt.Errorf("targets[%d]: destination %q is listed twice", i, t.Destination))
 		}
@@ -352,4 +415,26 @@ func anyMatches(patterns []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// SubmissionInfo is what the readable application shows of a submission besides its data.
+type SubmissionInfo struct {
+	ID, Portal, Reference, Leistung, AGS string
+	ReceivedAt                           time.Time
+	Data                                 []byte
+}
+
+// DocumentFor is the readable application of a submission to a route with an
+// application_document (pipeline and golden tests make it the same way).
+func DocumentFor(r *Route, s SubmissionInfo, loc *time.Location) formdoc.Document {
+	d := r.ApplicationDocument
+	title := d.Title
+	if title == "" {
+		title = d.Loaded.Title
+	}
+	if title == "" {
+		title = "Antrag"
+	}
+	return formdoc.Document{Title: title, Reference: s.Reference, SubmissionID: s.ID, Leistung: s.Leistung, AGS: s.AGS,
+		Portal: s.Portal, ReceivedAt: s.ReceivedAt, Location: loc, Data: s.Data, Labels: d.Loaded, Producer: "amtsbote"}
 }

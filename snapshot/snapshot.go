@@ -46,7 +46,7 @@ func FromConfig(cfg *config.Config) (*Snapshot, error) {
 	for _, sc := range cfg.Schemas {
 		set, err := xoev.LoadSchemaSet(xoev.SchemaSetConfig{
 			ID: sc.ID, Root: cfg.Path(sc.Root), Namespaces: sc.Namespaces,
-			Catalog: cfg.Path(sc.Catalog), CodeLists: cfg.Path(sc.CodeLists),
+			Catalog: cfg.Path(sc.Catalog), CodeLists: cfg.Paths(sc.CodeLists),
 		})
 		if err != nil {
 			errs = append(errs, err)
@@ -73,17 +73,22 @@ func FromConfig(cfg *config.Config) (*Snapshot, error) {
 }
 
 // Files are the configuration files a reload depends on: the config file, the routes file, the
-// mapping files and their partials.
+// mapping files and their partials, JSON Schemas and labels files.
 func (s *Snapshot) Files() []string {
 	files := []string{s.Config.File, s.Routes.File}
 	seen := map[string]bool{}
 	for _, r := range s.Routes.Routes {
+		var deps []string
+		if d := r.ApplicationDocument; d != nil && d.File != "" {
+			deps = append(deps, d.File)
+		}
 		for _, t := range r.Targets {
-			for _, f := range t.Mapper.Files {
-				if !seen[f] {
-					seen[f] = true
-					files = append(files, f)
-				}
+			deps = append(deps, t.Files...)
+		}
+		for _, f := range deps {
+			if !seen[f] {
+				seen[f] = true
+				files = append(files, f)
 			}
 		}
 	}
@@ -170,4 +175,31 @@ func RestartNeeded(old, new *config.Config) string {
 		return ""
 	}
 	return fmt.Sprintf("%s changed; these take effect only after a restart", strings.Join(slices.Sorted(slices.Values(changed)), ", "))
+}
+
+// Warnings are what in a configuration works but is probably not meant so: `config check`
+// prints them and the daemon logs them at start and on reload.
+func (s *Snapshot) Warnings() []string {
+	var out []string
+	for _, r := range s.Routes.Routes {
+		for _, t := range r.Targets {
+			m, ok := t.Mapper.(interface{ Type() string })
+			if !ok || !strings.HasPrefix(m.Type(), "Abgabe.Abgabe.") {
+				continue
+			}
+			if s.Config.Sender.Same(t.Recipient) {
+				out = append(out, fmt.Sprintf("%s: route %q, destination %s: sender and recipient are the same authority (%s %s), "+
+					"but a %s transfers records and responsibility to another authority; to hand an application to an E-Akte "+
+					"use Geschaeftsgang.Geschaeftsgang.0201, to a DMS Information.Information.0101 (docs/mapping.md)",
+					r.Where, r.ID, t.Destination, t.Recipient.Praefix, t.Recipient.Kennung, m.Type()))
+			}
+		}
+	}
+	for _, d := range s.Config.Destinations {
+		if v, _ := d.Options["allow_unencrypted_personal_data"].(bool); v {
+			out = append(out, fmt.Sprintf("%s: destination %s: allow_unencrypted_personal_data is set: its packages cross the network unencrypted",
+				s.Config.File, d.ID))
+		}
+	}
+	return out
 }

@@ -18,11 +18,11 @@ var copiedTables = []struct {
 	name, columns, serial string
 }{
 	{"submissions", "id, portal, reference, leistung, ags, ars, route, status, data, idempotency_key, request_hash, received_at, updated_at, purged_at", ""},
-	{"attachments", "submission_id, seq, filename, package_name, media_type, size, sha256", ""},
+	{"attachments", "submission_id, seq, filename, package_name, media_type, size, sha256, origin, title, format, format_version, pdfa", ""},
 	{"attachment_chunks", "submission_id, seq, chunk, data", ""},
 	{"events", "id, submission_id, at, type, destination, detail", "id"},
-	{"messages", "submission_id, destination, message_id, message_type, schema_set, created_at, xml", ""},
-	{"deliveries", "submission_id, destination, status, attempts, last_error, next_attempt_at, artefact, created_at, updated_at", ""},
+	{"messages", "submission_id, destination, message_id, message_type, schema_set, created_at, xml, media_type", ""},
+	{"deliveries", "submission_id, destination, status, attempts, last_error, next_attempt_at, artefact, created_at, updated_at, remote_id", ""},
 	{"receipts", "id, file, received_at, kind, message_id, submission_id, destination, outcome, detail, content", "id"},
 	{"audit", "id, at, actor, action, subject, detail", "id"},
 }

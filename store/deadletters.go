@@ -19,7 +19,7 @@ type DeadLetter struct {
 // DeadLetters lists dead deliveries, oldest first; destination "" lists all.
 func (s *Store) DeadLetters(ctx context.Context, destination string) ([]DeadLetter, error) {
 	rows, err := s.DB.QueryContext(ctx, `SELECT d.submission_id, d.destination, d.status, d.attempts, d.last_error,
-			d.next_attempt_at, d.artefact, d.created_at, d.updated_at,
+			d.next_attempt_at, d.artefact, d.remote_id, d.created_at, d.updated_at,
 			COALESCE(m.message_id, ''), COALESCE(m.message_type, ''), s.portal, s.reference, s.route
 		FROM deliveries d JOIN submissions s ON s.id = d.submission_id
 		LEFT JOIN messages m ON m.submission_id = d.submission_id AND m.destination = d.destination

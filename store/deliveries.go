@@ -27,8 +27,17 @@ type Message struct {
 	MessageType  string // e.g. Abgabe.Abgabe.0401
 	SchemaSet    string
 	CreatedAt    time.Time
-	XML          []byte
+	// XML is the message: XÖV XML, or JSON where MediaType says so.
+	XML []byte
+	// MediaType is the message's media type; "" reads as application/xml.
+	MediaType string
 }
+
+// MediaTypeXML and MediaTypeJSON are the media types a message can have.
+const (
+	MediaTypeXML  = "application/xml"
+	MediaTypeJSON = "application/json"
+)
 
 // Delivery is the state of one submission at one destination.
 type Delivery struct {
@@ -39,14 +48,21 @@ type Delivery struct {
 	LastError     string
 	NextAttemptAt time.Time // zero when no attempt is scheduled
 	Artefact      string    // where the destination got it, e.g. a file path
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// RemoteID is the id the receiving system gave the delivered object, from its receipt
+	// (e.g. the DMS id in an xdomea FVDaten.ImportBestaetigen.0630); "" if none.
+	RemoteID  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // InsertMessage stores the mapped message of a submission.
 func InsertMessage(ctx context.Context, ex Execer, m Message) error {
-	_, err := ex.ExecContext(ctx, `INSERT INTO messages (submission_id, destination, message_id, message_type, schema_set, created_at, xml)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, m.SubmissionID, m.Destination, m.MessageID, m.MessageType, m.SchemaSet, ms(m.CreatedAt), m.XML)
+	mt := m.MediaType
+	if mt == "" {
+		mt = MediaTypeXML
+	}
+	_, err := ex.ExecContext(ctx, `INSERT INTO messages (submission_id, destination, message_id, message_type, schema_set, created_at, xml, media_type)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, m.SubmissionID, m.Destination, m.MessageID, m.MessageType, m.SchemaSet, ms(m.CreatedAt), m.XML, mt)
 	if err != nil {
 		return fmt.Errorf("store message of submission %s for %s: %w", m.SubmissionID, m.Destination, err)
 	}
@@ -57,9 +73,9 @@ func InsertMessage(ctx context.Context, ex Execer, m Message) error {
 func (s *Store) Message(ctx context.Context, submissionID, destination string) (Message, error) {
 	var m Message
 	var created int64
-	err := s.DB.QueryRowContext(ctx, `SELECT submission_id, destination, message_id, message_type, schema_set, created_at, xml
+	err := s.DB.QueryRowContext(ctx, `SELECT submission_id, destination, message_id, message_type, schema_set, created_at, xml, media_type
 		FROM messages WHERE submission_id = $1 AND destination = $2`, submissionID, destination).
-		Scan(&m.SubmissionID, &m.Destination, &m.MessageID, &m.MessageType, &m.SchemaSet, &created, &m.XML)
+		Scan(&m.SubmissionID, &m.Destination, &m.MessageID, &m.MessageType, &m.SchemaSet, &created, &m.XML, &m.MediaType)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, ErrNotFound
 	}
@@ -103,26 +119,28 @@ func UpdateDelivery(ctx context.Context, ex Execer, d Delivery, readAttempts int
 	return n == 1, nil
 }
 
-// SetReceiptOutcome sets a delivery acknowledged or rejected by a receipt. It changes only the
-// status (and for a rejection the reason), in one statement, so that it never writes back
-// anything read earlier: a delivery attempt finishing at the same time keeps its attempts and
-// artefact, and cannot undo the receipt (UpdateDelivery saves only over a pending delivery).
-func SetReceiptOutcome(ctx context.Context, ex Execer, submissionID, destination, outcome, reason string, at time.Time) error {
+// SetReceiptOutcome sets a delivery acknowledged or rejected by a receipt, with the id the
+// receiving system gave the object if the receipt names one (remoteID; "" keeps what is there).
+// It changes only these, in one statement, so that it never writes back anything read earlier:
+// a delivery attempt finishing at the same time keeps its attempts and artefact, and cannot
+// undo the receipt (UpdateDelivery saves only over a pending delivery).
+func SetReceiptOutcome(ctx context.Context, ex Execer, submissionID, destination, outcome, reason, remoteID string, at time.Time) error {
 	_, err := ex.ExecContext(ctx, `UPDATE deliveries SET status = $1, updated_at = $2, next_attempt_at = 0,
-		last_error = CASE WHEN $1 = '`+DeliveryRejected+`' THEN $3 ELSE last_error END
-		WHERE submission_id = $4 AND destination = $5`, outcome, ms(at), reason, submissionID, destination)
+		last_error = CASE WHEN $1 = '`+DeliveryRejected+`' THEN $3 ELSE last_error END,
+		remote_id = CASE WHEN $4 = '' THEN remote_id ELSE $4 END
+		WHERE submission_id = $5 AND destination = $6`, outcome, ms(at), reason, remoteID, submissionID, destination)
 	if err != nil {
 		return fmt.Errorf("set receipt outcome of %s to %s: %w", submissionID, destination, err)
 	}
 	return nil
 }
 
-const deliveryColumns = `submission_id, destination, status, attempts, last_error, next_attempt_at, artefact, created_at, updated_at`
+const deliveryColumns = `submission_id, destination, status, attempts, last_error, next_attempt_at, artefact, remote_id, created_at, updated_at`
 
 func scanDelivery(scan func(...any) error) (Delivery, error) {
 	var d Delivery
 	var next, created, updated int64
-	if err := scan(&d.SubmissionID, &d.Destination, &d.Status, &d.Attempts, &d.LastError, &next, &d.Artefact, &created, &updated); err != nil {
+	if err := scan(&d.SubmissionID, &d.Destination, &d.Status, &d.Attempts, &d.LastError, &next, &d.Artefact, &d.RemoteID, &created, &updated); err != nil {
 		return Delivery{}, err
 	}
 	if next != 0 {
@@ -144,6 +162,19 @@ func (s *Store) Delivery(ctx context.Context, submissionID, destination string) 
 		return Delivery{}, fmt.Errorf("read delivery of %s to %s: %w", submissionID, destination, err)
 	}
 	return d, nil
+}
+
+// ConfirmReceived sets a delivery acknowledged by an Empfangsbestätigung, unless an import's
+// outcome already concluded it (acknowledged or rejected): a receipt that only says the message
+// arrived never overrides what its import said.
+func ConfirmReceived(ctx context.Context, ex Execer, submissionID, destination string, at time.Time) error {
+	_, err := ex.ExecContext(ctx, `UPDATE deliveries SET status = $1, updated_at = $2, next_attempt_at = 0
+		WHERE submission_id = $3 AND destination = $4 AND status NOT IN ($5, $6)`,
+		DeliveryAcknowledged, ms(at), submissionID, destination, DeliveryAcknowledged, DeliveryRejected)
+	if err != nil {
+		return fmt.Errorf("confirm receipt of %s to %s: %w", submissionID, destination, err)
+	}
+	return nil
 }
 
 // ReadDelivery loads the delivery of a submission to one destination through q — a pipeline
@@ -217,9 +248,9 @@ func RefreshStatus(ctx context.Context, ex Execer, submissionID string, at time.
 func (s *Store) MessageByID(ctx context.Context, messageID string) (Message, error) {
 	var m Message
 	var created int64
-	err := s.DB.QueryRowContext(ctx, `SELECT submission_id, destination, message_id, message_type, schema_set, created_at, xml
+	err := s.DB.QueryRowContext(ctx, `SELECT submission_id, destination, message_id, message_type, schema_set, created_at, xml, media_type
 		FROM messages WHERE message_id = $1`, messageID).
-		Scan(&m.SubmissionID, &m.Destination, &m.MessageID, &m.MessageType, &m.SchemaSet, &created, &m.XML)
+		Scan(&m.SubmissionID, &m.Destination, &m.MessageID, &m.MessageType, &m.SchemaSet, &created, &m.XML, &m.MediaType)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, ErrNotFound
 	}

@@ -127,6 +127,17 @@ var sqliteMigrations = []string{
 	INSERT INTO callback_portals SELECT DISTINCT portal FROM submissions;
 	DROP TRIGGER IF EXISTS submission_created_callback;
 	DROP TRIGGER IF EXISTS submission_status_callback;`,
+	// Documents: where a file came from (the portal, or generated: the readable application),
+	// its format as its content shows it, and the title the portal gave it; the message's media
+	// type (XÖV XML, or JSON for a Fachverfahren's own intake format); the id a receiving system
+	// gave the delivered object (a receipt's, e.g. xdomea 0630's DMS id).
+	`ALTER TABLE attachments ADD COLUMN origin TEXT NOT NULL DEFAULT 'portal';
+	ALTER TABLE attachments ADD COLUMN title TEXT NOT NULL DEFAULT '';
+	ALTER TABLE attachments ADD COLUMN format TEXT NOT NULL DEFAULT '';
+	ALTER TABLE attachments ADD COLUMN format_version TEXT NOT NULL DEFAULT '';
+	ALTER TABLE attachments ADD COLUMN pdfa TEXT NOT NULL DEFAULT '';
+	ALTER TABLE messages ADD COLUMN media_type TEXT NOT NULL DEFAULT 'application/xml';
+	ALTER TABLE deliveries ADD COLUMN remote_id TEXT NOT NULL DEFAULT '';`,
 }
 
 // postgresMigrations are applied in order; the table schema_version records how many ran.
@@ -229,6 +240,17 @@ var postgresMigrations = []string{
 	// Attachments are mostly compressed already (PDF, images): storing chunks uncompressed saves
 	// PostgreSQL a futile compression attempt on every chunk.
 	`ALTER TABLE attachment_chunks ALTER COLUMN data SET STORAGE EXTERNAL;`,
+	// Documents: where a file came from (the portal, or generated: the readable application),
+	// its format as its content shows it, and the title the portal gave it; the message's media
+	// type (XÖV XML, or JSON for a Fachverfahren's own intake format); the id a receiving system
+	// gave the delivered object (a receipt's, e.g. xdomea 0630's DMS id).
+	`ALTER TABLE attachments ADD COLUMN origin TEXT NOT NULL DEFAULT 'portal';
+	ALTER TABLE attachments ADD COLUMN title TEXT NOT NULL DEFAULT '';
+	ALTER TABLE attachments ADD COLUMN format TEXT NOT NULL DEFAULT '';
+	ALTER TABLE attachments ADD COLUMN format_version TEXT NOT NULL DEFAULT '';
+	ALTER TABLE attachments ADD COLUMN pdfa TEXT NOT NULL DEFAULT '';
+	ALTER TABLE messages ADD COLUMN media_type TEXT NOT NULL DEFAULT 'application/xml';
+	ALTER TABLE deliveries ADD COLUMN remote_id TEXT NOT NULL DEFAULT '';`,
 }
 
 func (s *Store) migrations() []string {

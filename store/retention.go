@@ -115,7 +115,7 @@ func Purge(ctx context.Context, ex Execer, id string, at time.Time, due PurgeDue
 	}
 	steps := []struct{ what, query string }{
 		{"attachments", `DELETE FROM attachment_chunks WHERE submission_id = $1`},
-		{"attachment names", `UPDATE attachments SET filename = '` + Redacted + `', package_name = '', sha256 = '' WHERE submission_id = $1`},
+		{"attachment names", `UPDATE attachments SET filename = '` + Redacted + `', package_name = '', sha256 = '', title = '' WHERE submission_id = $1`},
 		{"messages", `UPDATE messages SET xml = '' WHERE submission_id = $1`},
 		{"receipts", `UPDATE receipts SET content = NULL, detail = '` + Redacted + `' WHERE submission_id = $1`},
 		{"delivery errors", `UPDATE deliveries SET last_error = '` + Redacted + `' WHERE submission_id = $1 AND status = 'rejected'`},

@@ -45,7 +45,13 @@ type Submission struct {
 	PurgedAt time.Time
 }
 
-// Attachment is a file handed in with a submission.
+// Attachment origins.
+const (
+	OriginPortal    = "portal"    // handed in by the portal
+	OriginGenerated = "generated" // made by amtsbote: the readable application and its data file
+)
+
+// Attachment is a file of a submission: handed in with it, or generated from it.
 type Attachment struct {
 	Seq         int
 	Filename    string // as the portal named it
@@ -53,6 +59,12 @@ type Attachment struct {
 	MediaType   string
 	Size        int64
 	SHA256      string // hex
+	// Origin is OriginPortal (the default) or OriginGenerated.
+	Origin string
+	// Title is what the portal says the file is (e.g. "Personalausweis, Vorder- und Rückseite").
+	Title string
+	// Format, FormatVersion and PDFA are what the content shows (fileformat): e.g. pdf, 1.7, 2b.
+	Format, FormatVersion, PDFA string
 	// Content is read (once) by InsertSubmission, which stores it a chunk at a time and sets
 	// Size and, unless given, SHA256 from what it read. Attachments loaded from the store have none: read
 	// them with OpenAttachment.
@@ -86,20 +98,34 @@ func InsertSubmission(ctx context.Context, ex Execer, sub Submission, atts []Att
 	if err != nil {
 		return fmt.Errorf("insert submission %s: %w", sub.ID, err)
 	}
-	for i := range atts {
-		a := &atts[i]
-		if err := writeChunks(ctx, ex, sub.ID, a); err != nil {
-			return err
-		}
-		_, err := ex.ExecContext(ctx, `INSERT INTO attachments
-			(submission_id, seq, filename, package_name, media_type, size, sha256)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			sub.ID, a.Seq, a.Filename, a.PackageName, a.MediaType, a.Size, a.SHA256)
-		if err != nil {
-			return fmt.Errorf("insert attachment %d of submission %s: %w", a.Seq, sub.ID, err)
-		}
+	if err := InsertAttachments(ctx, ex, sub.ID, atts); err != nil {
+		return err
 	}
 	return AddEvent(ctx, ex, sub.ID, Event{At: sub.ReceivedAt, Type: "received"})
+}
+
+// InsertAttachments stores files of a submission, streaming their content in chunks and setting
+// their Size (and SHA256 unless given) from it.
+func InsertAttachments(ctx context.Context, ex Execer, submissionID string, atts []Attachment) error {
+	for i := range atts {
+		a := &atts[i]
+		if err := writeChunks(ctx, ex, submissionID, a); err != nil {
+			return err
+		}
+		origin := a.Origin
+		if origin == "" {
+			origin = OriginPortal
+		}
+		_, err := ex.ExecContext(ctx, `INSERT INTO attachments
+			(submission_id, seq, filename, package_name, media_type, size, sha256, origin, title, format, format_version, pdfa)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			submissionID, a.Seq, a.Filename, a.PackageName, a.MediaType, a.Size, a.SHA256, origin, a.Title,
+			a.Format, a.FormatVersion, a.PDFA)
+		if err != nil {
+			return fmt.Errorf("insert attachment %d of submission %s: %w", a.Seq, submissionID, err)
+		}
+	}
+	return nil
 }
 
 // ChunkSize is how much of an attachment one row holds: the most of it in memory at a time.
@@ -267,7 +293,8 @@ func (s *Store) SubmissionByIdempotencyKey(ctx context.Context, portal, key stri
 
 // Attachments lists a submission's attachments in order, without content (OpenAttachment).
 func (s *Store) Attachments(ctx context.Context, submissionID string) ([]Attachment, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT seq, filename, package_name, media_type, size, sha256
+	rows, err := s.DB.QueryContext(ctx, `SELECT seq, filename, package_name, media_type, size, sha256, origin, title,
+			format, format_version, pdfa
 		FROM attachments WHERE submission_id = $1 ORDER BY seq`, submissionID)
 	if err != nil {
 		return nil, fmt.Errorf("read attachments of %s: %w", submissionID, err)
@@ -276,7 +303,8 @@ func (s *Store) Attachments(ctx context.Context, submissionID string) ([]Attachm
 	var out []Attachment
 	for rows.Next() {
 		var a Attachment
-		if err := rows.Scan(&a.Seq, &a.Filename, &a.PackageName, &a.MediaType, &a.Size, &a.SHA256); err != nil {
+		if err := rows.Scan(&a.Seq, &a.Filename, &a.PackageName, &a.MediaType, &a.Size, &a.SHA256, &a.Origin, &a.Title,
+			&a.Format, &a.FormatVersion, &a.PDFA); err != nil {
 			return nil, fmt.Errorf("read attachments of %s: %w", submissionID, err)
 		}
 		out = append(out, a)

@@ -45,14 +45,18 @@ type CodeLists struct {
 	lists map[string]map[string]*CodeList
 }
 
-// LoadCodeLists reads every genericode file (*.xml) in dir.
-func LoadCodeLists(dir string) (*CodeLists, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.xml"))
-	if err != nil {
-		return nil, err
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("code lists: no genericode files (*.xml) in %s", dir)
+// LoadCodeLists reads every genericode file (*.xml) in the directories.
+func LoadCodeLists(dirs ...string) (*CodeLists, error) {
+	var files []string
+	for _, dir := range dirs {
+		found, err := filepath.Glob(filepath.Join(dir, "*.xml"))
+		if err != nil {
+			return nil, err
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("code lists: no genericode files (*.xml) in %s", dir)
+		}
+		files = append(files, found...)
 	}
 	c := &CodeLists{lists: map[string]map[string]*CodeList{}}
 	var problems []string

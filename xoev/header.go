@@ -1,6 +1,7 @@
 package xoev
 
 import (
+	"runtime/debug"
 	"time"
 
 	"github.com/beevik/etree"
@@ -21,8 +22,29 @@ type Header struct {
 	MessageTypeListVersion string
 	Sender                 Authority
 	Recipient              Authority
-	// Product names the sending system.
-	Product string
+	// Product and ProductVersion name the sending system.
+	Product, ProductVersion string
+}
+
+// Version is amtsbote's version as the build knows it: the module version of a released build,
+// else the VCS revision, else "dev". Set it at link time with
+// -ldflags "-X github.com/amtsbote/amtsbote/xoev.Version=1.2.3".
+var Version = buildVersion()
+
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return "dev-" + s.Value[:12]
+		}
+	}
+	return "dev"
 }
 
 // NewHeader starts a header with a fresh UUID and the current time in whole seconds (UTC).
@@ -36,7 +58,7 @@ func NewHeader(messageType string, sender, recipient Authority, now func() time.
 	}
 	return Header{
 		MessageID: newID(), Created: now().UTC().Truncate(time.Second), MessageType: messageType,
-		Sender: sender, Recipient: recipient, Product: "amtsbote",
+		Sender: sender, Recipient: recipient, Product: "amtsbote", ProductVersion: Version,
 	}
 }
 
@@ -92,10 +114,10 @@ func (a Authority) writeXdomeaKontakt(kontakt *etree.Element, p string) {
 	if a.Kennung != "" || a.Praefix != "" {
 		kennung := kontakt.CreateElement(p + "Behoerdenkennung")
 		if a.Kennung != "" {
-			WriteCode(kennung.CreateElement(p+"Behoerdenschluessel"), "", "", a.Kennung, "")
+			WriteCode(kennung.CreateElement(p+"Behoerdenschluessel"), a.KennungList, a.KennungListVersion, a.Kennung, "")
 		}
 		if a.Praefix != "" {
-			WriteCode(kennung.CreateElement(p+"Praefix"), "", "", a.Praefix, "")
+			WriteCode(kennung.CreateElement(p+"Praefix"), a.PraefixList, a.PraefixListVersion, a.Praefix, "")
 		}
 	}
 	if a.Name != "" {

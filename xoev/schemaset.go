@@ -26,8 +26,9 @@ type SchemaSetConfig struct {
 	// Catalog is an OASIS XML catalog mapping absolute schemaLocation URLs to local files
 	// (optional when every import is relative).
 	Catalog string
-	// CodeLists is a directory of genericode code lists (optional).
-	CodeLists string
+	// CodeLists are directories of genericode code lists (optional): the standard's own, and
+	// others its messages use (e.g. the DVDV's prefixes).
+	CodeLists []string
 }
 
 // Validator checks a message. A nil error means valid; otherwise *ParseError or *ValidationError.
@@ -88,8 +89,8 @@ func LoadSchemaSet(c SchemaSetConfig) (*SchemaSet, error) {
 		return nil, fmt.Errorf("schema set %s: %s does not compile:\n  %s", c.ID, c.Root, strings.Join(msgs, "\n  "))
 	}
 	s := &SchemaSet{ID: c.ID, Namespaces: c.Namespaces, Files: files, schema: schema}
-	if c.CodeLists != "" {
-		if s.CodeLists, err = LoadCodeLists(c.CodeLists); err != nil {
+	if len(c.CodeLists) > 0 {
+		if s.CodeLists, err = LoadCodeLists(c.CodeLists...); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("schema set %s: %w", c.ID, err)
 		}

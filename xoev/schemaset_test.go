@@ -30,7 +30,7 @@ func xdomea(t testing.TB) *xoev.SchemaSet {
 	t.Helper()
 	xdomeaOnce.Do(func() {
 		xdomeaSet, xdomeaErr = xoev.LoadSchemaSet(xoev.SchemaSetConfig{
-			ID: "xdomea-3.0.0", Root: xdomeaRoot, Namespaces: []string{xdomeaNS}, CodeLists: codeLists,
+			ID: "xdomea-3.0.0", Root: xdomeaRoot, Namespaces: []string{xdomeaNS}, CodeLists: []string{codeLists},
 		})
 	})
 	if xdomeaErr != nil {

@@ -46,10 +46,13 @@ func configCmd() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: configuration has problems:\n%s\n", file, indentLines(strings.Join(problems, "\n")))
 				return errFailed
 			}
+			for _, w := range snap.Warnings() {
+				fmt.Fprintf(cmd.OutOrStdout(), "warning: %s\n", w)
+			}
 			mappings := map[string]bool{}
 			for _, r := range snap.Routes.Routes {
 				for _, t := range r.Targets {
-					mappings[t.Mapper.File] = true
+					mappings[t.Source] = true
 				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d routes, %d mappings, %d schema sets, %d destinations, %d portals)\n",
@@ -109,7 +112,11 @@ mapping or the validation fails.`,
 					continue
 				}
 				if xml, ok := out.Messages[t.Destination]; ok {
-					fmt.Fprintf(&xmlOut, "<!-- route %s, destination %s, mapping %s -->\n%s\n", route.ID, t.Destination, t.Mapping, xml)
+					source := "mapping " + t.Mapping
+					if t.FormData != nil {
+						source = "form data, " + t.Source
+					}
+					fmt.Fprintf(&xmlOut, "<!-- route %s, destination %s, %s -->\n%s\n", route.ID, t.Destination, source, xml)
 				}
 			}
 			if outFile != "" {

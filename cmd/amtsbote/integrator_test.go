@@ -20,6 +20,57 @@ func TestDemoGoldenTests(t *testing.T) {
 	}
 }
 
+// The examples' golden tests pass too: the Gewerbeanmeldung as 0101, 0401 and 0605.
+func TestExampleGoldenTests(t *testing.T) {
+	code, out, errOut := runCLI("test", "--config", "../../fixtures/examples/amtsbote.yaml")
+	if code != 0 || !strings.Contains(out, "3 passed, 0 failed") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// Every XÖV message the demo and the examples make from their golden tests' submissions passes
+// amtsbote validate --check-codes: the XSD and every code that names its list, the DVDV prefix,
+// the AGS and the contact roles included.
+func TestEveryDemoMessagePassesTheCodeCheck(t *testing.T) {
+	out := t.TempDir()
+	var files []string
+	for _, c := range []struct{ config, tests string }{
+		{demoConfig, "../../fixtures/demo/tests"},
+		{"../../fixtures/examples/amtsbote.yaml", "../../fixtures/examples/tests"},
+	} {
+		inputs, _ := filepath.Glob(filepath.Join(c.tests, "*", "input.json"))
+		for _, in := range inputs {
+			name := filepath.Base(filepath.Dir(in))
+			if _, err := os.Stat(filepath.Join(filepath.Dir(in), "expected-errors.txt")); err == nil {
+				continue // the mapping must fail for this one
+			}
+			for _, dest := range []string{"eakte", "dms", "behoerde", "dms-ablage"} {
+				file := filepath.Join(out, name+"-"+dest+".xml")
+				code, _, errOut := runCLI("map", "--config", c.config, "--input", in, "--destination", dest, "--out", file)
+				if code != 0 {
+					t.Fatalf("%s: map: exit %d\n%s", in, code, errOut)
+				}
+				raw, _ := os.ReadFile(file)
+				if len(raw) == 0 {
+					os.Remove(file) // the route has no such destination
+					continue
+				}
+				// map writes a comment line naming the route before the message
+				_, xml, _ := strings.Cut(string(raw), "\n")
+				os.WriteFile(file, []byte(xml), 0o644)
+				files = append(files, file)
+			}
+		}
+	}
+	if len(files) < 20 {
+		t.Fatalf("only %d messages", len(files))
+	}
+	args := append([]string{"validate", "--config", demoConfig, "--check-codes"}, files...)
+	if code, stdout, errOut := runCLI(args...); code != 0 {
+		t.Fatalf("validate --check-codes: exit %d\n%s%s", code, stdout, errOut)
+	}
+}
+
 // A golden test whose expectation no longer holds fails with a diff, and --update fixes it.
 func TestGoldenTestFailsAndUpdates(t *testing.T) {
 	dir := t.TempDir()
@@ -29,8 +80,8 @@ func TestGoldenTestFailsAndUpdates(t *testing.T) {
 	os.WriteFile(filepath.Join(caseDir, "input.json"), input, 0o644)
 	expected, _ := os.ReadFile("../../fixtures/demo/tests/demo/expected.eakte.xml")
 	os.WriteFile(filepath.Join(caseDir, "expected.eakte.xml"), []byte(strings.Replace(string(expected), "Bäckerei", "Metzgerei", 1)), 0o644)
-	fv, _ := os.ReadFile("../../fixtures/demo/tests/demo/expected.gewerbe-fachverfahren.xml")
-	os.WriteFile(filepath.Join(caseDir, "expected.gewerbe-fachverfahren.xml"), fv, 0o644)
+	fv, _ := os.ReadFile("../../fixtures/demo/tests/demo/expected.gewerbe-fachverfahren.json")
+	os.WriteFile(filepath.Join(caseDir, "expected.gewerbe-fachverfahren.json"), fv, 0o644)
 
 	code, out, _ := runCLI("test", "--config", demoConfig, dir)
 	if code != 1 || !strings.Contains(out, "FAIL demo") || !strings.Contains(out, "- ") || !strings.Contains(out, "Metzgerei") ||
@@ -53,15 +104,15 @@ func TestConfigCheck(t *testing.T) {
 	// reported, each with file:line.
 	dir := copyDemo(t)
 	edit(t, filepath.Join(dir, "routes.yaml"), "destination: gewerbe-fachverfahren", "destination: gewerbe-fv")
-	edit(t, filepath.Join(dir, "mappings/gewerbeanmeldung-fvdaten-0604.yaml"), "value: submission.reference", "value: submission.referenz")
+	edit(t, filepath.Join(dir, "mappings/gewerbeanmeldung-geschaeftsgang-0201.yaml"), `value: object_id("geschaeftsgang")`, "value: submission.referenz")
 	edit(t, filepath.Join(dir, "mappings/partials/xdomea-anschrift.yaml"), "- element: xdomea:Ort", "- elemnt: xdomea:Ort")
 	code, out, _ := runCLI("config", "check", "--config", filepath.Join(dir, "amtsbote.yaml"))
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out)
 	}
 	for _, want := range []string{
-		`routes.yaml:20: route "gewerbeanmeldung": destination "gewerbe-fv" is not in the configuration's destinations`,
-		`gewerbeanmeldung-fvdaten-0604.yaml:29: expression "submission.referenz"`,
+		`routes.yaml:30: route "gewerbeanmeldung": destination "gewerbe-fv" is not in the configuration's destinations`,
+		`gewerbeanmeldung-geschaeftsgang-0201.yaml:51: expression "submission.referenz"`,
 		`xdomea-anschrift.yaml:9: unknown key "elemnt"`,
 	} {
 		if !strings.Contains(out, want) {
@@ -77,11 +128,11 @@ func TestMapDryRun(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
 	xml, _ := os.ReadFile(out)
-	if !strings.Contains(string(xml), "<xdomea:Abgabe.Abgabe.0401") || !strings.Contains(string(xml), "<xdomea:FVDaten.SGOErstellen.0604") {
+	if !strings.Contains(string(xml), "<xdomea:Geschaeftsgang.Geschaeftsgang.0201") || !strings.Contains(string(xml), `"message_type": "Gewerbeanmeldung"`) {
 		t.Fatalf("out file:\n%s", xml)
 	}
 	code, _, stderr = runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/tests/invalid-start-date/input.json", "--destination", "eakte")
-	if code != 1 || !strings.Contains(stderr, `gewerbeanmeldung-abgabe-0401.yaml:12: variable beginn`) {
+	if code != 1 || !strings.Contains(stderr, `gewerbeanmeldung-geschaeftsgang-0201.yaml:20: variable beginn`) {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 }

@@ -1,14 +1,18 @@
 // Package golden runs integrators' golden tests: a directory with a submission (input.json) and
 // what its mapping must produce (expected.xml, or expected.<destination>.xml for a route with
-// several targets) or the errors it must give (expected-errors.txt). Generated values are
-// compared through placeholders ({{uuid}}, {{now}}, {{received}}) and XML canonically, so a
-// test states what matters. With update, the expectations are rewritten from what the mapping
-// produces now.
+// several targets; .json for a form-data target) or the errors it must give
+// (expected-errors.txt). Generated values are compared through placeholders — each distinct
+// UUID of a case becomes {{uuid-N}} in order of appearance across its files, so that the same
+// object keeps the same placeholder in every message; {{now}}, {{received}}, {{version}} — and
+// XML canonically, so a test states what matters. With update, the expectations are rewritten
+// from what the mapping produces now.
 package golden
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +25,9 @@ import (
 	"time"
 
 	"github.com/amtsbote/amtsbote/adapters"
+	"github.com/amtsbote/amtsbote/fileformat"
+	"github.com/amtsbote/amtsbote/formdata"
+	"github.com/amtsbote/amtsbote/formdoc"
 	"github.com/amtsbote/amtsbote/mapping"
 	"github.com/amtsbote/amtsbote/routes"
 	"github.com/amtsbote/amtsbote/snapshot"
@@ -43,6 +50,7 @@ type Input struct {
 	Attachments []struct {
 		Filename      string `json:"filename"`
 		MediaType     string `json:"media_type"`
+		Title         string `json:"title"`
 		ContentBase64 string `json:"content_base64"`
 	} `json:"attachments"`
 	// Portal posts the submission (default: the first configured portal).
@@ -115,8 +123,12 @@ func indent(s string) string {
 
 // Outcome is what a submission maps to: a message per destination, or the errors.
 type Outcome struct {
-	Messages map[string][]byte // destination → XML
-	Errors   []string
+	Messages map[string][]byte // destination → XML (or JSON, see MediaTypes)
+	// MediaTypes are the messages' media types by destination.
+	MediaTypes map[string]string
+	// Files are the files amtsbote generated for the submission (the readable application).
+	Files  []formdoc.File
+	Errors []string
 }
 
 // MapSubmission maps a test input through its route as the pipeline would, with the fixed clock
@@ -147,19 +159,48 @@ func MapSubmission(snap *snapshot.Snapshot, in Input) (*routes.Route, *Outcome, 
 		ARS: in.ARS, ReceivedAt: ReceivedAt, Data: in.Data, Sender: snap.Config.Sender,
 		Now: func() time.Time { return Now }, NewID: newID,
 	}
+	var docs []formdoc.Attachment
 	for _, a := range in.Attachments {
 		content, err := base64.StdEncoding.DecodeString(a.ContentBase64)
 		if err != nil {
 			return nil, nil, fmt.Errorf("attachment %s: %w", a.Filename, err)
 		}
-		mi.Attachments = append(mi.Attachments, mapping.Attachment{Filename: a.Filename,
-			PackageName: newID() + "_" + adapters.SafeName(a.Filename), MediaType: a.MediaType, Size: int64(len(content))})
+		f := fileformat.Detect(content, a.MediaType, a.Filename)
+		sum := sha256.Sum256(content)
+		mi.Attachments = append(mi.Attachments, mapping.Attachment{Filename: a.Filename, Title: a.Title,
+			PackageName: adapters.PackageName(newID(), a.Filename), MediaType: a.MediaType, Size: int64(len(content)),
+			SHA256: hex.EncodeToString(sum[:]), Format: f.Name, FormatVersion: f.Version, PDFA: f.PDFA})
+		docs = append(docs, formdoc.Attachment{Name: a.Filename, MediaType: a.MediaType, Size: int64(len(content))})
 	}
-	out := &Outcome{Messages: map[string][]byte{}}
+	out := &Outcome{Messages: map[string][]byte{}, MediaTypes: map[string]string{}}
+	if route.ApplicationDocument != nil {
+		doc := routes.DocumentFor(route, routes.SubmissionInfo{ID: mi.SubmissionID, Portal: portal, Reference: in.Reference,
+			Leistung: in.Leistung, AGS: in.AGS, ReceivedAt: ReceivedAt, Data: in.Data}, snap.Config.Location())
+		doc.Attachments = docs
+		files, err := formdoc.ApplicationFiles(doc, mapping.ObjectID(mi.SubmissionID, "antrag"))
+		if err != nil {
+			out.Errors = append(out.Errors, fmt.Sprintf("application document: %v", err))
+			return route, out, nil
+		}
+		out.Files = files
+		for _, f := range files {
+			sum := sha256.Sum256(f.Content)
+			mi.Attachments = append(mi.Attachments, mapping.Attachment{Filename: f.Filename, PackageName: f.PackageName,
+				MediaType: f.MediaType, Size: int64(len(f.Content)), SHA256: hex.EncodeToString(sum[:]), Title: f.Title, Format: f.Format,
+				FormatVersion: f.FormatVersion, PDFA: f.PDFA, Generated: true, CreatedAt: ReceivedAt})
+		}
+	}
 	for _, t := range route.Targets {
 		ti := mi
 		ti.Recipient = t.Recipient
 		m, err := t.Mapper.Map(ti)
+		var fe *formdata.ValidationError
+		if errors.As(err, &fe) {
+			for _, p := range fe.Problems {
+				out.Errors = append(out.Errors, fmt.Sprintf("%s: %s: %s", t.Destination, fe.Schema, p.String()))
+			}
+			continue
+		}
 		if err != nil {
 			var me *mapping.Error
 			if !errors.As(err, &me) {
@@ -171,6 +212,10 @@ func MapSubmission(snap *snapshot.Snapshot, in Input) (*routes.Route, *Outcome, 
 			continue
 		}
 		out.Messages[t.Destination] = m.XML
+		out.MediaTypes[t.Destination] = m.MediaType
+		if t.FormData != nil {
+			continue // checked against its JSON Schema while mapped
+		}
 		if err := snap.Schemas[t.Schema].Validate(m.XML); err != nil {
 			var ve *xoev.ValidationError
 			if !errors.As(err, &ve) {
@@ -217,15 +262,21 @@ func runCase(snap *snapshot.Snapshot, dir string, update bool) string {
 		clearExpected(dir)
 	}
 	var problems []string
+	ids := &uuidNumbers{seen: map[string]int{}}
 	for _, t := range route.Targets {
-		name := "expected.xml"
-		if len(route.Targets) > 1 {
-			name = "expected." + t.Destination + ".xml"
+		ext, canonical := ".xml", Canonical
+		if out.MediaTypes[t.Destination] == formdata.MediaType {
+			ext, canonical = ".json", canonicalJSON
 		}
-		got, err := Canonical(out.Messages[t.Destination])
+		name := "expected" + ext
+		if len(route.Targets) > 1 {
+			name = "expected." + t.Destination + ext
+		}
+		got, err := canonical(out.Messages[t.Destination])
 		if err != nil {
 			return err.Error()
 		}
+		got = ids.replace(got)
 		if update {
 			if msg := writeFile(filepath.Join(dir, name), got); msg != "" {
 				return msg
@@ -239,15 +290,44 @@ func runCase(snap *snapshot.Snapshot, dir string, update bool) string {
 			}
 			return fmt.Sprintf("%s is missing (run with --update to create it)", name)
 		}
-		wantC, err := Canonical(want)
+		wantC, err := canonical(want)
 		if err != nil {
 			return fmt.Sprintf("%s: %v", name, err)
 		}
+		wantC = (&uuidNumbers{seen: map[string]int{}}).replace(wantC)
 		if d := diff(name, wantC, got); d != "" {
 			problems = append(problems, d)
 		}
 	}
 	return strings.Join(problems, "\n")
+}
+
+// uuidNumbers numbers the distinct UUIDs of a case in order of appearance, across its files.
+type uuidNumbers struct {
+	seen map[string]int
+}
+
+func (u *uuidNumbers) replace(s string) string {
+	return uuidPlaceholder.ReplaceAllStringFunc(s, func(id string) string {
+		n, ok := u.seen[id]
+		if !ok {
+			n = len(u.seen) + 1
+			u.seen[id] = n
+		}
+		return fmt.Sprintf("{{uuid-%d}}", n)
+	})
+}
+
+// uuidPlaceholder finds the UUIDs Canonical left in place.
+var uuidPlaceholder = regexp.MustCompile(`\{\{id:([0-9a-f-]{36})\}\}`)
+
+// canonicalJSON indents a JSON message and puts in the placeholders.
+func canonicalJSON(raw []byte) (string, error) {
+	var b bytes.Buffer
+	if err := json.Indent(&b, bytes.TrimSpace(raw), "", "  "); err != nil {
+		return "", fmt.Errorf("the message is not JSON: %w", err)
+	}
+	return placeholders(b.String()), nil
 }
 
 func clearExpected(dir string) {
@@ -267,18 +347,22 @@ func writeFile(path, content string) string {
 func normalizeErrors(errs []string, base string) string {
 	out := make([]string, len(errs))
 	for i, e := range errs {
-		out[i] = placeholders(strings.ReplaceAll(e, base, ""))
+		out[i] = uuidPlaceholder.ReplaceAllString(placeholders(strings.ReplaceAll(e, base, "")), "{{uuid}}")
 	}
 	return strings.Join(out, "\n")
 }
 
 var uuidPattern = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
 
-// placeholders replaces what differs between runs: UUIDs and the run's clock.
+// placeholders replaces what differs between runs: the run's clock and the build's version;
+// UUIDs are marked for numbering per case ({{uuid-N}}, uuidNumbers).
 func placeholders(s string) string {
-	s = uuidPattern.ReplaceAllString(s, "{{uuid}}")
+	s = uuidPattern.ReplaceAllStringFunc(s, func(id string) string { return "{{id:" + strings.ToLower(id) + "}}" })
 	s = strings.ReplaceAll(s, xoev.DateTime(Now), "{{now}}")
 	s = strings.ReplaceAll(s, xoev.DateTime(ReceivedAt), "{{received}}")
+	if xoev.Version != "" {
+		s = strings.ReplaceAll(s, ">"+xoev.Version+"<", ">{{version}}<")
+	}
 	return s
 }
 

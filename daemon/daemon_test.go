@@ -2,12 +2,14 @@ package daemon_test
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -17,7 +19,9 @@ import (
 )
 
 // The demo submission travels end to end and fans out: 202, mapped and validated for both
-// destinations, a zip in each drop directory whose XML is valid xdomea 3.0.0, status delivered.
+// destinations; the E-Akte's zip holds a valid xdomea Geschaeftsgang 0201 whose first Dokument
+// is the application (a PDF/A and the data as received), then the attachments; the
+// Fachverfahren's zip holds the form data as JSON in its own intake format with the same files.
 func TestDemoSubmissionFansOutAsValidXdomeaZips(t *testing.T) {
 	eachBackend(t, func(t *testing.T, backend string) {
 		h := start(t, backendConfig(t, backend))
@@ -42,19 +46,85 @@ func TestDemoSubmissionFansOutAsValidXdomeaZips(t *testing.T) {
 		}
 		defer schema.Close()
 		full := h.detail(id)
-		for dest, msgType := range map[string]string{"eakte": "Abgabe.Abgabe.0401", "gewerbe-fachverfahren": "FVDaten.SGOErstellen.0604"} {
-			d := delivery(t, full, dest)
-			if d["status"] != "delivered" || d["attempts"].(float64) != 1 {
+		for _, dest := range []string{"eakte", "gewerbe-fachverfahren"} {
+			if d := delivery(t, full, dest); d["status"] != "delivered" || d["attempts"].(float64) != 1 {
 				t.Fatalf("delivery = %v", d)
 			}
-			checkZip(t, schema, d["artefact"].(string), msgType)
+		}
+		eakte := openZip(t, delivery(t, full, "eakte")["artefact"].(string), "Geschaeftsgang.Geschaeftsgang.0201", ".xml")
+		xmlDoc := eakte.message
+		if err := schema.Validate(xmlDoc); err != nil {
+			t.Fatalf("delivered XML is not valid: %v", err)
+		}
+		pdf, data := eakte.file(t, "Antrag.pdf"), eakte.file(t, "Antrag.json")
+		if !bytes.HasPrefix(eakte.files[pdf], []byte("%PDF-")) || !bytes.Contains(eakte.files[pdf], []byte("pdfaid:part")) {
+			t.Errorf("the application is not a PDF/A")
+		}
+		sent, _ := json.Marshal(demoSubmission(t)["data"])
+		if !jsonEqual(eakte.files[data], sent) {
+			t.Errorf("the data file is not the form data as sent:\n%s", eakte.files[data])
+		}
+		// The application is the first Dokument, its two files one version; the attachments follow.
+		first := strings.Index(string(xmlDoc), "<xdomea:Dokument>")
+		for i, name := range []string{pdf, data, eakte.file(t, "Personalausweis.pdf"), eakte.file(t, "Meisterbrief.png")} {
+			at := strings.Index(string(xmlDoc), "<xdomea:Dateiname>"+name+"</xdomea:Dateiname>")
+			if at < first {
+				t.Errorf("the message does not reference %s inside a Dokument", name)
+			}
+			if i < 2 && strings.Count(string(xmlDoc[first:at]), "<xdomea:Dokument>") != 1 {
+				t.Errorf("%s is not in the first Dokument", name)
+			}
+		}
+		if !strings.Contains(string(xmlDoc), "<xdomea:Typ>Antrag</xdomea:Typ>") ||
+			!strings.Contains(string(xmlDoc), "<xdomea:FremdesGeschaeftszeichen>DEMO-2026-000001</xdomea:FremdesGeschaeftszeichen>") {
+			t.Error("the application's Dokument lacks its Typ or the portal's reference")
+		}
+
+		fv := openZip(t, delivery(t, full, "gewerbe-fachverfahren")["artefact"].(string), "Gewerbeanmeldung", ".json")
+		var msg struct {
+			MessageID  string `json:"message_id"`
+			Submission struct{ ID, Reference string }
+			Data       json.RawMessage `json:"data"`
+			Files      []struct{ Name, Origin string }
+		}
+		if err := json.Unmarshal(fv.message, &msg); err != nil {
+			t.Fatalf("the Fachverfahren's message is not JSON: %v", err)
+		}
+		if msg.MessageID != fv.processID || msg.Submission.ID != id || !jsonEqual(msg.Data, sent) || len(msg.Files) != 4 {
+			t.Fatalf("the Fachverfahren's message: %s", fv.message)
+		}
+		for _, f := range msg.Files {
+			if len(fv.files[f.Name]) == 0 {
+				t.Errorf("the package lacks %s", f.Name)
+			}
+		}
+		// The objects are the same in both packages: the same files under the same names.
+		if fv.file(t, "Antrag.pdf") != pdf || fv.file(t, "Personalausweis.pdf") != eakte.file(t, "Personalausweis.pdf") {
+			t.Error("the two packages name the same files differently")
 		}
 	})
 }
 
-// checkZip opens a delivered package: <ProzessID>_<type>.zip holding the valid message and the
-// attachments it references.
-func checkZip(t *testing.T, schema *xoev.SchemaSet, artefact, msgType string) {
+// deliveredZip is a delivered package: <ProzessID>_<type>.zip holding the message and files.
+type deliveredZip struct {
+	processID string
+	message   []byte
+	files     map[string][]byte
+}
+
+// file finds the file <UUID>_<name> in the package.
+func (z deliveredZip) file(t *testing.T, name string) string {
+	t.Helper()
+	for n := range z.files {
+		if strings.HasSuffix(n, "_"+name) && len(n) == 37+len(name) && len(z.files[n]) > 0 {
+			return n
+		}
+	}
+	t.Fatalf("the package lacks <UUID>_%s (has %v)", name, keys(z.files))
+	return ""
+}
+
+func openZip(t *testing.T, artefact, msgType, ext string) deliveredZip {
 	t.Helper()
 	name := filepath.Base(artefact)
 	processID, ok := strings.CutSuffix(name, "_"+msgType+".zip")
@@ -66,36 +136,25 @@ func checkZip(t *testing.T, schema *xoev.SchemaSet, artefact, msgType string) {
 		t.Fatal(err)
 	}
 	defer zr.Close()
-	files := map[string][]byte{}
+	z := deliveredZip{processID: processID, files: map[string][]byte{}}
 	for _, f := range zr.File {
 		rc, _ := f.Open()
-		files[f.Name], _ = io.ReadAll(rc)
+		z.files[f.Name], _ = io.ReadAll(rc)
 		rc.Close()
 	}
-	xmlDoc, ok := files[processID+"_"+msgType+".xml"]
-	if !ok {
-		t.Fatalf("zip holds %v, no message XML", keys(files))
+	if z.message, ok = z.files[processID+"_"+msgType+ext]; !ok {
+		t.Fatalf("zip holds %v, no message %s", keys(z.files), processID+"_"+msgType+ext)
 	}
-	for _, att := range []string{"Personalausweis.pdf", "Meisterbrief.png"} {
-		name := ""
-		for n := range files {
-			if strings.HasSuffix(n, "_"+att) && len(n) == 37+len(att) {
-				name = n
-			}
-		}
-		if name == "" || len(files[name]) == 0 {
-			t.Errorf("zip lacks attachment <UUID>_%s (has %v)", att, keys(files))
-		}
-		if !strings.Contains(string(xmlDoc), "<xdomea:Dateiname>"+name+"</xdomea:Dateiname>") {
-			t.Errorf("message does not reference %s", name)
-		}
+	if !bytes.Contains(z.message, []byte(processID)) {
+		t.Error("the message does not carry the ProzessID of its file name")
 	}
-	if !strings.Contains(string(xmlDoc), "<xdomea:ProzessID>"+processID+"</xdomea:ProzessID>") {
-		t.Error("message does not carry the ProzessID of its file name")
-	}
-	if err := schema.Validate(xmlDoc); err != nil {
-		t.Fatalf("delivered XML is not valid: %v", err)
-	}
+	return z
+}
+
+// jsonEqual reports whether two JSON texts hold the same value.
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
 
 func count(list []string, v string) int {
@@ -297,10 +356,24 @@ func TestMappingFailureNamesTheField(t *testing.T) {
 	delete(sub["data"].(map[string]any)["betrieb"].(map[string]any), "name")
 	id := h.submit(sub, demoToken, nil).Body["id"].(string)
 	st := h.waitStatus(id, "failed")
-	last := lastEvent(st)
-	if last["type"] != "mapping_failed" || !strings.Contains(last["detail"].(string), "required value data.betrieb.name (in trim(betrieb.name ?? \"\")) is empty or missing") ||
-		!strings.Contains(last["detail"].(string), "gewerbeanmeldung-abgabe-0401.yaml:74: xdomea:Name:") {
-		t.Fatalf("last event = %v", last)
+	var mappingFailed, validationFailed map[string]any
+	for _, e := range st.Body["events"].([]any) {
+		switch ev := e.(map[string]any); ev["type"] {
+		case "mapping_failed":
+			mappingFailed = ev
+		case "validation_failed":
+			validationFailed = ev
+		}
+	}
+	if mappingFailed == nil || mappingFailed["destination"] != "eakte" ||
+		!strings.Contains(mappingFailed["detail"].(string), "required value data.betrieb.name (in trim(betrieb.name ?? \"\")) is empty or missing") ||
+		!strings.Contains(mappingFailed["detail"].(string), "gewerbeanmeldung-vorgang.yaml:") {
+		t.Fatalf("mapping_failed event = %v (%s)", mappingFailed, st.Raw)
+	}
+	// The Fachverfahren's target checks the data against the form's JSON Schema.
+	if validationFailed == nil || validationFailed["destination"] != "gewerbe-fachverfahren" ||
+		!strings.Contains(validationFailed["detail"].(string), "betrieb: missing property 'name'") {
+		t.Fatalf("validation_failed event = %v (%s)", validationFailed, st.Raw)
 	}
 	if len(st.Body["deliveries"].([]any)) != 0 {
 		t.Fatalf("a failed submission has deliveries: %s", st.Raw)

@@ -173,7 +173,7 @@ func TestReceiptIsNotOverwrittenByAnAttemptUnderWay(t *testing.T) {
 		case <-time.After(15 * time.Second):
 			t.Fatal("the delivery did not start")
 		}
-		writeFile(t, filepath.Join(inbox, "ack.xml"), importReceipt(pkg.MessageID, true, ""))
+		writeFile(t, filepath.Join(inbox, "ack.xml"), empfang("Geschaeftsgang.EmpfangBestaetigen.0202", "0202", pkg.MessageID))
 		if res, err := h.d.PollReceipts(context.Background()); err != nil || res.Acknowledged != 1 {
 			t.Fatalf("poll: %+v %v", res, err)
 		}
@@ -248,7 +248,7 @@ func TestReplayAndRetentionNeverDeliverAnEmptyPackage(t *testing.T) {
 				t.Errorf("%s: %d of %d bytes delivered", a.PackageName, read[a.PackageName], a.Size)
 			}
 		}
-		if len(errs) > 0 || len(atts) != 2 {
+		if len(errs) > 0 || len(atts) != 4 { // two from the portal, the application's PDF and data
 			t.Fatalf("package of the replay: %d attachments, errors %v", len(atts), errs)
 		}
 

@@ -40,23 +40,23 @@ func demoCopy(t *testing.T) string {
 	}
 	xoevDir, _ := filepath.Abs("../fixtures/xoev/xdomea-3.0.0")
 	cfg := fmt.Sprintf(`server: {listen: "127.0.0.1:0", shutdown_timeout: 5s}
-admin: {listen: "127.0.0.1:0"}
+admin: {listen: "127.0.0.1:0", token_sha256: %q}
 storage: {data_dir: %q}
 pipeline: {poll_interval: 10ms}
 log: {level: warn}
-sender: {kennung: "09162000", praefix: "009", name: Demo}
+sender: {kennung: "09162000", praefix: ags, name: Demo}
 portals:
   - {id: demo-portal, token_sha256: eb1e8e79a793c44e863a8b636df80f36f80fd4539587320cb36e1ba84032a354}
 schemas:
   - id: xdomea-3.0.0
     root: %s/schema/xdomea.xsd
     namespaces: [urn:xoev-de:xdomea:schema:3.0.0]
-    code_lists: %s/schema/code_lists
+    code_lists: [%s/schema/code_lists, code_lists]
 destinations:
   - {id: eakte, type: filedrop, options: {path: %q}}
   - {id: gewerbe-fachverfahren, type: filedrop, options: {path: %q}}
 routes_file: routes.yaml
-`, filepath.Join(dir, "data"), xoevDir, xoevDir, filepath.Join(dir, "out/eakte"), filepath.Join(dir, "out/fv"))
+`, adminHash, filepath.Join(dir, "data"), xoevDir, xoevDir, filepath.Join(dir, "out/eakte"), filepath.Join(dir, "out/fv"))
 	os.WriteFile(filepath.Join(dir, "amtsbote.yaml"), []byte(cfg), 0o644)
 	return dir
 }
@@ -111,16 +111,16 @@ func TestReloadSwapsValidAndRefusesInvalidConfig(t *testing.T) {
 	}
 	h.waitStatus(r.Body["id"].(string), "delivered")
 
-	mappingFile := filepath.Join(dir, "mappings/gewerbeanmeldung-abgabe-0401.yaml")
-	replaceIn(t, mappingFile, "value: submission.reference", "value: submission.referenz")
+	mappingFile := filepath.Join(dir, "mappings/gewerbeanmeldung-geschaeftsgang-0201.yaml")
+	replaceIn(t, mappingFile, `value: object_id("geschaeftsgang")`, "value: submission.referenz")
 	err := h.d.Reload()
-	if err == nil || !strings.Contains(err.Error(), "gewerbeanmeldung-abgabe-0401.yaml:") || !strings.Contains(err.Error(), "referenz") {
+	if err == nil || !strings.Contains(err.Error(), "gewerbeanmeldung-geschaeftsgang-0201.yaml:") || !strings.Contains(err.Error(), "referenz") {
 		t.Fatalf("invalid mapping: %v", err)
 	}
 	// the old snapshot still maps and delivers
 	r = h.submit(demoSubmission(t), demoToken, nil)
 	h.waitStatus(r.Body["id"].(string), "delivered")
-	replaceIn(t, mappingFile, "value: submission.referenz", "value: submission.reference")
+	replaceIn(t, mappingFile, "value: submission.referenz", `value: object_id("geschaeftsgang")`)
 
 	replaceIn(t, filepath.Join(dir, "amtsbote.yaml"), "pipeline: {poll_interval: 10ms}", "pipeline: {poll_interval: 20ms}")
 	if err := h.d.Reload(); err == nil || !strings.Contains(err.Error(), "pipeline changed; these take effect only after a restart") {

@@ -198,7 +198,7 @@ schemas:
   - id: xdomea-3.0.0
     root: %q
     namespaces: [urn:xoev-de:xdomea:schema:3.0.0]
-    code_lists: %q
+    code_lists: [%q, %q]
 destinations:
   - id: eakte
     type: filedrop
@@ -210,7 +210,7 @@ destinations:
     retry: {initial_interval: 50ms, max_interval: 200ms}
 routes_file: %q
 `, addr, filepath.Join(dir, "spool"), storage, abs("../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd"),
-		abs("../fixtures/xoev/xdomea-3.0.0/schema/code_lists"), filepath.Join(out, "eakte"),
+		abs("../fixtures/xoev/xdomea-3.0.0/schema/code_lists"), abs("../fixtures/demo/code_lists"), filepath.Join(out, "eakte"),
 		filepath.Join(out, "gewerbe-fachverfahren"), abs("../fixtures/demo/routes.yaml"))
 	path := filepath.Join(dir, "amtsbote.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -136,3 +136,37 @@ func TestUnknownRouteKeyIsAnError(t *testing.T) {
 		t.Fatalf("want an error naming the unknown key and its line, got %v", err)
 	}
 }
+
+// Form-data targets and the application document are checked like mappings: every problem at
+// once, with file:line.
+func TestFormDataAndApplicationDocumentErrors(t *testing.T) {
+	path := write(t, `routes:
+  - id: fv
+    application_document: {title: Antrag, labels: missing-labels.yaml}
+    targets:
+      - {destination: a, form_data: {message_type: Antrag, json_schema: missing.schema.json}}
+      - {destination: b, form_data: {json_schema: x.json}}
+      - {destination: c, form_data: {message_type: Antrag}, mapping: tiny.yaml}
+`)
+	_, err := routes.Load(path, checks(t))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		path + ":2: route \"fv\": application_document.labels:",
+		"missing-labels.yaml",
+		path + ":5: route \"fv\": form_data.json_schema: json schema: ",
+		path + ":2: route \"fv\": targets[1]: form_data needs message_type",
+		path + ":2: route \"fv\": targets[2]: form_data sends the form data as JSON: leave out mapping and schema",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
+		}
+	}
+
+	ok := write(t, "routes:\n  - id: fv\n    targets: [{destination: a, form_data: {message_type: Antrag}}]\n")
+	tbl, err := routes.Load(ok, checks(t))
+	if err != nil || tbl.Routes[0].Targets[0].Mapper == nil {
+		t.Fatalf("a form-data target without a schema: %v", err)
+	}
+}

@@ -121,6 +121,21 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+// An Abgabe.Abgabe 0401 transfers records and responsibility to another authority: config check
+// warns (and still succeeds) when a route sends one from the sender to itself.
+func TestConfigCheckWarnsOfATransferToItself(t *testing.T) {
+	dir := copyDemo(t)
+	edit(t, filepath.Join(dir, "routes.yaml"), "mappings/gewerbeanmeldung-geschaeftsgang-0201.yaml", "mappings/gewerbeanmeldung-abgabe-0401.yaml")
+	code, out, _ := runCLI("config", "check", "--config", filepath.Join(dir, "amtsbote.yaml"))
+	if code != 0 || !strings.Contains(out, "warning: ") || !strings.Contains(out, "sender and recipient are the same authority (ags 09162000)") ||
+		!strings.Contains(out, "Geschaeftsgang.Geschaeftsgang.0201") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if code, out, _ := runCLI("config", "check", "--config", demoConfig); code != 0 || strings.Contains(out, "warning") {
+		t.Fatalf("the demo warns: exit %d\n%s", code, out)
+	}
+}
+
 func TestMapDryRun(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.xml")
 	code, stdout, stderr := runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/submission.json", "--out", out)

@@ -100,7 +100,7 @@ func TestMapperWritesTheMessage(t *testing.T) {
 	m := &Mapper{MessageType: "Gewerbeanmeldung", Schema: s}
 	in := mapping.Input{SubmissionID: "sub-1", Portal: "p", Reference: "R-1", Leistung: "99050012104000", AGS: "09162000",
 		ReceivedAt: time.Date(2026, 1, 15, 9, 30, 0, 0, time.UTC), Data: demoData(t),
-		Sender:    xoev.Authority{Kennung: "09162000", Praefix: "ags", Name: "Bürgerservice", PraefixList: "urn:x"},
+		Sender: xoev.Authority{Kennung: "09162000", Praefix: "ags", Name: "Bürgerservice", PraefixList: "urn:x"},
 		Attachments: []mapping.Attachment{{Filename: "a.pdf", PackageName: "u_a.pdf", MediaType: "application/pdf", Size: 3, SHA256: "ab", Format: "pdf"},
 			{Filename: "Antrag.json", PackageName: "v_Antrag.json", MediaType: "application/json", Size: 9, Generated: true}},
 		Now: func() time.Time { return time.Date(2026, 1, 15, 9, 31, 0, 0, time.UTC) }, NewID: func() string { return "msg-1" }}

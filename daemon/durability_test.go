@@ -129,6 +129,7 @@ func TestFailedSyncStopsEverything(t *testing.T) {
 func TestLostSessionDeliversOnceMore(t *testing.T) {
 	cfg := backendConfig(t, "postgres")
 	g := useGate(t, cfg, 0)
+	cfg.Destinations[0].MaxInFlight = 1
 	cfg.Pipeline.HandlerAttempts = 3
 	h := start(t, cfg)
 	id := h.submit(demoSubmission(t), demoToken, nil).Body["id"].(string)
@@ -138,9 +139,11 @@ func TestLostSessionDeliversOnceMore(t *testing.T) {
 		t.Fatal("the delivery did not start")
 	}
 	// The handler's transaction is idle while the adapter works: end its session.
+	// Its last statement read the delivery: that tells it from the other handlers' transactions,
+	// which poll the queue.
 	var pid int
 	err := h.d.Store().DB.QueryRow(`SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
-		WHERE a.datname = current_database() AND a.state = 'idle in transaction'
+		WHERE a.datname = current_database() AND a.state = 'idle in transaction' AND a.query LIKE '%FROM deliveries%'
 		AND l.relation = '"watermill_deliver_eakte"'::regclass LIMIT 1`).Scan(&pid)
 	if err != nil {
 		t.Fatalf("find the session holding the message: %v", err)

@@ -51,6 +51,8 @@ type Config struct {
 	Schemas []SchemaSet `mapstructure:"schemas"`
 	// Destinations are where messages are delivered.
 	Destinations []Destination `mapstructure:"destinations"`
+	// FitConnect receives submissions from FIT-Connect. Optional.
+	FitConnect FitConnect `mapstructure:"fitconnect"`
 	// RoutesFile holds the routes, relative to this file. Default: routes.yaml.
 	RoutesFile string `mapstructure:"routes_file"`
 	// TimeZone is the zone of the wall clock every schedule (windows, batches, retention and
@@ -391,6 +393,7 @@ func (c *Config) setDefaults() {
 		*r = Retry{MaxAttempts: 30, InitialInterval: 10 * time.Second, MaxInterval: 30 * time.Minute, MaxAge: 24 * time.Hour}
 	}
 	r.setDefaults()
+	c.FitConnect.setDefaults()
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
 		d.Retry.setDefaults()
@@ -439,7 +442,15 @@ func (c *Config) Location() *time.Location {
 // Validate reports every problem at once, each naming its key.
 func (c *Config) Validate() error {
 	var errs []error
+	lines := &locator{}
+	if c.File != "" {
+		lines = newLocator(c.File)
+	}
 	bad := func(key, format string, args ...any) {
+		if line := lines.line(key); line > 0 {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: %s", c.File, line, key, fmt.Sprintf(format, args...)))
+			return
+		}
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 	if c.Server.Listen == "" {
@@ -510,8 +521,8 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.level", "%q: expected debug, info, warn or error", c.Log.Level)
 	}
-	if len(c.Portals) == 0 {
-		bad("portals", "at least one portal is needed to accept submissions")
+	if len(c.Portals) == 0 && !c.FitConnect.Enabled {
+		bad("portals", "at least one portal (or fitconnect) is needed to accept submissions")
 	}
 	seen := map[string]bool{}
 	unique := func(key, kind, id string) {
@@ -546,6 +557,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.FitConnect.validate(c, bad, unique)
 	for i, s := range c.Schemas {
 		key := fmt.Sprintf("schemas[%d]", i)
 		unique(key, "schema", s.ID)

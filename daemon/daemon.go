@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/admin"
 	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/fitconnect"
 	"github.com/amtsbote/amtsbote/inbound"
 	"github.com/amtsbote/amtsbote/metrics"
 	"github.com/amtsbote/amtsbote/pipeline"
@@ -53,6 +55,11 @@ type Daemon struct {
 	cron     *cron.Cron
 	receipts *receipts.Processor
 	inbox    *adapters.SFTPInbox
+
+	fitconnect     *fitconnect.Receiver
+	fitconnectSubs []*fitconnect.Subscription
+	stopPolling    context.CancelFunc
+	pollingDone    chan struct{}
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -126,16 +133,6 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	if err := d.store.SetCallbackPortals(ctx, callbackPortals(cfg)); err != nil {
 		return nil, err
 	}
-	d.metrics = metrics.New(d.store.DB, func() []string { return pipeline.Topics(cfg) })
-	d.pipeline, err = pipeline.New(pipeline.Deps{
-		Store: d.store, Config: cfg, Current: d.acquire, Adapters: d.adapters, Logger: log, Now: d.now,
-		Metrics: d.metrics,
-	})
-	if err != nil {
-		return nil, err
-	}
-	d.api = inbound.NewServer(cfg, d.store, d.acquire, log)
-	d.api.Now, d.api.Metrics = d.now, d.metrics
 	var removed int
 	if d.spool, removed, err = inbound.OpenSpool(cfg.SpoolDirectory()); err != nil {
 		return nil, fmt.Errorf("server.spool_dir: %w", err)
@@ -143,13 +140,46 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	if removed > 0 {
 		log.Warn("removed uploads a stopped process left in the spool directory", "files", removed, "dir", d.spool.Dir)
 	}
+	var stages []pipeline.Stage
+	queues := pipeline.Topics(cfg)
+	d.metrics = metrics.New(d.store.DB, func() []string { return queues })
+	if cfg.FitConnect.Enabled {
+		if err := d.setupFitConnect(snap); err != nil {
+			return nil, err
+		}
+		stages = d.fitconnect.Stages()
+		queues = append(queues, fitconnect.TopicFetch, fitconnect.TopicDecide)
+	}
+	d.pipeline, err = pipeline.New(pipeline.Deps{
+		Store: d.store, Config: cfg, Current: d.acquire, Adapters: d.adapters, Logger: log, Now: d.now,
+		Metrics: d.metrics, Stages: stages,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.api = inbound.NewServer(cfg, d.store, d.acquire, log)
+	d.api.Now, d.api.Metrics = d.now, d.metrics
 	d.api.SpoolDir = d.spool.Dir
 	d.listener, err = net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (server.listen): %w", cfg.Server.Listen, err)
 	}
+	handler := d.api.Handler()
+	if d.fitconnect != nil {
+		mux := http.NewServeMux()
+		callbacks := d.fitconnect.CallbackHandler()
+		mux.Handle("/fitconnect/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if d.api.Draining() {
+				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+				return
+			}
+			callbacks.ServeHTTP(w, r)
+		}))
+		mux.Handle("/", handler)
+		handler = mux
+	}
 	d.http = &http.Server{
-		Handler:           d.api.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
@@ -182,6 +212,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 		return nil, err
 	}
 	d.cron.Start()
+	if d.fitconnect != nil {
+		var pollCtx context.Context
+		pollCtx, d.stopPolling = context.WithCancel(context.Background())
+		d.pollingDone = make(chan struct{})
+		go func() { defer close(d.pollingDone); d.fitconnect.Poll(pollCtx) }()
+	}
 	d.httpDone = make(chan error, 1)
 	if cfg.Server.TLSCertFile != "" {
 		if d.http.TLSConfig, err = tlsConfig(cfg.Server); err != nil {
@@ -359,6 +395,10 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 	if d.inbox != nil {
 		d.inbox.Close()
 	}
+	if d.stopPolling != nil {
+		d.stopPolling()
+		<-d.pollingDone
+	}
 	if err := d.pipeline.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("pipeline shutdown: %w", err))
 	}
@@ -368,6 +408,14 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 }
 
 func (d *Daemon) release() {
+	if d.stopPolling != nil {
+		d.stopPolling()
+		<-d.pollingDone
+		d.stopPolling = nil
+	}
+	for _, s := range d.fitconnectSubs {
+		s.Close()
+	}
 	for id, a := range d.adapters {
 		if err := a.Close(); err != nil {
 			d.log.Warn("closing adapter failed", "destination", id, "error", err)
@@ -403,6 +451,9 @@ func StoreOptions(cfg *config.Config) store.Options {
 		for _, d := range cfg.Destinations {
 			handlers += d.MaxInFlight
 		}
+		if cfg.FitConnect.Enabled {
+			handlers += 4 // fetch and decide
+		}
 		conns = 2*handlers + 16
 	}
 	return store.Options{Driver: cfg.Storage.Driver, DataDir: cfg.Storage.DataDir, DSN: cfg.Storage.DSN, MaxConns: conns}
@@ -417,4 +468,33 @@ func callbackPortals(cfg *config.Config) []string {
 		}
 	}
 	return out
+}
+
+// setupFitConnect loads the FIT-Connect subscriptions (keys, schemas, secrets) and checks that
+// the routes their destinations name exist.
+func (d *Daemon) setupFitConnect(snap *snapshot.Snapshot) error {
+	subs, err := fitconnect.Load(d.cfg)
+	if err != nil {
+		return fmt.Errorf("fitconnect:\n%w", err)
+	}
+	d.fitconnectSubs = subs
+	if err := fitconnect.CheckRoutes(d.cfg, snap.Routes); err != nil {
+		return err
+	}
+	dir := filepath.Join(d.spool.Dir, "fitconnect")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("fitconnect spool: %w", err)
+	}
+	bySub := map[string]*fitconnect.Subscription{}
+	for _, s := range subs {
+		bySub[s.Config.ID] = s
+	}
+	d.fitconnect = &fitconnect.Receiver{Store: d.store, Subscriptions: bySub, Current: d.acquire, Logger: d.log,
+		Metrics: d.metrics, TempDir: dir, Now: d.now}
+	for _, s := range subs {
+		d.log.Info("FIT-Connect intake is on", "subscription", s.Config.ID, "api_url", s.Config.APIURL,
+			"destinations", len(s.Config.Destinations), "accept", s.Config.Accept, "poll_interval", s.Config.PollInterval,
+			"callback_path", fitconnect.CallbackPath(s.Config.ID), "callbacks", len(s.CallbackSecrets) > 0)
+	}
+	return nil
 }

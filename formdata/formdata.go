@@ -186,7 +186,9 @@ type Message struct {
 	Recipient   Authority       `json:"recipient"`
 	Schema      string          `json:"schema,omitempty"`
 	Data        json.RawMessage `json:"data"`
-	Files       []File          `json:"files"`
+	// DataXML is the form data as sent, when it was sent as XML (Data is then its tree).
+	DataXML string `json:"data_xml,omitempty"`
+	Files   []File `json:"files"`
 }
 
 // Authority is a Behördenkennung and name.
@@ -227,6 +229,9 @@ type File struct {
 // Map builds the message. Data that does not fit the schema gives a *ValidationError.
 func (m *Mapper) Map(in mapping.Input) (*mapping.Message, error) {
 	data := bytes.TrimSpace(in.Data)
+	if in.DataXML != nil && m.Schema != nil {
+		return nil, fmt.Errorf("form_data.json_schema checks JSON form data, but this submission's data is XML (checked against its XSD at intake)")
+	}
 	if m.Schema != nil {
 		if err := m.Schema.Validate(data); err != nil {
 			return nil, err
@@ -242,6 +247,7 @@ func (m *Mapper) Map(in mapping.Input) (*mapping.Message, error) {
 		Submission: Submission{ID: in.SubmissionID, Portal: in.Portal, Reference: in.Reference, Leistung: in.Leistung,
 			AGS: in.AGS, ARS: in.ARS, ReceivedAt: xoev.DateTime(in.ReceivedAt)},
 		Sender: authority(in.Sender), Recipient: authority(in.Recipient), Data: json.RawMessage(data), Files: []File{},
+		DataXML: string(in.DataXML),
 	}
 	if m.Schema != nil {
 		msg.Schema = m.Schema.ID

@@ -29,6 +29,7 @@ import (
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/tracing"
+	"github.com/amtsbote/amtsbote/trust"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -40,6 +41,27 @@ type submissionRequest struct {
 	Reference   string              `json:"reference"`
 	Data        jsontext.Value      `json:"data"`
 	Attachments []attachmentRequest `json:"attachments"`
+	// Identity is how the applicant identified at the portal. Optional.
+	Identity *identityRequest `json:"identity"`
+}
+
+// identityRequest is the applicant's identification as the portal reports it.
+type identityRequest struct {
+	// TrustLevel is the level of assurance (trust.Parse: eIDAS, BSI or STORK names, eIDAS LoA
+	// URIs), e.g. substantial.
+	TrustLevel string `json:"trust_level"`
+	// AccountType is person or organisation.
+	AccountType string `json:"account_type"`
+}
+
+// level is the request's level of assurance on amtsbote's scale (checked by decodeSubmission).
+func (r submissionRequest) level() (trust.Level, string) {
+	if r.Identity == nil {
+		return trust.None, ""
+	}
+	l, _ := trust.Parse(r.Identity.TrustLevel)
+	at, _ := trust.ParseAccountType(r.Identity.AccountType)
+	return l, at
 }
 
 type attachmentRequest struct {
@@ -101,20 +123,34 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 	req, atts, flagged, requestHash := in.req, in.atts, in.flagged, in.requestHash
 	var data any
 	_ = json.Unmarshal(req.Data, &data, decodeOptions) // checked by decodeSubmission
+	level, accountType := req.level()
+	levelName := ""
+	if req.Identity != nil && strings.TrimSpace(req.Identity.TrustLevel) != "" {
+		levelName = level.String()
+	}
 	snap := s.Current()
 	route, ok := snap.Routes.Match(routes.Submission{
 		Leistung: req.Leistung, AGS: req.AGS, ARS: req.ARS, Portal: portalID, Reference: req.Reference, Data: data,
+		Channel: store.ChannelPortal, TrustLevel: levelName, AccountType: accountType,
 	})
 	routeID := ""
 	allowed := true
+	admitted, why := true, ""
 	if ok {
 		routeID = route.ID
 		allowed = portalMayUse(snap, portalID, routeID)
+		admitted, why = route.Admits(level)
 	}
 	snap.Release()
 	if !allowed {
 		s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "route_not_allowed").Inc()
 		writeError(w, http.StatusForbidden, fmt.Sprintf("portal %s may not submit to route %s (portals[].routes)", portalID, routeID), nil)
+		return
+	}
+	if ok && !admitted {
+		s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "trust_level").Inc()
+		writeError(w, http.StatusUnprocessableEntity, "the applicant's identification is too weak for this service",
+			[]Problem{{Field: "identity.trust_level", Message: why}})
 		return
 	}
 	if !ok {
@@ -128,7 +164,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 	sub := store.Submission{
 		ID: newID(), Portal: portalID, Reference: req.Reference, Leistung: req.Leistung, AGS: req.AGS, ARS: req.ARS,
 		Route: routeID, Status: store.StatusReceived, Data: req.Data, IdempotencyKey: key,
-		RequestHash: requestHash, ReceivedAt: now,
+		RequestHash: requestHash, ReceivedAt: now, TrustLevel: levelName, AccountType: accountType,
 	}
 	// Group commit: submissions arriving together share one transaction and one sync to disk.
 	// The statements run with the group's context, not the request's: a client that goes away
@@ -265,6 +301,14 @@ func decodeSubmission(body []byte, lim Limits) (submissionRequest, []Problem) {
 	}
 	if trimmed := bytes.TrimSpace(req.Data); len(trimmed) == 0 || trimmed[0] != '{' {
 		add("data", "must be a JSON object holding the form data")
+	}
+	if id := req.Identity; id != nil {
+		if _, err := trust.Parse(id.TrustLevel); err != nil {
+			add("identity.trust_level", "%v", err)
+		}
+		if _, err := trust.ParseAccountType(id.AccountType); err != nil {
+			add("identity.account_type", "%v", err)
+		}
 	}
 	for i, a := range req.Attachments {
 		field := fmt.Sprintf("attachments[%d]", i)

@@ -34,8 +34,14 @@ type Input struct {
 	AGS          string
 	ARS          string
 	ReceivedAt   time.Time
-	// Data is the form data as the portal sent it.
-	Data        json.RawMessage
+	// Data is the form data as the portal sent it, as JSON; data sent as XML is here as its
+	// tree (XMLData) and in DataXML as sent.
+	Data    json.RawMessage
+	DataXML []byte
+	// Channel is portal or fitconnect; TrustLevel and AccountType the identification's (trust).
+	Channel, TrustLevel, AccountType string
+	// FitConnect is what FIT-Connect said about the submission (nil for other channels).
+	FitConnect  map[string]any
 	Attachments []Attachment
 	// Sender and Recipient go into the message header.
 	Sender    xoev.Authority

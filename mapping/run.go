@@ -121,6 +121,10 @@ func baseEnv(in Input, h xoev.Header, newID func() string) (map[string]any, erro
 			"praefix_list": a.PraefixList, "praefix_list_version": a.PraefixListVersion}
 	}
 	created := xoev.DateTime(h.Created)
+	var fitconnect any // nil, not an empty map, for other channels
+	if in.FitConnect != nil {
+		fitconnect = in.FitConnect
+	}
 	var app any // nil (not an empty map) when the route renders no application document
 	if application != nil {
 		app = application
@@ -129,8 +133,10 @@ func baseEnv(in Input, h xoev.Header, newID func() string) (map[string]any, erro
 		"submission": map[string]any{
 			"id": in.SubmissionID, "portal": in.Portal, "reference": in.Reference, "leistung": in.Leistung,
 			"ags": in.AGS, "ars": in.ARS, "received_at": xoev.DateTime(in.ReceivedAt), "received_date": xoev.Date(in.ReceivedAt),
-			"object_id": ObjectID(in.SubmissionID, "vorgang"),
+			"object_id": ObjectID(in.SubmissionID, "vorgang"), "channel": in.Channel, "trust_level": in.TrustLevel,
+			"account_type": in.AccountType,
 		},
+		"fitconnect":  fitconnect,
 		"data":        data,
 		"attachments": atts,
 		"application": app,

@@ -23,6 +23,10 @@ type Metrics struct {
 	DeliveryAttempts    *prometheus.CounterVec   // destination, outcome
 	ConfigReloads       *prometheus.CounterVec   // result
 	Receipts            *prometheus.CounterVec   // outcome
+	// FIT-Connect intake.
+	FitConnectReceived  *prometheus.CounterVec // destination: submissions fetched and checked
+	FitConnectDecisions *prometheus.CounterVec // destination, decision (accept, reject), problem ("" for accept)
+	FitConnectErrors    *prometheus.CounterVec // operation (token, list, fetch, events, decide, callback): failures to retry
 }
 
 // New creates the instruments; queues are read from db at scrape time (db may be nil).
@@ -48,9 +52,20 @@ func New(db *sql.DB, queues func() []string) *Metrics {
 		Receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "amtsbote_receipts_total", Help: "Receipts read, by outcome (acknowledged, rejected, unmatched, malformed).",
 		}, []string{"outcome"}),
+		FitConnectReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtsbote_fitconnect_received_total", Help: "FIT-Connect submissions fetched and checked, by destination.",
+		}, []string{"destination"}),
+		FitConnectDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtsbote_fitconnect_decisions_total",
+			Help: "FIT-Connect decisions made, by destination, decision (accept, reject) and, for rejects, problem type (last segment).",
+		}, []string{"destination", "decision", "problem"}),
+		FitConnectErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtsbote_fitconnect_errors_total",
+			Help: "Failed FIT-Connect operations that are retried, by operation (token, list, fetch, events, decide, callback).",
+		}, []string{"operation"}),
 	}
 	m.Registry.MustRegister(m.SubmissionsAccepted, m.SubmissionsRejected, m.StageDuration, m.DeliveryAttempts,
-		m.ConfigReloads, m.Receipts, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.ConfigReloads, m.Receipts, m.FitConnectReceived, m.FitConnectDecisions, m.FitConnectErrors, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		m.Registry.MustRegister(&storeCollector{db: db, queues: queues})
 	}
@@ -66,6 +81,8 @@ var (
 	queueDepth = prometheus.NewDesc("amtsbote_queue_depth", "Messages waiting in a queue (due or scheduled).", []string{"queue"}, nil)
 	queueAge   = prometheus.NewDesc("amtsbote_queue_oldest_age_seconds", "Age of the oldest message in a queue.", []string{"queue"}, nil)
 	deadLetter = prometheus.NewDesc("amtsbote_dead_letters", "Dead deliveries waiting for an operator, by destination.", []string{"destination"}, nil)
+	fcOpen     = prometheus.NewDesc("amtsbote_fitconnect_open", "FIT-Connect submissions known to amtsbote whose decision the delivery service does not have yet, by destination.", []string{"destination"}, nil)
+	fcAge      = prometheus.NewDesc("amtsbote_fitconnect_oldest_open_age_seconds", "Age of the oldest open FIT-Connect submission (since it was submitted, or else first seen), by destination. FIT-Connect rejects a submission itself after 14 days.", []string{"destination"}, nil)
 )
 
 // storeCollector reads queue and dead-letter figures from the store when scraped.
@@ -78,6 +95,8 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueDepth
 	ch <- queueAge
 	ch <- deadLetter
+	ch <- fcOpen
+	ch <- fcAge
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -102,12 +121,27 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
-	defer rows.Close()
 	for rows.Next() {
 		var dest string
 		var n int64
 		if rows.Scan(&dest, &n) == nil {
 			ch <- prometheus.MustNewConstMetric(deadLetter, prometheus.GaugeValue, float64(n), dest)
+		}
+	}
+	rows.Close()
+	rows, err = c.db.QueryContext(ctx, `SELECT destination_id, count(*),
+			min(CASE WHEN submitted_at > 0 THEN submitted_at ELSE seen_at END)
+		FROM fitconnect_inbox WHERE state IN ('new', 'deciding') GROUP BY destination_id`)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var dest string
+		var n, oldest int64
+		if rows.Scan(&dest, &n, &oldest) == nil {
+			ch <- prometheus.MustNewConstMetric(fcOpen, prometheus.GaugeValue, float64(n), dest)
+			ch <- prometheus.MustNewConstMetric(fcAge, prometheus.GaugeValue, float64(now-oldest)/1000, dest)
 		}
 	}
 }

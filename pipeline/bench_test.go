@@ -33,7 +33,11 @@ func demoTargets(b *testing.B) (*snapshot.Snapshot, mapping.Input) {
 	sub := store.Submission{ID: "0b7e2f5c-5f0e-4a51-9d0e-8f3a8f0c2b11", Portal: "demo-portal", Reference: req.Reference,
 		Leistung: req.Leistung, AGS: req.AGS, Data: req.Data, ReceivedAt: time.Now()}
 	atts := []store.Attachment{{Filename: "a.pdf", PackageName: "0b7e2f5c-5f0e-4a51-9d0e-8f3a8f0c2b11_a.pdf", MediaType: "application/pdf", Size: 1000, SHA256: "ab"}}
-	return snap, mappingInput(sub, atts, snap)
+	in, err := mappingInput(sub, atts, snap)
+	if err != nil {
+		panic(err)
+	}
+	return snap, in
 }
 
 // The process stage's CPU work for the demo route: map and validate both targets (the xdomea

@@ -47,6 +47,24 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Stages are further stages other packages add (FIT-Connect intake): each runs under the
+	// same poison protection, in a durable transaction, on its own queue.
+	Stages []Stage
+}
+
+// Stage is a queue and the handler of its messages.
+type Stage struct {
+	// Name names the stage's handlers and its metrics.
+	Name string
+	// Topic is the queue; Workers how many handlers take from it at once (default 1).
+	Topic   string
+	Workers int
+	// Handle handles one message in the queue's transaction; an error rolls the transaction
+	// back and the message is tried again.
+	Handle func(*message.Message, wmsql.Tx) error
+	// GiveUp records a message whose handler kept failing (HandlerAttempts), in the transaction
+	// that acks it.
+	GiveUp func(*message.Message, wmsql.Tx, error) error
 }
 
 // Pipeline runs the stages.
@@ -69,7 +87,11 @@ func New(d Deps) (*Pipeline, error) {
 	p := &Pipeline{Deps: d, failures: map[string]failures{}}
 	wlog := quietOnShutdown{watermill.NewSlogLoggerWithLevelMapping(d.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})}
 
-	if err := d.Store.PrepareQueues(context.Background(), Topics(d.Config), TopicCallbacks); err != nil {
+	topics := Topics(d.Config)
+	for _, st := range d.Stages {
+		topics = append(topics, st.Topic)
+	}
+	if err := d.Store.PrepareQueues(context.Background(), topics, TopicCallbacks); err != nil {
 		return nil, err
 	}
 	queues := d.Store.Queues(d.Now)
@@ -105,6 +127,11 @@ func New(d Deps) (*Pipeline, error) {
 	// from taking the same submission).
 	for i := 0; i < ProcessWorkers(d.Config); i++ {
 		router.AddConsumerHandler(fmt.Sprintf("process-%d", i), TopicSubmissions, sub, p.guard(p.timed("process", p.process), p.processGaveUp))
+	}
+	for _, st := range d.Stages {
+		for i := 0; i < max(st.Workers, 1); i++ {
+			router.AddConsumerHandler(fmt.Sprintf("%s-%d", st.Name, i), st.Topic, sub, p.guard(p.timed(st.Name, st.Handle), st.GiveUp))
+		}
 	}
 	router.AddConsumerHandler("callbacks", TopicCallbacks, relaxed, p.guard(p.callback, func(*message.Message, wmsql.Tx, error) error { return nil }))
 	for _, dest := range d.Config.Destinations {

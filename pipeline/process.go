@@ -50,12 +50,15 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 	}
 	// The readable application and the data as received: made once, stored with the messages
 	// that reference them, so that every delivery (and redelivery) carries the same bytes.
-	generated, err := applicationFiles(sub, atts, route, snap.Config.Location(), len(atts))
+	generated, err := applicationFiles(formData(sub), atts, route, snap.Config.Location(), len(atts))
 	if err != nil {
 		return err
 	}
 	atts = append(atts, generated...)
-	in := mappingInput(sub, atts, snap)
+	in, err := mappingInput(sub, atts, snap)
+	if err != nil {
+		return p.fail(msg, tx, sub, []store.Event{{Type: "mapping_failed", Detail: err.Error()}})
+	}
 	var messages []store.Message
 	var failures []store.Event
 	for _, t := range route.Targets {
@@ -103,11 +106,37 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 	return nil
 }
 
-func mappingInput(sub store.Submission, atts []store.Attachment, snap *snapshot.Snapshot) mapping.Input {
+// formData is the submission with its data as JSON: data sent as XML becomes its tree
+// (mapping.XMLData); if it does not parse, the submission keeps it, and mapping reports it.
+func formData(sub store.Submission) store.Submission {
+	if sub.DataType == "application/xml" {
+		if tree, err := mapping.XMLData(sub.Data); err == nil {
+			sub.Data = tree
+		}
+	}
+	return sub
+}
+
+func mappingInput(sub store.Submission, atts []store.Attachment, snap *snapshot.Snapshot) (mapping.Input, error) {
 	in := mapping.Input{
 		SubmissionID: sub.ID, Portal: sub.Portal, Reference: sub.Reference, Leistung: sub.Leistung,
 		AGS: sub.AGS, ARS: sub.ARS, ReceivedAt: sub.ReceivedAt, Data: json.RawMessage(sub.Data),
-		Sender: snap.Config.Sender,
+		Sender: snap.Config.Sender, Channel: sub.Channel, TrustLevel: sub.TrustLevel, AccountType: sub.AccountType,
+	}
+	if sub.DataType == "application/xml" {
+		tree, err := mapping.XMLData(sub.Data)
+		if err != nil {
+			return in, err
+		}
+		in.Data, in.DataXML = tree, sub.Data
+	}
+	if len(sub.Meta) > 0 {
+		var meta struct {
+			FitConnect map[string]any `json:"fitconnect"`
+		}
+		if err := json.Unmarshal(sub.Meta, &meta); err == nil {
+			in.FitConnect = meta.FitConnect
+		}
 	}
 	for _, a := range atts {
 		ma := mapping.Attachment{
@@ -120,7 +149,7 @@ func mappingInput(sub store.Submission, atts []store.Attachment, snap *snapshot.
 		}
 		in.Attachments = append(in.Attachments, ma)
 	}
-	return in
+	return in, nil
 }
 
 // applicationFiles renders the readable application and keeps the data as received, if the

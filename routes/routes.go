@@ -19,6 +19,7 @@ import (
 	"github.com/amtsbote/amtsbote/formdata"
 	"github.com/amtsbote/amtsbote/formdoc"
 	"github.com/amtsbote/amtsbote/mapping"
+	"github.com/amtsbote/amtsbote/trust"
 	"github.com/amtsbote/amtsbote/xoev"
 )
 
@@ -41,7 +42,13 @@ type Route struct {
 	// keeps the form data as received as a JSON file: the first document of the case, which
 	// mappings reference as application. Default: off.
 	ApplicationDocument *ApplicationDocument `yaml:"application_document"`
+	// MinTrustLevel is the weakest identification of the applicant the route accepts: none,
+	// basic, low, substantial or high (or the eIDAS, BSI or STORK name; package trust). A
+	// submission with a lower level is refused (HTTP 422; FIT-Connect: rejected). Default: any.
+	MinTrustLevel string `yaml:"min_trust_level"`
 
+	// MinTrust is MinTrustLevel on amtsbote's scale.
+	MinTrust trust.Level `yaml:"-"`
 	// Where is file:line of the route, for error messages.
 	Where string `yaml:"-"`
 	when  *vm.Program
@@ -119,7 +126,20 @@ type RetryOverride struct {
 // Submission is what routing looks at.
 type Submission struct {
 	Leistung, AGS, ARS, Portal, Reference string
-	Data                                  any // the decoded form data
+	// Channel is portal (a portal's HTTP API) or fitconnect; TrustLevel is the identification's
+	// level of assurance on amtsbote's scale (trust), AccountType person, organisation or "".
+	Channel, TrustLevel, AccountType string
+	Data                             any // the decoded form data
+}
+
+// Admits reports whether a submission's level of assurance meets the route's minimum, and if
+// not, why.
+func (r *Route) Admits(level trust.Level) (bool, string) {
+	if level.AtLeast(r.MinTrust) {
+		return true, ""
+	}
+	return false, fmt.Sprintf("route %s requires an identification of at least level %s (min_trust_level); the applicant's is %s",
+		r.ID, r.MinTrust, level)
 }
 
 // Table is an ordered set of routes.
@@ -174,6 +194,7 @@ func Load(path string, checks Checks) (*Table, error) {
 			continue
 		}
 		r.Where, r.order = where, i
+		r.MinTrust, _ = trust.Parse(r.MinTrustLevel) // checked by r.check
 		for _, err := range r.check() {
 			errs = append(errs, fmt.Errorf("%s: route %q: %w", where, r.ID, err))
 		}
@@ -324,6 +345,11 @@ func (r Route) check() []error {
 		}
 		dests[t.Destination] = true
 	}
+	if r.MinTrustLevel != "" {
+		if _, err := trust.Parse(r.MinTrustLevel); err != nil {
+			errs = append(errs, fmt.Errorf("min_trust_level: %v", err))
+		}
+	}
 	if r.Retry.MaxAttempts < 0 || r.Retry.InitialInterval < 0 || r.Retry.MaxInterval < 0 || r.Retry.MaxAge < 0 {
 		errs = append(errs, errors.New("retry values must not be negative"))
 	}
@@ -348,11 +374,14 @@ type matchEnv struct {
 }
 
 type matchSubmission struct {
-	Leistung  string `expr:"leistung"`
-	AGS       string `expr:"ags"`
-	ARS       string `expr:"ars"`
-	Portal    string `expr:"portal"`
-	Reference string `expr:"reference"`
+	Leistung    string `expr:"leistung"`
+	AGS         string `expr:"ags"`
+	ARS         string `expr:"ars"`
+	Portal      string `expr:"portal"`
+	Reference   string `expr:"reference"`
+	Channel     string `expr:"channel"`
+	TrustLevel  string `expr:"trust_level"`
+	AccountType string `expr:"account_type"`
 }
 
 // Match returns the first route (by priority, then file order) that accepts the submission.
@@ -395,7 +424,8 @@ func (r *Route) accepts(s Submission) bool {
 	}
 	data, _ := s.Data.(map[string]any)
 	out, err := expr.Run(r.when, matchEnv{
-		Submission: matchSubmission{Leistung: s.Leistung, AGS: s.AGS, ARS: s.ARS, Portal: s.Portal, Reference: s.Reference},
+		Submission: matchSubmission{Leistung: s.Leistung, AGS: s.AGS, ARS: s.ARS, Portal: s.Portal, Reference: s.Reference,
+			Channel: s.Channel, TrustLevel: s.TrustLevel, AccountType: s.AccountType},
 		Data:       data,
 	})
 	return err == nil && out == true

@@ -17,7 +17,7 @@ import (
 var copiedTables = []struct {
 	name, columns, serial string
 }{
-	{"submissions", "id, portal, reference, leistung, ags, ars, route, status, data, idempotency_key, request_hash, received_at, updated_at, purged_at", ""},
+	{"submissions", "id, portal, reference, leistung, ags, ars, route, status, data, idempotency_key, request_hash, received_at, updated_at, purged_at, channel, data_type, trust_level, account_type, meta", ""},
 	{"attachments", "submission_id, seq, filename, package_name, media_type, size, sha256, origin, title, format, format_version, pdfa", ""},
 	{"attachment_chunks", "submission_id, seq, chunk, data", ""},
 	{"events", "id, submission_id, at, type, destination, detail", "id"},
@@ -25,6 +25,7 @@ var copiedTables = []struct {
 	{"deliveries", "submission_id, destination, status, attempts, last_error, next_attempt_at, artefact, created_at, updated_at, remote_id", ""},
 	{"receipts", "id, file, received_at, kind, message_id, submission_id, destination, outcome, detail, content", "id"},
 	{"audit", "id, at, actor, action, subject, detail", "id"},
+	{"fitconnect_inbox", "submission_id, case_id, subscription, destination_id, state, decision, problems, set_token, amtsbote_id, attempts, last_error, seen_at, submitted_at, decided_at, sent_at, updated_at", ""},
 }
 
 // queueColumns are the queue table columns both backends have.

@@ -138,6 +138,36 @@ var sqliteMigrations = []string{
 	ALTER TABLE attachments ADD COLUMN pdfa TEXT NOT NULL DEFAULT '';
 	ALTER TABLE messages ADD COLUMN media_type TEXT NOT NULL DEFAULT 'application/xml';
 	ALTER TABLE deliveries ADD COLUMN remote_id TEXT NOT NULL DEFAULT '';`,
+	// Channels: a submission came from a portal's HTTP API or from FIT-Connect (channel), its
+	// data is JSON or XML (data_type), the identification's level of assurance and account type
+	// (trust), and what the channel says about it besides the data (meta: JSON, personal, purged).
+	// The FIT-Connect inbox knows every FIT-Connect submission once, whatever told amtsbote of
+	// it (a callback, a poll, another instance), and keeps the decision until the delivery
+	// service has it.
+	`ALTER TABLE submissions ADD COLUMN channel TEXT NOT NULL DEFAULT '';
+	ALTER TABLE submissions ADD COLUMN data_type TEXT NOT NULL DEFAULT 'application/json';
+	ALTER TABLE submissions ADD COLUMN trust_level TEXT NOT NULL DEFAULT '';
+	ALTER TABLE submissions ADD COLUMN account_type TEXT NOT NULL DEFAULT '';
+	ALTER TABLE submissions ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
+	CREATE TABLE fitconnect_inbox (
+		submission_id TEXT PRIMARY KEY,
+		case_id TEXT NOT NULL DEFAULT '',
+		subscription TEXT NOT NULL,
+		destination_id TEXT NOT NULL,
+		state TEXT NOT NULL,
+		decision TEXT NOT NULL DEFAULT '',
+		problems TEXT NOT NULL DEFAULT '',
+		set_token TEXT NOT NULL DEFAULT '',
+		amtsbote_id TEXT NOT NULL DEFAULT '',
+		attempts INTEGER NOT NULL DEFAULT 0,
+		last_error TEXT NOT NULL DEFAULT '',
+		seen_at BIGINT NOT NULL,
+		submitted_at BIGINT NOT NULL DEFAULT 0,
+		decided_at BIGINT NOT NULL DEFAULT 0,
+		sent_at BIGINT NOT NULL DEFAULT 0,
+		updated_at BIGINT NOT NULL
+	);
+	CREATE INDEX fitconnect_inbox_state ON fitconnect_inbox (state, seen_at);`,
 }
 
 // postgresMigrations are applied in order; the table schema_version records how many ran.
@@ -251,6 +281,36 @@ var postgresMigrations = []string{
 	ALTER TABLE attachments ADD COLUMN pdfa TEXT NOT NULL DEFAULT '';
 	ALTER TABLE messages ADD COLUMN media_type TEXT NOT NULL DEFAULT 'application/xml';
 	ALTER TABLE deliveries ADD COLUMN remote_id TEXT NOT NULL DEFAULT '';`,
+	// Channels: a submission came from a portal's HTTP API or from FIT-Connect (channel), its
+	// data is JSON or XML (data_type), the identification's level of assurance and account type
+	// (trust), and what the channel says about it besides the data (meta: JSON, personal, purged).
+	// The FIT-Connect inbox knows every FIT-Connect submission once, whatever told amtsbote of
+	// it (a callback, a poll, another instance), and keeps the decision until the delivery
+	// service has it.
+	`ALTER TABLE submissions ADD COLUMN channel TEXT NOT NULL DEFAULT '';
+	ALTER TABLE submissions ADD COLUMN data_type TEXT NOT NULL DEFAULT 'application/json';
+	ALTER TABLE submissions ADD COLUMN trust_level TEXT NOT NULL DEFAULT '';
+	ALTER TABLE submissions ADD COLUMN account_type TEXT NOT NULL DEFAULT '';
+	ALTER TABLE submissions ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
+	CREATE TABLE fitconnect_inbox (
+		submission_id TEXT PRIMARY KEY,
+		case_id TEXT NOT NULL DEFAULT '',
+		subscription TEXT NOT NULL,
+		destination_id TEXT NOT NULL,
+		state TEXT NOT NULL,
+		decision TEXT NOT NULL DEFAULT '',
+		problems TEXT NOT NULL DEFAULT '',
+		set_token TEXT NOT NULL DEFAULT '',
+		amtsbote_id TEXT NOT NULL DEFAULT '',
+		attempts INTEGER NOT NULL DEFAULT 0,
+		last_error TEXT NOT NULL DEFAULT '',
+		seen_at BIGINT NOT NULL,
+		submitted_at BIGINT NOT NULL DEFAULT 0,
+		decided_at BIGINT NOT NULL DEFAULT 0,
+		sent_at BIGINT NOT NULL DEFAULT 0,
+		updated_at BIGINT NOT NULL
+	);
+	CREATE INDEX fitconnect_inbox_state ON fitconnect_inbox (state, seen_at);`,
 }
 
 func (s *Store) migrations() []string {

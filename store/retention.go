@@ -105,7 +105,7 @@ func Purge(ctx context.Context, ex Execer, id string, at time.Time, due PurgeDue
 		args = append(args, st)
 		in[i] = fmt.Sprintf("$%d", len(args))
 	}
-	res, err := ex.ExecContext(ctx, `UPDATE submissions SET data = $1, purged_at = $2
+	res, err := ex.ExecContext(ctx, `UPDATE submissions SET data = $1, meta = '{}', purged_at = $2
 		WHERE id = $3 AND purged_at = 0 AND updated_at < $4 AND status IN (`+strings.Join(in, ", ")+`)`, args...)
 	if err != nil {
 		return false, fmt.Errorf("purge %s: %w", id, err)

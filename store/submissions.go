@@ -43,7 +43,26 @@ type Submission struct {
 	UpdatedAt      time.Time
 	// PurgedAt is when retention deleted the personal data (zero: not purged).
 	PurgedAt time.Time
+	// Channel is how the submission came: ChannelPortal or ChannelFITConnect.
+	Channel string
+	// DataType is the media type of Data: application/json (default) or application/xml.
+	DataType string
+	// TrustLevel is the level of assurance of the applicant's identification (trust), "" if
+	// none was reported; AccountType is person, organisation or "".
+	TrustLevel, AccountType string
+	// Meta is what the channel says about the submission besides the data, as a JSON object
+	// (FIT-Connect: case, payment, reply channel…). Personal: purged with the data.
+	Meta []byte
 }
+
+// Channels a submission comes by.
+const (
+	ChannelPortal     = "portal"     // a portal's POST to the HTTP API
+	ChannelFITConnect = "fitconnect" // fetched from FIT-Connect
+)
+
+// JSONData is the default data type.
+const JSONData = "application/json"
 
 // Attachment origins.
 const (
@@ -90,11 +109,23 @@ func InsertSubmission(ctx context.Context, ex Execer, sub Submission, atts []Att
 	if sub.IdempotencyKey != "" {
 		idem = sub.IdempotencyKey
 	}
+	dataType, meta, channel := sub.DataType, sub.Meta, sub.Channel
+	if channel == "" {
+		channel = ChannelPortal
+	}
+	if dataType == "" {
+		dataType = JSONData
+	}
+	if len(meta) == 0 {
+		meta = []byte("{}")
+	}
 	_, err := ex.ExecContext(ctx, `INSERT INTO submissions
-		(id, portal, reference, leistung, ags, ars, route, status, data, idempotency_key, request_hash, received_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		(id, portal, reference, leistung, ags, ars, route, status, data, idempotency_key, request_hash, received_at, updated_at,
+		 channel, data_type, trust_level, account_type, meta)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		sub.ID, sub.Portal, sub.Reference, sub.Leistung, sub.AGS, sub.ARS, sub.Route, sub.Status, sub.Data,
-		idem, sub.RequestHash, ms(sub.ReceivedAt), ms(sub.ReceivedAt))
+		idem, sub.RequestHash, ms(sub.ReceivedAt), ms(sub.ReceivedAt),
+		channel, dataType, sub.TrustLevel, sub.AccountType, string(meta))
 	if err != nil {
 		return fmt.Errorf("insert submission %s: %w", sub.ID, err)
 	}
@@ -260,13 +291,20 @@ func SetStatus(ctx context.Context, ex Execer, submissionID, status string, at t
 }
 
 const submissionColumns = `id, portal, reference, leistung, ags, ars, route, status, data,
-	COALESCE(idempotency_key, ''), request_hash, received_at, updated_at, purged_at`
+	COALESCE(idempotency_key, ''), request_hash, received_at, updated_at, purged_at,
+	channel, data_type, trust_level, account_type, meta`
 
 func scanSubmission(row *sql.Row) (Submission, error) {
 	var s Submission
 	var received, updated, purged int64
+	var meta string
 	err := row.Scan(&s.ID, &s.Portal, &s.Reference, &s.Leistung, &s.AGS, &s.ARS, &s.Route, &s.Status, &s.Data,
-		&s.IdempotencyKey, &s.RequestHash, &received, &updated, &purged)
+		&s.IdempotencyKey, &s.RequestHash, &received, &updated, &purged,
+		&s.Channel, &s.DataType, &s.TrustLevel, &s.AccountType, &meta)
+	s.Meta = []byte(meta)
+	if s.Channel == "" {
+		s.Channel = ChannelPortal // stored before channels were recorded
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Submission{}, ErrNotFound
 	}

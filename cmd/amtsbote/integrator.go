@@ -12,6 +12,7 @@ import (
 
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/fitconnect"
 	"github.com/amtsbote/amtsbote/mapping/golden"
 	"github.com/amtsbote/amtsbote/snapshot"
 )
@@ -42,6 +43,18 @@ func configCmd() *cobra.Command {
 				}
 				a.Close()
 			}
+			if len(snap.Config.FitConnect.Subscriptions) > 0 {
+				subs, err := fitconnect.Load(snap.Config)
+				if err != nil {
+					problems = append(problems, err.Error())
+				}
+				for _, s := range subs {
+					s.Close()
+				}
+				if err := fitconnect.CheckRoutes(snap.Config, snap.Routes); err != nil {
+					problems = append(problems, err.Error())
+				}
+			}
 			if len(problems) > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: configuration has problems:\n%s\n", file, indentLines(strings.Join(problems, "\n")))
 				return errFailed
@@ -55,8 +68,16 @@ func configCmd() *cobra.Command {
 					mappings[t.Source] = true
 				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d routes, %d mappings, %d schema sets, %d destinations, %d portals)\n",
-				file, len(snap.Routes.Routes), len(mappings), len(snap.Schemas), len(snap.Config.Destinations), len(snap.Config.Portals))
+			fc := ""
+			if n := len(snap.Config.FitConnect.Subscriptions); n > 0 {
+				state := "on"
+				if !snap.Config.FitConnect.Enabled {
+					state = "off: fitconnect.enabled"
+				}
+				fc = fmt.Sprintf(", %d FIT-Connect subscription(s), %s", n, state)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d routes, %d mappings, %d schema sets, %d destinations, %d portals%s)\n",
+				file, len(snap.Routes.Routes), len(mappings), len(snap.Schemas), len(snap.Config.Destinations), len(snap.Config.Portals), fc)
 			return nil
 		},
 	}

@@ -54,6 +54,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), validateCmd(), configCmd(), mapCmd(), testCmd(), dlqCmd(), migrateStoreCmd(), benchCmd())
+	root.AddCommand(serveCmd(), validateCmd(), configCmd(), mapCmd(), testCmd(), dlqCmd(), migrateStoreCmd(), benchCmd(), fitconnectCmd())
 	return root
 }

@@ -101,8 +101,10 @@ func parseJWK(raw []byte) (jwk.Key, error) {
 	return key, nil
 }
 
+// position is the line and column of the byte before offset (a json.SyntaxError's Offset is
+// just after the offending byte).
 func position(b []byte, offset int64) (line, col int) {
-	offset = min(offset, int64(len(b)))
+	offset = max(min(offset, int64(len(b)))-1, 0)
 	line = 1 + bytes.Count(b[:offset], []byte("\n"))
 	col = int(offset) - bytes.LastIndexByte(b[:offset], '\n')
 	return line, col

@@ -44,7 +44,13 @@ func xmlValue(el *etree.Element) any {
 			attrs = append(attrs, a)
 		}
 	}
-	text := strings.TrimSpace(el.Text())
+	var b strings.Builder
+	for _, tok := range el.Child {
+		if cd, ok := tok.(*etree.CharData); ok {
+			b.WriteString(cd.Data)
+		}
+	}
+	text := strings.TrimSpace(b.String())
 	if len(children) == 0 && len(attrs) == 0 {
 		return text
 	}

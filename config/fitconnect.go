@@ -216,8 +216,8 @@ func (f *FitConnect) validate(c *Config, bad func(key, format string, args ...an
 				bad(fmt.Sprintf("%s.callback_secrets[%d]", key, j), "%v", err)
 			}
 		}
-		if s.PollInterval < time.Second {
-			bad(key+".poll_interval", "must be at least 1s")
+		if s.PollInterval < 100*time.Millisecond {
+			bad(key+".poll_interval", "must be at least 100ms (1m is usual: callbacks announce new submissions at once)")
 		}
 		if len(s.DecryptionKeys) == 0 {
 			bad(key+".decryption_keys", "needs at least one private decryption key (JWK file)")

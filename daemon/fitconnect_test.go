@@ -555,3 +555,40 @@ func TestFitConnectAcceptAfterDelivery(t *testing.T) {
 		t.Fatalf("the accept must follow both deliveries: %v", types)
 	}
 }
+
+// TestFitConnectTwoInstancesOnPostgres: two instances on one PostgreSQL database both poll and
+// fetch; callbacks reach one. Each FIT-Connect submission becomes one amtsbote submission and
+// gets one decision.
+func TestFitConnectTwoInstancesOnPostgres(t *testing.T) {
+	e := startFitConnect(t, "postgres", nil)
+	cfg2 := *e.cfg
+	cfg2.Server.Listen, cfg2.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg2.Storage.DataDir = t.TempDir()
+	cfg2.Server.SpoolDir = ""
+	start(t, &cfg2)
+	const total = 20
+	ids := make([]string, total)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids[i] = e.submit(t, e.application(t), nil, nil).SubmissionID
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		entry := e.waitInbox(t, id)
+		if entry.Decision != store.DecisionAccept || e.sim.State(id) != simulator.StateAccepted {
+			t.Fatalf("%s: %+v, %s", id, entry, e.sim.State(id))
+		}
+	}
+	var n, distinct int
+	e.d.Store().DB.QueryRow(`SELECT count(*), count(DISTINCT idempotency_key) FROM submissions WHERE channel = 'fitconnect'`).Scan(&n, &distinct)
+	if n != total || distinct != total {
+		t.Fatalf("%d amtsbote submissions (%d distinct) for %d FIT-Connect submissions", n, distinct, total)
+	}
+	if posted := e.sim.Requests("event"); posted != total {
+		t.Fatalf("%d decisions posted for %d submissions", posted, total)
+	}
+}

@@ -468,6 +468,19 @@ func (r *Receiver) decide(msg *message.Message, tx wmsql.Tx) error {
 	case ctx.Err() != nil:
 		return err // shutting down: the message stays queued
 	default:
+		// Refused: perhaps because the service has this very decision already (sent before a
+		// crash, its answer lost) and takes a repeated jti for a replay. The event log says.
+		if !Temporary(err) {
+			if found, ours := decidedInLog(ctx, sub, e); found {
+				if ours {
+					log.Info("the delivery service has this decision already (sent before); recorded as decided", "answer", err)
+				} else {
+					log.Warn("the delivery service has another decision on this submission; recorded as decided", "answer", err)
+					event, detail = "fitconnect_already_decided", "the delivery service had another decision already: "+err.Error()
+				}
+				break
+			}
+		}
 		return r.retry(ctx, tx, e, TopicDecide, "decide", err, log)
 	}
 	e.State, e.SentAt, e.UpdatedAt, e.LastError = store.InboxDecided, now, now, ""
@@ -478,6 +491,43 @@ func (r *Receiver) decide(msg *message.Message, tx wmsql.Tx) error {
 		return store.AddEvent(ctx, tx, e.AmtsboteID, store.Event{At: now, Type: event, Detail: detail})
 	}
 	return nil
+}
+
+// decidedInLog looks in the case's event log for a decision on the submission: this one (by
+// its jti) or another (the service's own reject after 14 days, say).
+func decidedInLog(ctx context.Context, sub *Subscription, e store.InboxEntry) (found, ours bool) {
+	payload, err := unverifiedPayload(e.SETToken)
+	if err != nil {
+		return false, false
+	}
+	var mine SET
+	if json.Unmarshal(payload, &mine) != nil {
+		return false, false
+	}
+	events, err := sub.Client.Events(ctx, e.CaseID)
+	if err != nil {
+		return false, false
+	}
+	for _, token := range events {
+		raw, err := unverifiedPayload(token)
+		if err != nil {
+			continue
+		}
+		var set SET
+		if json.Unmarshal(raw, &set) != nil || set.Sub != "submission:"+e.SubmissionID {
+			continue
+		}
+		if set.JTI == mine.JTI {
+			return true, true
+		}
+		if _, ok := set.Events[EventAcceptSubmission]; ok {
+			found = true
+		}
+		if _, ok := set.Events[EventRejectSubmission]; ok {
+			found = true
+		}
+	}
+	return found, false
 }
 
 func problemNames(raw string) string {

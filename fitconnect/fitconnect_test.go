@@ -20,11 +20,9 @@ import (
 
 const demoKeys = "../fixtures/demo/fitconnect/keys/"
 
-// keys are the demo destination's keys and a second encryption key pair (another kid), made
-// once: RSA 4096 takes a while.
+// keys are the demo destination's keys.
 var keys = sync.OnceValue(func() (k struct {
 	enc, sig, encPub, sigPub jwk.Key
-	other                    *GeneratedKeys
 }) {
 	var err error
 	if k.enc, err = LoadPrivateKey(demoKeys+"encryption.private.jwk", Encryption); err != nil {
@@ -45,7 +43,13 @@ var keys = sync.OnceValue(func() (k struct {
 			panic(err)
 		}
 	}
-	if k.other, err = GenerateKeys("test"); err != nil {
+	return k
+})
+
+// otherKeys are a second destination's keys (other kids), made once: RSA 4096 takes a while.
+var otherKeys = sync.OnceValue(func() *GeneratedKeys {
+	k, err := GenerateKeys("test")
+	if err != nil {
 		panic(err)
 	}
 	return k
@@ -123,7 +127,7 @@ func TestLoadPrivateKeyRefusesUnfitKeys(t *testing.T) {
 }
 
 func TestGeneratedPublicKeysAreWhatFITConnectRequires(t *testing.T) {
-	k := keys().other
+	k := otherKeys()
 	if err := CheckKey(k.EncryptionPublic, Encryption, false); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +152,7 @@ func TestDecrypt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forOther, _ := Encrypt(keys().other.EncryptionPublic, plain)
+	forOther, _ := Encrypt(otherKeys().EncryptionPublic, plain)
 	parts := strings.Split(string(good), ".")
 	tamper := func(i int) []byte {
 		p := append([]string{}, parts...)
@@ -236,8 +240,8 @@ func TestSignAndVerifyDecisions(t *testing.T) {
 	if event != EventRejectSubmission || len(p.Problems) != 1 || p.Problems[0].Type != ProblemBase+"hash-mismatch" || p.AuthenticationTags != nil {
 		t.Fatalf("reject: %s", raw)
 	}
-	otherSig, _ := jwk.PublicKeyOf(keys().other.SigningPrivate)
-	forged, _ := Sign(keys().other.SigningPrivate, accept)
+	otherSig, _ := jwk.PublicKeyOf(otherKeys().SigningPrivate)
+	forged, _ := Sign(otherKeys().SigningPrivate, accept)
 	for name, c := range map[string]struct {
 		token string
 		key   jwk.Key

@@ -153,7 +153,8 @@ func (s *Snapshot) close() {
 func (s *Snapshot) Close() { s.close() }
 
 // RestartNeeded names what differs between two configurations that a reload cannot change
-// (listeners, storage, destinations and their adapters, pipeline settings), or "" if nothing.
+// (listeners, storage, destinations and their adapters, pipeline settings, FIT-Connect), or ""
+// if nothing.
 func RestartNeeded(old, new *config.Config) string {
 	var changed []string
 	for name, pair := range map[string][2]any{
@@ -166,6 +167,7 @@ func RestartNeeded(old, new *config.Config) string {
 		"pipeline":     {old.Pipeline, new.Pipeline},
 		"destinations": {old.Destinations, new.Destinations},
 		"log":          {old.Log, new.Log},
+		"fitconnect":   {old.FitConnect, new.FitConnect},
 	} {
 		if !reflect.DeepEqual(pair[0], pair[1]) {
 			changed = append(changed, name)

@@ -77,7 +77,7 @@ func Decrypt(ring *KeyRing, compact []byte, maxPlain int64) ([]byte, error) {
 		return nil, &DecryptError{UnknownKey: true, Reason: fmt.Sprintf("encrypted for kid %q, which is not in the key ring (decryption_keys has %s)",
 			h.Kid, strings.Join(ring.KIDs(), ", "))}
 	}
-	plain, err := jwe.Decrypt(compact, jwe.WithKey(KeyAlgorithm, key), jwe.WithMaxDecompressBufferSize(maxPlain))
+	plain, err := jwe.Decrypt(compact, jwe.WithKey(KeyAlgorithm, rawPrivate(key)), jwe.WithMaxDecompressBufferSize(maxPlain))
 	if err != nil {
 		return nil, &DecryptError{Reason: "decryption failed (wrong key, or the content or its authentication tag was changed)"}
 	}
@@ -177,7 +177,7 @@ func Sign(key jwk.Key, set SET) (string, error) {
 			return "", err
 		}
 	}
-	token, err := jws.Sign(payload, jws.WithKey(SignatureAlg, key, jws.WithProtectedHeaders(h)))
+	token, err := jws.Sign(payload, jws.WithKey(SignatureAlg, rawPrivate(key), jws.WithProtectedHeaders(h)))
 	if err != nil {
 		return "", fmt.Errorf("sign event: %w", err)
 	}

@@ -46,7 +46,7 @@ type fcEnv struct {
 	pub    jwk.Key // the destination's public encryption key
 }
 
-func publicJWK(t *testing.T, file string) jwk.Key {
+func publicJWK(t testing.TB, file string) jwk.Key {
 	t.Helper()
 	raw, err := os.ReadFile(fcKeys + file)
 	if err != nil {
@@ -61,7 +61,7 @@ func publicJWK(t *testing.T, file string) jwk.Key {
 
 // startFitConnect starts a simulator and the demo daemon as its subscriber; change adjusts the
 // configuration before the daemon starts.
-func startFitConnect(t *testing.T, backend string, change func(*config.Config)) *fcEnv {
+func startFitConnect(t testing.TB, backend string, change func(*config.Config)) *fcEnv {
 	t.Helper()
 	var daemonBase atomic.Value
 	daemonBase.Store("")
@@ -112,7 +112,7 @@ func startFitConnect(t *testing.T, backend string, change func(*config.Config)) 
 
 // application is the demo Gewerbeanmeldung as a FIT-Connect sender sends it, identified at
 // level substantial.
-func (e *fcEnv) application(t *testing.T) sender.Application {
+func (e *fcEnv) application(t testing.TB) sender.Application {
 	t.Helper()
 	sub := demoSubmission(t)
 	data, _ := json.Marshal(sub["data"])
@@ -137,7 +137,7 @@ func (e *fcEnv) application(t *testing.T) sender.Application {
 }
 
 // submit sends an application; before changes it before it is sealed, after once it is.
-func (e *fcEnv) submit(t *testing.T, app sender.Application, before, after func(*sender.Prepared)) *sender.Prepared {
+func (e *fcEnv) submit(t testing.TB, app sender.Application, before, after func(*sender.Prepared)) *sender.Prepared {
 	t.Helper()
 	p := sender.Prepare(app)
 	if before != nil {

@@ -28,7 +28,7 @@ const (
 )
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	d      *daemon.Daemon
 	cfg    *config.Config
 	base   string
@@ -38,7 +38,7 @@ type harness struct {
 
 // testConfig is the demo configuration on a random port with temporary directories and short
 // intervals.
-func testConfig(t *testing.T) *config.Config {
+func testConfig(t testing.TB) *config.Config {
 	t.Helper()
 	cfg, err := config.Load(demoConfig)
 	if err != nil {
@@ -62,7 +62,7 @@ func testConfig(t *testing.T) *config.Config {
 	return cfg
 }
 
-func start(t *testing.T, cfg *config.Config, opts ...daemon.Option) *harness {
+func start(t testing.TB, cfg *config.Config, opts ...daemon.Option) *harness {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	d, err := daemon.Start(context.Background(), cfg, log, opts...)
@@ -79,14 +79,14 @@ func start(t *testing.T, cfg *config.Config, opts ...daemon.Option) *harness {
 	return h
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(bytes.TrimRight(p, "\n")))
 	return len(p), nil
 }
 
-func demoSubmission(t *testing.T) map[string]any {
+func demoSubmission(t testing.TB) map[string]any {
 	t.Helper()
 	raw, err := os.ReadFile("../fixtures/demo/submission.json")
 	if err != nil {
@@ -235,7 +235,7 @@ func eachBackend(t *testing.T, test func(t *testing.T, backend string)) {
 
 // backendConfig is testConfig on a backend: SQLite in a temporary directory, or a new
 // PostgreSQL database.
-func backendConfig(t *testing.T, backend string) *config.Config {
+func backendConfig(t testing.TB, backend string) *config.Config {
 	t.Helper()
 	cfg := testConfig(t)
 	if backend == "postgres" {

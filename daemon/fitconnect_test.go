@@ -5,6 +5,7 @@ import (
 
 	"encoding/base64"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -324,6 +326,23 @@ func TestFitConnectIntake(t *testing.T) {
 				}
 			})
 		}
+		// A portal's submission meets the same minimum: 422 below it, naming the field.
+		for level, want := range map[string]int{"low": 422, "http://eidas.europa.eu/LoA/substantial": 202, "": 422} {
+			sub := demoSubmission(t)
+			if level != "" {
+				sub["identity"] = map[string]any{"trust_level": level, "account_type": "person"}
+			}
+			r := e.harness.submit(sub, demoToken, nil)
+			if r.Status != want || (want == 422 && !strings.Contains(r.Raw, "identity.trust_level")) {
+				t.Fatalf("portal with level %q: %d %s", level, r.Status, r.Raw)
+			}
+			if want == 202 {
+				s, _ := e.d.Store().Submission(context.Background(), r.Body["id"].(string))
+				if s.TrustLevel != "substantial" || s.AccountType != "person" || s.Channel != store.ChannelPortal {
+					t.Fatalf("stored %+v", s)
+				}
+			}
+		}
 		var n int
 		e.d.Store().DB.QueryRow(`SELECT count(*) FROM submissions WHERE channel = 'fitconnect'`).Scan(&n)
 		if n != 1 {
@@ -591,4 +610,123 @@ func TestFitConnectTwoInstancesOnPostgres(t *testing.T) {
 	if posted := e.sim.Requests("event"); posted != total {
 		t.Fatalf("%d decisions posted for %d submissions", posted, total)
 	}
+}
+
+// TestFitConnectXMLData: data whose schema is an XSD is checked against it, and mappings see it
+// as a tree; the Fachverfahren gets it as sent.
+func TestFitConnectXMLData(t *testing.T) {
+	const uri = "urn:amtsbote:test:gewerbeanmeldung-xml:1.0"
+	xsd := filepath.Join(t.TempDir(), "gewerbeanmeldung.xsd")
+	os.WriteFile(xsd, []byte(`<?xml version="1.0"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" elementFormDefault="qualified">
+  <xs:element name="gewerbeanmeldung">
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element name="inhaber" type="xs:anyType"/>
+        <xs:element name="betrieb" type="xs:anyType"/>
+        <xs:any processContents="lax" minOccurs="0" maxOccurs="unbounded"/>
+      </xs:sequence>
+    </xs:complexType>
+  </xs:element>
+</xs:schema>`), 0o644)
+	e := startFitConnect(t, "sqlite", func(c *config.Config) {
+		s := &c.FitConnect.Subscriptions[0]
+		s.DataSchemas = append(s.DataSchemas, config.FitConnectDataSchema{URI: uri, File: xsd})
+		c.RoutesFile = withoutJSONSchema(t, c)
+	})
+	app := e.application(t)
+	var data map[string]any
+	json.Unmarshal(app.Data, &data)
+	app.Data = []byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + xmlOf("gewerbeanmeldung", data))
+	app.DataSchemaURI, app.DataMimeType = uri, "application/xml"
+
+	bad := app
+	bad.Data = []byte(`<gewerbeanmeldung><betrieb/></gewerbeanmeldung>`)
+	notXML := app
+	notXML.Data = []byte(`<gewerbeanmeldung><inhaber>`)
+	good := e.submit(t, app, nil, nil)
+	invalid := e.submit(t, bad, nil, nil)
+	broken := e.submit(t, notXML, nil, nil)
+	for p, want := range map[*sender.Prepared]string{invalid: "schema-violation@data", broken: "syntax-violation@data"} {
+		e.waitInbox(t, p.SubmissionID)
+		if _, problems := e.decision(t, p.SubmissionID); strings.Join(problems, ",") != want {
+			t.Fatalf("got %v, want %s", problems, want)
+		}
+	}
+	entry := e.waitInbox(t, good.SubmissionID)
+	if entry.Decision != store.DecisionAccept {
+		t.Fatalf("%+v", entry)
+	}
+	e.waitDone(t, entry.AmtsboteID, "delivered")
+	// The E-Akte's xdomea message carries the applicant from the XML; the Fachverfahren gets the
+	// XML as sent beside its tree.
+	msg, err := e.d.Store().Message(context.Background(), entry.AmtsboteID, "eakte")
+	if err != nil || !strings.Contains(string(msg.XML), "Müller") {
+		t.Fatalf("xdomea: %v\n%.400s", err, msg.XML)
+	}
+	fv, err := e.d.Store().Message(context.Background(), entry.AmtsboteID, "gewerbe-fachverfahren")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Data    map[string]any `json:"data"`
+		DataXML string         `json:"data_xml"`
+	}
+	if err := json.Unmarshal(fv.XML, &m); err != nil || !strings.HasPrefix(m.DataXML, "<?xml") ||
+		m.Data["inhaber"].(map[string]any)["nachname"] != "Müller" {
+		t.Fatalf("form data message: %v\n%.600s", err, fv.XML)
+	}
+}
+
+// withoutJSONSchema is the demo's routes file without the Fachverfahren's JSON Schema check.
+func withoutJSONSchema(t *testing.T, cfg *config.Config) string {
+	t.Helper()
+	path := trustRoutes(t, cfg, "none")
+	raw, _ := os.ReadFile(path)
+	var kept []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if !strings.Contains(l, "json_schema:") {
+			kept = append(kept, l)
+		}
+	}
+	os.WriteFile(path, []byte(strings.Join(kept, "\n")), 0o644)
+	return path
+}
+
+// xmlOf writes JSON-like data as XML: objects as elements, lists as repeated elements.
+func xmlOf(name string, v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		// inhaber and betrieb first, as the XSD wants
+		sort.SliceStable(keys, func(i, j int) bool { return rank(keys[i]) < rank(keys[j]) })
+		var b strings.Builder
+		for _, k := range keys {
+			b.WriteString(xmlOf(k, x[k]))
+		}
+		return "<" + name + ">" + b.String() + "</" + name + ">"
+	case []any:
+		var b strings.Builder
+		for _, item := range x {
+			b.WriteString(xmlOf(name, item))
+		}
+		return b.String()
+	}
+	var b strings.Builder
+	xml.EscapeText(&b, []byte(fmt.Sprint(v)))
+	return "<" + name + ">" + b.String() + "</" + name + ">"
+}
+
+func rank(k string) int {
+	switch k {
+	case "inhaber":
+		return 0
+	case "betrieb":
+		return 1
+	}
+	return 2
 }

@@ -40,6 +40,9 @@ func TestDecodeSubmissionProblems(t *testing.T) {
 			"attachments[1].content_base64", "is not valid base64"},
 		{"missing fields", `{"data":{}}`, "leistung", "14-digit"},
 		{"data not an object", strings.Replace(head, `{"a":1}`, `"text"`, 1) + `}`, "data", "must be a JSON object"},
+		{"unknown trust level", head + `,"identity":{"trust_level":"medium"}}`, "identity.trust_level", `"medium" is not a level of assurance`},
+		{"unknown account type", head + `,"identity":{"trust_level":"hoch","account_type":"robot"}}`, "identity.account_type", "person or organisation"},
+		{"unknown identity field", head + `,"identity":{"level":"high"}}`, "identity.level", "unknown field; expected trust_level, account_type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -471,10 +471,13 @@ func fieldOf(p jsontext.Pointer) string {
 
 // expectedFields lists the names allowed in the object holding the unknown member.
 func expectedFields(p jsontext.Pointer) string {
-	if strings.HasPrefix(string(p), "/attachments/") {
+	switch {
+	case strings.HasPrefix(string(p), "/attachments/"):
 		return "filename, media_type, title, content_base64"
+	case strings.HasPrefix(string(p), "/identity/"):
+		return "trust_level, account_type"
 	}
-	return "leistung, ags, ars, reference, data, attachments"
+	return "leistung, ags, ars, reference, data, attachments, identity"
 }
 
 // position names where in the body a byte is: line, column and byte offset.

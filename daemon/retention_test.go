@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/amtsbote/amtsbote/daemon"
+	"github.com/amtsbote/amtsbote/store"
 )
 
 // After the retention period the personal data of finished submissions is deleted — form data,
@@ -124,14 +126,34 @@ func TestRetentionLeavesNoPersonalData(t *testing.T) {
 		bad["data"].(map[string]any)["inhaber"].(map[string]any)["geburtsdatum"] = date
 		failed := h.submit(bad, demoToken, nil).Body["id"].(string)
 		h.waitStatus(failed, "failed")
-		markers := []string{name, file, fname, reason, date}
+		// What FIT-Connect adds: the channel's metadata of a submission (reply channel, payment),
+		// and the problems of a submission that was rejected (they may quote its data).
+		meta, problem := marker("META"), marker("PROBLEM")
+		ctx := context.Background()
+		if _, err := h.d.Store().DB.Exec(`UPDATE submissions SET meta = $1 WHERE id = $2`,
+			`{"fitconnect":{"reply_channel":{"eMail":{"address":"`+meta+`@example.org"}}}}`, delivered); err != nil {
+			t.Fatal(err)
+		}
+		err := h.d.Store().InTx(ctx, func(tx wmsql.Tx) error {
+			e := store.InboxEntry{SubmissionID: uuid.NewString(), Subscription: "s", DestinationID: "d", SeenAt: c.Now()}
+			if _, err := store.NoteInbox(ctx, tx, e); err != nil {
+				return err
+			}
+			e.State, e.Decision, e.Problems, e.UpdatedAt = store.InboxDecided, store.DecisionReject, `[{"detail":"`+problem+`"}]`, c.Now()
+			_, err := store.UpdateInbox(ctx, tx, e, store.InboxNew)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		markers := []string{name, file, fname, reason, date, meta, problem}
 		if found := scanColumns(t, h.d.Store().DB); !containsAny(found, markers) {
 			t.Fatal("the markers are not in the store before the purge; the test checks nothing")
 		}
 
 		c.Set(c.Now().Add(cfg.Retention.Payloads + time.Hour))
-		if n, err := h.d.RunRetention(context.Background()); err != nil || n != 2 {
-			t.Fatalf("purged %d (%v), want 2", n, err)
+		if n, err := h.d.RunRetention(context.Background()); err != nil || n != 3 {
+			t.Fatalf("purged %d (%v), want 2 submissions and 1 FIT-Connect decision", n, err)
 		}
 		if found := scanColumns(t, h.d.Store().DB); containsAny(found, markers) {
 			t.Errorf("personal data left in the store's columns: %s", whichOf(found, markers))
@@ -158,7 +180,7 @@ func TestRetentionLeavesNoPersonalData(t *testing.T) {
 func scanColumns(t *testing.T, db *sql.DB) string {
 	t.Helper()
 	var all strings.Builder
-	for _, table := range []string{"submissions", "attachments", "attachment_chunks", "messages", "events", "deliveries", "receipts", "audit"} {
+	for _, table := range []string{"submissions", "attachments", "attachment_chunks", "messages", "events", "deliveries", "receipts", "audit", "fitconnect_inbox"} {
 		rows, err := db.Query(`SELECT * FROM ` + table)
 		if err != nil {
 			t.Fatal(err)

@@ -54,6 +54,15 @@ func (j *Job) Run(ctx context.Context) (int, error) {
 	}
 	n, err = j.purge(ctx, "", []string{store.StatusDead}, now.Add(-j.Config.DeadLetters), nil)
 	purged += n
+	if err == nil {
+		// FIT-Connect submissions that were rejected never became submissions: their problems
+		// (which may quote the data) go after the payload retention too.
+		err = j.Store.InTx(ctx, func(tx wmsql.Tx) error {
+			cleared, err := store.PurgeInbox(ctx, tx, now.Add(-j.Config.Payloads))
+			purged += cleared
+			return err
+		})
+	}
 	return purged, j.forgetFreed(ctx, purged, err)
 }
 

@@ -171,3 +171,17 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// PurgeInbox clears the problems of FIT-Connect decisions the delivery service has had since
+// before the cutoff (their details may quote the data) and reports how many it cleared. The
+// rest — ids, states, times, the signed decision — stays as the record of what was decided.
+func PurgeInbox(ctx context.Context, ex Execer, before time.Time) (int, error) {
+	res, err := ex.ExecContext(ctx, `UPDATE fitconnect_inbox SET problems = '`+Redacted+`'
+		WHERE state IN ('`+InboxDecided+`', '`+InboxGone+`') AND updated_at < $1 AND problems != '' AND problems != '`+Redacted+`'`,
+		ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("purge FIT-Connect problems: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

@@ -124,11 +124,15 @@ after 3 days and rejects a submission itself after 14) and exits 1 if there is a
 					s.Close()
 				}
 			}()
+			// Without a store (amtsbote never ran here) the delivery service's side is still worth
+			// seeing.
 			st, err := store.OpenShared(cmd.Context(), daemon.StoreOptions(cfg))
 			if err != nil {
-				return usageError{err}
+				fmt.Fprintf(cmd.ErrOrStderr(), "amtsbote's store cannot be read (%v); showing the delivery service's side only\n", err)
+				st = nil
+			} else {
+				defer st.Close()
 			}
-			defer st.Close()
 			rows, warnings, err := fitconnectStatus(cmd.Context(), st, subs, warnAfter, time.Now())
 			if err != nil {
 				return err
@@ -186,9 +190,12 @@ func fitconnectStatus(ctx context.Context, st *store.Store, subs []*fitconnect.S
 	var rows []statusRow
 	var warnings []string
 	for _, s := range subs {
-		open, err := st.Inbox(ctx, store.InboxFilter{Subscription: s.Config.ID, Open: true})
-		if err != nil {
-			return nil, nil, err
+		var open []store.InboxEntry
+		if st != nil {
+			var err error
+			if open, err = st.Inbox(ctx, store.InboxFilter{Subscription: s.Config.ID, Open: true}); err != nil {
+				return nil, nil, err
+			}
 		}
 		for _, d := range s.Config.Destinations {
 			r := statusRow{Subscription: s.Config.ID, Destination: d.ID}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 
 	"github.com/amtsbote/amtsbote/fitconnect"
+	"github.com/amtsbote/amtsbote/fitconnect/simulator"
 )
 
 // config check reads the FIT-Connect keys, schemas and secrets and names every problem with
@@ -106,5 +108,60 @@ func TestFitConnectKeysGenerate(t *testing.T) {
 	}
 	if code, _, stderr := runCLI("fitconnect", "keys", "generate", "--out", dir); code != 2 || !strings.Contains(stderr, "never overwrites") {
 		t.Fatalf("a second run: exit %d %s", code, stderr)
+	}
+}
+
+// status and events against the simulator, amtsbote not running: a submission waits at
+// FIT-Connect that amtsbote has not seen — status warns and exits 1; events verifies the
+// delivery service's signed events.
+func TestFitConnectStatusAndEvents(t *testing.T) {
+	const dest = "5f7c2a1e-8b3d-4e6f-9a0b-1c2d3e4f5a6b"
+	keys := "../../fixtures/demo/fitconnect/keys/"
+	pub := func(f string) jwk.Key {
+		raw, _ := os.ReadFile(keys + f)
+		k, err := jwk.ParseKey(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	sim, err := simulator.New(simulator.Config{
+		Clients: []simulator.Client{
+			{ID: "demo-subscriber", Secret: "demo-subscriber-secret-not-for-production", Role: simulator.RoleSubscriber, Destinations: []string{dest}},
+			{ID: "demo-sender", Secret: "demo-sender-secret-not-for-production", Role: simulator.RoleSender},
+		},
+		Destinations: []simulator.Destination{{ID: dest, EncryptionKey: pub("encryption.public.jwk"), SigningKey: pub("signing.public.jwk"),
+			MetadataVersions: []string{"1.0.0"},
+			Services: []simulator.Service{{Identifier: "urn:de:fim:leika:leistung:99050012104000", Regions: []string{"DE091620000000"},
+				SubmissionSchemas: []simulator.SchemaRef{{SchemaURI: "urn:amtsbote:demo:schema:gewerbeanmeldung:1.0", MimeType: "application/json"}}}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(sim.Handler())
+	defer func() { ts.Close(); sim.Close() }()
+	dir := copyDemo(t)
+	cfg := filepath.Join(dir, "amtsbote.yaml")
+	edit(t, cfg, "api_url: http://127.0.0.1:8090", "api_url: "+ts.URL)
+	edit(t, cfg, "token_url: http://127.0.0.1:8090/token", "token_url: "+ts.URL+"/token")
+	edit(t, cfg, "data_dir: var/demo", "data_dir: "+filepath.Join(dir, "data"))
+
+	if code, out, stderr := runCLI("fitconnect", "status", "--config", cfg); code != 0 || !strings.Contains(out, dest) {
+		t.Fatalf("nothing waits: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr := runCLI("fitconnect", "send", "--api-url", ts.URL, "../../fixtures/demo/submission.json")
+	if code != 0 {
+		t.Fatalf("send: exit %d\n%s%s", code, out, stderr)
+	}
+	caseID := strings.Fields(strings.SplitAfter(out, "case ")[1])[0]
+	caseID = strings.TrimSuffix(caseID, ",")
+	code, out, _ = runCLI("fitconnect", "status", "--config", cfg)
+	if code != 1 || !strings.Contains(out, "1 submission(s) wait at FIT-Connect that amtsbote has not seen yet") {
+		t.Fatalf("status: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCLI("fitconnect", "events", "--config", cfg, caseID)
+	if code != 0 || !strings.Contains(out, "create-submission  by the delivery service") ||
+		!strings.Contains(out, "submit-submission  by the delivery service") || !strings.Contains(out, "authentication tags: metadata, data, 2 attachment(s)") {
+		t.Fatalf("events: exit %d\n%s", code, out)
 	}
 }

@@ -730,3 +730,35 @@ func rank(k string) int {
 	}
 	return 2
 }
+
+// TestFitConnectMissingOwnKey: a submission encrypted for the destination's current key, which
+// the configuration lacks (a key rotation half done), is not rejected: it waits, retried, with
+// an error saying which key to add.
+func TestFitConnectMissingOwnKey(t *testing.T) {
+	other, err := fitconnect.GenerateKeys("a key of another rotation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherFile := filepath.Join(t.TempDir(), "other.private.jwk")
+	os.WriteFile(otherFile, mustJSON(t, other.EncryptionPrivate), 0o600)
+	e := startFitConnect(t, "sqlite", func(c *config.Config) { c.FitConnect.Subscriptions[0].DecryptionKeys = []string{otherFile} })
+	p := e.submit(t, e.application(t), nil, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		entry, err := e.d.Store().InboxEntry(context.Background(), p.SubmissionID)
+		if err == nil && entry.Attempts >= 2 {
+			if entry.State != store.InboxNew || !strings.Contains(entry.LastError, "not among decryption_keys") ||
+				!strings.Contains(entry.LastError, fitconnect.KeyID(e.pub)) {
+				t.Fatalf("%+v", entry)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no retried failure: %+v %v", entry, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := e.sim.State(p.SubmissionID); s != simulator.StateSubmitted {
+		t.Fatalf("decided although amtsbote only lacks its key: %s", s)
+	}
+}

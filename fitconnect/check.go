@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -53,6 +54,18 @@ type Received struct {
 	// Trust is the applicant's level of assurance; TrustNote says why a report was not read.
 	Trust     trust.Level
 	TrustNote string
+	// UnknownKIDs are the kids JWEs were encrypted for that the key ring lacks.
+	UnknownKIDs []string
+}
+
+// unknownKey notes the kid of a JWE the key ring lacks.
+func (r *Received) unknownKey(err error, compact []byte) {
+	var de *DecryptError
+	if errors.As(err, &de) && de.UnknownKey {
+		if kid := headerKID(compact); kid != "" && !slices.Contains(r.UnknownKIDs, kid) {
+			r.UnknownKIDs = append(r.UnknownKIDs, kid)
+		}
+	}
 }
 
 // ReceivedAttachment is a decrypted attachment, spooled to a file until it is stored.
@@ -112,6 +125,7 @@ func (c *Checker) Check(ctx context.Context, sub Submission, sent *Authenticatio
 	}
 	plain, err := Decrypt(c.Ring, []byte(sub.EncryptedMetadata), maxPlain)
 	if err != nil {
+		r.unknownKey(err, []byte(sub.EncryptedMetadata))
 		add(NewProblem("encryption-issue", InstanceMetadata, "The metadata could not be decrypted: %v.", err))
 		return r, nil
 	}
@@ -210,6 +224,7 @@ func (c *Checker) checkData(r *Received, sub Submission, sent *AuthenticationTag
 	r.Tags.Data = AuthTag([]byte(sub.EncryptedData))
 	data, err := Decrypt(c.Ring, []byte(sub.EncryptedData), maxPlain)
 	if err != nil {
+		r.unknownKey(err, []byte(sub.EncryptedData))
 		add(NewProblem("encryption-issue", InstanceData, "The data could not be decrypted: %v.", err))
 		return
 	}
@@ -260,8 +275,8 @@ func (c *Checker) attachment(ctx context.Context, id string, meta AttachmentMeta
 	}
 	r.Tags.Attachments[id] = AuthTag(compact)
 	content, err := Decrypt(c.Ring, compact, maxPlain)
-	compact = nil
 	if err != nil {
+		r.unknownKey(err, compact)
 		add(NewProblem("encryption-issue", instance, "Attachment %s could not be decrypted: %v.", id, err))
 		return nil, nil
 	}

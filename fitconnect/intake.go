@@ -158,6 +158,19 @@ func (r *Receiver) fetch(msg *message.Message, tx wmsql.Tx) error {
 		return r.retry(ctx, tx, e, TopicFetch, "fetch", err, log)
 	}
 	defer rec.Close()
+	if len(rec.UnknownKIDs) > 0 {
+		// Encrypted for a key amtsbote lacks. If it is the destination's own current key, the
+		// configuration misses it (a key rotation half done): not the sender's fault, so the
+		// submission waits for the operator instead of being rejected.
+		d, err := sub.Client.Destination(ctx, e.DestinationID)
+		if err != nil {
+			return r.retry(ctx, tx, e, TopicFetch, "fetch", err, log)
+		}
+		if slices.Contains(rec.UnknownKIDs, d.EncryptionKid) {
+			return r.retry(ctx, tx, e, TopicFetch, "keys", fmt.Errorf("the submission is encrypted for the destination's current key %q, "+
+				"which is not among decryption_keys: add its private key (docs/fitconnect.md, key rotation)", d.EncryptionKid), log)
+		}
+	}
 	r.Metrics.FitConnectReceived.WithLabelValues(e.DestinationID).Inc()
 
 	problems := rec.Problems
@@ -568,8 +581,8 @@ func (r *Receiver) retry(ctx context.Context, tx wmsql.Tx, e store.InboxEntry, t
 	next := r.now().Add(wait)
 	e.LastError, e.UpdatedAt = cause.Error(), r.now()
 	level := slog.LevelWarn
-	if !Temporary(cause) {
-		level = slog.LevelError
+	if !Temporary(cause) || op == "route" || op == "keys" {
+		level = slog.LevelError // an operator must act
 	}
 	log.Log(ctx, level, "FIT-Connect step failed, will retry", "step", op, "attempt", e.Attempts, "error", cause, "next_attempt_at", next.UTC().Format(time.RFC3339))
 	if _, err := store.UpdateInbox(ctx, tx, e, e.State); err != nil {

@@ -280,3 +280,20 @@ func Payload(raw json.RawMessage, strict bool) (EventPayload, error) {
 func decodeSegment(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 }
+
+// headerKID is the kid of a JWE's protected header, or "".
+func headerKID(compact []byte) string {
+	i := bytes.IndexByte(compact, '.')
+	if i < 0 {
+		return ""
+	}
+	raw, err := decodeSegment(string(bytes.TrimSpace(compact[:i])))
+	if err != nil {
+		return ""
+	}
+	var h jweHeader
+	if json.Unmarshal(raw, &h) != nil {
+		return ""
+	}
+	return h.Kid
+}

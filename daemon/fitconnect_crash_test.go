@@ -4,12 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,24 +30,7 @@ func TestFitConnectCrashLosesNothing(t *testing.T) {
 	addr := freeAddr(t)
 	out := filepath.Join(dir, "out")
 
-	sim, err := simulator.New(simulator.Config{
-		Clients: []simulator.Client{
-			{ID: "demo-subscriber", Secret: "demo-subscriber-secret-not-for-production", Role: simulator.RoleSubscriber, Destinations: []string{fcDestination}},
-			{ID: "demo-sender", Secret: "demo-sender-secret-not-for-production", Role: simulator.RoleSender},
-		},
-		Destinations: []simulator.Destination{{
-			ID: fcDestination, EncryptionKey: publicJWK(t, "encryption.public.jwk"), SigningKey: publicJWK(t, "signing.public.jwk"),
-			Services: []simulator.Service{{Identifier: fcService, Regions: []string{"DE091620000000"},
-				SubmissionSchemas: []simulator.SchemaRef{{SchemaURI: fcSchemaURI, MimeType: "application/json"}}}},
-			MetadataVersions: []string{"1.0.0"},
-			CallbackURL:      "http://" + addr + fitconnect.CallbackPath(fcSubscription), CallbackSecret: fcCallbackSecret,
-		}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sim.Handler())
-	defer func() { ts.Close(); sim.Close() }()
+	sim, ts := demoSimulator(t, "http://"+addr+fitconnect.CallbackPath(fcSubscription))
 
 	dbPath := filepath.Join(dir, "data")
 	cfgFile := writeCrashConfig(t, dir, addr, out, fmt.Sprintf("data_dir: %q", dbPath))
@@ -88,33 +68,14 @@ func TestFitConnectCrashLosesNothing(t *testing.T) {
 			t.Logf("daemon log (end):\n%s", raw[max(0, len(raw)-4000):])
 		}
 	})
-	var mu sync.Mutex
-	var proc *exec.Cmd
-	startProc := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		proc = exec.Command(bin, "serve", "--config", cfgFile)
-		logFile, _ := os.OpenFile(filepath.Join(dir, "daemon.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-		proc.Stdout, proc.Stderr = logFile, logFile
-		if err := proc.Start(); err != nil {
-			t.Fatal(err)
-		}
-		waitListening(t, addr)
-	}
+	daemonLog := filepath.Join(dir, "daemon.log")
+	proc := &instance{addr: addr}
+	proc.start(t, bin, cfgFile, daemonLog)
+	t.Cleanup(proc.kill)
 	kill := func(why string) {
-		mu.Lock()
-		proc.Process.Signal(syscall.SIGKILL)
-		proc.Wait()
-		mu.Unlock()
+		proc.kill()
 		t.Logf("killed the daemon with SIGKILL %s (gets %d, events %d)", why, sim.Requests("get"), sim.Requests("event"))
 	}
-	startProc()
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		proc.Process.Kill()
-		proc.Wait()
-	})
 
 	// Slow downloads and decisions a little, so that kills find work under way.
 	sim.Stall("attachment", 20*time.Millisecond, -1)
@@ -147,10 +108,10 @@ func TestFitConnectCrashLosesNothing(t *testing.T) {
 	}
 	waitFor("fetches", func() bool { return sim.Requests("get") >= total/4 })
 	kill("while fetching")
-	startProc()
+	proc.start(t, bin, cfgFile, daemonLog)
 	waitFor("decisions", func() bool { return sim.Requests("event") >= total/2 })
 	kill("while deciding")
-	startProc()
+	proc.start(t, bin, cfgFile, daemonLog)
 
 	deadline := time.Now().Add(90 * time.Second)
 	for _, id := range ids {
@@ -179,10 +140,7 @@ func TestFitConnectCrashLosesNothing(t *testing.T) {
 			t.Fatalf("%s: %d zip files for %d FIT-Connect submissions", dest, len(zips), total)
 		}
 	}
-	mu.Lock()
-	proc.Process.Signal(syscall.SIGTERM)
-	proc.Wait()
-	mu.Unlock()
+	proc.kill()
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dbPath, "amtsbote.db")+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)

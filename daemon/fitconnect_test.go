@@ -61,6 +61,31 @@ func publicJWK(t testing.TB, file string) jwk.Key {
 	return k
 }
 
+// demoSimulator runs a simulator that knows the demo destination, its subscriber and a sender,
+// and calls callbackURL back; it stops when the test ends.
+func demoSimulator(t testing.TB, callbackURL string) (*simulator.Server, *httptest.Server) {
+	t.Helper()
+	sim, err := simulator.New(simulator.Config{
+		Clients: []simulator.Client{
+			{ID: "demo-subscriber", Secret: "demo-subscriber-secret-not-for-production", Role: simulator.RoleSubscriber, Destinations: []string{fcDestination}},
+			{ID: "demo-sender", Secret: "demo-sender-secret-not-for-production", Role: simulator.RoleSender},
+		},
+		Destinations: []simulator.Destination{{
+			ID: fcDestination, EncryptionKey: publicJWK(t, "encryption.public.jwk"), SigningKey: publicJWK(t, "signing.public.jwk"),
+			Services: []simulator.Service{{Identifier: fcService, Regions: []string{"DE091620000000"},
+				SubmissionSchemas: []simulator.SchemaRef{{SchemaURI: fcSchemaURI, MimeType: "application/json"}}}},
+			MetadataVersions: []string{"1.0.0"},
+			CallbackURL:      callbackURL, CallbackSecret: fcCallbackSecret,
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(sim.Handler())
+	t.Cleanup(func() { ts.Close(); sim.Close() })
+	return sim, ts
+}
+
 // startFitConnect starts a simulator and the demo daemon as its subscriber; change adjusts the
 // configuration before the daemon starts.
 func startFitConnect(t testing.TB, backend string, change func(*config.Config)) *fcEnv {
@@ -73,24 +98,7 @@ func startFitConnect(t testing.TB, backend string, change func(*config.Config)) 
 		httputil.NewSingleHostReverseProxy(u).ServeHTTP(w, r)
 	}))
 	t.Cleanup(forward.Close)
-	sim, err := simulator.New(simulator.Config{
-		Clients: []simulator.Client{
-			{ID: "demo-subscriber", Secret: "demo-subscriber-secret-not-for-production", Role: simulator.RoleSubscriber, Destinations: []string{fcDestination}},
-			{ID: "demo-sender", Secret: "demo-sender-secret-not-for-production", Role: simulator.RoleSender},
-		},
-		Destinations: []simulator.Destination{{
-			ID: fcDestination, EncryptionKey: publicJWK(t, "encryption.public.jwk"), SigningKey: publicJWK(t, "signing.public.jwk"),
-			Services: []simulator.Service{{Identifier: fcService, Regions: []string{"DE091620000000"},
-				SubmissionSchemas: []simulator.SchemaRef{{SchemaURI: fcSchemaURI, MimeType: "application/json"}}}},
-			MetadataVersions: []string{"1.0.0"},
-			CallbackURL:      forward.URL + fitconnect.CallbackPath(fcSubscription), CallbackSecret: fcCallbackSecret,
-		}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { ts.Close(); sim.Close() })
+	sim, ts := demoSimulator(t, forward.URL+fitconnect.CallbackPath(fcSubscription))
 
 	cfg := backendConfig(t, backend)
 	cfg.FitConnect.Enabled = true
@@ -106,6 +114,7 @@ func startFitConnect(t testing.TB, backend string, change func(*config.Config)) 
 	daemonBase.Store(h.base)
 	env := &fcEnv{harness: h, sim: sim, simURL: ts.URL,
 		send: &sender.Sender{API: fitconnect.NewClient(ts.URL, "v1", ts.URL+"/token", "demo-sender", "demo-sender-secret-not-for-production", "", 10*time.Second)}}
+	var err error
 	if env.pub, err = env.send.EncryptionKey(context.Background(), fcDestination); err != nil {
 		t.Fatal(err)
 	}

@@ -378,18 +378,9 @@ func (c *Client) ServiceKeys(ctx context.Context, refresh bool) (jwk.Set, error)
 		return cached, nil
 	}
 	op := "fetch the delivery service's keys"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/.well-known/jwks.json"), nil)
+	body, err := c.getPublic(ctx, op, "/.well-known/jwks.json")
 	if err != nil {
 		return nil, err
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		return nil, apiError(op, resp, body)
 	}
 	set, err := jwk.Parse(body)
 	if err != nil {
@@ -451,7 +442,16 @@ func (c *Client) Call(ctx context.Context, op, method, path, contentType string,
 // PublicKey fetches a destination's public key by kid (no authorisation needed).
 func (c *Client) PublicKey(ctx context.Context, destinationID, kid string) (jwk.Key, error) {
 	op := fmt.Sprintf("fetch key %s of destination %s", kid, destinationID)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/destinations/"+url.PathEscape(destinationID)+"/keys/"+url.PathEscape(kid)), nil)
+	body, err := c.getPublic(ctx, op, "/destinations/"+url.PathEscape(destinationID)+"/keys/"+url.PathEscape(kid))
+	if err != nil {
+		return nil, err
+	}
+	return parseJWK(body)
+}
+
+// getPublic fetches a public document (no token) of at most 1 MiB.
+func (c *Client) getPublic(ctx context.Context, op, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(path), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -460,9 +460,12 @@ func (c *Client) PublicKey(ctx context.Context, destinationID, kid string) (jwk.
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, apiError(op, resp, body)
 	}
-	return parseJWK(body)
+	return body, nil
 }

@@ -330,6 +330,24 @@ func page[T any](all []T, offset, limit int) []T {
 	return slices.Clone(all[offset:end])
 }
 
+// receive authenticates a client of the role and reads a body of the content type (at most
+// maxBody); on failure it has answered and reports false.
+func (s *Server) receive(w http.ResponseWriter, r *http.Request, role, contentType string) (*Client, []byte, bool) {
+	c, aerr := s.authRole(r, role)
+	if aerr == nil {
+		aerr = requireContentType(r, contentType)
+	}
+	var body []byte
+	if aerr == nil {
+		body, aerr = readBody(w, r, maxBody)
+	}
+	if aerr != nil {
+		s.fail(w, r, aerr)
+		return nil, nil, false
+	}
+	return c, body, true
+}
+
 func requireContentType(r *http.Request, want string) *apiError {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != want {
@@ -631,18 +649,8 @@ func (s *Server) handleEventLog(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePostEvent(w http.ResponseWriter, r *http.Request) {
-	c, aerr := s.authRole(r, RoleSubscriber)
-	if aerr != nil {
-		s.fail(w, r, aerr)
-		return
-	}
-	if aerr := requireContentType(r, "application/jose"); aerr != nil {
-		s.fail(w, r, aerr)
-		return
-	}
-	body, aerr := readBody(w, r, maxBody)
-	if aerr != nil {
-		s.fail(w, r, aerr)
+	c, body, ok := s.receive(w, r, RoleSubscriber, "application/jose")
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -664,18 +672,8 @@ func (s *Server) handlePostEvent(w http.ResponseWriter, r *http.Request) {
 // --- sender endpoints ------------------------------------------------------------------
 
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
-	c, aerr := s.authRole(r, RoleSender)
-	if aerr != nil {
-		s.fail(w, r, aerr)
-		return
-	}
-	if aerr := requireContentType(r, "application/json"); aerr != nil {
-		s.fail(w, r, aerr)
-		return
-	}
-	body, aerr := readBody(w, r, maxBody)
-	if aerr != nil {
-		s.fail(w, r, aerr)
+	c, body, ok := s.receive(w, r, RoleSender, "application/json")
+	if !ok {
 		return
 	}
 	var req struct {
@@ -688,7 +686,8 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 			Secret string `json:"secret"`
 		} `json:"callback"`
 	}
-	if aerr := decodeStrict(body, &req); aerr != nil {
+	aerr := decodeStrict(body, &req)
+	if aerr != nil {
 		s.fail(w, r, aerr)
 		return
 	}
@@ -859,18 +858,8 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
-	c, aerr := s.authRole(r, RoleSender)
-	if aerr != nil {
-		s.fail(w, r, aerr)
-		return
-	}
-	if aerr := requireContentType(r, "application/json"); aerr != nil {
-		s.fail(w, r, aerr)
-		return
-	}
-	body, aerr := readBody(w, r, maxBody)
-	if aerr != nil {
-		s.fail(w, r, aerr)
+	c, body, ok := s.receive(w, r, RoleSender, "application/json")
+	if !ok {
 		return
 	}
 	var req struct {

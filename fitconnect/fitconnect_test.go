@@ -380,7 +380,9 @@ func TestCallbackVerifier(t *testing.T) {
 	}
 }
 
-func itoa(v int64) string { return strings.TrimSpace(strings.Replace(string(must(json.Marshal(v))), `"`, "", -1)) }
+func itoa(v int64) string {
+	return strings.TrimSpace(strings.Replace(string(must(json.Marshal(v))), `"`, "", -1))
+}
 
 func must(b []byte, err error) []byte {
 	if err != nil {

@@ -426,7 +426,7 @@ func (r *Route) accepts(s Submission) bool {
 	out, err := expr.Run(r.when, matchEnv{
 		Submission: matchSubmission{Leistung: s.Leistung, AGS: s.AGS, ARS: s.ARS, Portal: s.Portal, Reference: s.Reference,
 			Channel: s.Channel, TrustLevel: s.TrustLevel, AccountType: s.AccountType},
-		Data:       data,
+		Data: data,
 	})
 	return err == nil && out == true
 }

@@ -357,6 +357,20 @@ func TestFitConnectIntake(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("%d FIT-Connect submissions stored, want the good one only", n)
 		}
+		// The metrics count what happened, by destination and problem.
+		m := e.admin("GET", "/metrics").Raw
+		for _, want := range []string{
+			`amtsbote_fitconnect_decisions_total{decision="accept",destination="` + fcDestination + `",problem=""} 1`,
+			`amtsbote_fitconnect_decisions_total{decision="reject",destination="` + fcDestination + `",problem="hash-mismatch"} 2`,
+			`amtsbote_fitconnect_received_total{destination="` + fcDestination + `"} 15`,
+		} {
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		if strings.Contains(m, `amtsbote_fitconnect_open{`) {
+			t.Error("nothing is open, yet the open gauge reports some")
+		}
 		// Polls keep seeing nothing new: the settled submissions are never fetched again.
 		gets := e.sim.Requests("get")
 		time.Sleep(3 * e.cfg.FitConnect.Subscriptions[0].PollInterval)
@@ -770,4 +784,20 @@ func TestFitConnectMissingOwnKey(t *testing.T) {
 	if s := e.sim.State(p.SubmissionID); s != simulator.StateSubmitted {
 		t.Fatalf("decided although amtsbote only lacks its key: %s", s)
 	}
+	m := e.admin("GET", "/metrics").Raw
+	if !strings.Contains(m, `amtsbote_fitconnect_open{destination="`+fcDestination+`"} 1`) ||
+		!strings.Contains(m, `amtsbote_fitconnect_oldest_open_age_seconds{destination="`+fcDestination+`"}`) ||
+		!strings.Contains(m, `amtsbote_fitconnect_errors_total{operation="keys"}`) {
+		t.Fatalf("metrics do not show the waiting submission:\n%s", grepLines(m, "fitconnect"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

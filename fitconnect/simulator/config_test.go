@@ -256,3 +256,19 @@ func TestServiceKey(t *testing.T) {
 		t.Fatalf("jwks %s: %v", svc.jwks, err)
 	}
 }
+
+// The demo's simulator configuration (amtsbote fitconnect simulator) loads and starts.
+func TestDemoConfigStarts(t *testing.T) {
+	cfg, err := LoadConfigFile("../../fixtures/demo/fitconnect/simulator.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	if len(cfg.Destinations) != 1 || cfg.Destinations[0].CallbackURL == "" || len(cfg.Clients) != 2 {
+		t.Fatalf("%+v", cfg)
+	}
+}

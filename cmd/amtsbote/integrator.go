@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/fitconnect"
 	"github.com/amtsbote/amtsbote/mapping/golden"
+	"github.com/amtsbote/amtsbote/routes"
 	"github.com/amtsbote/amtsbote/snapshot"
 )
 
@@ -102,7 +104,11 @@ func mapCmd() *cobra.Command {
 		Long: `Map a submission (the JSON a portal posts) through its route's mappings without storing or
 delivering anything, and validate each message. The route is matched as at intake unless --route
 names one. Errors point to the mapping rule (file:line) and the XSD element. Exit 1 when the
-mapping or the validation fails.`,
+mapping or the validation fails.
+
+With --out, a single message (one target, or --destination) is written to the file exactly as it
+is delivered; several go into the directory --out names, one file per destination
+(<destination>.xml, .json, .csv). Without it they are printed, several separated by comments.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if input == "" {
@@ -127,25 +133,52 @@ mapping or the validation fails.`,
 				return usageError{err}
 			}
 			w := cmd.OutOrStdout()
-			var xmlOut strings.Builder
+			type message struct {
+				target  routes.Target
+				content []byte
+			}
+			var msgs []message
 			for _, t := range route.Targets {
 				if destination != "" && t.Destination != destination {
 					continue
 				}
-				if xml, ok := out.Messages[t.Destination]; ok {
-					source := "mapping " + t.Mapping
-					if t.FormData != nil {
-						source = "form data, " + t.Source
-					}
-					fmt.Fprintf(&xmlOut, "<!-- route %s, destination %s, %s -->\n%s\n", route.ID, t.Destination, source, xml)
+				if content, ok := out.Messages[t.Destination]; ok {
+					msgs = append(msgs, message{t, content})
 				}
 			}
-			if outFile != "" {
-				if err := os.WriteFile(outFile, []byte(xmlOut.String()), 0o644); err != nil {
+			describe := func(m message) string {
+				source := "mapping " + m.target.Mapping
+				if m.target.FormData != nil {
+					source = "form data, " + m.target.Source
+				}
+				return fmt.Sprintf("route %s, destination %s, %s", route.ID, m.target.Destination, source)
+			}
+			switch {
+			case outFile != "" && len(msgs) == 1:
+				// The message exactly as it is delivered: a well-formed file of its own.
+				if err := os.WriteFile(outFile, msgs[0].content, 0o644); err != nil {
 					return err
 				}
-			} else {
-				fmt.Fprint(w, xmlOut.String())
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", outFile, describe(msgs[0]))
+			case outFile != "":
+				// Several messages: a directory with one file each.
+				if err := os.MkdirAll(outFile, 0o755); err != nil {
+					return err
+				}
+				for _, m := range msgs {
+					path := filepath.Join(outFile, m.target.Destination+messageExtension(m.content))
+					if err := os.WriteFile(path, m.content, 0o644); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", path, describe(m))
+				}
+			case len(msgs) == 1:
+				w.Write(msgs[0].content)
+				fmt.Fprintln(w)
+			default:
+				for _, m := range msgs {
+					fmt.Fprintf(w, "<!-- %s -->\n%s\n", describe(m), m.content)
+				}
 			}
 			if len(out.Errors) > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "invalid:\n%s\n", indentLines(strings.Join(out.Errors, "\n")))
@@ -158,7 +191,7 @@ mapping or the validation fails.`,
 	cmd.Flags().StringVar(&file, "config", config.DefaultFile, "configuration file (YAML)")
 	cmd.Flags().StringVar(&routeID, "route", "", "route id (default: the route that matches the submission)")
 	cmd.Flags().StringVar(&input, "input", "", "submission JSON, as a portal posts it")
-	cmd.Flags().StringVar(&outFile, "out", "", "write the XML to this file instead of stdout")
+	cmd.Flags().StringVar(&outFile, "out", "", "write the message to this file as delivered (several messages: into this directory, one file each)")
 	cmd.Flags().StringVar(&destination, "destination", "", "only the message for this destination")
 	return cmd
 }
@@ -198,4 +231,16 @@ the mapping must fail. UUIDs and the run's timestamps are compared as {{uuid}}, 
 	cmd.Flags().StringVar(&file, "config", config.DefaultFile, "configuration file (YAML)")
 	cmd.Flags().BoolVar(&update, "update", false, "rewrite the expected files from the current output")
 	return cmd
+}
+
+// messageExtension is the file extension a message's content shows.
+func messageExtension(content []byte) string {
+	trimmed := bytes.TrimSpace(content)
+	switch {
+	case bytes.HasPrefix(trimmed, []byte("<")):
+		return ".xml"
+	case bytes.HasPrefix(trimmed, []byte("{")), bytes.HasPrefix(trimmed, []byte("[")):
+		return ".json"
+	}
+	return ".txt"
 }

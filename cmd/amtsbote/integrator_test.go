@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,14 +140,29 @@ func TestConfigCheckWarnsOfATransferToItself(t *testing.T) {
 }
 
 func TestMapDryRun(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "out.xml")
+	// Several messages: a directory, one file each, exactly as delivered.
+	out := filepath.Join(t.TempDir(), "out")
 	code, stdout, stderr := runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/submission.json", "--out", out)
 	if code != 0 || !strings.Contains(stderr, "valid: route gewerbeanmeldung, 2 message(s)") {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	xml, _ := os.ReadFile(out)
-	if !strings.Contains(string(xml), "<xdomea:Geschaeftsgang.Geschaeftsgang.0201") || !strings.Contains(string(xml), `"message_type": "Gewerbeanmeldung"`) {
-		t.Fatalf("out file:\n%s", xml)
+	eakte, _ := os.ReadFile(filepath.Join(out, "eakte.xml"))
+	fv, _ := os.ReadFile(filepath.Join(out, "gewerbe-fachverfahren.json"))
+	if !bytes.HasPrefix(eakte, []byte("<?xml")) || !strings.Contains(string(eakte), "<xdomea:Geschaeftsgang.Geschaeftsgang.0201") ||
+		!json.Valid(fv) || !strings.Contains(string(fv), `"message_type": "Gewerbeanmeldung"`) {
+		t.Fatalf("out files:\n%s\n%s", eakte, fv)
+	}
+	// One message: the file is the message, well-formed XML that xmllint-style parsing accepts.
+	one := filepath.Join(t.TempDir(), "eakte.xml")
+	if code, _, stderr := runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/submission.json", "--destination", "eakte", "--out", one); code != 0 {
+		t.Fatalf("exit %d %s", code, stderr)
+	}
+	raw, _ := os.ReadFile(one)
+	if !bytes.HasPrefix(raw, []byte("<?xml")) || xml.Unmarshal(raw, new(struct{})) != nil {
+		t.Fatalf("not a well-formed XML file:\n%.300s", raw)
+	}
+	if code, _, stderr := runCLI("validate", "--config", demoConfig, one); code != 0 {
+		t.Fatalf("validate the written file: exit %d %s", code, stderr)
 	}
 	code, _, stderr = runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/tests/invalid-start-date/input.json", "--destination", "eakte")
 	if code != 1 || !strings.Contains(stderr, `gewerbeanmeldung-geschaeftsgang-0201.yaml:20: variable beginn`) {

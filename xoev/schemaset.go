@@ -1,7 +1,6 @@
 package xoev
 
 import (
-	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/lestrrat-go/libxml2/types"
 )
 
 // SchemaSetConfig describes one XÖV standard in one version. It is data: adding a standard
@@ -237,18 +238,25 @@ func (s *SchemaSet) Check(data []byte, codes bool) error {
 	return nil
 }
 
-// RootNamespace returns the namespace of a document's root element, to pick its schema set.
+// RootNamespace returns the namespace of a document's root element, to pick its schema set. It
+// parses with the parser that validates (libxml2, with the same safety checks), so a document
+// gets one verdict whichever way its set is chosen; a document that does not parse gives a
+// *ParseError.
 func RootNamespace(data []byte) (string, error) {
-	dec := xml.NewDecoder(bytes.NewReader(data))
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", fmt.Errorf("no root element: %w", err)
-		}
-		if el, ok := tok.(xml.StartElement); ok {
-			return el.Name.Space, nil
-		}
+	doc, err := Parse(data, DefaultMaxBytes)
+	if err != nil {
+		return "", err
 	}
+	defer doc.Free()
+	root, err := doc.DOM().DocumentElement()
+	if err != nil {
+		return "", &ParseError{Problem{Message: "not well-formed XML: the document has no root element"}}
+	}
+	el, ok := root.(types.Element)
+	if !ok {
+		return "", &ParseError{Problem{Message: "not well-formed XML: the document has no root element"}}
+	}
+	return el.NamespaceURI(), nil
 }
 
 // ValidateDocument checks a parsed document against the XSD only, reporting every problem.

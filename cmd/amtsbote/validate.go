@@ -118,13 +118,21 @@ func validateFile(path string, sets []*xoev.SchemaSet, schemaID string, codes bo
 	}
 	set := sets[0]
 	if schemaID == "" {
+		// The parser that validates picks the set too: one parser, one verdict.
 		ns, err := xoev.RootNamespace(data)
-		if err != nil {
-			r.Problems = append(r.Problems, xoev.Problem{Message: "not well-formed XML: " + err.Error()})
+		var pe *xoev.ParseError
+		if errors.As(err, &pe) {
+			r.Problems = append(r.Problems, pe.Problem)
 			return r, nil
 		}
+		if err != nil {
+			return r, err
+		}
 		if set = setFor(sets, ns); set == nil {
-			return r, fmt.Errorf("%s: no schema set is configured for namespace %q; pass --schema or add the namespace to a schema set", path, ns)
+			// Reported for this file; the others still get their verdicts.
+			r.Problems = append(r.Problems, xoev.Problem{Message: fmt.Sprintf(
+				"no schema set is configured for the root element's namespace %q; pass --schema or add the namespace to a schema set (namespaces)", ns)})
+			return r, nil
 		}
 	}
 	r.Schema = set.ID

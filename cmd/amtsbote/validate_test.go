@@ -137,3 +137,58 @@ schemas:
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
 }
+
+// The set is picked by the parser that validates, so a file gets the same verdict with and
+// without --schema, a file that cannot be read says why, and one file whose namespace no set
+// claims does not take the verdicts of the others with it.
+func TestValidateOneParserOneVerdict(t *testing.T) {
+	dir := t.TempDir()
+	valid, err := os.ReadFile(corpus + "/valid/Abgabe.Abgabe.0401-gewerbeanmeldung.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same message in ISO-8859-1 with an umlaut in it: declared, so valid either way.
+	latin := strings.Replace(string(valid), `encoding="UTF-8"`, `encoding="ISO-8859-1"`, 1)
+	latin = strings.Replace(latin, "<xdomea:Kopf>", "<!-- M\xfcnchen --><xdomea:Kopf>", 1)
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	latinFile := write("latin1.xml", latin)
+	utf16File := write("utf16.xml", "\xff\xfe<\x00r\x00/\x00>\x00")
+	foreign := write("foreign.xml", `<?xml version="1.0"?><x:a xmlns:x="urn:example:nobody"/>`)
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{"latin-1 by namespace", []string{latinFile}, 0, []string{"latin1.xml: valid"}},
+		{"latin-1 with --schema", []string{"--schema", "xdomea-3.0.0", latinFile}, 0, []string{"latin1.xml: valid"}},
+		{"utf-16 says why", []string{utf16File}, 1, []string{"utf16.xml:1:1: UTF-16 and UTF-32 documents are not accepted; send UTF-8"}},
+		{"unknown namespace among others", []string{foreign, latinFile}, 1, []string{
+			`foreign.xml: invalid`, `no schema set is configured for the root element's namespace "urn:example:nobody"`, "latin1.xml: valid"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(append([]string{"validate", "--config", demoConfig}, tt.args...)...)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.wantCode, out, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out+errOut, w) {
+					t.Errorf("output lacks %q:\n%s%s", w, out, errOut)
+				}
+			}
+		})
+	}
+	// JSON output has a verdict for every file.
+	code, out, _ := runCLI("validate", "--config", demoConfig, "--format", "json", foreign, latinFile)
+	var got struct{ Files []struct{ Valid bool } }
+	if code != 1 || json.Unmarshal([]byte(out), &got) != nil || len(got.Files) != 2 || got.Files[0].Valid || !got.Files[1].Valid {
+		t.Fatalf("exit %d, want two verdicts (invalid, valid):\n%s", code, out)
+	}
+}

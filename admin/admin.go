@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -55,6 +56,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/dead-letters/replay", s.authenticated(http.HandlerFunc(s.replayAll)))
 	mux.Handle("GET /v1/audit", s.authenticated(http.HandlerFunc(s.audit)))
 	mux.Handle("GET /v1/submissions/{id}", s.authenticated(http.HandlerFunc(s.submission)))
+	mux.Handle("POST /v1/submissions/{id}/reprocess", s.authenticated(http.HandlerFunc(s.reprocessOne)))
+	mux.Handle("POST /v1/submissions/reprocess", s.authenticated(http.HandlerFunc(s.reprocessFailed)))
 	mux.Handle("GET /debug/pprof/", s.authenticated(http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/profile", s.authenticated(http.HandlerFunc(pprof.Profile)))
 	mux.Handle("GET /debug/pprof/trace", s.authenticated(http.HandlerFunc(pprof.Trace)))
@@ -313,6 +316,64 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, keys []pipeline.
 	}
 	s.Logger.Info("dead letters replayed", "count", len(revived), "by", who)
 	writeJSON(w, http.StatusAccepted, map[string]any{"replayed": revived})
+}
+
+func (s *Server) reprocessOne(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	sub, err := s.Store.Submission(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no submission with this id"})
+		return
+	}
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if sub.Status != store.StatusFailed || !sub.PurgedAt.IsZero() {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": fmt.Sprintf(
+			"the submission is %s, not failed (or retention purged its data): nothing to reprocess; dead deliveries are replayed", sub.Status)})
+		return
+	}
+	s.reprocess(w, r, []string{id})
+}
+
+// reprocessFailed reprocesses every failed submission, or those of ?route=R that failed at or
+// after ?since=RFC3339 (?status=failed is the default and the only status that can be reprocessed).
+func (s *Server) reprocessFailed(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if st := q.Get("status"); st != "" && st != store.StatusFailed {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "status: only failed submissions can be reprocessed; dead deliveries are replayed (/v1/dead-letters/replay)"})
+		return
+	}
+	f := store.FailedFilter{Route: q.Get("route")}
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "since must be an RFC 3339 time, e.g. 2026-12-01T18:00:00Z"})
+			return
+		}
+		f.Since = t
+	}
+	ids, err := s.Store.FailedSubmissions(r.Context(), f)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.reprocess(w, r, ids)
+}
+
+func (s *Server) reprocess(w http.ResponseWriter, r *http.Request, ids []string) {
+	who := actor(r)
+	queued, err := pipeline.Reprocess(r.Context(), s.Store, ids, who, s.Now())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.Logger.Info("failed submissions reprocessed", "count", len(queued), "by", who)
+	if queued == nil {
+		queued = []string{}
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"reprocessed": queued})
 }
 
 func (s *Server) fail(w http.ResponseWriter, err error) {

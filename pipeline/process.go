@@ -40,8 +40,26 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 	snap := p.Current()
 	defer snap.Release()
 	log := p.Logger.With("submission_id", id, "route", sub.Route)
-	route, ok := snap.Routes.Route(sub.Route)
-	if !ok {
+	var route *routes.Route
+	if msg.Metadata.Get(reprocessKey) != "" {
+		var why string
+		if route, why = reroute(sub, snap); route == nil {
+			return p.fail(msg, tx, sub, []store.Event{{Type: "routing_failed", Detail: why}})
+		}
+		if route.ID != sub.Route {
+			if err := store.SetRoute(ctx, tx, id, route.ID); err != nil {
+				return err
+			}
+			if err := store.AddEvent(ctx, tx, id, store.Event{At: p.Now(), Type: "rerouted",
+				Detail: fmt.Sprintf("route %s instead of %s", route.ID, sub.Route)}); err != nil {
+				return err
+			}
+			sub.Route = route.ID
+			log = log.With("route", route.ID)
+		}
+	} else if r, ok := snap.Routes.Route(sub.Route); ok {
+		route = r
+	} else {
 		return p.fail(msg, tx, sub, []store.Event{{Type: "routing_failed", Detail: fmt.Sprintf("route %q is no longer configured", sub.Route)}})
 	}
 	atts, err := p.Store.Attachments(ctx, id)

@@ -168,6 +168,8 @@ var sqliteMigrations = []string{
 		updated_at BIGINT NOT NULL
 	);
 	CREATE INDEX fitconnect_inbox_state ON fitconnect_inbox (state, seen_at);`,
+	// Reprocess and retention select submissions by status and age.
+	`CREATE INDEX IF NOT EXISTS submissions_status ON submissions (status, updated_at);`,
 }
 
 // postgresMigrations are applied in order; the table schema_version records how many ran.
@@ -311,6 +313,8 @@ var postgresMigrations = []string{
 		updated_at BIGINT NOT NULL
 	);
 	CREATE INDEX fitconnect_inbox_state ON fitconnect_inbox (state, seen_at);`,
+	// Reprocess and retention select submissions by status and age.
+	`CREATE INDEX IF NOT EXISTS submissions_status ON submissions (status, updated_at);`,
 }
 
 func (s *Store) migrations() []string {

@@ -229,6 +229,13 @@ func TestFitConnectIntake(t *testing.T) {
 			b, _ := json.Marshal(m)
 			return b
 		}()
+		impossibleBirthDate := func() []byte {
+			var m map[string]any
+			json.Unmarshal(e.application(t).Data, &m)
+			m["inhaber"].(map[string]any)["geburtsdatum"] = "31.02.1985"
+			b, _ := json.Marshal(m)
+			return b
+		}()
 		cases := []struct {
 			name          string
 			change        func(*sender.Application)
@@ -267,6 +274,7 @@ func TestFitConnectIntake(t *testing.T) {
 			{name: "unsupported data schema", change: func(a *sender.Application) { a.DataSchemaURI = "urn:example:other-form:1.0" },
 				want: []string{"unsupported-schema@data"}},
 			{name: "data invalid against its schema", before: setData(withoutBetrieb), want: []string{"schema-violation@data"}},
+			{name: "data that would not map (check_at_intake)", before: setData(impossibleBirthDate), want: []string{"schema-violation@data"}},
 			{name: "data not JSON", before: setData([]byte("inhaber: Anna")), want: []string{"syntax-violation@data"}},
 			{name: "metadata not JSON", after: func(p *sender.Prepared) {
 				enc, _ := fitconnect.Encrypt(e.pub, []byte("not json"))
@@ -362,7 +370,7 @@ func TestFitConnectIntake(t *testing.T) {
 		for _, want := range []string{
 			`amtsbote_fitconnect_decisions_total{decision="accept",destination="` + fcDestination + `",problem=""} 1`,
 			`amtsbote_fitconnect_decisions_total{decision="reject",destination="` + fcDestination + `",problem="hash-mismatch"} 2`,
-			`amtsbote_fitconnect_received_total{destination="` + fcDestination + `"} 15`,
+			`amtsbote_fitconnect_received_total{destination="` + fcDestination + `"} 16`,
 		} {
 			if !strings.Contains(m, want) {
 				t.Errorf("metrics lack %s", want)
@@ -380,7 +388,7 @@ func TestFitConnectIntake(t *testing.T) {
 	})
 }
 
-// trustRoutes is the demo's routes file with min_trust_level on its route.
+// trustRoutes is the demo's routes file with min_trust_level and check_at_intake on its route.
 func trustRoutes(t *testing.T, cfg *config.Config, level string) string {
 	t.Helper()
 	routesFile := cfg.Path(cfg.RoutesFile)
@@ -398,7 +406,7 @@ func trustRoutes(t *testing.T, cfg *config.Config, level string) string {
 	for _, rel := range []string{"labels/", "mappings/", "schemas/"} {
 		content = strings.ReplaceAll(content, " "+rel, " "+filepath.Join(back, rel)+"/")
 	}
-	content = strings.Replace(content, "    application_document:", "    min_trust_level: "+level+"\n    application_document:", 1)
+	content = strings.Replace(content, "    application_document:", "    min_trust_level: "+level+"\n    check_at_intake: true\n    application_document:", 1)
 	tmp := filepath.Join(tmpDir, "routes.yaml")
 	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 
 // demoCopy copies the demo's routes and mappings into a temp dir with a config file whose data
 // and drop directories are temporary too, so a test can edit any of them.
-func demoCopy(t *testing.T) string {
+func demoCopy(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	src := "../fixtures/demo"
@@ -61,7 +61,7 @@ routes_file: routes.yaml
 	return dir
 }
 
-func startFile(t *testing.T, file string) *harness {
+func startFile(t testing.TB, file string) *harness {
 	t.Helper()
 	cfg, err := config.Load(file)
 	if err != nil {
@@ -79,7 +79,7 @@ func startFile(t *testing.T, file string) *harness {
 	return &harness{t: t, d: d, cfg: cfg, base: "http://" + d.Addr()}
 }
 
-func replaceIn(t *testing.T, path, old, new string) {
+func replaceIn(t testing.TB, path, old, new string) {
 	t.Helper()
 	b, _ := os.ReadFile(path)
 	if !strings.Contains(string(b), old) {

@@ -188,6 +188,20 @@ func (r *Receiver) fetch(msg *message.Message, tx wmsql.Tx) error {
 		if ok, why := route.Admits(rec.Trust); !ok {
 			problems = append(problems, Problem{Type: TrustLevelProblem, Title: "Vertrauensniveau zu niedrig",
 				Detail: why, Instance: InstanceMetadata})
+		} else if route.Schema != nil || route.CheckAtIntake {
+			// The route's JSON Schema, and with check_at_intake a dry run of the mapping: what
+			// would fail later is rejected now, as the portal intake refuses it.
+			s, atts, err := newSubmission(sub, dest, route, e, rec, r.now())
+			if err != nil {
+				return err
+			}
+			checked, err := pipeline.Check(s, atts, route, snap, r.now)
+			if err != nil {
+				return err
+			}
+			if len(checked) > 0 {
+				problems = append(problems, checkProblem(checked))
+			}
 		}
 	}
 	now := r.now()
@@ -305,16 +319,16 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// store makes the accepted submission an amtsbote submission in the fetch transaction.
-func (r *Receiver) store(ctx context.Context, tx wmsql.Tx, sub *Subscription, dest config.FitConnectDestination, route *routes.Route,
-	e store.InboxEntry, rec *Received, now time.Time) (string, error) {
+// newSubmission is a checked FIT-Connect submission as an amtsbote submission.
+func newSubmission(sub *Subscription, dest config.FitConnectDestination, route *routes.Route,
+	e store.InboxEntry, rec *Received, now time.Time) (store.Submission, []store.Attachment, error) {
 	ref := reference(rec)
 	if ref == "" {
 		ref = e.CaseID
 	}
 	meta, err := json.Marshal(submissionMeta(sub, e, rec))
 	if err != nil {
-		return "", err
+		return store.Submission{}, nil, err
 	}
 	data, dataType := rec.Data, rec.DataType
 	if data == nil {
@@ -331,6 +345,16 @@ func (r *Receiver) store(ctx context.Context, tx wmsql.Tx, sub *Subscription, de
 		atts[i] = store.Attachment{Seq: i, Filename: name, PackageName: adapters.PackageName(newUUID(), name), MediaType: a.MimeType,
 			Title: title(a), Content: a.File, Format: a.Format.Name, FormatVersion: a.Format.Version, PDFA: a.Format.PDFA}
 	}
+	return s, atts, nil
+}
+
+// store makes the accepted submission an amtsbote submission in the fetch transaction.
+func (r *Receiver) store(ctx context.Context, tx wmsql.Tx, sub *Subscription, dest config.FitConnectDestination, route *routes.Route,
+	e store.InboxEntry, rec *Received, now time.Time) (string, error) {
+	s, atts, err := newSubmission(sub, dest, route, e, rec, now)
+	if err != nil {
+		return "", err
+	}
 	if err := store.InsertSubmission(ctx, tx, s, atts); err != nil {
 		return "", err
 	}
@@ -346,6 +370,22 @@ func (r *Receiver) store(ctx context.Context, tx wmsql.Tx, sub *Subscription, de
 		return "", err
 	}
 	return s.ID, pipeline.Publish(tx, pipeline.TopicSubmissions, pipeline.NewWork(ctx, s.ID, now))
+}
+
+// checkProblem is what a route's check at intake found, as one schema-violation of the data:
+// FIT-Connect's catalogue has no finer type, and the detail names every field and rule.
+func checkProblem(checked []pipeline.Problem) Problem {
+	lines := make([]string, len(checked))
+	for i, c := range checked {
+		lines[i] = c.Message
+		if c.Field != "" {
+			lines[i] = c.Field + ": " + lines[i]
+		}
+		if c.Rule != "" {
+			lines[i] += " (" + c.Rule + ")"
+		}
+	}
+	return NewProblem("schema-violation", InstanceData, "the data would not make valid messages for the receiving authority: %s", strings.Join(lines, "; "))
 }
 
 func levelName(rec *Received) string {

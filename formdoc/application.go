@@ -20,14 +20,23 @@ func ApplicationFiles(d Document, objectID string) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
+	files := ApplicationFilesUnrendered(d, objectID)
+	files[0].Content = pdf
+	return files, nil
+}
+
+// ApplicationFilesUnrendered describes the files ApplicationFiles makes — names, media types,
+// titles, formats — without rendering the PDF (its Content is nil): what a dry run of the
+// mapping needs, at a fraction of the cost.
+func ApplicationFilesUnrendered(d Document, objectID string) []File {
 	title := d.Title
 	if title == "" {
 		title = d.Labels.Title
 	}
 	return []File{
 		{Filename: "Antrag.pdf", PackageName: objectID + "_Antrag.pdf", MediaType: "application/pdf",
-			Title: title, Format: "pdf", FormatVersion: PDFVersion, PDFA: PDFA, Content: pdf},
+			Title: title, Format: "pdf", FormatVersion: PDFVersion, PDFA: PDFA},
 		{Filename: "Antrag.json", PackageName: objectID + "_Antrag.json", MediaType: "application/json",
 			Title: title + " (Daten)", Format: "json", FormatVersion: "RFC 8259", Content: d.Data},
-	}, nil
+	}
 }

@@ -136,10 +136,26 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 	routeID := ""
 	allowed := true
 	admitted, why := true, ""
+	now := s.Now()
+	sub := store.Submission{
+		ID: newID(), Portal: portalID, Reference: req.Reference, Leistung: req.Leistung, AGS: req.AGS, ARS: req.ARS,
+		Status: store.StatusReceived, Data: req.Data, IdempotencyKey: key,
+		RequestHash: requestHash, ReceivedAt: now, TrustLevel: levelName, AccountType: accountType,
+	}
+	var checked []pipeline.Problem
 	if ok {
 		routeID = route.ID
 		allowed = portalMayUse(snap, portalID, routeID)
 		admitted, why = route.Admits(level)
+		if allowed && admitted && (route.Schema != nil || route.CheckAtIntake) {
+			sub.Route = routeID
+			var err error
+			if checked, err = pipeline.Check(sub, atts, route, snap, s.Now); err != nil {
+				snap.Release()
+				s.internalError(w, "check submission", err, "portal", portalID)
+				return
+			}
+		}
 	}
 	snap.Release()
 	if !allowed {
@@ -159,13 +175,22 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 			fmt.Sprintf("no route accepts leistung %s for ags %s; ask the operator to configure one", req.Leistung, req.AGS), nil)
 		return
 	}
-
-	now := s.Now()
-	sub := store.Submission{
-		ID: newID(), Portal: portalID, Reference: req.Reference, Leistung: req.Leistung, AGS: req.AGS, ARS: req.ARS,
-		Route: routeID, Status: store.StatusReceived, Data: req.Data, IdempotencyKey: key,
-		RequestHash: requestHash, ReceivedAt: now, TrustLevel: levelName, AccountType: accountType,
+	if len(checked) > 0 {
+		s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "check_failed").Inc()
+		for i := range checked {
+			if checked[i].Field == "" {
+				checked[i].Field = "data"
+			}
+		}
+		// The problems name the mapping rule (file:line) and the target too, for the integrator
+		// who reads the portal's log.
+		writeJSON(w, http.StatusUnprocessableEntity, struct {
+			Error    string             `json:"error"`
+			Problems []pipeline.Problem `json:"problems"`
+		}{fmt.Sprintf("the submission would not make valid messages for route %s; nothing was stored — correct the data and send it again", routeID), checked})
+		return
 	}
+	sub.Route = routeID
 	// Group commit: submissions arriving together share one transaction and one sync to disk.
 	// The statements run with the group's context, not the request's: a client that goes away
 	// must not cancel a transaction other requests share.

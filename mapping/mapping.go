@@ -114,6 +114,9 @@ type RuleError struct {
 	Where   string // file:line of the rule
 	Element string // the element or attribute the rule produces
 	Problem string
+	// Field is the submission's field the rule's value reads (data.inhaber.geburtsdatum), where
+	// the expression names one; "" otherwise.
+	Field string
 }
 
 func (e RuleError) Error() string {

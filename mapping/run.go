@@ -44,9 +44,9 @@ func (m *Mapping) Map(in Input) (*Message, error) {
 		val, err := expr.Run(v.prog, env)
 		switch {
 		case err != nil:
-			r.fail(v.where, "", "variable %s = %s: %v", v.name, v.src, err)
+			r.failField(v.where, "", r.field(v.src, env), "variable %s = %s: %v", v.name, v.src, err)
 		case v.required && isEmpty(val):
-			r.fail(v.where, "", "required value %s is empty or missing", r.describe(v.src, env))
+			r.failField(v.where, "", r.field(v.src, env), "required value %s is empty or missing", r.describe(v.src, env))
 		}
 		env[v.name] = val
 	}
@@ -159,7 +159,12 @@ func baseEnv(in Input, h xoev.Header, newID func() string) (map[string]any, erro
 // fail records a problem; the same problem of the same rule is recorded once (a partial used
 // twice with the same data, e.g. the applicant as contact and as sender, fails twice alike).
 func (r *run) fail(where, element, format string, args ...any) {
-	e := RuleError{Where: where, Element: element, Problem: fmt.Sprintf(format, args...)}
+	r.failField(where, element, "", format, args...)
+}
+
+// failField records a problem with the submission's field the rule reads.
+func (r *run) failField(where, element, field, format string, args ...any) {
+	e := RuleError{Where: where, Element: element, Field: field, Problem: fmt.Sprintf(format, args...)}
 	for _, p := range r.problems {
 		if p == e {
 			return
@@ -248,11 +253,11 @@ func (r *run) text(rl *rule, env map[string]any) (string, bool) {
 	case rl.value != nil:
 		v, err := r.eval(rl.value, env)
 		if err != nil {
-			r.fail(rl.where, rl.name, "value %s: %v", rl.valueSrc, err)
+			r.failField(rl.where, rl.name, r.field(rl.valueSrc, env), "value %s: %v", rl.valueSrc, err)
 			return "", false
 		}
 		if s, err = toText(v); err != nil {
-			r.fail(rl.where, rl.name, "value %s: %v", rl.valueSrc, err)
+			r.failField(rl.where, rl.name, r.field(rl.valueSrc, env), "value %s: %v", rl.valueSrc, err)
 			return "", false
 		}
 	}
@@ -260,7 +265,7 @@ func (r *run) text(rl *rule, env map[string]any) (string, bool) {
 		mapped, found := rl.valueMap[s]
 		if !found {
 			if rl.def == nil {
-				r.fail(rl.where, rl.name, "value %s is %q, which the rule's map does not list (%s)", rl.valueSrc, s, keys(rl.valueMap))
+				r.failField(rl.where, rl.name, r.field(rl.valueSrc, env), "value %s is %q, which the rule's map does not list (%s)", rl.valueSrc, s, keys(rl.valueMap))
 				return "", false
 			}
 			mapped = *rl.def
@@ -271,7 +276,7 @@ func (r *run) text(rl *rule, env map[string]any) (string, bool) {
 		s = *rl.def
 	}
 	if s == "" && rl.required {
-		r.fail(rl.where, rl.name, "required value %s is empty or missing", r.describe(rl.source(), env))
+		r.failField(rl.where, rl.name, r.field(rl.valueSrc, env), "required value %s is empty or missing", r.describe(rl.source(), env))
 		return "", false
 	}
 	return s, true
@@ -295,6 +300,17 @@ func (r *run) expand(path string, env map[string]any) string {
 		return full
 	}
 	return full + "." + rest
+}
+
+// field is the submission's field an expression reads, if it reads one of data's (data.a.b).
+func (r *run) field(src string, env map[string]any) string {
+	if src == "" {
+		return ""
+	}
+	if path := r.expand(jsonPath(src, nil), env); path == "data" || strings.HasPrefix(path, "data.") {
+		return path
+	}
+	return ""
 }
 
 // describe names the submission path an expression reads, and the expression if it is more.

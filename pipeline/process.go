@@ -62,6 +62,11 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 	} else {
 		return p.fail(msg, tx, sub, []store.Event{{Type: "routing_failed", Detail: fmt.Sprintf("route %q is no longer configured", sub.Route)}})
 	}
+	if f, err := routeSchemaFailure(sub, route); err != nil {
+		return err
+	} else if f != nil {
+		return p.fail(msg, tx, sub, []store.Event{f.event()})
+	}
 	atts, err := p.Store.Attachments(ctx, id)
 	if err != nil {
 		return err
@@ -85,7 +90,7 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 			return err
 		}
 		if failure != nil {
-			failures = append(failures, *failure)
+			failures = append(failures, failure.event())
 			continue
 		}
 		messages = append(messages, store.Message{SubmissionID: id, Destination: t.Destination, MessageID: m.ID,
@@ -173,6 +178,12 @@ func mappingInput(sub store.Submission, atts []store.Attachment, snap *snapshot.
 // applicationFiles renders the readable application and keeps the data as received, if the
 // route asks for them and they were not made before; seq numbers follow the portal's files.
 func applicationFiles(sub store.Submission, atts []store.Attachment, route *routes.Route, loc *time.Location, next int) ([]store.Attachment, error) {
+	return makeApplicationFiles(sub, atts, route, loc, next, true)
+}
+
+// makeApplicationFiles is applicationFiles; without render the PDF is described, not made (a
+// dry run's mapping needs its name and format only).
+func makeApplicationFiles(sub store.Submission, atts []store.Attachment, route *routes.Route, loc *time.Location, next int, render bool) ([]store.Attachment, error) {
 	if route.ApplicationDocument == nil {
 		return nil, nil
 	}
@@ -186,9 +197,12 @@ func applicationFiles(sub store.Submission, atts []store.Attachment, route *rout
 	for _, a := range atts {
 		doc.Attachments = append(doc.Attachments, formdoc.Attachment{Name: a.Filename, MediaType: a.MediaType, Size: a.Size})
 	}
-	files, err := formdoc.ApplicationFiles(doc, mapping.ObjectID(sub.ID, "antrag"))
-	if err != nil {
-		return nil, fmt.Errorf("render the application of %s: %w", sub.ID, err)
+	files := formdoc.ApplicationFilesUnrendered(doc, mapping.ObjectID(sub.ID, "antrag"))
+	if render {
+		var err error
+		if files, err = formdoc.ApplicationFiles(doc, mapping.ObjectID(sub.ID, "antrag")); err != nil {
+			return nil, fmt.Errorf("render the application of %s: %w", sub.ID, err)
+		}
 	}
 	out := make([]store.Attachment, len(files))
 	for i, f := range files {
@@ -212,22 +226,41 @@ func validatedBy(m store.Message, route *routes.Route) string {
 	return "nothing (no schema configured)"
 }
 
+// failure is why a target's message could not be made: the event for the history, and the same
+// problems one by one for a check at intake.
+type failure struct {
+	Type, Destination, Detail string
+	Problems                  []Problem
+}
+
+func (f *failure) event() store.Event {
+	return store.Event{Type: f.Type, Destination: f.Destination, Detail: f.Detail}
+}
+
 // mapTarget builds and validates the message for one target. A problem with the submission is
-// returned as a failure event; only internal errors are errors.
-func (p *Pipeline) mapTarget(in mapping.Input, t routes.Target, snap *snapshot.Snapshot) (*mapping.Message, *store.Event, error) {
-	in.Recipient, in.Now = t.Recipient, p.Now
+// returned as a failure; only internal errors are errors.
+func (p *Pipeline) mapTarget(in mapping.Input, t routes.Target, snap *snapshot.Snapshot) (*mapping.Message, *failure, error) {
+	return mapTarget(in, t, snap, p.Now)
+}
+
+func mapTarget(in mapping.Input, t routes.Target, snap *snapshot.Snapshot, now func() time.Time) (*mapping.Message, *failure, error) {
+	in.Recipient, in.Now = t.Recipient, now
 	m, err := t.Mapper.Map(in)
 	var fe *formdata.ValidationError
+	var me *mapping.Error
 	switch {
 	case errors.As(err, &fe):
-		lines := make([]string, len(fe.Problems))
-		for i, pr := range fe.Problems {
-			lines[i] = pr.String()
+		return nil, schemaFailure(fe, t.Destination), nil
+	case errors.As(err, &me):
+		f := &failure{Type: "mapping_failed", Destination: t.Destination, Detail: err.Error()}
+		for _, pr := range me.Problems {
+			msg, _, _ := strings.Cut(pr.Problem, "\n") // the expression's position follows; the history has it
+			if pr.Element != "" {
+				msg = pr.Element + ": " + msg
+			}
+			f.Problems = append(f.Problems, Problem{Destination: t.Destination, Field: pr.Field, Message: msg, Rule: pr.Where})
 		}
-		return nil, &store.Event{Type: "validation_failed", Destination: t.Destination,
-			Detail: fmt.Sprintf("the form data is not valid against %s:\n%s", fe.Schema, strings.Join(lines, "\n"))}, nil
-	case err != nil && mapping.IsMappingError(err):
-		return nil, &store.Event{Type: "mapping_failed", Destination: t.Destination, Detail: err.Error()}, nil
+		return nil, f, nil
 	case err != nil:
 		return nil, nil, err
 	case t.FormData != nil:
@@ -235,7 +268,9 @@ func (p *Pipeline) mapTarget(in mapping.Input, t routes.Target, snap *snapshot.S
 	}
 	set, ok := snap.Schemas[t.Schema]
 	if !ok {
-		return nil, &store.Event{Type: "validation_failed", Destination: t.Destination, Detail: fmt.Sprintf("schema set %q is not configured", t.Schema)}, nil
+		detail := fmt.Sprintf("schema set %q is not configured", t.Schema)
+		return nil, &failure{Type: "validation_failed", Destination: t.Destination, Detail: detail,
+			Problems: []Problem{{Destination: t.Destination, Message: detail}}}, nil
 	}
 	if err := set.Validate(m.XML); err != nil {
 		var ve *xoev.ValidationError
@@ -244,17 +279,40 @@ func (p *Pipeline) mapTarget(in mapping.Input, t routes.Target, snap *snapshot.S
 		case errors.As(err, &ve):
 			m.Annotate(ve.Problems)
 			lines := make([]string, len(ve.Problems))
+			f := &failure{Type: "validation_failed", Destination: t.Destination}
 			for i, pr := range ve.Problems {
 				lines[i] = pr.String()
+				msg := pr.Message
+				if pr.Path != "" {
+					msg = pr.Path + ": " + msg
+				}
+				f.Problems = append(f.Problems, Problem{Destination: t.Destination, Message: fmt.Sprintf("%s is not valid against %s: %s", m.Type, t.Schema, msg), Rule: pr.Rule})
 			}
-			return nil, &store.Event{Type: "validation_failed", Destination: t.Destination,
-				Detail: fmt.Sprintf("%s (mapping %s) is not valid against %s:\n%s", m.Type, t.Mapping, t.Schema, strings.Join(lines, "\n"))}, nil
+			f.Detail = fmt.Sprintf("%s (mapping %s) is not valid against %s:\n%s", m.Type, t.Mapping, t.Schema, strings.Join(lines, "\n"))
+			return nil, f, nil
 		case errors.As(err, &pe):
-			return nil, &store.Event{Type: "validation_failed", Destination: t.Destination, Detail: pe.Error()}, nil
+			return nil, &failure{Type: "validation_failed", Destination: t.Destination, Detail: pe.Error(),
+				Problems: []Problem{{Destination: t.Destination, Message: pe.Error()}}}, nil
 		}
 		return nil, nil, err
 	}
 	return m, nil, nil
+}
+
+// schemaFailure is form data that does not fit a JSON Schema (a route's, or a form_data target's).
+func schemaFailure(fe *formdata.ValidationError, destination string) *failure {
+	f := &failure{Type: "validation_failed", Destination: destination}
+	lines := make([]string, len(fe.Problems))
+	for i, pr := range fe.Problems {
+		lines[i] = pr.String()
+		field := "data"
+		if pr.Path != "" {
+			field += "." + pr.Path
+		}
+		f.Problems = append(f.Problems, Problem{Destination: destination, Field: field, Message: pr.Message + " (" + fe.Schema + ")"})
+	}
+	f.Detail = fmt.Sprintf("the form data is not valid against %s:\n%s", fe.Schema, strings.Join(lines, "\n"))
+	return f
 }
 
 // fail marks a submission failed with reasons the portal and the operator can read.

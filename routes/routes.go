@@ -46,7 +46,18 @@ type Route struct {
 	// basic, low, substantial or high (or the eIDAS, BSI or STORK name; package trust). A
 	// submission with a lower level is refused (HTTP 422; FIT-Connect: rejected). Default: any.
 	MinTrustLevel string `yaml:"min_trust_level"`
+	// JSONSchema is the JSON Schema of the route's form data (a FIM data schema), relative to the
+	// routes file. Data that does not fit it is refused at intake (HTTP 422 with every problem;
+	// FIT-Connect: rejected) and fails processing. Optional.
+	JSONSchema string `yaml:"json_schema"`
+	// CheckAtIntake runs, before the intake answers, what processing will do — the readable
+	// application, every target's mapping and validation — as a dry run: a submission that would
+	// fail is refused (HTTP 422 with every problem; FIT-Connect: rejected) instead of being
+	// accepted and failing later. Default: false.
+	CheckAtIntake bool `yaml:"check_at_intake"`
 
+	// Schema is JSONSchema compiled (nil without one).
+	Schema *formdata.Schema `yaml:"-"`
 	// MinTrust is MinTrustLevel on amtsbote's scale.
 	MinTrust trust.Level `yaml:"-"`
 	// Where is file:line of the route, for error messages.
@@ -212,6 +223,11 @@ func Load(path string, checks Checks) (*Table, error) {
 			d.File = filepath.Join(filepath.Dir(path), filepath.FromSlash(d.Labels))
 			if d.Loaded, err = formdoc.LoadLabels(d.File); err != nil {
 				errs = append(errs, fmt.Errorf("%s: route %q: application_document.labels: %w", where, r.ID, err))
+			}
+		}
+		if r.JSONSchema != "" {
+			if r.Schema, err = formdata.LoadSchema(filepath.Join(filepath.Dir(path), filepath.FromSlash(r.JSONSchema))); err != nil {
+				errs = append(errs, fmt.Errorf("%s: route %q: json_schema: %w", where, r.ID, err))
 			}
 		}
 		lines := targetLines(&node)

@@ -143,6 +143,8 @@ func TestFormDataAndApplicationDocumentErrors(t *testing.T) {
 	path := write(t, `routes:
   - id: fv
     application_document: {title: Antrag, labels: missing-labels.yaml}
+    json_schema: route-missing.schema.json
+    check_at_intake: true
     targets:
       - {destination: a, form_data: {message_type: Antrag, json_schema: missing.schema.json}}
       - {destination: b, form_data: {json_schema: x.json}}
@@ -155,7 +157,9 @@ func TestFormDataAndApplicationDocumentErrors(t *testing.T) {
 	for _, want := range []string{
 		path + ":2: route \"fv\": application_document.labels:",
 		"missing-labels.yaml",
-		path + ":5: route \"fv\": form_data.json_schema: json schema: ",
+		path + ":7: route \"fv\": form_data.json_schema: json schema: ",
+		path + ":2: route \"fv\": json_schema: json schema: ",
+		"route-missing.schema.json",
 		path + ":2: route \"fv\": targets[1]: form_data needs message_type",
 		path + ":2: route \"fv\": targets[2]: form_data sends the form data as JSON: leave out mapping and schema",
 	} {

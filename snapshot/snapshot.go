@@ -82,6 +82,9 @@ func (s *Snapshot) Files() []string {
 		if d := r.ApplicationDocument; d != nil && d.File != "" {
 			deps = append(deps, d.File)
 		}
+		if r.Schema != nil {
+			deps = append(deps, r.Schema.File)
+		}
 		for _, t := range r.Targets {
 			deps = append(deps, t.Files...)
 		}

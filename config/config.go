@@ -14,9 +14,11 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/amtsbote/amtsbote/schedule"
 	"github.com/amtsbote/amtsbote/xoev"
+	"github.com/amtsbote/amtsbote/yamlfile"
 )
 
 // DefaultFile is the configuration used when none is given: the demo in fixtures/.
@@ -337,6 +339,14 @@ func Load(file string) (*Config, error) {
 	registerKeys(v, reflect.TypeOf(Config{}), "")
 	for k, val := range scalarDefaults {
 		v.SetDefault(k, val)
+	}
+	// A syntax error is named with file:line:column before viper reads the file (it would say
+	// only "yaml: line N").
+	if raw, err := os.ReadFile(file); err == nil {
+		var doc map[string]any
+		if err := yaml.Unmarshal(raw, &doc); err != nil {
+			return nil, yamlfile.Describe(file, raw, err)
+		}
 	}
 	if err := v.ReadInConfig(); err != nil {
 		return nil, fmt.Errorf("read config %s: %w", file, err)

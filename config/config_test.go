@@ -73,6 +73,26 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 	}
 }
 
+// A YAML syntax error reads FILE:LINE:COLUMN: message like every other problem, without the
+// parser's "yaml: line N:".
+func TestYAMLErrorsNameLineAndColumn(t *testing.T) {
+	tests := []struct{ name, content, want string }{
+		{"indentation", "server:\n  listen: a\n   bad: x\n" + minimal, ":3:7: mapping values are not allowed in this context"},
+		{"unclosed flow", "server: [\n", ":2:1: did not find expected node content"},
+		{"tab", "server:\n\tlisten: a\n" + minimal, ":2:1: found character that cannot start any token"},
+		{"duplicate key", minimal + "portals: []\n", `:9: mapping key "portals" already defined at line 2`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := write(t, tt.content)
+			_, err := config.Load(path)
+			if err == nil || err.Error() != path+tt.want {
+				t.Fatalf("err = %v\nwant %s", err, path+tt.want)
+			}
+		})
+	}
+}
+
 func TestConfigErrorsNameFileAndKey(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -88,7 +108,6 @@ func TestConfigErrorsNameFileAndKey(t *testing.T) {
 		{"bad destination id and unknown driver", "storage:\n  driver: mysql\n" + strings.Replace(minimal, "id: eakte", "id: E-Akte", 1),
 			[]string{"storage.driver", `"mysql"`, "destinations[0].id"}},
 		{"bad log format", "log:\n  format: xml\n" + minimal, []string{"log.format"}},
-		{"broken YAML", "server: [\n", []string{"read config"}},
 		{"batch that never matches", strings.Replace(minimal, "options: {path: out}", "options: {path: out}\n    batch: \"* * 30 2 *\"", 1),
 			[]string{"destinations[0].batch", "matches no time"}},
 		{"window that never matches", strings.Replace(minimal, "options: {path: out}", "options: {path: out}\n    window: \"* * 31 4 *\"", 1),

@@ -3,10 +3,11 @@ package formdoc
 import (
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/amtsbote/amtsbote/yamlfile"
 )
 
 // Labels name the fields of a form in German. Keys are paths into the data:
@@ -38,16 +39,10 @@ func LoadLabels(path string) (Labels, error) {
 	return parseLabels(path, raw)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 func parseLabels(path string, raw []byte) (Labels, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		msg := err.Error()
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			return Labels{}, fmt.Errorf("%s:%s: %s", path, m[1], m[2])
-		}
-		return Labels{}, fmt.Errorf("%s: %s", path, strings.TrimPrefix(msg, "yaml: "))
+	doc, err := yamlfile.Parse(path, raw)
+	if err != nil {
+		return Labels{}, err
 	}
 	var l Labels
 	if doc.Kind == 0 || len(doc.Content) == 0 {

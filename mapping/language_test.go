@@ -284,6 +284,9 @@ func TestLoadErrors(t *testing.T) {
 		{"include cycle", "", "\n  - include: a.yaml\n", map[string]string{"a.yaml": "rules:\n  - include: m.yaml\n"}, []string{"include m.yaml: includes itself"}},
 		{"error in a partial", "", "\n  - include: p.yaml\n", map[string]string{"p.yaml": "rules:\n  - element: t:A\n    value: data.a)\n"}, []string{`p.yaml:3: expression "data.a)"`}},
 		{"reserved variable", "root: t:Msg\nnamespaces: {t: \"urn:test\"}\nmessage_type: Msg\nvars:\n  data: data.x\n", "\n  - element: t:A\n    const: a\n", nil, []string{`m.yaml:5: variable name "data" is reserved`}},
+		{"YAML syntax", "", "\n  - element: t:A\n     const: a\n", nil, []string{`m.yaml:8:11: mapping values are not allowed in this context`}},
+		{"YAML syntax in a partial", "", "\n  - include: p.yaml\n", map[string]string{"p.yaml": "rules:\n  - element: t:A\n    const: 'a\n"},
+			[]string{`p.yaml:4:1: found unexpected end of stream (while scanning a quoted scalar that starts at line 3, column 12) (included at `, `m.yaml:7)`}},
 		{"missing root", "namespaces: {t: \"urn:test\"}\nmessage_type: Msg\n", "\n  - element: t:A\n    const: a\n", nil, []string{"root is required"}},
 	}
 	for _, tt := range tests {

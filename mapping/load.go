@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/amtsbote/amtsbote/xoev"
+	"github.com/amtsbote/amtsbote/yamlfile"
 )
 
 // Mapping is a compiled mapping file.
@@ -127,9 +129,9 @@ func readYAML(file string) (*yaml.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+	doc, err := yamlfile.Parse(file, raw)
+	if err != nil {
+		return nil, err
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s:1: expected a mapping with root, namespaces and rules", file)
@@ -342,6 +344,12 @@ func (l *loader) include(file string, inc *yaml.Node, scope map[string]bool) []*
 	}
 	l.files = append(l.files, path)
 	node, err := readYAML(path)
+	var ye *yamlfile.Error
+	if errors.As(err, &ye) {
+		// Where the partial is wrong matters, and where it is included.
+		l.problems = append(l.problems, fmt.Sprintf("%v (included at %s:%d)", err, file, inc.Line))
+		return nil
+	}
 	if err != nil {
 		l.errorf(file, inc.Line, "include %s: %v", inc.Value, err)
 		return nil

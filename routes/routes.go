@@ -21,6 +21,7 @@ import (
 	"github.com/amtsbote/amtsbote/mapping"
 	"github.com/amtsbote/amtsbote/trust"
 	"github.com/amtsbote/amtsbote/xoev"
+	"github.com/amtsbote/amtsbote/yamlfile"
 )
 
 // Route sends matching submissions to its targets.
@@ -185,13 +186,13 @@ func Load(path string, checks Checks) (*Table, error) {
 	if err := strict.Decode(&struct {
 		Routes []Route `yaml:"routes"`
 	}{}); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, yamlfile.Describe(path, raw, err)
 	}
 	var f struct {
 		Routes []yaml.Node `yaml:"routes"`
 	}
 	if err := yaml.Unmarshal(raw, &f); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, yamlfile.Describe(path, raw, err)
 	}
 	t := &Table{File: path}
 	var errs []error

@@ -132,8 +132,18 @@ func TestRouteErrorsCarryFileAndLine(t *testing.T) {
 
 func TestUnknownRouteKeyIsAnError(t *testing.T) {
 	_, err := routes.Load(write(t, "routes:\n  - id: a\n    target: []\n"), checks(t))
-	if err == nil || !strings.Contains(err.Error(), "target") || !strings.Contains(err.Error(), "line 3") {
-		t.Fatalf("want an error naming the unknown key and its line, got %v", err)
+	if err == nil || !strings.HasSuffix(err.Error(), "routes.yaml:3: field target not found in type routes.Route") {
+		t.Fatalf("want an error naming the unknown key with file:line, got %v", err)
+	}
+}
+
+// A YAML syntax error reads FILE:LINE:COLUMN: message like every other problem.
+func TestRoutesYAMLSyntaxError(t *testing.T) {
+	path := write(t, "routes:\n  - id: a\n    targets: [{destination: a, mapping: tiny.yaml\n  - id: b\n")
+	_, err := routes.Load(path, checks(t))
+	want := path + ":4:7: did not find expected ',' or '}' (while parsing a flow mapping that starts at line 3, column 15)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant %s", err, want)
 	}
 }
 

@@ -1,7 +1,11 @@
 package xoev
 
 import (
+	"bytes"
+	"encoding/xml"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -99,4 +103,82 @@ func (c *Catalog) Resolve(u string) (string, bool) {
 func isURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && len(u.Scheme) > 1 && u.Scheme != "file"
+}
+
+// ErrCatalogExists is returned by WriteCatalog when a different file is already there.
+var ErrCatalogExists = errors.New("a different file is already there")
+
+// WriteCatalog writes an OASIS XML catalog that maps each URL to its local file, relative to
+// the catalog's directory. Each URL gets a system and a uri entry, so that tools which look up
+// either find it. A file already at path is left alone when it holds exactly this catalog, and
+// replaced only with force otherwise (ErrCatalogExists). changed reports whether it was written.
+func WriteCatalog(path string, entries map[string]string, force bool) (changed bool, err error) {
+	content, err := catalogXML(path, entries)
+	if err != nil {
+		return false, err
+	}
+	old, err := os.ReadFile(path)
+	switch {
+	case err == nil && bytes.Equal(old, content):
+		return false, nil
+	case err == nil && !force:
+		return false, fmt.Errorf("%s: %w (pass --force to replace it)", path, ErrCatalogExists)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return false, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".catalog-*.xml")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(content); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return false, err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return false, err
+	}
+	return true, os.Rename(tmp.Name(), path)
+}
+
+func catalogXML(path string, entries map[string]string) ([]byte, error) {
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	urls := make([]string, 0, len(entries))
+	for u := range entries {
+		urls = append(urls, u)
+	}
+	sort.Strings(urls)
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	b.WriteString("<!-- Maps the schemaLocation URLs of a schema set to local copies (amtsbote schema scan). -->\n")
+	b.WriteString(`<catalog xmlns="` + catalogNS + `">` + "\n")
+	for _, u := range urls {
+		target, err := filepath.Abs(entries[u])
+		if err != nil {
+			return nil, err
+		}
+		if rel, err := filepath.Rel(dir, target); err == nil {
+			target = rel
+		}
+		t := xmlAttr(filepath.ToSlash(target))
+		fmt.Fprintf(&b, "  <system systemId=\"%s\" uri=\"%s\"/>\n", xmlAttr(u), t)
+		fmt.Fprintf(&b, "  <uri name=\"%s\" uri=\"%s\"/>\n", xmlAttr(u), t)
+	}
+	b.WriteString("</catalog>\n")
+	return b.Bytes(), nil
+}
+
+func xmlAttr(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
 }

@@ -175,7 +175,7 @@ func problemsFrom(ps *C.amtsbote_problems) []Problem {
 			Line:    int(p.line),
 			Column:  int(p.column),
 			Path:    C.GoString(p.path),
-			Message: trimMessage(C.GoString(p.message)),
+			Message: cleanMessage(C.GoString(p.message)),
 		})
 	}
 	return out

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 )
 
@@ -75,5 +74,3 @@ func endCompile() []string {
 	resolver.refused = nil
 	return refused
 }
-
-func trimMessage(s string) string { return strings.TrimSpace(s) }

@@ -1,10 +1,8 @@
 package xoev
 
 import (
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,12 +124,15 @@ func walkSchemas(root string, catalog *Catalog) ([]string, map[string]string, er
 		}
 		seen[file] = true
 		files = append(files, file)
-		refs, err := schemaRefs(file)
+		info, err := readSchemaFile(file)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
 		}
-		for _, r := range refs {
+		for _, r := range info.refs {
+			if r.location == "" {
+				continue // an import of a namespace alone: libxml2 loads nothing for it
+			}
 			where := fmt.Sprintf("%s:%d", file, r.line)
 			var local string
 			if isURL(r.location) {
@@ -146,7 +147,7 @@ func walkSchemas(root string, catalog *Catalog) ([]string, map[string]string, er
 				}
 				urls[r.location] = local
 			} else {
-				local = filepath.Join(filepath.Dir(file), filepath.FromSlash(strings.TrimPrefix(r.location, "file://")))
+				local = localPath(file, r.location)
 			}
 			if _, err := os.Stat(local); err != nil {
 				problems = append(problems, fmt.Sprintf("%s refers to %s, but %s does not exist", where, r.location, local))
@@ -159,46 +160,6 @@ func walkSchemas(root string, catalog *Catalog) ([]string, map[string]string, er
 		return nil, nil, errors.New(strings.Join(problems, "\n  "))
 	}
 	return files, urls, nil
-}
-
-type schemaRef struct {
-	location string
-	line     int
-}
-
-const xsdNS = "http://www.w3.org/2001/XMLSchema"
-
-func schemaRefs(file string) ([]schemaRef, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	dec := xml.NewDecoder(f)
-	var refs []schemaRef
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return refs, nil
-		}
-		if err != nil {
-			line, _ := dec.InputPos()
-			return nil, fmt.Errorf("%s:%d: not a readable schema: %v", file, line, err)
-		}
-		el, ok := tok.(xml.StartElement)
-		if !ok || el.Name.Space != xsdNS {
-			continue
-		}
-		switch el.Name.Local {
-		case "include", "import", "redefine", "override":
-			for _, a := range el.Attr {
-				if a.Name.Local == "schemaLocation" && a.Name.Space == "" {
-					line, _ := dec.InputPos()
-					refs = append(refs, schemaRef{location: strings.TrimSpace(a.Value), line: line})
-				}
-			}
-		}
-	}
 }
 
 // Validate checks a message: safe parsing, the XSD, and the code lists where the message names

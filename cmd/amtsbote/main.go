@@ -54,6 +54,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), validateCmd(), configCmd(), mapCmd(), testCmd(), dlqCmd(), reprocessCmd(), migrateStoreCmd(), benchCmd(), fitconnectCmd())
+	root.AddCommand(serveCmd(), validateCmd(), configCmd(), mapCmd(), testCmd(), dlqCmd(), reprocessCmd(), migrateStoreCmd(), benchCmd(), fitconnectCmd(), schemaCmd())
 	return root
 }

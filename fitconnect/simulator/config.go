@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/amtsbote/amtsbote/yamlfile"
 )
 
 // fileConfig is the YAML form of Config.
@@ -78,8 +81,10 @@ func LoadConfigFile(path string) (Config, error) {
 	var fc fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
-	if err := dec.Decode(&fc); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+	if err := dec.Decode(&fc); errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("%s: the file is empty", path)
+	} else if err != nil {
+		return Config{}, yamlfile.Describe(path, raw, err)
 	}
 	bad := func(key, format string, args ...any) error {
 		return fmt.Errorf("%s: %s: %s", path, key, fmt.Sprintf(format, args...))

@@ -216,7 +216,9 @@ destinations:
 		name, content string
 		want          []string
 	}{
-		{"unknown key", strings.Replace(good, "issuer:", "isuer:", 1), []string{"bad.yaml", "isuer"}},
+		{"unknown key", strings.Replace(good, "issuer:", "isuer:", 1), []string{"bad.yaml:1: field isuer not found"}},
+		{"YAML syntax", strings.Replace(good, "token_ttl: 10m", "token_ttl: [10m", 1), []string{"bad.yaml:3:8: did not find expected ',' or ']' (while parsing a flow sequence that starts at line 2, column 12)"}},
+		{"empty", "", []string{"bad.yaml: the file is empty"}},
 		{"missing key file", strings.Replace(good, "keys/signing.public.jwk", "keys/nope.jwk", 1), []string{"bad.yaml", "destinations[0].signing_key", "nope.jwk"}},
 		{"env unset", strings.Replace(good, "SIM_CB_SECRET", "SIM_UNSET_VARIABLE", 1), []string{"destinations[0].callback_secret_env", "SIM_UNSET_VARIABLE"}},
 		{"bad role", strings.Replace(good, "role: sender", "role: admin", 1), []string{"clients[1].role"}},

@@ -44,7 +44,9 @@ type SchemaSet struct {
 	ID         string
 	Namespaces []string
 	// Files are the schema files the set consists of, root first.
-	Files     []string
+	Files []string
+	// CodeLists are the genericode lists of the configuration (code_lists) and the lists the
+	// schema's code types enumerate (SchemaCodeLists); nil if there are none.
 	CodeLists *CodeLists
 	schema    unsafe.Pointer
 	// mu keeps Close from freeing the compiled schema while a validation uses it; closed
@@ -96,6 +98,12 @@ func LoadSchemaSet(c SchemaSetConfig) (*SchemaSet, error) {
 			return nil, fmt.Errorf("schema set %s: %w", c.ID, err)
 		}
 	}
+	embedded, err := SchemaCodeLists(files)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("schema set %s: code lists of the schema: %w", c.ID, err)
+	}
+	s.CodeLists = s.CodeLists.Merge(embedded...)
 	return s, nil
 }
 

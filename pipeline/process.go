@@ -121,7 +121,7 @@ func mappingInput(sub store.Submission, atts []store.Attachment, snap *snapshot.
 	in := mapping.Input{
 		SubmissionID: sub.ID, Portal: sub.Portal, Reference: sub.Reference, Leistung: sub.Leistung,
 		AGS: sub.AGS, ARS: sub.ARS, ReceivedAt: sub.ReceivedAt, Data: json.RawMessage(sub.Data),
-		Sender: snap.Config.Sender, Channel: sub.Channel, TrustLevel: sub.TrustLevel, AccountType: sub.AccountType,
+		Sender: snap.Config.Sender, Product: snap.Config.Product, Channel: sub.Channel, TrustLevel: sub.TrustLevel, AccountType: sub.AccountType,
 	}
 	if sub.DataType == "application/xml" {
 		tree, err := mapping.XMLData(sub.Data)
@@ -197,7 +197,7 @@ func validatedBy(m store.Message, route *routes.Route) string {
 // mapTarget builds and validates the message for one target. A problem with the submission is
 // returned as a failure event; only internal errors are errors.
 func (p *Pipeline) mapTarget(in mapping.Input, t routes.Target, snap *snapshot.Snapshot) (*mapping.Message, *store.Event, error) {
-	in.Recipient, in.Now = t.Recipient, p.Now
+	in, in.Now = t.Input(in), p.Now
 	m, err := t.Mapper.Map(in)
 	var fe *formdata.ValidationError
 	switch {

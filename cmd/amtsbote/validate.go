@@ -79,7 +79,7 @@ func loadSchemaSets(cfg *config.Config, only string) ([]*xoev.SchemaSet, error) 
 		}
 		set, err := xoev.LoadSchemaSet(xoev.SchemaSetConfig{
 			ID: s.ID, Root: cfg.Path(s.Root), Namespaces: s.Namespaces,
-			Catalog: cfg.Path(s.Catalog), CodeLists: cfg.Paths(s.CodeLists),
+			Catalog: cfg.Path(s.Catalog), CodeLists: cfg.Paths(s.CodeLists), Standard: s.Standard, Version: s.Version,
 		})
 		if err != nil {
 			for _, done := range sets {

@@ -1,6 +1,7 @@
 package mapping_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -86,5 +87,21 @@ func TestBasisnachrichtPartialNamesWhatIsMissing(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+// A partial can be included by its absolute path as well, e.g. the shared ones from a
+// configuration kept elsewhere.
+func TestIncludeByAbsolutePath(t *testing.T) {
+	partial, _ := filepath.Abs("../fixtures/xoev/partials/g2g-behoerde.yaml")
+	file := writeMapping(t, "root: t:Msg\nnamespaces: {t: \"urn:test\", bn-beh: \"urn:beh\"}\nmessage_type: Msg\n",
+		"\n  - element: t:Autor\n    with: header.sender\n    as: behoerde\n    children:\n      - include: "+partial+"\n", nil)
+	m, err := mapping.Load(file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := m.Map(fixedInput(t, `{}`))
+	if err != nil || !strings.Contains(string(msg.XML), "<bn-beh:kennung>009:09162000</bn-beh:kennung>") {
+		t.Fatalf("%v\n%s", err, msg.XML)
 	}
 }

@@ -359,7 +359,10 @@ func (l *loader) rules(file string, n *yaml.Node, scope map[string]bool) []*rule
 }
 
 func (l *loader) include(file string, inc *yaml.Node, scope map[string]bool) []*rule {
-	path := filepath.Join(filepath.Dir(file), filepath.FromSlash(inc.Value))
+	path := filepath.FromSlash(inc.Value)
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(file), path)
+	}
 	for _, f := range l.stack {
 		if f == path {
 			l.errorf(file, inc.Line, "include %s: includes itself (%s)", inc.Value, strings.Join(append(l.stack, path), " → "))

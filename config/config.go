@@ -47,6 +47,9 @@ type Config struct {
 	Log Log `mapstructure:"log"`
 	// Sender is the authority that sends the XÖV messages (the Absender in the message header).
 	Sender xoev.Authority `mapstructure:"sender"`
+	// Product names the sending system in message headers (Basisnachricht produkt,
+	// produkthersteller, produktversion). Default: amtsbote, by amtsbote, in the build's version.
+	Product xoev.Product `mapstructure:"product"`
 	// Portals may post submissions.
 	Portals []Portal `mapstructure:"portals"`
 	// Schemas are the XÖV schema sets messages are validated against.
@@ -198,6 +201,11 @@ type SchemaSet struct {
 	// a list (the standard's own lists and others its messages use, e.g. the DVDV's). Optional;
 	// when set, codes in messages are checked against their lists.
 	CodeLists []string `mapstructure:"code_lists"`
+	// Standard and Version name the XÖV standard of the set as messages built on the
+	// Basisnachricht G2G write it (standard, version attributes), e.g. XBerufsbildung and 0.6.
+	// Optional; a route's target can override them.
+	Standard string `mapstructure:"standard"`
+	Version  string `mapstructure:"version"`
 }
 
 // Destination is a receiving system and the adapter that reaches it.

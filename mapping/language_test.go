@@ -111,6 +111,33 @@ func TestLanguageFeatures(t *testing.T) {
     code: {list: "urn:xoev-de:xdomea:codeliste:dateiformat", version: "1.0"}`,
 			data: `{"typ": "0401", "format": "pdf - Portable Document Format"}`,
 			want: []string{`<t:Typ listURI="urn:xoev-de:xdomea:codeliste:nachrichtentyp" listVersionID="2.0">`, "<code>0401</code>", "<name>Abgabe.Abgabe</name>", "<code>018</code>"}},
+		{name: "code of a list the set does not hold: written as given, with the rule's list and version", rules: `
+  - element: t:Kanal
+    value: data.kanal
+    code: {list: "urn:de:xoev:codeliste:erreichbarkeit", version: "4.1"}`,
+			data: `{"kanal": "01"}`, want: []string{`<t:Kanal listURI="urn:de:xoev:codeliste:erreichbarkeit" listVersionID="4.1">`, "<code>01</code>"}},
+		{name: "a prefix declared with no namespace writes unqualified elements", head: "root: t:Msg\nnamespaces: {t: \"urn:test\", u: \"\"}\nmessage_type: Msg\n", rules: `
+  - element: u:kopf
+    children:
+      - element: u:id
+        value: header.id`, data: `{}`, want: []string{"<kopf>", "<id>00000000-0000-4000-8000-000000000001</id>"}, absent: []string{"u:", `xmlns:u`}},
+		{name: "header of a Basisnachricht", head: "root: t:Msg\nnamespaces: {t: \"urn:test\"}\nmessage_type: Msg\nmessage_code: \"0200\"\nmessage_code_list: urn:test:nachrichten\nmessage_code_list_version: \"2\"\n", rules: `
+  - attribute: produkt
+    value: header.product
+  - attribute: produkthersteller
+    value: header.manufacturer
+  - attribute: standard
+    value: header.standard
+  - attribute: version
+    value: header.standard_version
+  - attribute: test
+    value: header.test
+  - element: t:Typ
+    value: joinNonEmpty("|", header.type_list, header.type_list_version, header.type_code)
+  - element: t:Autor
+    value: joinNonEmpty("|", header.sender.verzeichnisdienst, header.sender.verzeichnisdienst_list_version, header.sender.verzeichnis_kennung)`,
+			data: `{}`, want: []string{`produkt="amtsbote"`, `produkthersteller="amtsbote"`, `standard="XTest"`, `version="1.2"`,
+				"<t:Typ>urn:test:nachrichten|2|0200</t:Typ>", "<t:Autor>DVDV|3|009:09162000</t:Autor>"}, absent: []string{"test="}},
 		{name: "functions", rules: `
   - element: t:D1
     value: date(data.d1)
@@ -177,7 +204,9 @@ func TestLanguageFeatures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			msg, err := m.Map(fixedInput(t, tt.data, pdf))
+			in := fixedInput(t, tt.data, pdf)
+			in.Standard, in.StandardVersion = "XTest", "1.2"
+			msg, err := m.Map(in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -278,7 +307,8 @@ func TestLoadErrors(t *testing.T) {
 		{"two sources", "", "\n  - element: t:A\n    const: a\n    value: data.a\n", nil, []string{"m.yaml:7: t:A: use only one of value, const and children"}},
 		{"nothing to write", "", "\n  - element: t:A\n", nil, []string{"m.yaml:7: element t:A needs value, const or children"}},
 		{"element and attribute", "", "\n  - element: t:A\n    attribute: b\n    const: x\n", nil, []string{"m.yaml:7: a rule needs exactly one of"}},
-		{"unknown code list", "", "\n  - element: t:A\n    value: data.a\n    code: {list: \"urn:nope\"}\n", nil, []string{`m.yaml:9: code: code list urn:nope version "" is not among`}},
+		{"list not loaded, no version", "", "\n  - element: t:A\n    value: data.a\n    code: {list: \"urn:nope\"}\n", nil, []string{`m.yaml:9: code: code list urn:nope is not loaded`, "give version"}},
+		{"names of a list not loaded", "", "\n  - element: t:A\n    value: data.a\n    code: {list: \"urn:nope\", version: \"1\", name: true}\n", nil, []string{`m.yaml:9: code: name: true needs the code list urn:nope version 1`}},
 		{"as without repeat", "", "\n  - element: t:A\n    as: x\n    const: a\n", nil, []string{"m.yaml:8: as names the item"}},
 		{"missing partial", "", "\n  - include: nope.yaml\n", nil, []string{"m.yaml:7: include nope.yaml"}},
 		{"include cycle", "", "\n  - include: a.yaml\n", map[string]string{"a.yaml": "rules:\n  - include: m.yaml\n"}, []string{"include m.yaml: includes itself"}},

@@ -25,6 +25,9 @@ type Mapping struct {
 	Namespaces  map[string]string // prefix → namespace URI
 	MessageType string            // e.g. Abgabe.Abgabe.0401: names the delivered files
 	MessageCode string            // the header's message type code, e.g. 0401
+	// MessageCodeList and MessageCodeListVersion name the code list of MessageCode (the
+	// standard's list of message types), for headers that write it (header.type_list).
+	MessageCodeList, MessageCodeListVersion string
 	// SchemaLocation is written as xsi:schemaLocation on the root (namespace, then the schema
 	// file), as the XÖV conformance rules ask; validation never follows it.
 	SchemaLocation string
@@ -55,6 +58,7 @@ type rule struct {
 	kind     ruleKind
 	where    string // file:line
 	name     string // prefix:local or attribute name
+	tag      string // the name written: name, without the prefix of a namespace declared as ""
 	value    *vm.Program
 	valueSrc string
 	constant *string
@@ -76,6 +80,10 @@ type rule struct {
 type codeRule struct {
 	list, version string
 	name          bool // also write the code's name
+	// loaded is the list when the schema set has it (a genericode file or an enumeration in
+	// the XSD): values are looked up and checked in it. Without it the code is written as the
+	// rule's value, with the rule's list and version.
+	loaded *xoev.CodeList
 }
 
 // Reserved names in expressions; variables may not take them.
@@ -168,7 +176,8 @@ func (l *loader) loadMain(file string) *Mapping {
 		l.problems = append(l.problems, err.Error())
 		return nil
 	}
-	f := l.fields(file, node, "root", "namespaces", "message_type", "message_code", "schema_location", "vars", "rules")
+	f := l.fields(file, node, "root", "namespaces", "message_type", "message_code", "message_code_list",
+		"message_code_list_version", "schema_location", "vars", "rules")
 	m := &Mapping{File: file, Namespaces: map[string]string{}, codes: l.codes, aliases: map[string]string{}}
 	str := func(key string, required bool) string {
 		v, ok := f[key]
@@ -183,6 +192,8 @@ func (l *loader) loadMain(file string) *Mapping {
 	m.Root = str("root", true)
 	m.MessageType = str("message_type", true)
 	m.MessageCode = str("message_code", false)
+	m.MessageCodeList = str("message_code_list", false)
+	m.MessageCodeListVersion = str("message_code_list_version", false)
 	m.SchemaLocation = str("schema_location", false)
 	if loc := m.SchemaLocation; loc != "" && len(strings.Fields(loc))%2 != 0 {
 		l.errorf(file, f["schema_location"].Line, "schema_location %q: expected pairs of namespace and schema file", loc)
@@ -195,6 +206,7 @@ func (l *loader) loadMain(file string) *Mapping {
 	l.ns = m.Namespaces
 	if m.Root != "" {
 		l.checkName(file, f["root"].Line, m.Root)
+		m.Root = l.tag(m.Root)
 	}
 	scope := map[string]bool{}
 	if vars, ok := f["vars"]; ok {
@@ -246,6 +258,18 @@ func (l *loader) loadMain(file string) *Mapping {
 // Type is the message type the mapping makes.
 func (m *Mapping) Type() string { return m.MessageType }
 
+// tag is the name an element is written with: a prefix declared with the empty namespace
+// ("g2g: ”") stands for no namespace, so that one partial serves both the qualified and the
+// unqualified variant of a schema (the XÖV Basisnachricht has both).
+func (l *loader) tag(name string) string {
+	if prefix, local, ok := strings.Cut(name, ":"); ok {
+		if ns, declared := l.ns[prefix]; declared && ns == "" {
+			return local
+		}
+	}
+	return name
+}
+
 func (l *loader) checkName(file string, line int, name string) {
 	if !qnamePattern.MatchString(name) {
 		l.errorf(file, line, "%q is not an XML name", name)
@@ -281,7 +305,8 @@ func (l *loader) compile(file string, node *yaml.Node, src string, scope map[str
 var envTypes = func() types.Map {
 	str, integer := types.String, types.Int
 	authority := types.Map{"kennung": str, "praefix": str, "name": str, "kennung_list": str, "kennung_list_version": str,
-		"praefix_list": str, "praefix_list_version": str}
+		"praefix_list": str, "praefix_list_version": str, "verzeichnisdienst": str, "verzeichnisdienst_list_version": str,
+		"verzeichnis_kennung": str}
 	file := types.Map{"filename": str, "package_name": str, "media_type": str, "size": integer, "sha256": str,
 		"title": str, "format": str, "format_version": str, "pdfa": str, "extension": str, "created": str, "object_id": str}
 	attachment := types.Map{"index": integer, "number": integer}
@@ -297,8 +322,9 @@ var envTypes = func() types.Map {
 		"attachments": types.Array(attachment),
 		// application is nil unless the route renders the readable application (application_document).
 		"application": types.Map{"object_id": str, "pdf": file, "data": file},
-		"header": types.Map{"id": str, "created": str, "type_code": str, "product": str, "product_version": str,
-			"sender": authority, "recipient": authority},
+		"header": types.Map{"id": str, "created": str, "type_code": str, "type_list": str, "type_list_version": str,
+			"product": str, "product_version": str, "manufacturer": str, "standard": str, "standard_version": str,
+			"test": str, "sender": authority, "recipient": authority},
 		"now":       types.TypeOf(func() string { return "" }),
 		"uuid":      types.TypeOf(func() string { return "" }),
 		"object_id": types.TypeOf(func(...any) string { return "" }),
@@ -335,7 +361,10 @@ func (l *loader) rules(file string, n *yaml.Node, scope map[string]bool) []*rule
 }
 
 func (l *loader) include(file string, inc *yaml.Node, scope map[string]bool) []*rule {
-	path := filepath.Join(filepath.Dir(file), filepath.FromSlash(inc.Value))
+	path := filepath.FromSlash(inc.Value)
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(file), path)
+	}
 	for _, f := range l.stack {
 		if f == path {
 			l.errorf(file, inc.Line, "include %s: includes itself (%s)", inc.Value, strings.Join(append(l.stack, path), " → "))
@@ -376,8 +405,9 @@ func (l *loader) rule(file string, item *yaml.Node, f map[string]*yaml.Node, sco
 	case isEl:
 		r.kind, r.name = elementRule, el.Value
 		l.checkName(file, el.Line, el.Value)
+		r.tag = l.tag(el.Value)
 	default:
-		r.kind, r.name = attributeRule, at.Value
+		r.kind, r.name, r.tag = attributeRule, at.Value, at.Value
 		if !qnamePattern.MatchString(at.Value) {
 			l.errorf(file, at.Line, "%q is not an attribute name", at.Value)
 		}
@@ -490,16 +520,15 @@ func (l *loader) codeRule(file string, n *yaml.Node) *codeRule {
 		l.errorf(file, n.Line, "code needs list (the code list's URI)")
 		return c
 	}
-	if l.codes == nil {
-		l.errorf(file, n.Line, "code: the schema set of this mapping has no code lists (set code_lists in its configuration)")
-		return c
-	}
 	list, found := l.codes.List(c.list, c.version)
-	if !found {
-		l.errorf(file, n.Line, "code: code list %s version %q is not among the schema set's code lists (%s)", c.list, c.version, strings.Join(l.codes.URIs(), ", "))
-		return c
+	switch {
+	case found:
+		c.version, c.loaded = list.Version, list
+	case c.version == "":
+		l.errorf(file, n.Line, "code: code list %s is not loaded (neither among the schema set's code_lists nor enumerated in its XSD), so its version cannot be known: give version, it is written as listVersionID and the code as it is", c.list)
+	case c.name:
+		l.errorf(file, n.Line, "code: name: true needs the code list %s version %s to know the names, and it is not loaded (add it to the schema set's code_lists)", c.list, c.version)
 	}
-	c.version = list.Version
 	return c
 }
 

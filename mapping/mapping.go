@@ -46,6 +46,13 @@ type Input struct {
 	// Sender and Recipient go into the message header.
 	Sender    xoev.Authority
 	Recipient xoev.Authority
+	// Product names the sending system (header.product, product_version, manufacturer); what
+	// is empty takes amtsbote's defaults (xoev.Product.WithDefaults).
+	Product xoev.Product
+	// Standard, StandardVersion and Test are the XÖV standard and version of the message and
+	// its test mark (header.standard, standard_version, test), from the target's schema set
+	// or the target itself.
+	Standard, StandardVersion, Test string
 	// Now and NewID are the clock and the UUID source; nil means time.Now and random UUIDs.
 	Now   func() time.Time
 	NewID func() string

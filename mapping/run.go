@@ -35,6 +35,10 @@ func (m *Mapping) Map(in Input) (*Message, error) {
 		newID = uuid.NewString
 	}
 	header := xoev.NewHeader(m.MessageCode, in.Sender, in.Recipient, now, newID)
+	header.MessageTypeList, header.MessageTypeListVersion = m.MessageCodeList, m.MessageCodeListVersion
+	product := in.Product.WithDefaults()
+	header.Product, header.ProductVersion, header.Manufacturer = product.Name, product.Version, product.Manufacturer
+	header.Standard, header.StandardVersion, header.Test = in.Standard, in.StandardVersion, in.Test
 	env, err := baseEnv(in, header, newID)
 	if err != nil {
 		return nil, &Error{Mapping: m.File, Problems: []RuleError{{Where: m.File, Problem: err.Error()}}}
@@ -54,9 +58,12 @@ func (m *Mapping) Map(in Input) (*Message, error) {
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
 	root := doc.CreateElement(m.Root)
 	for _, p := range m.sortedPrefixes() {
-		if p == "" {
+		switch {
+		case m.Namespaces[p] == "":
+			// no namespace: its elements are written without prefix (loader.tag)
+		case p == "":
 			root.CreateAttr("xmlns", m.Namespaces[p])
-		} else {
+		default:
 			root.CreateAttr("xmlns:"+p, m.Namespaces[p])
 		}
 	}
@@ -116,9 +123,12 @@ func baseEnv(in Input, h xoev.Header, newID func() string) (map[string]any, erro
 		atts = append(atts, f)
 	}
 	authority := func(a xoev.Authority) map[string]any {
+		directory, directoryVersion := a.Directory()
 		return map[string]any{"kennung": a.Kennung, "praefix": a.Praefix, "name": a.Name,
 			"kennung_list": a.KennungList, "kennung_list_version": a.KennungListVersion,
-			"praefix_list": a.PraefixList, "praefix_list_version": a.PraefixListVersion}
+			"praefix_list": a.PraefixList, "praefix_list_version": a.PraefixListVersion,
+			"verzeichnisdienst": directory, "verzeichnisdienst_list_version": directoryVersion,
+			"verzeichnis_kennung": a.DirectoryKennung()}
 	}
 	created := xoev.DateTime(h.Created)
 	var fitconnect any // nil, not an empty map, for other channels
@@ -141,8 +151,10 @@ func baseEnv(in Input, h xoev.Header, newID func() string) (map[string]any, erro
 		"attachments": atts,
 		"application": app,
 		"header": map[string]any{
-			"id": h.MessageID, "created": created, "type_code": h.MessageType, "product": h.Product,
-			"product_version": h.ProductVersion, "sender": authority(h.Sender), "recipient": authority(h.Recipient),
+			"id": h.MessageID, "created": created, "type_code": h.MessageType, "type_list": h.MessageTypeList,
+			"type_list_version": h.MessageTypeListVersion, "product": h.Product, "product_version": h.ProductVersion,
+			"manufacturer": h.Manufacturer, "standard": h.Standard, "standard_version": h.StandardVersion, "test": h.Test,
+			"sender": authority(h.Sender), "recipient": authority(h.Recipient),
 		},
 		"now":  func() string { return created },
 		"uuid": newID,
@@ -344,11 +356,11 @@ func keys(m map[string]string) string {
 func (r *run) emit(parent *etree.Element, rl *rule, env map[string]any) {
 	if rl.kind == attributeRule {
 		if s, ok := r.text(rl, env); ok && s != "" {
-			parent.CreateAttr(rl.name, s)
+			parent.CreateAttr(rl.tag, s)
 		}
 		return
 	}
-	el := etree.NewElement(rl.name)
+	el := etree.NewElement(rl.tag)
 	switch {
 	case rl.code != nil:
 		if !r.code(el, rl, env) {
@@ -388,14 +400,18 @@ func (r *run) code(el *etree.Element, rl *rule, env map[string]any) bool {
 		return true // optional and empty: left out
 	}
 	c := rl.code
-	code, err := lookupCode(r.m.codes, c.list, c.version, s)
-	if err != nil {
-		r.fail(rl.where, rl.name, "value %s: %v", rl.source(), err)
+	if c.loaded == nil { // a list the set does not hold: the rule's list and version, the code as given
+		xoev.WriteCode(el, c.list, c.version, s, "")
+		return true
+	}
+	code, ok := c.loaded.Code(s)
+	if !ok {
+		r.fail(rl.where, rl.name, "value %s: %q is neither a code nor a name in code list %s version %s", rl.source(), s, c.loaded.URI, c.loaded.Version)
 		return false
 	}
 	name := ""
 	if c.name {
-		name, _ = r.m.codes.Lookup(c.list, c.version, code)
+		name, _ = c.loaded.Name(code)
 	}
 	xoev.WriteCode(el, c.list, c.version, code, name)
 	return true

@@ -144,7 +144,7 @@ func mappingInput(sub store.Submission, atts []store.Attachment, snap *snapshot.
 	in := mapping.Input{
 		SubmissionID: sub.ID, Portal: sub.Portal, Reference: sub.Reference, Leistung: sub.Leistung,
 		AGS: sub.AGS, ARS: sub.ARS, ReceivedAt: sub.ReceivedAt, Data: json.RawMessage(sub.Data),
-		Sender: snap.Config.Sender, Channel: sub.Channel, TrustLevel: sub.TrustLevel, AccountType: sub.AccountType,
+		Sender: snap.Config.Sender, Product: snap.Config.Product, Channel: sub.Channel, TrustLevel: sub.TrustLevel, AccountType: sub.AccountType,
 	}
 	if sub.DataType == "application/xml" {
 		tree, err := mapping.XMLData(sub.Data)
@@ -244,7 +244,7 @@ func (p *Pipeline) mapTarget(in mapping.Input, t routes.Target, snap *snapshot.S
 }
 
 func mapTarget(in mapping.Input, t routes.Target, snap *snapshot.Snapshot, now func() time.Time) (*mapping.Message, *failure, error) {
-	in.Recipient, in.Now = t.Recipient, now
+	in, in.Now = t.Input(in), now
 	m, err := t.Mapper.Map(in)
 	var fe *formdata.ValidationError
 	var me *mapping.Error

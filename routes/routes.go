@@ -95,6 +95,11 @@ type Target struct {
 	FormData *FormDataTarget `yaml:"form_data"`
 	// Recipient is the receiving authority written into the message header.
 	Recipient xoev.Authority `yaml:"recipient"`
+	// Header overrides what the message header says about the standard and marks test
+	// messages (the Basisnachricht's standard, version and test attributes). Optional.
+	Header TargetHeader `yaml:"header"`
+	// Standard and StandardVersion are what the header names: Header's, else the schema set's.
+	Standard, StandardVersion string `yaml:"-"`
 
 	// Mapper makes the message: the compiled mapping, or a formdata.Mapper.
 	Mapper mapping.Mapper `yaml:"-"`
@@ -102,6 +107,25 @@ type Target struct {
 	Files []string `yaml:"-"`
 	// Source names what makes the message, for messages: the mapping or the JSON Schema file.
 	Source string `yaml:"-"`
+}
+
+// TargetHeader is what a target's messages say about their standard, where the schema set's
+// standard and version are not what the receiver expects, and the test mark.
+type TargetHeader struct {
+	// Standard and Version override the schema set's (Basisnachricht standard, version).
+	Standard string `yaml:"standard"`
+	Version  string `yaml:"version"`
+	// Test, when set, marks every message to this target as a test message: the
+	// Basisnachricht's test attribute, whose content sender and receiver agree on.
+	Test string `yaml:"test"`
+}
+
+// Input is the mapping input for this target: in, addressed to the target's recipient, with
+// the standard, version and test mark of its header.
+func (t Target) Input(in mapping.Input) mapping.Input {
+	in.Recipient = t.Recipient
+	in.Standard, in.StandardVersion, in.Test = t.Standard, t.StandardVersion, t.Header.Test
+	return in
 }
 
 // FormDataTarget sends the form data as JSON.
@@ -304,6 +328,13 @@ func (tg *Target) prepare(routesFile, where, routeID string, checks Checks, cach
 	if !ok {
 		bad("schema set %q is not in the configuration's schemas", tg.Schema)
 		return errs
+	}
+	tg.Standard, tg.StandardVersion = set.Standard, set.Version
+	if tg.Header.Standard != "" {
+		tg.Standard = tg.Header.Standard
+	}
+	if tg.Header.Version != "" {
+		tg.StandardVersion = tg.Header.Version
 	}
 	file := filepath.Join(filepath.Dir(routesFile), filepath.FromSlash(tg.Mapping))
 	if _, err := os.Stat(file); err != nil {

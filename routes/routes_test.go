@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amtsbote/amtsbote/mapping"
 	"github.com/amtsbote/amtsbote/routes"
 	"github.com/amtsbote/amtsbote/xoev"
 )
@@ -182,5 +183,42 @@ func TestFormDataAndApplicationDocumentErrors(t *testing.T) {
 	tbl, err := routes.Load(ok, checks(t))
 	if err != nil || tbl.Routes[0].Targets[0].Mapper == nil {
 		t.Fatalf("a form-data target without a schema: %v", err)
+	}
+}
+
+// A target's messages name the standard of its schema set, unless the target's header says
+// otherwise, and carry its test mark; Input addresses them to the target's recipient.
+func TestTargetHeader(t *testing.T) {
+	c := checks(t)
+	c.Schemas["tiny"].Standard, c.Schemas["tiny"].Version = "XTiny", "1.0"
+	tbl, err := routes.Load(write(t, `routes:
+  - id: r
+    targets:
+      - {destination: a, mapping: tiny.yaml, schema: tiny, recipient: {kennung: "1", praefix: psw, name: Amt A}}
+      - destination: b
+        mapping: tiny.yaml
+        schema: tiny
+        recipient: {kennung: "2", praefix: psw, verzeichnisdienst: DVDV, verzeichnisdienst_list_version: "2"}
+        header: {version: "1.1", test: "ja"}
+`), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := tbl.Route("r")
+	tests := []struct {
+		dest, standard, version, test, recipient string
+	}{
+		{"a", "XTiny", "1.0", "", "psw:1"},
+		{"b", "XTiny", "1.1", "ja", "psw:2"},
+	}
+	for i, tt := range tests {
+		in := r.Targets[i].Input(mapping.Input{SubmissionID: "s"})
+		if r.Targets[i].Destination != tt.dest || in.Standard != tt.standard || in.StandardVersion != tt.version ||
+			in.Test != tt.test || in.Recipient.DirectoryKennung() != tt.recipient || in.SubmissionID != "s" {
+			t.Errorf("%s: %+v", tt.dest, in)
+		}
+	}
+	if code, version := r.Targets[1].Recipient.Directory(); code != "DVDV" || version != "2" {
+		t.Errorf("directory of b: %s %s", code, version)
 	}
 }

@@ -46,7 +46,7 @@ func FromConfig(cfg *config.Config) (*Snapshot, error) {
 	for _, sc := range cfg.Schemas {
 		set, err := xoev.LoadSchemaSet(xoev.SchemaSetConfig{
 			ID: sc.ID, Root: cfg.Path(sc.Root), Namespaces: sc.Namespaces,
-			Catalog: cfg.Path(sc.Catalog), CodeLists: cfg.Paths(sc.CodeLists),
+			Catalog: cfg.Path(sc.Catalog), CodeLists: cfg.Paths(sc.CodeLists), Standard: sc.Standard, Version: sc.Version,
 		})
 		if err != nil {
 			errs = append(errs, err)

@@ -17,6 +17,46 @@ type Authority struct {
 	// for "ags" the Amtliche Gemeindeschlüssel (urn:de:bund:destatis:bevoelkerungsstatistik:schluessel:ags).
 	KennungList        string `mapstructure:"kennung_list" yaml:"kennung_list"`
 	KennungListVersion string `mapstructure:"kennung_list_version" yaml:"kennung_list_version"`
+	// Verzeichnisdienst is the code of the directory service the authority is registered in,
+	// from the list urn:xoev-de:kosit:codeliste:verzeichnisdienst: what the header of a
+	// Basisnachricht G2G names (Behoerde/verzeichnisdienst). Default: DVDV.
+	Verzeichnisdienst string `mapstructure:"verzeichnisdienst" yaml:"verzeichnisdienst"`
+	// VerzeichnisdienstListVersion is the version of that list (listVersionID, which the
+	// Basisnachricht requires). Default: 3.
+	VerzeichnisdienstListVersion string `mapstructure:"verzeichnisdienst_list_version" yaml:"verzeichnisdienst_list_version"`
+}
+
+// The code list of the directory services (Verzeichnisdienst) and the defaults amtsbote writes.
+const (
+	VerzeichnisdienstList               = "urn:xoev-de:kosit:codeliste:verzeichnisdienst"
+	DefaultVerzeichnisdienst            = "DVDV"
+	DefaultVerzeichnisdienstListVersion = "3"
+)
+
+// Directory returns the authority's directory service and the version of its code list, with
+// the defaults (DVDV, list version 3) where the configuration names none.
+func (a Authority) Directory() (code, listVersion string) {
+	code, listVersion = a.Verzeichnisdienst, a.VerzeichnisdienstListVersion
+	if code == "" {
+		code = DefaultVerzeichnisdienst
+	}
+	if listVersion == "" {
+		listVersion = DefaultVerzeichnisdienstListVersion
+	}
+	return code, listVersion
+}
+
+// DirectoryKennung is the authority's identifier in its directory service as the Basisnachricht
+// G2G writes it (Behoerde/kennung): prefix and key joined by a colon, e.g. "ags:09162000" or
+// "psw:11007007"; the key alone when there is no prefix.
+func (a Authority) DirectoryKennung() string {
+	switch {
+	case a.Kennung == "":
+		return ""
+	case a.Praefix == "":
+		return a.Kennung
+	}
+	return a.Praefix + ":" + a.Kennung
 }
 
 // Same reports whether a and b name the same authority (by Behördenkennung, else by name).

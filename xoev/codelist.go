@@ -17,8 +17,11 @@ type CodeList struct {
 	Version   string // listVersionID
 	ShortName string
 	File      string
-	names     map[string]string // code → name
-	byName    map[string]string // lower-case name or other column value → code
+	// FromSchema marks a list read from the enumeration of a code type in the XSD
+	// (SchemaCodeLists) rather than from a genericode file.
+	FromSchema bool
+	names      map[string]string // code → name
+	byName     map[string]string // lower-case name or other column value → code
 }
 
 // Name returns the name (description) of a code.
@@ -79,6 +82,44 @@ func LoadCodeLists(dirs ...string) (*CodeLists, error) {
 		return nil, fmt.Errorf("code lists:\n  %s", strings.Join(problems, "\n  "))
 	}
 	return c, nil
+}
+
+// Merge adds lists the set does not hold yet (by URI and version): the lists of the schema's
+// code types beside the genericode files, which win where both define a list. c may be nil;
+// the result is nil when there are no lists at all.
+func (c *CodeLists) Merge(lists ...*CodeList) *CodeLists {
+	if c == nil {
+		if len(lists) == 0 {
+			return nil
+		}
+		c = &CodeLists{lists: map[string]map[string]*CodeList{}}
+	}
+	for _, l := range lists {
+		if c.lists[l.URI] == nil {
+			c.lists[l.URI] = map[string]*CodeList{}
+		}
+		if _, dup := c.lists[l.URI][l.Version]; !dup {
+			c.lists[l.URI][l.Version] = l
+		}
+	}
+	return c
+}
+
+// Genericode is the number of lists read from genericode files (the schema set's code_lists):
+// the lists that check more than the XSD does.
+func (c *CodeLists) Genericode() int {
+	if c == nil {
+		return 0
+	}
+	n := 0
+	for _, versions := range c.lists {
+		for _, l := range versions {
+			if !l.FromSchema {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // List returns a code list by URI and version; an empty version means the newest loaded.

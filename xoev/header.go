@@ -22,8 +22,44 @@ type Header struct {
 	MessageTypeListVersion string
 	Sender                 Authority
 	Recipient              Authority
-	// Product and ProductVersion name the sending system.
-	Product, ProductVersion string
+	// Product and ProductVersion name the sending system, Manufacturer who is responsible for
+	// it (the Basisnachricht's produkt, produktversion and produkthersteller).
+	Product, ProductVersion, Manufacturer string
+	// Standard and StandardVersion name the XÖV standard the message belongs to (the
+	// Basisnachricht's standard and version attributes).
+	Standard, StandardVersion string
+	// Test, when not empty, marks a test message (the Basisnachricht's test attribute): "the
+	// author's view is that it must not be processed in normal production".
+	Test string
+}
+
+// Product names the sending system as the Basisnachricht G2G writes it on the message:
+// produkt, produkthersteller and produktversion.
+type Product struct {
+	// Name is the product (software) that made the message. Default: amtsbote.
+	Name string `mapstructure:"name" yaml:"name"`
+	// Manufacturer is the organisation responsible for it. Default: amtsbote.
+	Manufacturer string `mapstructure:"manufacturer" yaml:"manufacturer"`
+	// Version identifies the build. Default: the build's version (Version).
+	Version string `mapstructure:"version" yaml:"version"`
+}
+
+// DefaultProduct is the product name, and the manufacturer, amtsbote writes when none is
+// configured.
+const DefaultProduct = "amtsbote"
+
+// WithDefaults fills what is not configured: amtsbote, by amtsbote, in this build's version.
+func (p Product) WithDefaults() Product {
+	if p.Name == "" {
+		p.Name = DefaultProduct
+	}
+	if p.Manufacturer == "" {
+		p.Manufacturer = DefaultProduct
+	}
+	if p.Version == "" {
+		p.Version = Version
+	}
+	return p
 }
 
 // Version is amtsbote's version as the build knows it: the module version of a released build,
@@ -58,7 +94,7 @@ func NewHeader(messageType string, sender, recipient Authority, now func() time.
 	}
 	return Header{
 		MessageID: newID(), Created: now().UTC().Truncate(time.Second), MessageType: messageType,
-		Sender: sender, Recipient: recipient, Product: "amtsbote", ProductVersion: Version,
+		Sender: sender, Recipient: recipient, Product: DefaultProduct, ProductVersion: Version, Manufacturer: DefaultProduct,
 	}
 }
 

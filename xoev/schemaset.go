@@ -28,6 +28,9 @@ type SchemaSetConfig struct {
 	// CodeLists are directories of genericode code lists (optional): the standard's own, and
 	// others its messages use (e.g. the DVDV's prefixes).
 	CodeLists []string
+	// Standard and Version name the XÖV standard of the set's messages as the Basisnachricht
+	// G2G writes them on the message (standard, version attributes), e.g. XBerufsbildung, 0.6.
+	Standard, Version string
 }
 
 // Validator checks a message. A nil error means valid; otherwise *ParseError or *ValidationError.
@@ -41,8 +44,12 @@ var _ Validator = (*SchemaSet)(nil)
 type SchemaSet struct {
 	ID         string
 	Namespaces []string
+	// Standard and Version name the XÖV standard (SchemaSetConfig).
+	Standard, Version string
 	// Files are the schema files the set consists of, root first.
-	Files     []string
+	Files []string
+	// CodeLists are the genericode lists of the configuration (code_lists) and the lists the
+	// schema's code types enumerate (SchemaCodeLists); nil if there are none.
 	CodeLists *CodeLists
 	schema    unsafe.Pointer
 	// mu keeps Close from freeing the compiled schema while a validation uses it; closed
@@ -87,13 +94,19 @@ func LoadSchemaSet(c SchemaSetConfig) (*SchemaSet, error) {
 		}
 		return nil, fmt.Errorf("schema set %s: %s does not compile:\n  %s", c.ID, c.Root, strings.Join(msgs, "\n  "))
 	}
-	s := &SchemaSet{ID: c.ID, Namespaces: c.Namespaces, Files: files, schema: schema}
+	s := &SchemaSet{ID: c.ID, Namespaces: c.Namespaces, Standard: c.Standard, Version: c.Version, Files: files, schema: schema}
 	if len(c.CodeLists) > 0 {
 		if s.CodeLists, err = LoadCodeLists(c.CodeLists...); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("schema set %s: %w", c.ID, err)
 		}
 	}
+	embedded, err := SchemaCodeLists(files)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("schema set %s: code lists of the schema: %w", c.ID, err)
+	}
+	s.CodeLists = s.CodeLists.Merge(embedded...)
 	return s, nil
 }
 

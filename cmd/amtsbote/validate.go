@@ -28,7 +28,8 @@ func validateCmd() *cobra.Command {
 
 Without --schema, each file's schema set is picked by the namespace of its root element.
 The verdict equals xmllint --noout --nonet --schema on the same files; --check-codes also
-checks codes against the set's genericode code lists, which the XSD cannot do.`,
+checks codes against the set's genericode code lists, which the XSD cannot do; it warns about a
+set that has none configured, since then nothing beyond the XSD was checked.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			if format != "text" && format != "json" {
@@ -55,7 +56,14 @@ checks codes against the set's genericode code lists, which the XSD cannot do.`,
 				}
 				results = append(results, r)
 			}
-			printResults(cmd.OutOrStdout(), format, results)
+			var warnings []string
+			if codes {
+				warnings = uncheckedCodes(sets, results)
+				for _, w := range warnings {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
+				}
+			}
+			printResults(cmd.OutOrStdout(), format, results, warnings)
 			for _, r := range results {
 				if !r.Valid {
 					return errInvalid
@@ -79,7 +87,7 @@ func loadSchemaSets(cfg *config.Config, only string) ([]*xoev.SchemaSet, error) 
 		}
 		set, err := xoev.LoadSchemaSet(xoev.SchemaSetConfig{
 			ID: s.ID, Root: cfg.Path(s.Root), Namespaces: s.Namespaces,
-			Catalog: cfg.Path(s.Catalog), CodeLists: cfg.Paths(s.CodeLists),
+			Catalog: cfg.Path(s.Catalog), CodeLists: cfg.Paths(s.CodeLists), Standard: s.Standard, Version: s.Version,
 		})
 		if err != nil {
 			for _, done := range sets {
@@ -163,11 +171,32 @@ func setFor(sets []*xoev.SchemaSet, ns string) *xoev.SchemaSet {
 	return nil
 }
 
-func printResults(w io.Writer, format string, results []fileResult) {
+// uncheckedCodes names the schema sets --check-codes had nothing to check against: no
+// genericode lists configured (the lists a schema enumerates the XSD checks already), so their
+// files' verdicts are the XSD's alone.
+func uncheckedCodes(sets []*xoev.SchemaSet, results []fileResult) []string {
+	used := map[string]bool{}
+	for _, r := range results {
+		used[r.Schema] = true
+	}
+	var out []string
+	for _, s := range sets {
+		if used[s.ID] && s.CodeLists.Genericode() == 0 {
+			out = append(out, fmt.Sprintf("schema set %s has no code lists configured (code_lists): --check-codes checked nothing beyond the XSD", s.ID))
+		}
+	}
+	return out
+}
+
+func printResults(w io.Writer, format string, results []fileResult, warnings []string) {
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"files": results})
+		out := map[string]any{"files": results}
+		if len(warnings) > 0 {
+			out["warnings"] = warnings
+		}
+		_ = enc.Encode(out)
 		return
 	}
 	for _, r := range results {

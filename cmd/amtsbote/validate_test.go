@@ -192,3 +192,35 @@ func TestValidateOneParserOneVerdict(t *testing.T) {
 		t.Fatalf("exit %d, want two verdicts (invalid, valid):\n%s", code, out)
 	}
 }
+
+// --check-codes against a schema set without genericode lists checks nothing beyond the XSD,
+// and says so instead of passing silently; a set with lists gets no warning.
+func TestCheckCodesWarnsWithoutCodeLists(t *testing.T) {
+	valid := corpus + "/valid/Abgabe.Abgabe.0401-gewerbeanmeldung.xml"
+	bare := copyDemo(t)
+	xoevDir, _ := filepath.Abs("../../fixtures/xoev")
+	edit(t, filepath.Join(bare, "amtsbote.yaml"), "    code_lists: ["+xoevDir+"/xdomea-3.0.0/schema/code_lists, code_lists]\n", "")
+	const warning = "warning: schema set xdomea-3.0.0 has no code lists configured (code_lists): --check-codes checked nothing beyond the XSD"
+	tests := []struct {
+		name, config string
+		args         []string
+		warn         bool
+	}{
+		{"no lists, check requested", filepath.Join(bare, "amtsbote.yaml"), []string{"--check-codes"}, true},
+		{"no lists, no check", filepath.Join(bare, "amtsbote.yaml"), nil, false},
+		{"lists configured", demoConfig, []string{"--check-codes"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(append(append([]string{"validate", "--config", tt.config}, tt.args...), valid)...)
+			if code != 0 || !strings.Contains(out, ": valid") || strings.Contains(errOut, warning) != tt.warn {
+				t.Fatalf("exit %d, warning expected %v\n%s%s", code, tt.warn, out, errOut)
+			}
+		})
+	}
+	code, out, _ := runCLI("validate", "--config", filepath.Join(bare, "amtsbote.yaml"), "--check-codes", "--format", "json", valid)
+	var got struct{ Warnings []string }
+	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil || len(got.Warnings) != 1 || "warning: "+got.Warnings[0] != warning {
+		t.Fatalf("exit %d, json warnings %q (%v)", code, got.Warnings, err)
+	}
+}

@@ -156,7 +156,7 @@ func MapSubmission(snap *snapshot.Snapshot, in Input) (*routes.Route, *Outcome, 
 	newID := func() string { n++; return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
 	mi := mapping.Input{
 		SubmissionID: "golden-test", Portal: portal, Reference: in.Reference, Leistung: in.Leistung, AGS: in.AGS,
-		ARS: in.ARS, ReceivedAt: ReceivedAt, Data: in.Data, Sender: snap.Config.Sender,
+		ARS: in.ARS, ReceivedAt: ReceivedAt, Data: in.Data, Sender: snap.Config.Sender, Product: snap.Config.Product,
 		Now: func() time.Time { return Now }, NewID: newID,
 	}
 	var docs []formdoc.Attachment
@@ -191,8 +191,7 @@ func MapSubmission(snap *snapshot.Snapshot, in Input) (*routes.Route, *Outcome, 
 		}
 	}
 	for _, t := range route.Targets {
-		ti := mi
-		ti.Recipient = t.Recipient
+		ti := t.Input(mi)
 		m, err := t.Mapper.Map(ti)
 		var fe *formdata.ValidationError
 		if errors.As(err, &fe) {

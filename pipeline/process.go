@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -183,13 +184,20 @@ func applicationFiles(sub store.Submission, atts []store.Attachment, route *rout
 
 // validatedBy names what a message was checked against.
 func validatedBy(m store.Message, route *routes.Route) string {
+	t, ok := route.Target(m.Destination)
+	switch {
+	case ok && t.FormData != nil && t.FormData.JSONSchema != "":
+		return t.FormData.JSONSchema
+	case ok && t.FormData == nil:
+		if mm, isMapping := t.Mapper.(*mapping.Mapping); isMapping && mm.Output != mapping.OutputXML {
+			if mm.JSONSchemaFile != "" {
+				return filepath.Base(mm.JSONSchemaFile)
+			}
+			return "nothing (" + mm.Output + ": no schema configured)"
+		}
+	}
 	if m.SchemaSet != "" {
 		return m.SchemaSet
-	}
-	for _, t := range route.Targets {
-		if t.Destination == m.Destination && t.FormData != nil && t.FormData.JSONSchema != "" {
-			return t.FormData.JSONSchema
-		}
 	}
 	return "nothing (no schema configured)"
 }
@@ -215,11 +223,17 @@ func (p *Pipeline) mapTarget(in mapping.Input, t routes.Target, snap *snapshot.S
 	case t.FormData != nil:
 		return m, nil, nil // checked against its JSON Schema while mapped
 	}
-	set, ok := snap.Schemas[t.Schema]
-	if !ok {
+	against := t.Schema
+	if mm, ok := t.Mapper.(*mapping.Mapping); ok && mm.Output != mapping.OutputXML {
+		// JSON against the mapping's JSON Schema; a CSV has none
+		err = mm.Check(m)
+		against = filepath.Base(mm.JSONSchemaFile)
+	} else if set, ok := snap.Schemas[t.Schema]; !ok {
 		return nil, &store.Event{Type: "validation_failed", Destination: t.Destination, Detail: fmt.Sprintf("schema set %q is not configured", t.Schema)}, nil
+	} else {
+		err = set.Validate(m.XML)
 	}
-	if err := set.Validate(m.XML); err != nil {
+	if err != nil {
 		var ve *xoev.ValidationError
 		var pe *xoev.ParseError
 		switch {
@@ -230,7 +244,7 @@ func (p *Pipeline) mapTarget(in mapping.Input, t routes.Target, snap *snapshot.S
 				lines[i] = pr.String()
 			}
 			return nil, &store.Event{Type: "validation_failed", Destination: t.Destination,
-				Detail: fmt.Sprintf("%s (mapping %s) is not valid against %s:\n%s", m.Type, t.Mapping, t.Schema, strings.Join(lines, "\n"))}, nil
+				Detail: fmt.Sprintf("%s (mapping %s) is not valid against %s:\n%s", m.Type, t.Mapping, against, strings.Join(lines, "\n"))}, nil
 		case errors.As(err, &pe):
 			return nil, &store.Event{Type: "validation_failed", Destination: t.Destination, Detail: pe.Error()}, nil
 		}

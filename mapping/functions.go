@@ -41,8 +41,22 @@ func exprOptions(codes *xoev.CodeLists) []expr.Option {
 		expr.DisableBuiltin("timezone"),
 		expr.Function("date", func(p ...any) (any, error) { return toDate(p[0]) }, new(func(any) string)),
 		expr.Function("datetime", func(p ...any) (any, error) { return toDateTime(p[0]) }, new(func(any) string)),
+		expr.Function("dateDE", func(p ...any) (any, error) {
+			t, ok, err := parseTime(p[0])
+			if !ok || err != nil {
+				return nil, err
+			}
+			return t.Format("02.01.2006"), nil
+		}, new(func(any) string)),
 		expr.Function("substr", substr, new(func(any, int, int) string)),
 		expr.Function("number", formatNumber, new(func(any, int) string)),
+		expr.Function("numberDE", func(p ...any) (any, error) {
+			s, err := formatNumber(p...)
+			if s == nil || err != nil {
+				return nil, err
+			}
+			return strings.Replace(s.(string), ".", ",", 1), nil
+		}, new(func(any, int) string)),
 		expr.Function("default", func(p ...any) (any, error) {
 			if isEmpty(p[0]) {
 				return p[1], nil

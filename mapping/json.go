@@ -269,14 +269,16 @@ func (r *run) applyJSON(obj *jsonObject, rules []*rule, env map[string]any) {
 	}
 }
 
-// jsonList makes the list of a for_each field: one entry per item, empty entries left out.
+// jsonList makes the list of a for_each field: one entry per item, empty entries left out;
+// with required, a list left empty is an error.
 func (r *run) jsonList(obj *jsonObject, rl *rule, env map[string]any) {
 	list := &jsonArray{}
+	before := len(r.problems)
 	for _, scoped := range r.bindings(rl, env) {
 		if !r.holds(rl, scoped) {
 			continue
 		}
-		v, ok := r.jsonEntry(rl, scoped)
+		v, ok := r.jsonEntry(rl, scoped, false)
 		if ok {
 			list.items = append(list.items, v)
 			list.origin = append(list.origin, rl.where)
@@ -284,6 +286,10 @@ func (r *run) jsonList(obj *jsonObject, rl *rule, env map[string]any) {
 	}
 	if len(list.items) > 0 {
 		r.set(obj, rl, list, true)
+		return
+	}
+	if rl.required && len(r.problems) == before {
+		r.fail(rl.where, rl.name, "required list is empty: for_each %s gives no entries", r.describe(rl.forSrc, env))
 		return
 	}
 	switch rl.empty {
@@ -295,8 +301,8 @@ func (r *run) jsonList(obj *jsonObject, rl *rule, env map[string]any) {
 }
 
 // jsonEntry is the value of one item of a for_each field, or of a field; ok is false when it
-// is absent or failed.
-func (r *run) jsonEntry(rl *rule, env map[string]any) (any, bool) {
+// is absent or failed. required makes an empty value an error.
+func (r *run) jsonEntry(rl *rule, env map[string]any, required bool) (any, bool) {
 	if len(rl.children) > 0 {
 		child := newObject()
 		before := len(r.problems)
@@ -305,14 +311,14 @@ func (r *run) jsonEntry(rl *rule, env map[string]any) (any, bool) {
 			return nil, false
 		}
 		if len(child.keys) == 0 {
-			if rl.required {
+			if required {
 				r.fail(rl.where, rl.name, "required field is empty: none of its rules produced anything")
 			}
 			return child, false
 		}
 		return child, true
 	}
-	v, ok := r.jsonValue(rl, env)
+	v, ok := r.jsonValue(rl, env, required)
 	if !ok || isEmpty(v) {
 		return v, false
 	}
@@ -322,7 +328,7 @@ func (r *run) jsonEntry(rl *rule, env map[string]any) (any, bool) {
 // jsonField is a field's value, with empty values handled as the rule's empty says.
 func (r *run) jsonField(rl *rule, env map[string]any) (any, bool) {
 	before := len(r.problems)
-	v, ok := r.jsonEntry(rl, env)
+	v, ok := r.jsonEntry(rl, env, rl.required)
 	if ok || len(r.problems) > before {
 		return v, ok
 	}
@@ -340,7 +346,7 @@ func (r *run) jsonField(rl *rule, env map[string]any) (any, bool) {
 
 // jsonValue computes a field's value: value or const, translated by map, falling back to
 // default, checked by required and converted to type. ok is false when the rule failed.
-func (r *run) jsonValue(rl *rule, env map[string]any) (any, bool) {
+func (r *run) jsonValue(rl *rule, env map[string]any, required bool) (any, bool) {
 	var v any
 	switch {
 	case rl.jconst != nil:
@@ -375,7 +381,7 @@ func (r *run) jsonValue(rl *rule, env map[string]any) (any, bool) {
 	if isEmpty(v) && rl.jdef != nil {
 		v = rl.jdef.v
 	}
-	if isEmpty(v) && rl.required {
+	if isEmpty(v) && required {
 		r.fail(rl.where, rl.name, "required value %s is empty or missing", r.describe(rl.source(), env))
 		return nil, false
 	}

@@ -229,6 +229,8 @@ func TestJSONRunErrors(t *testing.T) {
 			[]string{"m.yaml:7: a: the field is set twice: the rule at ", "m.yaml:4 set it already"}},
 		{"required object empty", "\n  - field: o\n    required: true\n    children:\n      - field: x\n        value: data.x", `{}`,
 			[]string{"m.yaml:4: o: required field is empty"}},
+		{"required list empty", "\n  - field: l\n    for_each: data.fahrzeuge\n    required: true\n    children:\n      - field: k\n        value: item.k", `{"fahrzeuge": [{}]}`,
+			[]string{"m.yaml:4: l: required list is empty: for_each data.fahrzeuge gives no entries"}},
 		{"type of a list", "\n  - field: s\n    value: data.l\n    type: string", `{"l": [1]}`,
 			[]string{"m.yaml:4: s: value data.l: the value is a list of 1 items"}},
 	}

@@ -100,7 +100,7 @@ func TestGoldenTestFailsAndUpdates(t *testing.T) {
 }
 
 func TestConfigCheck(t *testing.T) {
-	if code, out, _ := runCLI("config", "check", "--config", demoConfig); code != 0 || !strings.Contains(out, ": ok (1 routes, 2 mappings") {
+	if code, out, _ := runCLI("config", "check", "--config", demoConfig); code != 0 || !strings.Contains(out, ": ok (3 routes, 4 mappings") {
 		t.Fatalf("demo: exit %d %s", code, out)
 	}
 	// A broken copy of the demo: problems in the routes file and in two mapping files are all

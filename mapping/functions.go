@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // Europe/Berlin must resolve in containers without a zone database
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -45,6 +46,9 @@ func exprOptions(codes *xoev.CodeLists) []expr.Option {
 			t, ok, err := parseTime(p[0])
 			if !ok || err != nil {
 				return nil, err
+			}
+			if s, isText := p[0].(string); isText && strings.ContainsAny(s, "T ") {
+				t = t.In(germanTime) // a moment: its date in Germany
 			}
 			return t.Format("02.01.2006"), nil
 		}, new(func(any) string)),
@@ -132,6 +136,15 @@ func lookupCode(codes *xoev.CodeLists, list, version, value string) (string, err
 	}
 	return code, nil
 }
+
+// germanTime is the zone dateDE gives the date of a moment in.
+var germanTime = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}()
 
 var dateLayouts = []string{"2006-01-02", "02.01.2006", "2.1.2006", time.RFC3339Nano, "2006-01-02T15:04:05", "02.01.2006 15:04"}
 

@@ -1,10 +1,11 @@
 // Package golden runs integrators' golden tests: a directory with a submission (input.json) and
 // what its mapping must produce (expected.xml, or expected.<destination>.xml for a route with
-// several targets; .json for a form-data target) or the errors it must give
-// (expected-errors.txt). Generated values are compared through placeholders — each distinct
-// UUID of a case becomes {{uuid-N}} in order of appearance across its files, so that the same
-// object keeps the same placeholder in every message; {{now}}, {{received}}, {{version}} — and
-// XML canonically, so a test states what matters. With update, the expectations are rewritten
+// several targets; .json for a form-data target or a JSON mapping, .csv for a CSV mapping) or
+// the errors it must give (expected-errors.txt). Generated values are compared through
+// placeholders — each distinct UUID of a case becomes {{uuid-N}} in order of appearance across
+// its files, so that the same object keeps the same placeholder in every message; {{now}},
+// {{received}}, {{version}} — XML canonically, JSON indented and a CSV as UTF-8 text with LF
+// line ends, so a test states what matters. With update, the expectations are rewritten
 // from what the mapping produces now.
 package golden
 

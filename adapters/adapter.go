@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"sort"
 	"sync"
 	"time"
@@ -22,10 +23,11 @@ type Package struct {
 	CreatedAt   time.Time
 	Leistung    string
 	AGS         string
-	// XML is the message: an XÖV message, or JSON where MediaType says so.
+	// XML is the message: an XÖV message, or JSON or CSV where MediaType says so.
 	XML []byte
 	// MediaType is the message's media type: "" or application/xml for XÖV messages,
-	// application/json for form data. It picks the message file's extension (MessageExt).
+	// application/json for form data and JSON mappings, text/csv (with its charset) for CSV
+	// mappings. It picks the message file's extension (MessageExt).
 	MediaType string
 	Files     []File
 }
@@ -38,10 +40,17 @@ func (p *Package) MessageMediaType() string {
 	return p.MediaType
 }
 
-// MessageExt is the extension of the message file in a package: .xml, or .json for JSON.
+// MessageExt is the extension of the message file in a package: .xml, .json for JSON, .csv
+// for CSV.
 func (p *Package) MessageExt() string {
-	if p.MessageMediaType() == "application/json" {
+	mt, _, err := mime.ParseMediaType(p.MessageMediaType())
+	switch {
+	case err != nil:
+		return ".xml"
+	case mt == "application/json":
 		return ".json"
+	case mt == "text/csv":
+		return ".csv"
 	}
 	return ".xml"
 }

@@ -329,3 +329,59 @@ func TestPackageName(t *testing.T) {
 		}
 	}
 }
+
+// A JSON or CSV message is written under its own extension, exactly as mapped: in the zip, or
+// (format files) as a plain file an import folder picks up.
+func TestFiledropWritesJSONAndCSVMessages(t *testing.T) {
+	csv := []byte("Name;Ort\r\nJ\xfcrgen;K\xf6ln\r\n") // Windows-1252
+	tests := []struct {
+		format, mediaType, ext string
+		content                []byte
+	}{
+		{"zip", "application/json", ".json", []byte("{\n  \"a\": 1\n}\n")},
+		{"zip", "text/csv; charset=windows-1252; header=present", ".csv", csv},
+		{"files", "text/csv; charset=utf-8; header=present", ".csv", []byte("\uFEFFName\r\nA\r\n")},
+		{"files", "application/json", ".json", []byte("{}\n")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format+tt.ext, func(t *testing.T) {
+			dir := t.TempDir()
+			a, err := adapters.New("filedrop", map[string]any{"path": dir, "format": tt.format})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := testPackage("")
+			p.XML, p.MediaType = tt.content, tt.mediaType
+			path, err := a.Deliver(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := p.MessageID + "_" + p.MessageType + tt.ext
+			var got []byte
+			if tt.format == "files" {
+				if filepath.Base(path) != name {
+					t.Fatalf("artefact %s, want %s", path, name)
+				}
+				got, _ = os.ReadFile(path)
+			} else {
+				zr, err := zip.OpenReader(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer zr.Close()
+				rc, err := zr.Open(name)
+				if err != nil {
+					t.Fatalf("the zip lacks %s: %v", name, err)
+				}
+				got, _ = io.ReadAll(rc)
+				rc.Close()
+			}
+			if !bytes.Equal(got, tt.content) {
+				t.Fatalf("message %q, want %q", got, tt.content)
+			}
+			if _, err := a.Deliver(context.Background(), p); err != nil {
+				t.Fatalf("redelivery: %v", err)
+			}
+		})
+	}
+}

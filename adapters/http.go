@@ -40,7 +40,8 @@ type HTTPOptions struct {
 	// SOAPAction is the action sent with SOAP (SOAPAction header for 1.1, the action parameter
 	// of the Content-Type for 1.2). Default: none.
 	SOAPAction string `mapstructure:"soap_action"`
-	// Package is what the body holds: "xml" (the message only), "zip" (the xdomea zip filedrop
+	// Package is what the body holds: "xml" or its synonym "message" (the message only: XML, or
+	// the JSON or CSV a mapping made, with its media type), "zip" (the xdomea zip filedrop
 	// writes, message and attachments) or "multipart" (the message part first, then one part per
 	// attachment). Default: xml.
 	Package string `mapstructure:"package"`
@@ -105,8 +106,8 @@ func (o *HTTPOptions) validate() (*url.URL, error) {
 		return nil, errors.New("options.soap_action needs options.soap (\"1.1\" or \"1.2\")")
 	case strings.ContainsAny(o.SOAPAction, "\"\\") || hasControl(o.SOAPAction):
 		return nil, fmt.Errorf("options.soap_action %q must not contain quotes, backslashes or control characters", o.SOAPAction)
-	case o.Package != "xml" && o.Package != "zip" && o.Package != "multipart":
-		return nil, fmt.Errorf("options.package %q: expected xml, zip or multipart", o.Package)
+	case o.Package != "xml" && o.Package != "message" && o.Package != "zip" && o.Package != "multipart":
+		return nil, fmt.Errorf("options.package %q: expected xml (or message), zip or multipart", o.Package)
 	case o.Package == "zip" && o.SOAP != "":
 		return nil, errors.New("options.package zip cannot be wrapped in SOAP: use package xml or multipart with options.soap")
 	case o.BearerToken != "" && (o.BasicUser != "" || o.BasicPassword != ""):

@@ -769,3 +769,35 @@ func TestHTTPRefusesCleartextToRemoteHosts(t *testing.T) {
 		})
 	}
 }
+
+// A JSON message goes as the body with its media type (package message, a synonym of xml), a
+// CSV as the message part of a multipart request with its charset; SOAP refuses both.
+func TestHTTPSendsJSONAndCSVMessages(t *testing.T) {
+	rc, srv := startReceiver(t, nil)
+	p := adaptertest.Package()
+	p.XML, p.MediaType = []byte(`{"prozess_id": "`+p.MessageID+`"}`+"\n"), "application/json"
+	if _, err := newHTTPAdapter(t, map[string]any{"url": srv.URL, "package": "message"}).Deliver(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	got := rc.last(t)
+	if got.header.Get("Content-Type") != "application/json" || !bytes.Equal(got.body, p.XML) {
+		t.Fatalf("JSON body: %s %q", got.header.Get("Content-Type"), got.body)
+	}
+
+	c := adaptertest.Package()
+	c.XML, c.MediaType = []byte("Name;Ort\r\nJ\xfcrgen;K\xf6ln\r\n"), "text/csv; charset=windows-1252; header=present"
+	if _, err := newHTTPAdapter(t, map[string]any{"url": srv.URL, "package": "multipart"}).Deliver(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	got = rc.last(t)
+	_, _, parts := readMultipart(t, got.header.Get("Content-Type"), got.body)
+	if len(parts) != 3 || parts[0].filename != c.MessageID+"_Abgabe.Abgabe.0401.csv" || !bytes.Equal(parts[0].body, c.XML) ||
+		parts[0].header["Content-Type"][0] != "text/csv; charset=windows-1252; header=present" {
+		t.Fatalf("CSV part: %q %v %q", parts[0].filename, parts[0].header, parts[0].body)
+	}
+
+	_, err := newHTTPAdapter(t, map[string]any{"url": srv.URL, "soap": "1.1"}).Deliver(context.Background(), p)
+	if !adapters.IsPermanent(err) || !strings.Contains(err.Error(), "options.soap wraps XML messages") {
+		t.Fatalf("SOAP with JSON: %v", err)
+	}
+}

@@ -208,10 +208,13 @@ destinations:
     type: filedrop
     options: {path: %q}
     retry: {initial_interval: 50ms, max_interval: 200ms}
+  - {id: parkraum-fachverfahren, type: filedrop, options: {path: %q}}
+  - {id: vhs-kursverwaltung, type: filedrop, options: {path: %q, format: files}}
 routes_file: %q
 `, addr, filepath.Join(dir, "spool"), storage, abs("../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd"),
 		abs("../fixtures/xoev/xdomea-3.0.0/schema/code_lists"), abs("../fixtures/demo/code_lists"), filepath.Join(out, "eakte"),
-		filepath.Join(out, "gewerbe-fachverfahren"), abs("../fixtures/demo/routes.yaml"))
+		filepath.Join(out, "gewerbe-fachverfahren"), filepath.Join(out, "parkraum-fachverfahren"), filepath.Join(out, "vhs-kursverwaltung"),
+		abs("../fixtures/demo/routes.yaml"))
 	path := filepath.Join(dir, "amtsbote.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

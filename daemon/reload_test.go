@@ -55,8 +55,11 @@ schemas:
 destinations:
   - {id: eakte, type: filedrop, options: {path: %q}}
   - {id: gewerbe-fachverfahren, type: filedrop, options: {path: %q}}
+  - {id: parkraum-fachverfahren, type: filedrop, options: {path: %q}}
+  - {id: vhs-kursverwaltung, type: filedrop, options: {path: %q, format: files}}
 routes_file: routes.yaml
-`, adminHash, filepath.Join(dir, "data"), xoevDir, xoevDir, filepath.Join(dir, "out/eakte"), filepath.Join(dir, "out/fv"))
+`, adminHash, filepath.Join(dir, "data"), xoevDir, xoevDir, filepath.Join(dir, "out/eakte"), filepath.Join(dir, "out/fv"),
+		filepath.Join(dir, "out/parkraum"), filepath.Join(dir, "out/vhs"))
 	os.WriteFile(filepath.Join(dir, "amtsbote.yaml"), []byte(cfg), 0o644)
 	return dir
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // Europe/Berlin must resolve in containers without a zone database
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -41,8 +42,25 @@ func exprOptions(codes *xoev.CodeLists) []expr.Option {
 		expr.DisableBuiltin("timezone"),
 		expr.Function("date", func(p ...any) (any, error) { return toDate(p[0]) }, new(func(any) string)),
 		expr.Function("datetime", func(p ...any) (any, error) { return toDateTime(p[0]) }, new(func(any) string)),
+		expr.Function("dateDE", func(p ...any) (any, error) {
+			t, ok, err := parseTime(p[0])
+			if !ok || err != nil {
+				return nil, err
+			}
+			if s, isText := p[0].(string); isText && strings.ContainsAny(s, "T ") {
+				t = t.In(germanTime) // a moment: its date in Germany
+			}
+			return t.Format("02.01.2006"), nil
+		}, new(func(any) string)),
 		expr.Function("substr", substr, new(func(any, int, int) string)),
 		expr.Function("number", formatNumber, new(func(any, int) string)),
+		expr.Function("numberDE", func(p ...any) (any, error) {
+			s, err := formatNumber(p...)
+			if s == nil || err != nil {
+				return nil, err
+			}
+			return strings.Replace(s.(string), ".", ",", 1), nil
+		}, new(func(any, int) string)),
 		expr.Function("default", func(p ...any) (any, error) {
 			if isEmpty(p[0]) {
 				return p[1], nil
@@ -118,6 +136,15 @@ func lookupCode(codes *xoev.CodeLists, list, version, value string) (string, err
 	}
 	return code, nil
 }
+
+// germanTime is the zone dateDE gives the date of a moment in.
+var germanTime = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}()
 
 var dateLayouts = []string{"2006-01-02", "02.01.2006", "2.1.2006", time.RFC3339Nano, "2006-01-02T15:04:05", "02.01.2006 15:04"}
 

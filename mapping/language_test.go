@@ -159,6 +159,12 @@ func TestLanguageFeatures(t *testing.T) {
     value: substr("Straße", 3, 3)
   - element: t:Num
     value: number(data.betrag, 2)
+  - element: t:NumDE
+    value: numberDE(data.betrag, 2)
+  - element: t:DateDE
+    value: dateDE(data.d2)
+  - element: t:MomentDE
+    value: dateDE("2024-12-31T23:30:00Z")
   - element: t:Def
     value: default(data.nope, "leer")
   - element: t:Ext
@@ -180,7 +186,7 @@ func TestLanguageFeatures(t *testing.T) {
 			data: `{"d1": "31.12.2024", "d2": "2024-12-31", "dt": "2024-12-31T23:00:00+01:00", "s": " abc ", "list": ["x", "y"], "betrag": "12,5"}`,
 			want: []string{"<t:D1>2024-12-31</t:D1>", "<t:D2>2024-12-31</t:D2>", "<t:DT>2024-12-31T22:00:00Z</t:DT>", "<t:Trim>ABC</t:Trim>",
 				"<t:Lower>äb</t:Lower>", "<t:Join>x, y</t:Join>", "<t:Concat> abc -42</t:Concat>", "<t:NonEmpty>a/b</t:NonEmpty>",
-				"<t:Sub>aße</t:Sub>", "<t:Num>12.50</t:Num>", "<t:Def>leer</t:Def>", "<t:Ext>pdf</t:Ext>", "<t:Code>019</t:Code>",
+				"<t:Sub>aße</t:Sub>", "<t:Num>12.50</t:Num>", "<t:NumDE>12,50</t:NumDE>", "<t:DateDE>31.12.2024</t:DateDE>", "<t:MomentDE>01.01.2025</t:MomentDE>", "<t:Def>leer</t:Def>", "<t:Ext>pdf</t:Ext>", "<t:Code>019</t:Code>",
 				"<t:CodeName>Abgabe.ImportBestaetigen</t:CodeName>", "<t:Uuid>00000000-0000-4000-8000-00000000000", "<t:Now>2026-11-29T09:31:00Z</t:Now>",
 				"<t:Size>193</t:Size>", "<t:Hash>ab</t:Hash>", "<t:Ref>21623888-2db1-4734-9dc5-3d77af892494_Personalausweis.pdf</t:Ref>"}},
 		{name: "variables in order", head: "root: t:Msg\nnamespaces: {t: \"urn:test\"}\nmessage_type: Msg\nvars:\n  name: trim(data.name)\n  gruss: concat(\"Hallo \", name)\n", rules: `

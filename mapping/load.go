@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/amtsbote/amtsbote/dataschema"
 	"github.com/amtsbote/amtsbote/xoev"
 	"github.com/amtsbote/amtsbote/yamlfile"
 )
@@ -37,7 +39,24 @@ type Mapping struct {
 	aliases        map[string]string // variable → the submission path it stands for
 	// Files are the mapping file and every partial it includes.
 	Files []string
+
+	// Output is what the mapping makes: xml (an XÖV message; the default), json or csv.
+	Output string
+	// JSONSchemaFile is the JSON Schema a JSON mapping's messages must fit (json_schema), as a
+	// path from the working directory; "" if none.
+	JSONSchemaFile string
+	jsonSchema     *dataschema.Schema
+	csv            csvFormat
+	rows           *rule   // a CSV mapping's rows: for_each, as, if; nil: one row per submission
+	columns        []*rule // a CSV mapping's columns
 }
+
+// The outputs a mapping can make.
+const (
+	OutputXML  = "xml"
+	OutputJSON = "json"
+	OutputCSV  = "csv"
+)
 
 type variable struct {
 	name     string
@@ -52,6 +71,8 @@ type ruleKind int
 const (
 	elementRule ruleKind = iota
 	attributeRule
+	fieldRule  // a member of a JSON object
+	columnRule // a column of a CSV row
 )
 
 type rule struct {
@@ -75,7 +96,15 @@ type rule struct {
 	valueMap map[string]string
 	code     *codeRule
 	children []*rule
+	// JSON fields: the const and default as typed in YAML, the type a value is converted to,
+	// and what an empty value writes (omit, null or keep).
+	jconst, jdef *jsonConst
+	jsonType     string
+	empty        string
 }
+
+// jsonConst is a typed YAML value for a JSON field; v is jsonNull{} for null.
+type jsonConst struct{ v any }
 
 type codeRule struct {
 	list, version string
@@ -106,6 +135,7 @@ type loader struct {
 	problems []string
 	stack    []string // files being loaded, for include cycles
 	ns       map[string]string
+	output   string // xml, json or csv: which rule keys apply
 }
 
 // Load reads and compiles a mapping file. codes are the code lists of the schema set the
@@ -169,6 +199,14 @@ func (l *loader) fields(file string, n *yaml.Node, allowed ...string) map[string
 	return out
 }
 
+// mainKeys are the keys of a mapping file for each output.
+var mainKeys = map[string][]string{
+	OutputXML: {"output", "root", "namespaces", "message_type", "message_code", "message_code_list",
+		"message_code_list_version", "schema_location", "vars", "rules"},
+	OutputJSON: {"output", "message_type", "json_schema", "vars", "rules"},
+	OutputCSV:  {"output", "message_type", "csv", "rows", "vars", "columns"},
+}
+
 func (l *loader) loadMain(file string) *Mapping {
 	l.files = append(l.files, file)
 	node, err := readYAML(file)
@@ -176,9 +214,9 @@ func (l *loader) loadMain(file string) *Mapping {
 		l.problems = append(l.problems, err.Error())
 		return nil
 	}
-	f := l.fields(file, node, "root", "namespaces", "message_type", "message_code", "message_code_list",
-		"message_code_list_version", "schema_location", "vars", "rules")
-	m := &Mapping{File: file, Namespaces: map[string]string{}, codes: l.codes, aliases: map[string]string{}}
+	l.output = l.outputOf(file, node)
+	f := l.mainFields(file, node)
+	m := &Mapping{File: file, Output: l.output, Namespaces: map[string]string{}, codes: l.codes, aliases: map[string]string{}}
 	str := func(key string, required bool) string {
 		v, ok := f[key]
 		if !ok || v.Value == "" {
@@ -189,70 +227,139 @@ func (l *loader) loadMain(file string) *Mapping {
 		}
 		return v.Value
 	}
-	m.Root = str("root", true)
 	m.MessageType = str("message_type", true)
-	m.MessageCode = str("message_code", false)
-	m.MessageCodeList = str("message_code_list", false)
-	m.MessageCodeListVersion = str("message_code_list_version", false)
-	m.SchemaLocation = str("schema_location", false)
-	if loc := m.SchemaLocation; loc != "" && len(strings.Fields(loc))%2 != 0 {
-		l.errorf(file, f["schema_location"].Line, "schema_location %q: expected pairs of namespace and schema file", loc)
-	}
-	if ns, ok := f["namespaces"]; ok {
-		for i := 0; i+1 < len(ns.Content); i += 2 {
-			m.Namespaces[ns.Content[i].Value] = ns.Content[i+1].Value
+	switch l.output {
+	case OutputJSON:
+		if n, ok := f["json_schema"]; ok {
+			l.jsonSchema(file, n, m)
 		}
-	}
-	l.ns = m.Namespaces
-	if m.Root != "" {
-		l.checkName(file, f["root"].Line, m.Root)
-		m.Root = l.tag(m.Root)
+	case OutputCSV:
+		m.csv = l.csvFormat(file, f["csv"])
+	default:
+		m.Root = str("root", true)
+		m.MessageCode = str("message_code", false)
+		m.MessageCodeList = str("message_code_list", false)
+		m.MessageCodeListVersion = str("message_code_list_version", false)
+		m.SchemaLocation = str("schema_location", false)
+		if loc := m.SchemaLocation; loc != "" && len(strings.Fields(loc))%2 != 0 {
+			l.errorf(file, f["schema_location"].Line, "schema_location %q: expected pairs of namespace and schema file", loc)
+		}
+		if ns, ok := f["namespaces"]; ok {
+			for i := 0; i+1 < len(ns.Content); i += 2 {
+				m.Namespaces[ns.Content[i].Value] = ns.Content[i+1].Value
+			}
+		}
+		l.ns = m.Namespaces
+		if m.Root != "" {
+			l.checkName(file, f["root"].Line, m.Root)
+			m.Root = l.tag(m.Root)
+		}
 	}
 	scope := map[string]bool{}
 	if vars, ok := f["vars"]; ok {
-		if vars.Kind != yaml.MappingNode {
-			l.errorf(file, vars.Line, "vars must be a mapping of name: expression")
-		}
-		for i := 0; i+1 < len(vars.Content); i += 2 {
-			k, v := vars.Content[i], vars.Content[i+1]
-			where := fmt.Sprintf("%s:%d", file, k.Line)
-			switch {
-			case !varPattern.MatchString(k.Value):
-				l.errorf(file, k.Line, "variable name %q: use letters, digits and _", k.Value)
-			case reserved[k.Value]:
-				l.errorf(file, k.Line, "variable name %q is reserved", k.Value)
-			case scope[k.Value]:
-				l.errorf(file, k.Line, "variable %q is defined twice", k.Value)
-			}
-			src, required := v, false
-			if v.Kind == yaml.MappingNode {
-				vf := l.fields(file, v, "value", "required")
-				if vf["value"] == nil {
-					l.errorf(file, v.Line, "variable %s needs value", k.Value)
-					continue
-				}
-				src = vf["value"]
-				if req, ok := vf["required"]; ok {
-					if err := req.Decode(&required); err != nil {
-						l.errorf(file, req.Line, "required must be true or false")
-					}
-				}
-			}
-			prog := l.compile(file, src, src.Value, scope)
-			if jsonPath(src.Value, nil) == strings.TrimSpace(src.Value) { // a plain path: an alias
-				m.aliases[k.Value] = jsonPath(src.Value, m.aliases)
-			}
-			m.vars = append(m.vars, variable{name: k.Value, where: where, prog: prog, src: src.Value, required: required})
-			scope[k.Value] = true
-		}
+		l.vars(file, vars, m, scope)
 	}
 	l.stack = []string{file}
+	if l.output == OutputCSV {
+		l.csvRows(file, node, f, m, scope)
+		return m
+	}
 	if rules, ok := f["rules"]; ok {
 		m.rules = l.rules(file, rules, scope)
 	} else {
 		l.errorf(file, node.Line, "rules is required")
 	}
 	return m
+}
+
+// MakesXML tells whether a mapping file makes an XÖV message (output xml, the default), which
+// a schema set validates. A file that does not read gives false: loading it says why.
+func MakesXML(file string) bool {
+	node, err := readYAML(file)
+	if err != nil {
+		return false
+	}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if node.Content[i].Value == "output" {
+			return node.Content[i+1].Value == OutputXML
+		}
+	}
+	return true
+}
+
+// outputOf reads the output key: xml (the default), json or csv.
+func (l *loader) outputOf(file string, node *yaml.Node) string {
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if k, v := node.Content[i], node.Content[i+1]; k.Value == "output" {
+			switch v.Value {
+			case OutputXML, OutputJSON, OutputCSV:
+				return v.Value
+			}
+			l.errorf(file, v.Line, "output %q: expected xml (an XÖV message), json or csv", v.Value)
+		}
+	}
+	return OutputXML
+}
+
+// mainFields reads the keys of a mapping file. A key of another output is named as such: a
+// clearer message than an unknown key.
+func (l *loader) mainFields(file string, node *yaml.Node) map[string]*yaml.Node {
+	f := map[string]*yaml.Node{}
+	allowed := mainKeys[l.output]
+outer:
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, v := node.Content[i], node.Content[i+1]
+		if slices.Contains(allowed, k.Value) {
+			f[k.Value] = v
+			continue
+		}
+		for _, out := range []string{OutputXML, OutputJSON, OutputCSV} {
+			if slices.Contains(mainKeys[out], k.Value) {
+				l.errorf(file, k.Line, "%s belongs to mappings with output: %s; this one makes %s", k.Value, out, l.output)
+				continue outer
+			}
+		}
+		l.errorf(file, k.Line, "unknown key %q (expected one of: %s)", k.Value, strings.Join(allowed, ", "))
+	}
+	return f
+}
+
+func (l *loader) vars(file string, vars *yaml.Node, m *Mapping, scope map[string]bool) {
+	if vars.Kind != yaml.MappingNode {
+		l.errorf(file, vars.Line, "vars must be a mapping of name: expression")
+	}
+	for i := 0; i+1 < len(vars.Content); i += 2 {
+		k, v := vars.Content[i], vars.Content[i+1]
+		where := fmt.Sprintf("%s:%d", file, k.Line)
+		switch {
+		case !varPattern.MatchString(k.Value):
+			l.errorf(file, k.Line, "variable name %q: use letters, digits and _", k.Value)
+		case reserved[k.Value]:
+			l.errorf(file, k.Line, "variable name %q is reserved", k.Value)
+		case scope[k.Value]:
+			l.errorf(file, k.Line, "variable %q is defined twice", k.Value)
+		}
+		src, required := v, false
+		if v.Kind == yaml.MappingNode {
+			vf := l.fields(file, v, "value", "required")
+			if vf["value"] == nil {
+				l.errorf(file, v.Line, "variable %s needs value", k.Value)
+				continue
+			}
+			src = vf["value"]
+			if req, ok := vf["required"]; ok {
+				if err := req.Decode(&required); err != nil {
+					l.errorf(file, req.Line, "required must be true or false")
+				}
+			}
+		}
+		prog := l.compile(file, src, src.Value, scope)
+		if jsonPath(src.Value, nil) == strings.TrimSpace(src.Value) { // a plain path: an alias
+			m.aliases[k.Value] = jsonPath(src.Value, m.aliases)
+		}
+		m.vars = append(m.vars, variable{name: k.Value, where: where, prog: prog, src: src.Value, required: required})
+		scope[k.Value] = true
+	}
 }
 
 // Type is the message type the mapping makes.
@@ -335,8 +442,14 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
 }
 
-var ruleKeys = []string{"element", "attribute", "include", "value", "const", "default", "required",
-	"if", "for_each", "with", "as", "map", "code", "children"}
+// ruleKeys are the keys of a rule for each output.
+var ruleKeys = map[string][]string{
+	OutputXML: {"element", "attribute", "include", "value", "const", "default", "required",
+		"if", "for_each", "with", "as", "map", "code", "children"},
+	OutputJSON: {"field", "include", "value", "const", "default", "required", "if", "for_each", "with", "as",
+		"map", "children", "type", "empty"},
+	OutputCSV: {"name", "include", "value", "const", "default", "required", "if", "with", "as", "map"},
+}
 
 func (l *loader) rules(file string, n *yaml.Node, scope map[string]bool) []*rule {
 	if n.Kind != yaml.SequenceNode {
@@ -345,7 +458,7 @@ func (l *loader) rules(file string, n *yaml.Node, scope map[string]bool) []*rule
 	}
 	var out []*rule
 	for _, item := range n.Content {
-		f := l.fields(file, item, ruleKeys...)
+		f := l.fields(file, item, ruleKeys[l.output]...)
 		if inc, ok := f["include"]; ok {
 			if len(f) > 1 {
 				l.errorf(file, item.Line, "an include rule takes no other keys")
@@ -357,7 +470,26 @@ func (l *loader) rules(file string, n *yaml.Node, scope map[string]bool) []*rule
 			out = append(out, r)
 		}
 	}
+	if l.output == OutputJSON {
+		l.checkFields(out)
+	}
 	return out
+}
+
+// checkFields finds a field that two rules of one object set unconditionally: the second would
+// overwrite the first. Rules with if may take turns; for_each rules of one field add to a list.
+func (l *loader) checkFields(rules []*rule) {
+	first := map[string]*rule{}
+	for _, r := range rules {
+		prev, seen := first[r.name]
+		switch {
+		case !seen:
+			first[r.name] = r
+		case prev.cond == nil && r.cond == nil && prev.condSrc == "" && r.condSrc == "" && (prev.forSrc == "" || r.forSrc == ""):
+			file, line := splitWhere(r.where)
+			l.errorf(file, line, "field %q is already set by the rule at %s", r.name, prev.where)
+		}
+	}
 }
 
 func (l *loader) include(file string, inc *yaml.Node, scope map[string]bool) []*rule {
@@ -383,10 +515,14 @@ func (l *loader) include(file string, inc *yaml.Node, scope map[string]bool) []*
 		l.errorf(file, inc.Line, "include %s: %v", inc.Value, err)
 		return nil
 	}
-	f := l.fields(path, node, "rules")
-	rules, ok := f["rules"]
+	key := "rules"
+	if l.output == OutputCSV {
+		key = "columns"
+	}
+	f := l.fields(path, node, key)
+	rules, ok := f[key]
 	if !ok {
-		l.errorf(path, node.Line, "a partial needs rules")
+		l.errorf(path, node.Line, "a partial needs %s", key)
 		return nil
 	}
 	l.stack = append(l.stack, path)
@@ -399,6 +535,20 @@ func (l *loader) rule(file string, item *yaml.Node, f map[string]*yaml.Node, sco
 	el, isEl := f["element"]
 	at, isAt := f["attribute"]
 	switch {
+	case l.output == OutputJSON:
+		n, ok := f["field"]
+		if !ok || n.Value == "" {
+			l.errorf(file, item.Line, "a rule needs field (the name of the JSON member) or include")
+			return nil
+		}
+		r.kind, r.name = fieldRule, n.Value
+	case l.output == OutputCSV:
+		n, ok := f["name"]
+		if !ok || n.Value == "" {
+			l.errorf(file, item.Line, "a column needs name (its header) or include")
+			return nil
+		}
+		r.kind, r.name = columnRule, n.Value
 	case isEl && isAt, !isEl && !isAt:
 		l.errorf(file, item.Line, "a rule needs exactly one of element, attribute or include")
 		return nil
@@ -475,6 +625,12 @@ func (l *loader) rule(file string, item *yaml.Node, f map[string]*yaml.Node, sco
 	}
 	if n, ok := f["children"]; ok {
 		r.children = l.rules(file, n, inner)
+		if len(r.children) == 0 && n.Kind == yaml.SequenceNode {
+			l.errorf(file, n.Line, "%s: children is empty", r.name)
+		}
+	}
+	if r.kind == fieldRule {
+		l.jsonRule(file, f, r)
 	}
 	l.checkRule(file, item.Line, r)
 	return r
@@ -493,6 +649,10 @@ func (l *loader) checkRule(file string, line int, r *rule) {
 		l.errorf(file, line, "%s: use only one of value, const and children", r.name)
 	case r.code != nil && !hasValue && r.constant == nil:
 		l.errorf(file, line, "%s: code needs the rule's value or const (a code, or a name of one)", r.name)
+	case sources == 0 && r.kind == columnRule:
+		l.errorf(file, line, "column %s needs value or const", r.name)
+	case sources == 0 && r.kind == fieldRule:
+		l.errorf(file, line, "field %s needs value, const or children", r.name)
 	case sources == 0 && r.kind == attributeRule:
 		l.errorf(file, line, "attribute %s needs value or const", r.name)
 	case sources == 0:
@@ -501,6 +661,8 @@ func (l *loader) checkRule(file string, line int, r *rule) {
 		l.errorf(file, line, "attribute %s cannot have code or children", r.name)
 	case r.valueMap != nil && r.value == nil && r.valueSrc == "":
 		l.errorf(file, line, "%s: map translates a value; add value", r.name)
+	case r.kind == fieldRule && len(r.children) > 0 && (r.jsonType != "" || r.def != nil):
+		l.errorf(file, line, "field %s: type and default apply to a value; this field has children (an object)", r.name)
 	}
 }
 

@@ -20,6 +20,7 @@ var _ Mapper = (*Mapping)(nil)
 
 type run struct {
 	m        *Mapping
+	env      map[string]any // what every rule sees: the submission and the variables
 	problems []RuleError
 	origin   map[*etree.Element]string // element → rule file:line
 }
@@ -43,7 +44,7 @@ func (m *Mapping) Map(in Input) (*Message, error) {
 	if err != nil {
 		return nil, &Error{Mapping: m.File, Problems: []RuleError{{Where: m.File, Problem: err.Error()}}}
 	}
-	r := &run{m: m, origin: map[*etree.Element]string{}}
+	r := &run{m: m, env: env, origin: map[*etree.Element]string{}}
 	for _, v := range m.vars {
 		val, err := expr.Run(v.prog, env)
 		switch {
@@ -53,6 +54,25 @@ func (m *Mapping) Map(in Input) (*Message, error) {
 			r.failField(v.where, "", r.field(v.src, env), "required value %s is empty or missing", r.describe(v.src, env))
 		}
 		env[v.name] = val
+	}
+	switch m.Output {
+	case OutputJSON:
+		tree, out, err := r.mapJSON()
+		if err != nil {
+			return nil, err
+		}
+		return &Message{ID: header.MessageID, Type: m.MessageType, CreatedAt: header.Created, XML: out, MediaType: MediaTypeJSON,
+			rules: func() map[string]string {
+				paths := map[string]string{"$": m.File}
+				jsonPaths(tree, "$", paths)
+				return paths
+			}}, nil
+	case OutputCSV:
+		out, err := r.mapCSV()
+		if err != nil {
+			return nil, err
+		}
+		return &Message{ID: header.MessageID, Type: m.MessageType, CreatedAt: header.Created, XML: out, MediaType: m.csv.MediaType()}, nil
 	}
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
@@ -192,19 +212,24 @@ func (r *run) eval(prog *vm.Program, env map[string]any) (any, error) {
 func (r *run) apply(parent *etree.Element, rules []*rule, env map[string]any) {
 	for _, rl := range rules {
 		for _, scoped := range r.bindings(rl, env) {
-			if rl.cond != nil {
-				ok, err := r.eval(rl.cond, scoped)
-				if err != nil {
-					r.fail(rl.where, rl.name, "if %s: %v", rl.condSrc, err)
-					continue
-				}
-				if !truthy(ok) {
-					continue
-				}
+			if r.holds(rl, scoped) {
+				r.emit(parent, rl, scoped)
 			}
-			r.emit(parent, rl, scoped)
 		}
 	}
+}
+
+// holds tells whether a rule's if holds (true without one); a failing condition is recorded.
+func (r *run) holds(rl *rule, env map[string]any) bool {
+	if rl.cond == nil {
+		return true
+	}
+	ok, err := r.eval(rl.cond, env)
+	if err != nil {
+		r.fail(rl.where, rl.name, "if %s: %v", rl.condSrc, err)
+		return false
+	}
+	return truthy(ok)
 }
 
 // bindings are the environments a rule is emitted in: once as is, once with its with-value

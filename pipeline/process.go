@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -215,13 +216,20 @@ func makeApplicationFiles(sub store.Submission, atts []store.Attachment, route *
 
 // validatedBy names what a message was checked against.
 func validatedBy(m store.Message, route *routes.Route) string {
+	t, ok := route.Target(m.Destination)
+	switch {
+	case ok && t.FormData != nil && t.FormData.JSONSchema != "":
+		return t.FormData.JSONSchema
+	case ok && t.FormData == nil:
+		if mm, isMapping := t.Mapper.(*mapping.Mapping); isMapping && mm.Output != mapping.OutputXML {
+			if mm.JSONSchemaFile != "" {
+				return filepath.Base(mm.JSONSchemaFile)
+			}
+			return "nothing (" + mm.Output + ": no schema configured)"
+		}
+	}
 	if m.SchemaSet != "" {
 		return m.SchemaSet
-	}
-	for _, t := range route.Targets {
-		if t.Destination == m.Destination && t.FormData != nil && t.FormData.JSONSchema != "" {
-			return t.FormData.JSONSchema
-		}
 	}
 	return "nothing (no schema configured)"
 }
@@ -266,13 +274,19 @@ func mapTarget(in mapping.Input, t routes.Target, snap *snapshot.Snapshot, now f
 	case t.FormData != nil:
 		return m, nil, nil // checked against its JSON Schema while mapped
 	}
-	set, ok := snap.Schemas[t.Schema]
-	if !ok {
+	against := t.Schema
+	if mm, ok := t.Mapper.(*mapping.Mapping); ok && mm.Output != mapping.OutputXML {
+		// JSON against the mapping's JSON Schema; a CSV has none
+		err = mm.Check(m)
+		against = filepath.Base(mm.JSONSchemaFile)
+	} else if set, ok := snap.Schemas[t.Schema]; !ok {
 		detail := fmt.Sprintf("schema set %q is not configured", t.Schema)
 		return nil, &failure{Type: "validation_failed", Destination: t.Destination, Detail: detail,
 			Problems: []Problem{{Destination: t.Destination, Message: detail}}}, nil
+	} else {
+		err = set.Validate(m.XML)
 	}
-	if err := set.Validate(m.XML); err != nil {
+	if err != nil {
 		var ve *xoev.ValidationError
 		var pe *xoev.ParseError
 		switch {
@@ -286,9 +300,9 @@ func mapTarget(in mapping.Input, t routes.Target, snap *snapshot.Snapshot, now f
 				if pr.Path != "" {
 					msg = pr.Path + ": " + msg
 				}
-				f.Problems = append(f.Problems, Problem{Destination: t.Destination, Message: fmt.Sprintf("%s is not valid against %s: %s", m.Type, t.Schema, msg), Rule: pr.Rule})
+				f.Problems = append(f.Problems, Problem{Destination: t.Destination, Message: fmt.Sprintf("%s is not valid against %s: %s", m.Type, against, msg), Rule: pr.Rule})
 			}
-			f.Detail = fmt.Sprintf("%s (mapping %s) is not valid against %s:\n%s", m.Type, t.Mapping, t.Schema, strings.Join(lines, "\n"))
+			f.Detail = fmt.Sprintf("%s (mapping %s) is not valid against %s:\n%s", m.Type, t.Mapping, against, strings.Join(lines, "\n"))
 			return nil, f, nil
 		case errors.As(err, &pe):
 			return nil, &failure{Type: "validation_failed", Destination: t.Destination, Detail: pe.Error(),

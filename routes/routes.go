@@ -82,13 +82,15 @@ type ApplicationDocument struct {
 }
 
 // Target is one destination of a route and the message it gets: an XÖV message (mapping and
-// schema) or the form data as JSON (form_data).
+// schema), a JSON document or a CSV file (a mapping with output json or csv), or the form data
+// as JSON (form_data).
 type Target struct {
 	// Destination is the id of a destination in the main configuration.
 	Destination string `yaml:"destination"`
 	// Mapping is the mapping file, relative to the routes file.
 	Mapping string `yaml:"mapping"`
-	// Schema is the id of the schema set the message is validated against.
+	// Schema is the id of the schema set an XÖV message is validated against. A JSON or CSV
+	// mapping needs none; if it names one, its code lists serve the mapping's code lookups.
 	Schema string `yaml:"schema"`
 	// FormData, instead of mapping and schema, sends the form data as the portal sent it, as
 	// JSON, for a Fachverfahren that takes applications in its own intake format (formdata).
@@ -324,12 +326,16 @@ func (tg *Target) prepare(routesFile, where, routeID string, checks Checks, cach
 		}
 		return errs
 	}
-	set, ok := checks.Schemas[tg.Schema]
-	if !ok {
-		bad("schema set %q is not in the configuration's schemas", tg.Schema)
-		return errs
+	var codes *xoev.CodeLists
+	if tg.Schema != "" {
+		set, ok := checks.Schemas[tg.Schema]
+		if !ok {
+			bad("schema set %q is not in the configuration's schemas", tg.Schema)
+			return errs
+		}
+		codes = set.CodeLists
+		tg.Standard, tg.StandardVersion = set.Standard, set.Version
 	}
-	tg.Standard, tg.StandardVersion = set.Standard, set.Version
 	if tg.Header.Standard != "" {
 		tg.Standard = tg.Header.Standard
 	}
@@ -346,7 +352,11 @@ func (tg *Target) prepare(routesFile, where, routeID string, checks Checks, cach
 		tg.Mapper, tg.Files, tg.Source = m, m.Files, m.File
 		return errs
 	}
-	m, err := mapping.Load(file, set.CodeLists)
+	if tg.Schema == "" && mapping.MakesXML(file) {
+		bad("mapping %s makes an XÖV message: add schema, the id of the schema set that validates it", tg.Mapping)
+		return errs
+	}
+	m, err := mapping.Load(file, codes)
 	if err != nil {
 		var le *mapping.LoadError
 		if errors.As(err, &le) {
@@ -386,8 +396,8 @@ func (r Route) check() []error {
 			errs = append(errs, fmt.Errorf("targets[%d]: form_data sends the form data as JSON: leave out mapping and schema", i))
 		case t.FormData != nil && t.FormData.MessageType == "":
 			errs = append(errs, fmt.Errorf("targets[%d]: form_data needs message_type (it names the file)", i))
-		case t.FormData == nil && (t.Mapping == "" || t.Schema == ""):
-			errs = append(errs, fmt.Errorf("targets[%d] needs a mapping and a schema (or form_data)", i))
+		case t.FormData == nil && t.Mapping == "":
+			errs = append(errs, fmt.Errorf("targets[%d] needs a mapping (and for an XÖV message a schema), or form_data", i))
 		case dests[t.Destination]:
 			errs = append(errs, fmt.Errorf("targets[%d]: destination %q is listed twice", i, t.Destination))
 		}

@@ -222,3 +222,46 @@ func TestTargetHeader(t *testing.T) {
 		t.Errorf("directory of b: %s %s", code, version)
 	}
 }
+
+// A mapping that makes JSON or CSV needs no schema set (a JSON mapping brings its JSON Schema);
+// one that makes an XÖV message does, and its target says so with file:line. The files a JSON
+// target depends on include its JSON Schema, so a change to it reloads.
+func TestJSONAndCSVTargets(t *testing.T) {
+	path := write(t, `routes:
+  - id: outputs
+    targets:
+      - {destination: a, mapping: antrag-json.yaml}
+      - {destination: b, mapping: buchung-csv.yaml}
+      - {destination: c, mapping: antrag-json.yaml, schema: tiny}
+`)
+	dir := filepath.Dir(path)
+	os.WriteFile(filepath.Join(dir, "antrag.schema.json"), []byte(`{"type": "object", "required": ["id"]}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "antrag-json.yaml"), []byte("output: json\nmessage_type: Antrag\njson_schema: antrag.schema.json\nrules:\n  - field: id\n    value: header.id\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "buchung-csv.yaml"), []byte("output: csv\nmessage_type: Buchung\ncolumns:\n  - name: Nr\n    value: submission.reference\n"), 0o600)
+	tbl, err := routes.Load(path, checks(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := tbl.Routes[0].Targets
+	if ts[0].Mapper == nil || ts[1].Mapper == nil || ts[2].Mapper == nil || len(ts[0].Files) != 2 ||
+		filepath.Base(ts[0].Files[1]) != "antrag.schema.json" || ts[0].Source != filepath.Join(dir, "antrag-json.yaml") {
+		t.Fatalf("targets: %+v", ts)
+	}
+
+	bad := write(t, `routes:
+  - id: outputs
+    targets:
+      - {destination: a, mapping: tiny.yaml}
+      - {destination: b, mapping: broken-json.yaml}
+`)
+	os.WriteFile(filepath.Join(filepath.Dir(bad), "broken-json.yaml"), []byte("output: json\nmessage_type: X\nrules:\n  - field: a\n    value: data.a +\n"), 0o600)
+	_, err = routes.Load(bad, checks(t))
+	for _, want := range []string{
+		bad + `:4: route "outputs": mapping tiny.yaml makes an XÖV message: add schema`,
+		`broken-json.yaml:5: expression "data.a +"`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
+		}
+	}
+}

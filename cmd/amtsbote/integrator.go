@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/fitconnect"
+	"github.com/amtsbote/amtsbote/mapping"
 	"github.com/amtsbote/amtsbote/mapping/golden"
 	"github.com/amtsbote/amtsbote/routes"
 	"github.com/amtsbote/amtsbote/snapshot"
@@ -100,15 +100,16 @@ func mapCmd() *cobra.Command {
 	var file, routeID, input, outFile, destination string
 	cmd := &cobra.Command{
 		Use:   "map --input submission.json [--route ID] [--destination D] [--out FILE]",
-		Short: "Dry run: map a submission with its route's mappings, print the XML and its validation result",
+		Short: "Dry run: map a submission with its route's mappings, print the messages and their validation result",
 		Long: `Map a submission (the JSON a portal posts) through its route's mappings without storing or
 delivering anything, and validate each message. The route is matched as at intake unless --route
-names one. Errors point to the mapping rule (file:line) and the XSD element. Exit 1 when the
-mapping or the validation fails.
+names one. Errors point to the mapping rule (file:line) and the XSD element or JSON path. Exit 1
+when the mapping or the validation fails.
 
 With --out, a single message (one target, or --destination) is written to the file exactly as it
 is delivered; several go into the directory --out names, one file per destination
-(<destination>.xml, .json, .csv). Without it they are printed, several separated by comments.`,
+(<destination>.xml, .json, .csv). Without it they are printed, several separated by comments,
+a CSV in Windows-1252 as UTF-8.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if input == "" {
@@ -134,8 +135,9 @@ is delivered; several go into the directory --out names, one file per destinatio
 			}
 			w := cmd.OutOrStdout()
 			type message struct {
-				target  routes.Target
-				content []byte
+				target    routes.Target
+				content   []byte
+				mediaType string
 			}
 			var msgs []message
 			for _, t := range route.Targets {
@@ -143,7 +145,7 @@ is delivered; several go into the directory --out names, one file per destinatio
 					continue
 				}
 				if content, ok := out.Messages[t.Destination]; ok {
-					msgs = append(msgs, message{t, content})
+					msgs = append(msgs, message{t, content, out.MediaTypes[t.Destination]})
 				}
 			}
 			describe := func(m message) string {
@@ -166,18 +168,18 @@ is delivered; several go into the directory --out names, one file per destinatio
 					return err
 				}
 				for _, m := range msgs {
-					path := filepath.Join(outFile, m.target.Destination+messageExtension(m.content))
+					path := filepath.Join(outFile, m.target.Destination+messageExtension(m.mediaType))
 					if err := os.WriteFile(path, m.content, 0o644); err != nil {
 						return err
 					}
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", path, describe(m))
 				}
 			case len(msgs) == 1:
-				w.Write(msgs[0].content)
+				w.Write(printable(msgs[0].content, msgs[0].mediaType))
 				fmt.Fprintln(w)
 			default:
 				for _, m := range msgs {
-					fmt.Fprintf(w, "<!-- %s -->\n%s\n", describe(m), m.content)
+					fmt.Fprintf(w, "<!-- %s -->\n%s\n", describe(m), printable(m.content, m.mediaType))
 				}
 			}
 			if len(out.Errors) > 0 {
@@ -203,10 +205,11 @@ func testCmd() *cobra.Command {
 		Use:   "test [DIR]",
 		Short: "Run golden tests of the mappings: input.json against expected.xml or expected-errors.txt",
 		Long: `Run the golden tests under DIR (default: tests/ beside the configuration file). A test is a
-directory with input.json (a submission as a portal posts it) and expected.xml (or
+directory with input.json (a submission as a portal posts it) and expected.xml (.json, .csv;
 expected.<destination>.xml when the route has several targets), or expected-errors.txt when
 the mapping must fail. UUIDs and the run's timestamps are compared as {{uuid}}, {{now}} and
-{{received}}; XML is compared canonically. --update rewrites the expectations.`,
+{{received}}; XML is compared canonically, JSON indented, CSV as UTF-8 text with LF line ends.
+--update rewrites the expectations.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			snap, err := snapshot.Load(file)
@@ -233,14 +236,20 @@ the mapping must fail. UUIDs and the run's timestamps are compared as {{uuid}}, 
 	return cmd
 }
 
-// messageExtension is the file extension a message's content shows.
-func messageExtension(content []byte) string {
-	trimmed := bytes.TrimSpace(content)
-	switch {
-	case bytes.HasPrefix(trimmed, []byte("<")):
-		return ".xml"
-	case bytes.HasPrefix(trimmed, []byte("{")), bytes.HasPrefix(trimmed, []byte("[")):
-		return ".json"
+// messageExtension is the file extension of a message of the media type: .xml, .json, .csv.
+func messageExtension(mediaType string) string {
+	return (&adapters.Package{MediaType: mediaType}).MessageExt()
+}
+
+// printable is a message as the terminal shows it: a CSV in Windows-1252 as UTF-8 (--out
+// writes it as delivered).
+func printable(content []byte, mediaType string) []byte {
+	if messageExtension(mediaType) != ".csv" {
+		return content
 	}
-	return ".txt"
+	text, err := mapping.DecodeCSV(content, mediaType)
+	if err != nil {
+		return content
+	}
+	return []byte(text)
 }

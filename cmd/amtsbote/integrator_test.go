@@ -100,7 +100,7 @@ func TestGoldenTestFailsAndUpdates(t *testing.T) {
 }
 
 func TestConfigCheck(t *testing.T) {
-	if code, out, _ := runCLI("config", "check", "--config", demoConfig); code != 0 || !strings.Contains(out, ": ok (1 routes, 2 mappings") {
+	if code, out, _ := runCLI("config", "check", "--config", demoConfig); code != 0 || !strings.Contains(out, ": ok (3 routes, 4 mappings") {
 		t.Fatalf("demo: exit %d %s", code, out)
 	}
 	// A broken copy of the demo: problems in the routes file and in two mapping files are all
@@ -109,6 +109,8 @@ func TestConfigCheck(t *testing.T) {
 	edit(t, filepath.Join(dir, "routes.yaml"), "destination: gewerbe-fachverfahren", "destination: gewerbe-fv")
 	edit(t, filepath.Join(dir, "mappings/gewerbeanmeldung-geschaeftsgang-0201.yaml"), `value: object_id("geschaeftsgang")`, "value: submission.referenz")
 	edit(t, filepath.Join(dir, "mappings/partials/xdomea-anschrift.yaml"), "- element: xdomea:Ort", "- elemnt: xdomea:Ort")
+	edit(t, filepath.Join(dir, "mappings/vhs-kursbuchung.yaml"), `delimiter: ";"`, `delimiter: ";;"`)
+	edit(t, filepath.Join(dir, "mappings/bewohnerparkausweis-antrag.yaml"), "type: integer", "type: int")
 	code, out, _ := runCLI("config", "check", "--config", filepath.Join(dir, "amtsbote.yaml"))
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out)
@@ -117,6 +119,8 @@ func TestConfigCheck(t *testing.T) {
 		`routes.yaml:30: route "gewerbeanmeldung": destination "gewerbe-fv" is not in the configuration's destinations`,
 		`gewerbeanmeldung-geschaeftsgang-0201.yaml:51: expression "submission.referenz"`,
 		`xdomea-anschrift.yaml:9: unknown key "elemnt"`,
+		`vhs-kursbuchung.yaml:7: csv.delimiter ";;": expected one character`,
+		`bewohnerparkausweis-antrag.yaml:99: type "int": expected string, number, integer or boolean`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -163,6 +167,25 @@ func TestMapDryRun(t *testing.T) {
 	}
 	if code, _, stderr := runCLI("validate", "--config", demoConfig, one); code != 0 {
 		t.Fatalf("validate the written file: exit %d %s", code, stderr)
+	}
+	// JSON and CSV: the file as delivered, a Windows-1252 CSV included; the terminal shows it as UTF-8.
+	dir := t.TempDir()
+	for _, c := range []struct{ input, file, want string }{
+		{"bewohnerparkausweis.json", "antrag.json", `"kennzeichen": "M-JW 1234"`},
+		{"vhs-kursbuchung.json", "buchung.csv", "Lukas;Br\xfcckner;02.05.2010;"},
+	} {
+		file := filepath.Join(dir, c.file)
+		if code, _, stderr := runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/"+c.input, "--out", file); code != 0 {
+			t.Fatalf("%s: exit %d %s", c.input, code, stderr)
+		}
+		raw, _ := os.ReadFile(file)
+		if !strings.Contains(string(raw), c.want) {
+			t.Errorf("%s lacks %q:\n%s", c.file, c.want, raw)
+		}
+	}
+	if code, stdout, _ := runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/vhs-kursbuchung.json"); code != 0 ||
+		!strings.Contains(stdout, "Lukas;Brückner;02.05.2010;") {
+		t.Errorf("printed CSV: exit %d\n%s", code, stdout)
 	}
 	code, _, stderr = runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/tests/invalid-start-date/input.json", "--destination", "eakte")
 	if code != 1 || !strings.Contains(stderr, `gewerbeanmeldung-geschaeftsgang-0201.yaml:20: variable beginn`) {

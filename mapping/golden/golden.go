@@ -1,10 +1,11 @@
 // Package golden runs integrators' golden tests: a directory with a submission (input.json) and
 // what its mapping must produce (expected.xml, or expected.<destination>.xml for a route with
-// several targets; .json for a form-data target) or the errors it must give
-// (expected-errors.txt). Generated values are compared through placeholders — each distinct
-// UUID of a case becomes {{uuid-N}} in order of appearance across its files, so that the same
-// object keeps the same placeholder in every message; {{now}}, {{received}}, {{version}} — and
-// XML canonically, so a test states what matters. With update, the expectations are rewritten
+// several targets; .json for a form-data target or a JSON mapping, .csv for a CSV mapping) or
+// the errors it must give (expected-errors.txt). Generated values are compared through
+// placeholders — each distinct UUID of a case becomes {{uuid-N}} in order of appearance across
+// its files, so that the same object keeps the same placeholder in every message; {{now}},
+// {{received}}, {{version}} — XML canonically, JSON indented and a CSV as UTF-8 text with LF
+// line ends, so a test states what matters. With update, the expectations are rewritten
 // from what the mapping produces now.
 package golden
 
@@ -215,7 +216,11 @@ func MapSubmission(snap *snapshot.Snapshot, in Input) (*routes.Route, *Outcome, 
 		if t.FormData != nil {
 			continue // checked against its JSON Schema while mapped
 		}
-		if err := snap.Schemas[t.Schema].Validate(m.XML); err != nil {
+		check := func() error { return snap.Schemas[t.Schema].Validate(m.XML) }
+		if mm, ok := t.Mapper.(*mapping.Mapping); ok && mm.Output != mapping.OutputXML {
+			check = func() error { return mm.Check(m) } // JSON against its JSON Schema; CSV has none
+		}
+		if err := check(); err != nil {
 			var ve *xoev.ValidationError
 			if !errors.As(err, &ve) {
 				out.Errors = append(out.Errors, fmt.Sprintf("%s: %v", t.Destination, err))
@@ -263,15 +268,21 @@ func runCase(snap *snapshot.Snapshot, dir string, update bool) string {
 	var problems []string
 	ids := &uuidNumbers{seen: map[string]int{}}
 	for _, t := range route.Targets {
-		ext, canonical := ".xml", Canonical
-		if out.MediaTypes[t.Destination] == formdata.MediaType {
-			ext, canonical = ".json", canonicalJSON
-		}
+		ext := (&adapters.Package{MediaType: out.MediaTypes[t.Destination]}).MessageExt()
+		canonical := map[string]func([]byte) (string, error){".xml": Canonical, ".json": canonicalJSON, ".csv": canonicalCSV}[ext]
 		name := "expected" + ext
 		if len(route.Targets) > 1 {
 			name = "expected." + t.Destination + ext
 		}
-		got, err := canonical(out.Messages[t.Destination])
+		content := out.Messages[t.Destination]
+		if ext == ".csv" { // as text, whatever its encoding
+			text, err := mapping.DecodeCSV(content, out.MediaTypes[t.Destination])
+			if err != nil {
+				return err.Error()
+			}
+			content = []byte(text)
+		}
+		got, err := canonical(content)
 		if err != nil {
 			return err.Error()
 		}
@@ -327,6 +338,16 @@ func canonicalJSON(raw []byte) (string, error) {
 		return "", fmt.Errorf("the message is not JSON: %w", err)
 	}
 	return placeholders(b.String()), nil
+}
+
+// canonicalCSV shows a CSV file as UTF-8 text with LF line ends and the placeholders: what its
+// rows say, not how they are encoded (the mapping's csv block fixes that).
+func canonicalCSV(raw []byte) (string, error) {
+	text, err := mapping.DecodeCSV(raw, "")
+	if err != nil {
+		return "", err
+	}
+	return placeholders(strings.ReplaceAll(text, "\r\n", "\n")), nil
 }
 
 func clearExpected(dir string) {

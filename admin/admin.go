@@ -217,18 +217,27 @@ type DeliveryDetail struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-func (s *Server) submission(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	id := r.PathValue("id")
-	sub, err := s.Store.Submission(ctx, id)
+// find loads the submission of the request's {id}; if there is none, it has answered.
+func (s *Server) find(w http.ResponseWriter, r *http.Request) (store.Submission, bool) {
+	sub, err := s.Store.Submission(r.Context(), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no submission with this id"})
-		return
+		return sub, false
 	}
 	if err != nil {
 		s.fail(w, err)
+		return sub, false
+	}
+	return sub, true
+}
+
+func (s *Server) submission(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sub, ok := s.find(w, r)
+	if !ok {
 		return
 	}
+	id := sub.ID
 	events, err := s.Store.Events(ctx, id)
 	if err != nil {
 		s.fail(w, err)
@@ -319,14 +328,8 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, keys []pipeline.
 }
 
 func (s *Server) reprocessOne(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	sub, err := s.Store.Submission(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no submission with this id"})
-		return
-	}
-	if err != nil {
-		s.fail(w, err)
+	sub, ok := s.find(w, r)
+	if !ok {
 		return
 	}
 	if sub.Status != store.StatusFailed || !sub.PurgedAt.IsZero() {
@@ -334,7 +337,7 @@ func (s *Server) reprocessOne(w http.ResponseWriter, r *http.Request) {
 			"the submission is %s, not failed (or retention purged its data): nothing to reprocess; dead deliveries are replayed", sub.Status)})
 		return
 	}
-	s.reprocess(w, r, []string{id})
+	s.reprocess(w, r, []string{sub.ID})
 }
 
 // reprocessFailed reprocesses every failed submission, or those of ?route=R that failed at or

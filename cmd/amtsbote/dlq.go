@@ -28,17 +28,7 @@ daemon runs or not; a replay is picked up by the running daemon at once, or when
 	}
 	cmd.PersistentFlags().StringVar(&file, "config", config.DefaultFile, "configuration file (YAML)")
 	cmd.PersistentFlags().StringVar(&destination, "destination", "", "only this destination")
-	open := func() (*store.Store, error) {
-		cfg, err := config.Load(file)
-		if err != nil {
-			return nil, usageError{err}
-		}
-		st, err := store.OpenShared(context.Background(), daemon.StoreOptions(cfg))
-		if err != nil {
-			return nil, usageError{err}
-		}
-		return st, nil
-	}
+	open := func() (*store.Store, error) { return openStore(file) }
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List dead letters, oldest first",
@@ -161,6 +151,19 @@ daemon runs or not; a replay is picked up by the running daemon at once, or when
 	replay.Flags().StringVar(&as, "as", "", "who replays, for the history (default: cli:<user>)")
 	cmd.AddCommand(list, show, replay)
 	return cmd
+}
+
+// openStore opens the store a configuration names, shared with a daemon that may be running.
+func openStore(file string) (*store.Store, error) {
+	cfg, err := config.Load(file)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	st, err := store.OpenShared(context.Background(), daemon.StoreOptions(cfg))
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return st, nil
 }
 
 func currentUser() string {

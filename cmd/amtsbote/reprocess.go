@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amtsbote/amtsbote/config"
-	"github.com/amtsbote/amtsbote/daemon"
 	"github.com/amtsbote/amtsbote/pipeline"
 	"github.com/amtsbote/amtsbote/store"
 )
@@ -46,13 +44,9 @@ at or after it.`,
 				}
 				f.Since = t
 			}
-			cfg, err := config.Load(file)
+			st, err := openStore(file)
 			if err != nil {
-				return usageError{err}
-			}
-			st, err := store.OpenShared(context.Background(), daemon.StoreOptions(cfg))
-			if err != nil {
-				return usageError{err}
+				return err
 			}
 			defer st.Close()
 			ids := args

@@ -319,9 +319,10 @@ func TestSFTPStalledServerTimesOut(t *testing.T) {
 	}
 	proxy.resume()
 	// The pipeline retries a transient failure; with timeouts this short a loaded machine (the
-	// race detector, a parallel build) can miss one handshake, so allow the retries it would get.
+	// race detector, parallel test binaries) can miss several handshakes, so retry as the
+	// pipeline would, for a while.
 	var err2 error
-	for try := 0; try < 3; try++ {
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
 		if _, err2 = a.Deliver(context.Background(), adaptertest.Package()); err2 == nil {
 			return
 		}

@@ -404,7 +404,7 @@ func (h *httpAdapter) body(p *Package) ([]byte, string, error) {
 	var buf bytes.Buffer
 	switch h.pkg {
 	case "zip":
-		if err := writeZip(&buf, xdomeaBase(p)+p.MessageExt(), p); err != nil {
+		if err := WriteZip(&buf, xdomeaBase(p)+p.MessageExt(), p); err != nil {
 			return nil, "", fmt.Errorf("http: build the zip for %s: %w", h.target, err)
 		}
 		return buf.Bytes(), "application/zip", nil
@@ -448,7 +448,7 @@ func (h *httpAdapter) writeMultipart(w io.Writer, p *Package, xmlBody []byte, xm
 		if err != nil {
 			return "", err
 		}
-		if err := copyFile(pw, f); err != nil {
+		if err := WriteAttachment(pw, f); err != nil {
 			return "", err
 		}
 	}

@@ -290,7 +290,7 @@ func (s *sftpAdapter) upload(ctx context.Context, c *sftp.Client, tmp, xmlName s
 	built := make(chan struct{})
 	go func() {
 		defer close(built)
-		pw.CloseWithError(writeZip(ctxWriter{ctx, pw}, xmlName, p))
+		pw.CloseWithError(WriteZip(ctxWriter{ctx, pw}, xmlName, p))
 	}()
 	_, err = f.ReadFromWithConcurrency(pr, 0)
 	pr.CloseWithError(errors.New("upload aborted")) // unblocks writeZip if the upload stopped early
@@ -341,9 +341,7 @@ func placeNoClobber(c *sftp.Client, tmp, target string) (moved bool, err error) 
 // remoteSameZip tells whether the zip just uploaded as ours holds the same files as the one
 // already on the server (see samefile.go); only the zips' central directories are read.
 func remoteSameZip(c *sftp.Client, ours, existing string) (bool, error) {
-	return withFiles(c.Open, ours, existing, func(a, b *sftp.File, sizeA, sizeB int64) (bool, error) {
-		return sameZip(a, sizeA, b, sizeB)
-	})
+	return sameFiles(c.Open, ours, existing, PackageFile{Zip: true})
 }
 
 // Close refuses new deliveries, waits for those in flight, then closes the connection.

@@ -113,12 +113,8 @@ func (o *SMTPOptions) validate() error {
 	case o.Timeout < 0:
 		return fmt.Errorf("options.timeout %s: expected a positive duration such as 30s", o.Timeout)
 	}
-	for _, ph := range namePlaceholder.FindAllString(o.Subject, -1) {
-		switch ph {
-		case "{message_type}", "{message_id}", "{leistung}", "{ags}":
-		default:
-			return fmt.Errorf("options.subject %q: unknown placeholder %s (known: {message_type}, {message_id}, {leistung}, {ags})", o.Subject, ph)
-		}
+	if _, err := ParsePattern("options.subject", o.Subject, "{message_type}", "{message_id}", "{leistung}", "{ags}"); err != nil {
+		return err
 	}
 	if hasControl(o.Subject) {
 		return fmt.Errorf("options.subject %q must not contain control characters", o.Subject)
@@ -417,7 +413,7 @@ func (s *smtpAdapter) writeMail(w io.Writer, p *Package, msgID string) error {
 		return err
 	}
 	for _, f := range p.Files {
-		if err := writeBase64Part(mw, SafeName(f.Name), mediaTypeOrDefault(f.MediaType), func(w io.Writer) error { return copyFile(w, f) }); err != nil {
+		if err := writeBase64Part(mw, SafeName(f.Name), mediaTypeOrDefault(f.MediaType), func(w io.Writer) error { return WriteAttachment(w, f) }); err != nil {
 			return err
 		}
 	}

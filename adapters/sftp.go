@@ -128,8 +128,7 @@ type sftpAdapter struct {
 	// wait for one connection instead of each opening their own.
 	mu       sync.Mutex
 	dialMu   sync.Mutex
-	closed   bool
-	inflight sync.WaitGroup
+	inflight Inflight
 	conn     *sftpConn
 	dials    int   // connection attempts so far
 	dialErr  error // outcome of the latest attempt
@@ -203,14 +202,11 @@ func authMethods(o SFTPOptions) ([]ssh.AuthMethod, error) {
 // final name, which fails rather than overwrite. An existing file with the same bytes is the
 // same delivery done before: success. A different file under that name is a permanent error.
 func (s *sftpAdapter) Deliver(ctx context.Context, p *Package) (string, error) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return "", Transient(fmt.Errorf("sftp: delivery to %s after the adapter was closed", s.addr), 0)
+	done, err := s.inflight.Begin("sftp")
+	if err != nil {
+		return "", err
 	}
-	s.inflight.Add(1)
-	s.mu.Unlock()
-	defer s.inflight.Done()
+	defer done()
 
 	// A connection that sat idle may have died unnoticed (a restarted server, a NAT that
 	// forgot it); that is no reason to make the package wait for the next retry, so a
@@ -346,10 +342,7 @@ func remoteSameZip(c *sftp.Client, ours, existing string) (bool, error) {
 
 // Close refuses new deliveries, waits for those in flight, then closes the connection.
 func (s *sftpAdapter) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.inflight.Wait()
+	s.inflight.Close()
 	s.mu.Lock()
 	c := s.conn
 	s.conn = nil

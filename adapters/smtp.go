@@ -20,7 +20,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -113,9 +112,6 @@ func (o *SMTPOptions) validate() error {
 	case o.Timeout < 0:
 		return fmt.Errorf("options.timeout %s: expected a positive duration such as 30s", o.Timeout)
 	}
-	if _, err := ParsePattern("options.subject", o.Subject, "{message_type}", "{message_id}", "{leistung}", "{ags}"); err != nil {
-		return err
-	}
 	if hasControl(o.Subject) {
 		return fmt.Errorf("options.subject %q must not contain control characters", o.Subject)
 	}
@@ -133,13 +129,10 @@ type smtpAdapter struct {
 	password string
 	from     *mail.Address
 	to       []*mail.Address
-	subject  string
+	subject  Pattern
 	timeout  time.Duration
 	helo     string
-
-	mu       sync.Mutex
-	closed   bool
-	inflight sync.WaitGroup
+	inflight Inflight
 }
 
 func newSMTP(options map[string]any) (Adapter, error) {
@@ -153,9 +146,12 @@ func newSMTP(options map[string]any) (Adapter, error) {
 	}
 	s := &smtpAdapter{
 		host: o.Host, addr: net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), mode: o.TLS,
-		username: o.Username, password: o.Password, subject: o.Subject, timeout: o.Timeout, helo: heloName(),
+		username: o.Username, password: o.Password, timeout: o.Timeout, helo: heloName(),
 	}
 	var err error
+	if s.subject, err = ParsePattern("options.subject", o.Subject, "{message_type}", "{message_id}", "{leistung}", "{ags}"); err != nil {
+		return nil, fmt.Errorf("smtp: %w", err)
+	}
 	if s.from, err = mail.ParseAddress(o.From); err != nil {
 		return nil, fmt.Errorf("smtp: options.from %q: %w (expected e.g. amtsbote@kommune.example)", o.From, err)
 	}
@@ -188,14 +184,11 @@ func heloName() string {
 // Deliver mails the package. The Message-ID derives from the ProzessID, so a redelivery is
 // the same mail to the receiving mail system, which can drop the duplicate.
 func (s *smtpAdapter) Deliver(ctx context.Context, p *Package) (string, error) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return "", Transient(fmt.Errorf("smtp: delivery to %s after the adapter was closed", s.addr), 0)
+	done, err := s.inflight.Begin("smtp")
+	if err != nil {
+		return "", err
 	}
-	s.inflight.Add(1)
-	s.mu.Unlock()
-	defer s.inflight.Done()
+	defer done()
 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -424,10 +417,7 @@ func (s *smtpAdapter) writeMail(w io.Writer, p *Package, msgID string) error {
 }
 
 func (s *smtpAdapter) subjectFor(p *Package) string {
-	subject := strings.NewReplacer(
-		"{message_type}", headerSafe(p.MessageType), "{message_id}", headerSafe(p.MessageID),
-		"{leistung}", headerSafe(p.Leistung), "{ags}", headerSafe(p.AGS),
-	).Replace(s.subject)
+	subject := s.subject.Fill(p, headerSafe)
 	// Keeps the header within the line length mail servers accept, whatever the submission holds.
 	if len(subject) > 200 {
 		subject = truncateUTF8(subject, 200)
@@ -497,9 +487,6 @@ func (l *lineWrapper) Write(b []byte) (int, error) {
 
 // Close refuses new deliveries and waits for those in flight; each holds its own connection.
 func (s *smtpAdapter) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.inflight.Wait()
+	s.inflight.Close()
 	return nil
 }

@@ -195,9 +195,10 @@ func (c *HTTPClient) StatusError(resp *http.Response, hint string) error {
 	return Permanent(fmt.Errorf("%w (%s)", failure, hint))
 }
 
-// StatusTransient tells whether an HTTP status is worth retrying: 408, 429 and 5xx.
+// StatusTransient tells whether an HTTP status is worth retrying: 408, 423 (a WebDAV lock,
+// held for a while), 429 and 5xx.
 func StatusTransient(code int) bool {
-	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
+	return code == http.StatusRequestTimeout || code == http.StatusLocked || code == http.StatusTooManyRequests || code >= 500
 }
 
 // checkCleartext keeps personal data and credentials from crossing a network unencrypted.

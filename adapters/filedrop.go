@@ -30,7 +30,8 @@ type FiledropOptions struct {
 	// Default: "{message_id}_{message_type}", the xdomea convention.
 	Name string `mapstructure:"name"`
 	// Format is "zip" (the xdomea package: message and attachments in one zip) or "files" (the
-	// attachments as files, then the message as <name>.xml). Default: zip.
+	// attachments as files, then the message as <name>.xml). A JSON or CSV message is
+	// <name>.json or <name>.csv; an import folder that picks up *.csv wants "files". Default: zip.
 	Format string `mapstructure:"format"`
 	// ReadySuffix, when set (e.g. ".ready"), adds an empty <name><suffix> file after the payload,
 	// for receivers that wait for a semaphore file. Default: none.

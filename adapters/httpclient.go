@@ -24,7 +24,8 @@ import (
 // to trust, how long to wait. Embed them with `mapstructure:",squash"`, call Validate (or
 // Client, which validates) when the adapter is built.
 type HTTPClientOptions struct {
-	// URL is the receiver's endpoint, http:// or https://. Required.
+	// URL is the receiver's endpoint, https://; http:// only to a loopback address (localhost,
+	// 127.0.0.0/8, ::1) or with AllowUnencryptedPersonalData. Required.
 	URL string `mapstructure:"url"`
 	// Headers are sent with every request, e.g. an API key. They cannot replace the headers
 	// amtsbote sets itself (Content-Type, Idempotency-Key, X-Amtsbote-*, …). Default: none.
@@ -38,8 +39,8 @@ type HTTPClientOptions struct {
 	// CAFile is a PEM bundle of the CAs that may issue the server's certificate, used instead of
 	// the system's. Default: the system's CAs.
 	CAFile string `mapstructure:"ca_file"`
-	// ClientCertFile and ClientKeyFile (PEM, the key without passphrase) are the certificate
-	// amtsbote shows to servers that require one (mutual TLS). Default: none.
+	// ClientCertFile and ClientKeyFile are the certificate and its key (PEM, the key without
+	// passphrase) amtsbote shows to servers that require one (mutual TLS). Default: none.
 	ClientCertFile string `mapstructure:"client_cert_file"`
 	ClientKeyFile  string `mapstructure:"client_key_file"`
 	// InsecureSkipVerify accepts any server certificate. For tests only: anyone who can

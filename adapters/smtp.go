@@ -49,10 +49,11 @@ type SMTPOptions struct {
 	// From is the sender address, e.g. "amtsbote@kommune.example" or
 	// "Amtsbote <amtsbote@kommune.example>". Required.
 	From string `mapstructure:"from"`
-	// To are the recipient addresses. Required.
+	// To are the recipient addresses (a single string is one recipient). Required.
 	To []string `mapstructure:"to"`
 	// Subject is the subject line, with placeholders {message_type}, {message_id} (the
-	// ProzessID), {leistung} and {ags}. Default: "{message_type} {message_id}".
+	// ProzessID), {leistung} and {ags}; non-ASCII is RFC 2047 encoded.
+	// Default: "{message_type} {message_id}".
 	Subject string `mapstructure:"subject"`
 	// CAFile is a PEM bundle of the CAs that may issue the server's certificate, used instead of
 	// the system's. Default: the system's CAs.

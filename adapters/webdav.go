@@ -28,7 +28,7 @@ type WebDAVOptions struct {
 	// {message_id} or {submission_id}. Default: "{message_id}_{message_type}".
 	Name string `mapstructure:"name"`
 	// Format is "zip" (the xdomea package: message and attachments in one zip) or "files" (the
-	// attachments as files, then the message as <name>.xml). Default: zip.
+	// attachments as files, then the message as <name>.xml, .json, .csv). Default: zip.
 	Format string `mapstructure:"format"`
 }
 

@@ -25,14 +25,8 @@ type FiledropOptions struct {
 	FileMode string `mapstructure:"file_mode"`
 	// CreateDir creates the drop directory if it is missing. Default: true.
 	CreateDir *bool `mapstructure:"create_dir"`
-	// Name is the file name without extension, with placeholders {message_id} (the ProzessID),
-	// {message_type}, {leistung}, {ags}, {date} (YYYYMMDD) and {submission_id}.
-	// Default: "{message_id}_{message_type}", the xdomea convention.
-	Name string `mapstructure:"name"`
-	// Format is "zip" (the xdomea package: message and attachments in one zip) or "files" (the
-	// attachments as files, then the message as <name>.xml). A JSON or CSV message is
-	// <name>.json or <name>.csv; an import folder that picks up *.csv wants "files". Default: zip.
-	Format string `mapstructure:"format"`
+	// The file names and the format: name and format (see FileOptions).
+	FileOptions `mapstructure:",squash"`
 	// ReadySuffix, when set (e.g. ".ready"), adds an empty <name><suffix> file after the payload,
 	// for receivers that wait for a semaphore file. Default: none.
 	ReadySuffix string `mapstructure:"ready_suffix"`
@@ -66,11 +60,7 @@ func newFiledrop(options map[string]any) (Adapter, error) {
 	if err != nil || mode > 0o777 {
 		return nil, fmt.Errorf("filedrop: options.file_mode %q: expected an octal mode such as 0640", o.FileMode)
 	}
-	name, err := ParseName(o.Name)
-	if err != nil {
-		return nil, fmt.Errorf("filedrop: %w", err)
-	}
-	format, err := ParseFormat(o.Format)
+	name, format, err := o.Parse()
 	if err != nil {
 		return nil, fmt.Errorf("filedrop: %w", err)
 	}

@@ -7,6 +7,30 @@ import (
 	"io"
 )
 
+// FileOptions are the options of adapters that place a package as files: what they are called
+// and how the package becomes files. Embed them with `mapstructure:",squash"`.
+type FileOptions struct {
+	// Name is the file name without extension, with placeholders {message_id} (the ProzessID),
+	// {message_type}, {leistung}, {ags}, {date} (YYYYMMDD) and {submission_id}; it must contain
+	// {message_id} or {submission_id}. Default: "{message_id}_{message_type}", the xdomea
+	// convention.
+	Name string `mapstructure:"name"`
+	// Format is "zip" (the xdomea package: message and attachments in one zip) or "files" (the
+	// attachments as files, then the message as <name>.xml). A JSON or CSV message is
+	// <name>.json or <name>.csv; an import folder that picks up *.csv wants "files". Default: zip.
+	Format string `mapstructure:"format"`
+}
+
+// Parse checks the options (ParseName, ParseFormat).
+func (o FileOptions) Parse() (Pattern, Format, error) {
+	name, err := ParseName(o.Name)
+	if err != nil {
+		return Pattern{}, "", err
+	}
+	format, err := ParseFormat(o.Format)
+	return name, format, err
+}
+
 // Format is how a package becomes files at the receiver: the option `format` of adapters that
 // write files.
 type Format string

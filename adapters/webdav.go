@@ -23,13 +23,8 @@ type WebDAVOptions struct {
 	// client_cert_file/client_key_file, insecure_skip_verify, timeout and
 	// allow_unencrypted_personal_data work as there.
 	HTTPClientOptions `mapstructure:",squash"`
-	// Name is the file name without extension, with placeholders {message_id} (the ProzessID),
-	// {message_type}, {leistung}, {ags}, {date} (YYYYMMDD) and {submission_id}; it must contain
-	// {message_id} or {submission_id}. Default: "{message_id}_{message_type}".
-	Name string `mapstructure:"name"`
-	// Format is "zip" (the xdomea package: message and attachments in one zip) or "files" (the
-	// attachments as files, then the message as <name>.xml, .json, .csv). Default: zip.
-	Format string `mapstructure:"format"`
+	// The file names and the format: name and format, as for filedrop (see FileOptions).
+	FileOptions `mapstructure:",squash"`
 }
 
 // webdav places every file of a package as filedrop does, over WebDAV: PUT to a temporary
@@ -47,11 +42,7 @@ func newWebDAV(options map[string]any) (Adapter, error) {
 	if err := DecodeOptions(options, &o); err != nil {
 		return nil, fmt.Errorf("webdav: %w", err)
 	}
-	name, err := ParseName(o.Name)
-	if err != nil {
-		return nil, fmt.Errorf("webdav: %w", err)
-	}
-	format, err := ParseFormat(o.Format)
+	name, format, err := o.Parse()
 	if err != nil {
 		return nil, fmt.Errorf("webdav: %w", err)
 	}

@@ -66,6 +66,9 @@ type (
 	// Inflight implements Close's contract: it waits for deliveries in flight and refuses,
 	// transiently, those that start after Close began.
 	Inflight = adapters.Inflight
+	// FileOptions are the options name and format of adapters that place files; embed them
+	// with `mapstructure:",squash"`.
+	FileOptions = adapters.FileOptions
 	// Pattern is a name or subject pattern with placeholders ({message_id}, …).
 	Pattern = adapters.Pattern
 	// Format is how a package becomes files: FormatZip or FormatFiles.

@@ -131,7 +131,7 @@ func (f *filedrop) place(ctx context.Context, pf PackageFile) (string, error) {
 		return "", fmt.Errorf("filedrop: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := pf.Write(tmp); err != nil {
+	if err := pf.Write(ctxWriter{ctx, tmp}); err != nil {
 		tmp.Close()
 		return "", fmt.Errorf("filedrop: write %s: %w", name, err)
 	}

@@ -106,7 +106,7 @@ func (h *httpAdapter) Deliver(ctx context.Context, p *Package) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	body, err := Spool("", write)
+	body, err := Spool(ctx, "", write)
 	if err != nil {
 		return "", fmt.Errorf("http: build the %s body for %s: %w", h.pkg, h.client.Target, err)
 	}

@@ -711,19 +711,6 @@ func hostKeyAlgorithms(keyType string) []string {
 	return []string{keyType}
 }
 
-// ctxWriter stops a running upload once the delivery's context is done.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (w ctxWriter) Write(b []byte) (int, error) {
-	if err := w.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return w.w.Write(b)
-}
-
 func randomHex() string {
 	b := make([]byte, 8)
 	rand.Read(b)

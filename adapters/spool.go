@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"context"
 	"io"
 	"os"
 )
@@ -14,8 +15,8 @@ type Spooled struct {
 
 // Spool writes what write produces to a temporary file in dir ("" for the system's temporary
 // directory). The file is unlinked at once where the system allows it, so not even a crash
-// leaves it behind.
-func Spool(dir string, write func(io.Writer) error) (*Spooled, error) {
+// leaves it behind. Writing stops with ctx's error once ctx is done.
+func Spool(ctx context.Context, dir string, write func(io.Writer) error) (*Spooled, error) {
 	f, err := os.CreateTemp(dir, ".amtsbote-spool-*.tmp")
 	if err != nil {
 		return nil, err
@@ -23,8 +24,11 @@ func Spool(dir string, write func(io.Writer) error) (*Spooled, error) {
 	_ = os.Remove(f.Name()) // Unix: the open file stays readable; elsewhere Close removes it
 	s := &Spooled{f: f}
 	cw := &countingWriter{w: f}
-	if err := write(cw); err != nil {
+	if err := write(ctxWriter{ctx, cw}); err != nil {
 		s.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, err
 	}
 	s.size = cw.n
@@ -32,8 +36,8 @@ func Spool(dir string, write func(io.Writer) error) (*Spooled, error) {
 }
 
 // SpoolReader spools what r holds (e.g. a response body).
-func SpoolReader(dir string, r io.Reader) (*Spooled, error) {
-	return Spool(dir, func(w io.Writer) error { _, err := io.Copy(w, r); return err })
+func SpoolReader(ctx context.Context, dir string, r io.Reader) (*Spooled, error) {
+	return Spool(ctx, dir, func(w io.Writer) error { _, err := io.Copy(w, r); return err })
 }
 
 // Size is the length of the content.
@@ -64,4 +68,17 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	n, err := c.w.Write(b)
 	c.n += int64(n)
 	return n, err
+}
+
+// ctxWriter stops a running upload or spool once the delivery's context is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (w ctxWriter) Write(b []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return w.w.Write(b)
 }

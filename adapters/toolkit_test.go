@@ -2,6 +2,7 @@ package adapters_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -103,7 +104,7 @@ func TestSpoolAndCompare(t *testing.T) {
 	dir := t.TempDir()
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	spool := func(b []byte) *adapters.Spooled {
-		s, err := adapters.SpoolReader(dir, bytes.NewReader(b))
+		s, err := adapters.SpoolReader(context.Background(), dir, bytes.NewReader(b))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +136,7 @@ func TestSpoolAndCompare(t *testing.T) {
 		t.Errorf("the spooler leaves %d files in its directory while open; want 0 (unlinked at once)", len(entries))
 	}
 	failed := errors.New("stop")
-	if _, err := adapters.Spool(dir, func(w io.Writer) error { return failed }); !errors.Is(err, failed) {
+	if _, err := adapters.Spool(context.Background(), dir, func(w io.Writer) error { return failed }); !errors.Is(err, failed) {
 		t.Errorf("a failed write: got %v", err)
 	}
 }
@@ -145,7 +146,7 @@ func TestSpoolAndCompare(t *testing.T) {
 func TestFormatFiles(t *testing.T) {
 	p := adaptertest.Package()
 	spool := func(pf adapters.PackageFile) *adapters.Spooled {
-		s, err := adapters.Spool(t.TempDir(), pf.Write)
+		s, err := adapters.Spool(context.Background(), t.TempDir(), pf.Write)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,5 +174,26 @@ func TestFormatFiles(t *testing.T) {
 		if _, err := adapters.ParseFormat(bad); err == nil || !strings.Contains(err.Error(), "options.format") {
 			t.Errorf("format %q: got %v", bad, err)
 		}
+	}
+}
+
+// A spool stops as soon as its context is done, even while the content is still being written.
+func TestSpoolStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	written := 0
+	_, err := adapters.Spool(ctx, t.TempDir(), func(w io.Writer) error {
+		for i := 0; i < 1000; i++ {
+			if i == 10 {
+				cancel()
+			}
+			if _, err := w.Write(make([]byte, 4096)); err != nil {
+				return err
+			}
+			written++
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || written > 10 {
+		t.Fatalf("got %v after %d writes; want context.Canceled after 10", err, written)
 	}
 }

@@ -75,7 +75,7 @@ func (w *webdav) Deliver(ctx context.Context, p *Package) (artefact string, err 
 // the file there is read back: the same content is this file delivered before (success),
 // anything else a permanent error — never an overwrite.
 func (w *webdav) place(ctx context.Context, pf PackageFile) (string, error) {
-	ours, err := Spool("", pf.Write)
+	ours, err := Spool(ctx, "", pf.Write)
 	if err != nil {
 		return "", fmt.Errorf("webdav: build %s: %w", pf.Name, err)
 	}
@@ -122,7 +122,7 @@ func (w *webdav) same(ctx context.Context, pf PackageFile, ours *Spooled, target
 		return false, err
 	}
 	defer Discard(resp)
-	existing, err := SpoolReader("", resp.Body)
+	existing, err := SpoolReader(ctx, "", resp.Body)
 	if err != nil {
 		return false, err
 	}

@@ -32,7 +32,7 @@ type davServer struct {
 	methods []string
 }
 
-func startDAV(t *testing.T, tlsConfig *tls.Config) *davServer {
+func startDAV(t testing.TB, tlsConfig *tls.Config) *davServer {
 	t.Helper()
 	d := &davServer{root: t.TempDir()}
 	dav := &webdav.Handler{FileSystem: webdav.Dir(d.root), LockSystem: webdav.NewMemLS()}
@@ -67,7 +67,7 @@ func (d *davServer) set(f func(*davServer)) {
 	f(d)
 }
 
-func newWebDAVAdapter(t *testing.T, options map[string]any) adapters.Adapter {
+func newWebDAVAdapter(t testing.TB, options map[string]any) adapters.Adapter {
 	t.Helper()
 	a, err := adapters.New("webdav", options)
 	if err != nil {

@@ -14,6 +14,7 @@
 package adapter
 
 import (
+	"context"
 	"io"
 	"time"
 
@@ -120,13 +121,16 @@ func SameZip(a io.ReaderAt, sizeA int64, b io.ReaderAt, sizeB int64) (bool, erro
 // SameBytes tells whether two streams hold the same bytes.
 func SameBytes(a, b io.Reader) (bool, error) { return adapters.SameBytes(a, b) }
 
-// Spool writes what write produces to a temporary file in dir ("": the system's).
-func Spool(dir string, write func(io.Writer) error) (*Spooled, error) {
-	return adapters.Spool(dir, write)
+// Spool writes what write produces to a temporary file in dir ("": the system's), stopping
+// once ctx is done.
+func Spool(ctx context.Context, dir string, write func(io.Writer) error) (*Spooled, error) {
+	return adapters.Spool(ctx, dir, write)
 }
 
 // SpoolReader spools what r holds.
-func SpoolReader(dir string, r io.Reader) (*Spooled, error) { return adapters.SpoolReader(dir, r) }
+func SpoolReader(ctx context.Context, dir string, r io.Reader) (*Spooled, error) {
+	return adapters.SpoolReader(ctx, dir, r)
+}
 
 // StatusTransient tells whether an HTTP status is worth retrying.
 func StatusTransient(code int) bool { return adapters.StatusTransient(code) }

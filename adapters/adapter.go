@@ -69,7 +69,9 @@ type File struct {
 type Adapter interface {
 	// Deliver hands the package over and returns where it went (e.g. a file path).
 	Deliver(ctx context.Context, p *Package) (artefact string, err error)
-	// Close releases connections; it is called once, after the last Deliver returned.
+	// Close releases connections. Close may be called while Deliver calls are in flight; it
+	// waits for them, and Deliver calls that start after Close began fail with a transient
+	// error. Inflight implements this.
 	Close() error
 }
 

@@ -25,7 +25,7 @@ func BenchmarkZipPackage(b *testing.B) {
 	p := benchPackage(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := writeZip(io.Discard, "m.xml", p); err != nil {
+		if err := WriteZip(io.Discard, "m.xml", p); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -37,11 +36,11 @@ func zipEntries(zr *zip.Reader) []zipEntry {
 	return out
 }
 
-// sameZip tells whether the existing zip b holds the same files as ours, a: the same entries,
+// SameZip tells whether the existing zip b holds the same files as ours, a: the same entries,
 // and data in b that matches their checksums (so a file damaged on its way to the disk, say by a
 // crash of a server that did not sync it, does not count as delivered). A file that is not a
 // zip holds other content than one that is.
-func sameZip(a io.ReaderAt, sizeA int64, b io.ReaderAt, sizeB int64) (bool, error) {
+func SameZip(a io.ReaderAt, sizeA int64, b io.ReaderAt, sizeB int64) (bool, error) {
 	za, err := zip.NewReader(a, sizeA)
 	if err != nil {
 		return false, err // ours was just written: a failure to read it is a real error
@@ -82,56 +81,44 @@ func damaged(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &corrupt)
 }
 
-// sameLocalZip compares two zip files on the local disk.
-func sameLocalZip(ours, existing string) (bool, error) {
-	return withFiles(os.Open, ours, existing, func(a, b *os.File, sizeA, sizeB int64) (bool, error) {
-		return sameZip(a, sizeA, b, sizeB)
-	})
-}
-
-// sameLocalBytes compares two local files byte by byte.
-func sameLocalBytes(ours, existing string) (bool, error) {
-	return withFiles(os.Open, ours, existing, func(a, b *os.File, sizeA, sizeB int64) (bool, error) {
-		if sizeA != sizeB {
+// SameBytes tells whether a and b hold the same bytes, reading both as streams.
+func SameBytes(a, b io.Reader) (bool, error) {
+	bufA, bufB := make([]byte, 64<<10), make([]byte, 64<<10)
+	ended := func(err error) bool { return err == io.EOF || err == io.ErrUnexpectedEOF }
+	for {
+		n, errA := io.ReadFull(a, bufA)
+		m, errB := io.ReadFull(b, bufB)
+		if errA != nil && !ended(errA) {
+			return false, errA
+		}
+		if errB != nil && !ended(errB) {
+			return false, errB
+		}
+		if !bytes.Equal(bufA[:n], bufB[:m]) {
 			return false, nil
 		}
-		bufA, bufB := make([]byte, 64<<10), make([]byte, 64<<10)
-		ended := func(err error) bool { return err == io.EOF || err == io.ErrUnexpectedEOF }
-		for {
-			n, errA := io.ReadFull(a, bufA)
-			m, errB := io.ReadFull(b, bufB)
-			if errA != nil && !ended(errA) {
-				return false, errA
-			}
-			if errB != nil && !ended(errB) {
-				return false, errB
-			}
-			if !bytes.Equal(bufA[:n], bufB[:m]) {
-				return false, nil
-			}
-			if ended(errA) || ended(errB) {
-				return ended(errA) && ended(errB), nil
-			}
+		if ended(errA) || ended(errB) {
+			return ended(errA) && ended(errB), nil
 		}
-	})
+	}
 }
 
 // statFile is an open file, local (*os.File) or on an SFTP server (*sftp.File).
 type statFile interface {
 	io.ReaderAt
-	io.Reader
 	io.Closer
 	Stat() (fs.FileInfo, error)
 }
 
-// withFiles opens two files and hands them to compare with their sizes.
-func withFiles[F statFile](open func(string) (F, error), pathA, pathB string, compare func(a, b F, sizeA, sizeB int64) (bool, error)) (bool, error) {
-	a, err := open(pathA)
+// sameFiles opens the file just written (ours) and the one found under its name (existing) and
+// tells whether they hold the same (PackageFile.Same).
+func sameFiles[F statFile](open func(string) (F, error), ours, existing string, pf PackageFile) (bool, error) {
+	a, err := open(ours)
 	if err != nil {
 		return false, err
 	}
 	defer a.Close()
-	b, err := open(pathB)
+	b, err := open(existing)
 	if err != nil {
 		return false, err
 	}
@@ -144,7 +131,7 @@ func withFiles[F statFile](open func(string) (F, error), pathA, pathB string, co
 	if err != nil {
 		return false, err
 	}
-	return compare(a, b, infoA.Size(), infoB.Size())
+	return pf.Same(a, infoA.Size(), b, infoB.Size())
 }
 
 // Zips are deflated at flate.BestSpeed by writers taken from a pool. A compress/flate writer at

@@ -128,8 +128,7 @@ type sftpAdapter struct {
 	// wait for one connection instead of each opening their own.
 	mu       sync.Mutex
 	dialMu   sync.Mutex
-	closed   bool
-	inflight sync.WaitGroup
+	inflight Inflight
 	conn     *sftpConn
 	dials    int   // connection attempts so far
 	dialErr  error // outcome of the latest attempt
@@ -203,14 +202,11 @@ func authMethods(o SFTPOptions) ([]ssh.AuthMethod, error) {
 // final name, which fails rather than overwrite. An existing file with the same bytes is the
 // same delivery done before: success. A different file under that name is a permanent error.
 func (s *sftpAdapter) Deliver(ctx context.Context, p *Package) (string, error) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return "", Transient(fmt.Errorf("sftp: delivery to %s after the adapter was closed", s.addr), 0)
+	done, err := s.inflight.Begin("sftp")
+	if err != nil {
+		return "", err
 	}
-	s.inflight.Add(1)
-	s.mu.Unlock()
-	defer s.inflight.Done()
+	defer done()
 
 	// A connection that sat idle may have died unnoticed (a restarted server, a NAT that
 	// forgot it); that is no reason to make the package wait for the next retry, so a
@@ -290,7 +286,7 @@ func (s *sftpAdapter) upload(ctx context.Context, c *sftp.Client, tmp, xmlName s
 	built := make(chan struct{})
 	go func() {
 		defer close(built)
-		pw.CloseWithError(writeZip(ctxWriter{ctx, pw}, xmlName, p))
+		pw.CloseWithError(WriteZip(ctxWriter{ctx, pw}, xmlName, p))
 	}()
 	_, err = f.ReadFromWithConcurrency(pr, 0)
 	pr.CloseWithError(errors.New("upload aborted")) // unblocks writeZip if the upload stopped early
@@ -341,17 +337,12 @@ func placeNoClobber(c *sftp.Client, tmp, target string) (moved bool, err error) 
 // remoteSameZip tells whether the zip just uploaded as ours holds the same files as the one
 // already on the server (see samefile.go); only the zips' central directories are read.
 func remoteSameZip(c *sftp.Client, ours, existing string) (bool, error) {
-	return withFiles(c.Open, ours, existing, func(a, b *sftp.File, sizeA, sizeB int64) (bool, error) {
-		return sameZip(a, sizeA, b, sizeB)
-	})
+	return sameFiles(c.Open, ours, existing, PackageFile{Zip: true})
 }
 
 // Close refuses new deliveries, waits for those in flight, then closes the connection.
 func (s *sftpAdapter) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.inflight.Wait()
+	s.inflight.Close()
 	s.mu.Lock()
 	c := s.conn
 	s.conn = nil
@@ -718,19 +709,6 @@ func hostKeyAlgorithms(keyType string) []string {
 		return []string{ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01, ssh.CertAlgoRSAv01}
 	}
 	return []string{keyType}
-}
-
-// ctxWriter stops a running upload once the delivery's context is done.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (w ctxWriter) Write(b []byte) (int, error) {
-	if err := w.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return w.w.Write(b)
 }
 
 func randomHex() string {

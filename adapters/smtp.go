@@ -20,7 +20,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -50,10 +49,11 @@ type SMTPOptions struct {
 	// From is the sender address, e.g. "amtsbote@kommune.example" or
 	// "Amtsbote <amtsbote@kommune.example>". Required.
 	From string `mapstructure:"from"`
-	// To are the recipient addresses. Required.
+	// To are the recipient addresses (a single string is one recipient). Required.
 	To []string `mapstructure:"to"`
 	// Subject is the subject line, with placeholders {message_type}, {message_id} (the
-	// ProzessID), {leistung} and {ags}. Default: "{message_type} {message_id}".
+	// ProzessID), {leistung} and {ags}; non-ASCII is RFC 2047 encoded.
+	// Default: "{message_type} {message_id}".
 	Subject string `mapstructure:"subject"`
 	// CAFile is a PEM bundle of the CAs that may issue the server's certificate, used instead of
 	// the system's. Default: the system's CAs.
@@ -113,13 +113,6 @@ func (o *SMTPOptions) validate() error {
 	case o.Timeout < 0:
 		return fmt.Errorf("options.timeout %s: expected a positive duration such as 30s", o.Timeout)
 	}
-	for _, ph := range namePlaceholder.FindAllString(o.Subject, -1) {
-		switch ph {
-		case "{message_type}", "{message_id}", "{leistung}", "{ags}":
-		default:
-			return fmt.Errorf("options.subject %q: unknown placeholder %s (known: {message_type}, {message_id}, {leistung}, {ags})", o.Subject, ph)
-		}
-	}
 	if hasControl(o.Subject) {
 		return fmt.Errorf("options.subject %q must not contain control characters", o.Subject)
 	}
@@ -137,13 +130,10 @@ type smtpAdapter struct {
 	password string
 	from     *mail.Address
 	to       []*mail.Address
-	subject  string
+	subject  Pattern
 	timeout  time.Duration
 	helo     string
-
-	mu       sync.Mutex
-	closed   bool
-	inflight sync.WaitGroup
+	inflight Inflight
 }
 
 func newSMTP(options map[string]any) (Adapter, error) {
@@ -157,9 +147,12 @@ func newSMTP(options map[string]any) (Adapter, error) {
 	}
 	s := &smtpAdapter{
 		host: o.Host, addr: net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), mode: o.TLS,
-		username: o.Username, password: o.Password, subject: o.Subject, timeout: o.Timeout, helo: heloName(),
+		username: o.Username, password: o.Password, timeout: o.Timeout, helo: heloName(),
 	}
 	var err error
+	if s.subject, err = ParsePattern("options.subject", o.Subject, "{message_type}", "{message_id}", "{leistung}", "{ags}"); err != nil {
+		return nil, fmt.Errorf("smtp: %w", err)
+	}
 	if s.from, err = mail.ParseAddress(o.From); err != nil {
 		return nil, fmt.Errorf("smtp: options.from %q: %w (expected e.g. amtsbote@kommune.example)", o.From, err)
 	}
@@ -192,14 +185,11 @@ func heloName() string {
 // Deliver mails the package. The Message-ID derives from the ProzessID, so a redelivery is
 // the same mail to the receiving mail system, which can drop the duplicate.
 func (s *smtpAdapter) Deliver(ctx context.Context, p *Package) (string, error) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return "", Transient(fmt.Errorf("smtp: delivery to %s after the adapter was closed", s.addr), 0)
+	done, err := s.inflight.Begin("smtp")
+	if err != nil {
+		return "", err
 	}
-	s.inflight.Add(1)
-	s.mu.Unlock()
-	defer s.inflight.Done()
+	defer done()
 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -417,7 +407,7 @@ func (s *smtpAdapter) writeMail(w io.Writer, p *Package, msgID string) error {
 		return err
 	}
 	for _, f := range p.Files {
-		if err := writeBase64Part(mw, SafeName(f.Name), mediaTypeOrDefault(f.MediaType), func(w io.Writer) error { return copyFile(w, f) }); err != nil {
+		if err := writeBase64Part(mw, SafeName(f.Name), mediaTypeOrDefault(f.MediaType), func(w io.Writer) error { return WriteAttachment(w, f) }); err != nil {
 			return err
 		}
 	}
@@ -428,10 +418,7 @@ func (s *smtpAdapter) writeMail(w io.Writer, p *Package, msgID string) error {
 }
 
 func (s *smtpAdapter) subjectFor(p *Package) string {
-	subject := strings.NewReplacer(
-		"{message_type}", headerSafe(p.MessageType), "{message_id}", headerSafe(p.MessageID),
-		"{leistung}", headerSafe(p.Leistung), "{ags}", headerSafe(p.AGS),
-	).Replace(s.subject)
+	subject := s.subject.Fill(p, headerSafe)
 	// Keeps the header within the line length mail servers accept, whatever the submission holds.
 	if len(subject) > 200 {
 		subject = truncateUTF8(subject, 200)
@@ -501,9 +488,6 @@ func (l *lineWrapper) Write(b []byte) (int, error) {
 
 // Close refuses new deliveries and waits for those in flight; each holds its own connection.
 func (s *smtpAdapter) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.inflight.Wait()
+	s.inflight.Close()
 	return nil
 }

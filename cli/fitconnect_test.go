@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"crypto/rand"
@@ -116,7 +116,7 @@ func TestFitConnectKeysGenerate(t *testing.T) {
 // delivery service's signed events.
 func TestFitConnectStatusAndEvents(t *testing.T) {
 	const dest = "5f7c2a1e-8b3d-4e6f-9a0b-1c2d3e4f5a6b"
-	keys := "../../fixtures/demo/fitconnect/keys/"
+	keys := "../fixtures/demo/fitconnect/keys/"
 	pub := func(f string) jwk.Key {
 		raw, _ := os.ReadFile(keys + f)
 		k, err := jwk.ParseKey(raw)
@@ -149,7 +149,7 @@ func TestFitConnectStatusAndEvents(t *testing.T) {
 	if code, out, stderr := runCLI("fitconnect", "status", "--config", cfg); code != 0 || !strings.Contains(out, dest) {
 		t.Fatalf("nothing waits: exit %d\n%s%s", code, out, stderr)
 	}
-	code, out, stderr := runCLI("fitconnect", "send", "--api-url", ts.URL, "../../fixtures/demo/submission.json")
+	code, out, stderr := runCLI("fitconnect", "send", "--api-url", ts.URL, "../fixtures/demo/submission.json")
 	if code != 0 {
 		t.Fatalf("send: exit %d\n%s%s", code, out, stderr)
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ func TestDemoGoldenTests(t *testing.T) {
 
 // The examples' golden tests pass too: the Gewerbeanmeldung as 0101, 0401 and 0605.
 func TestExampleGoldenTests(t *testing.T) {
-	code, out, errOut := runCLI("test", "--config", "../../fixtures/examples/amtsbote.yaml")
+	code, out, errOut := runCLI("test", "--config", "../fixtures/examples/amtsbote.yaml")
 	if code != 0 || !strings.Contains(out, "3 passed, 0 failed") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
@@ -38,8 +38,8 @@ func TestEveryDemoMessagePassesTheCodeCheck(t *testing.T) {
 	out := t.TempDir()
 	var files []string
 	for _, c := range []struct{ config, tests string }{
-		{demoConfig, "../../fixtures/demo/tests"},
-		{"../../fixtures/examples/amtsbote.yaml", "../../fixtures/examples/tests"},
+		{demoConfig, "../fixtures/demo/tests"},
+		{"../fixtures/examples/amtsbote.yaml", "../fixtures/examples/tests"},
 	} {
 		inputs, _ := filepath.Glob(filepath.Join(c.tests, "*", "input.json"))
 		for _, in := range inputs {
@@ -79,11 +79,11 @@ func TestGoldenTestFailsAndUpdates(t *testing.T) {
 	dir := t.TempDir()
 	caseDir := filepath.Join(dir, "demo")
 	os.MkdirAll(caseDir, 0o755)
-	input, _ := os.ReadFile("../../fixtures/demo/tests/demo/input.json")
+	input, _ := os.ReadFile("../fixtures/demo/tests/demo/input.json")
 	os.WriteFile(filepath.Join(caseDir, "input.json"), input, 0o644)
-	expected, _ := os.ReadFile("../../fixtures/demo/tests/demo/expected.eakte.xml")
+	expected, _ := os.ReadFile("../fixtures/demo/tests/demo/expected.eakte.xml")
 	os.WriteFile(filepath.Join(caseDir, "expected.eakte.xml"), []byte(strings.Replace(string(expected), "Bäckerei", "Metzgerei", 1)), 0o644)
-	fv, _ := os.ReadFile("../../fixtures/demo/tests/demo/expected.gewerbe-fachverfahren.json")
+	fv, _ := os.ReadFile("../fixtures/demo/tests/demo/expected.gewerbe-fachverfahren.json")
 	os.WriteFile(filepath.Join(caseDir, "expected.gewerbe-fachverfahren.json"), fv, 0o644)
 
 	code, out, _ := runCLI("test", "--config", demoConfig, dir)
@@ -146,7 +146,7 @@ func TestConfigCheckWarnsOfATransferToItself(t *testing.T) {
 func TestMapDryRun(t *testing.T) {
 	// Several messages: a directory, one file each, exactly as delivered.
 	out := filepath.Join(t.TempDir(), "out")
-	code, stdout, stderr := runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/submission.json", "--out", out)
+	code, stdout, stderr := runCLI("map", "--config", demoConfig, "--input", "../fixtures/demo/submission.json", "--out", out)
 	if code != 0 || !strings.Contains(stderr, "valid: route gewerbeanmeldung, 2 message(s)") {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -158,7 +158,7 @@ func TestMapDryRun(t *testing.T) {
 	}
 	// One message: the file is the message, well-formed XML that xmllint-style parsing accepts.
 	one := filepath.Join(t.TempDir(), "eakte.xml")
-	if code, _, stderr := runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/submission.json", "--destination", "eakte", "--out", one); code != 0 {
+	if code, _, stderr := runCLI("map", "--config", demoConfig, "--input", "../fixtures/demo/submission.json", "--destination", "eakte", "--out", one); code != 0 {
 		t.Fatalf("exit %d %s", code, stderr)
 	}
 	raw, _ := os.ReadFile(one)
@@ -175,7 +175,7 @@ func TestMapDryRun(t *testing.T) {
 		{"vhs-kursbuchung.json", "buchung.csv", "Lukas;Br\xfcckner;02.05.2010;"},
 	} {
 		file := filepath.Join(dir, c.file)
-		if code, _, stderr := runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/"+c.input, "--out", file); code != 0 {
+		if code, _, stderr := runCLI("map", "--config", demoConfig, "--input", "../fixtures/demo/"+c.input, "--out", file); code != 0 {
 			t.Fatalf("%s: exit %d %s", c.input, code, stderr)
 		}
 		raw, _ := os.ReadFile(file)
@@ -183,11 +183,11 @@ func TestMapDryRun(t *testing.T) {
 			t.Errorf("%s lacks %q:\n%s", c.file, c.want, raw)
 		}
 	}
-	if code, stdout, _ := runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/vhs-kursbuchung.json"); code != 0 ||
+	if code, stdout, _ := runCLI("map", "--config", demoConfig, "--input", "../fixtures/demo/vhs-kursbuchung.json"); code != 0 ||
 		!strings.Contains(stdout, "Lukas;Brückner;02.05.2010;") {
 		t.Errorf("printed CSV: exit %d\n%s", code, stdout)
 	}
-	code, _, stderr = runCLI("map", "--config", demoConfig, "--input", "../../fixtures/demo/tests/invalid-start-date/input.json", "--destination", "eakte")
+	code, _, stderr = runCLI("map", "--config", demoConfig, "--input", "../fixtures/demo/tests/invalid-start-date/input.json", "--destination", "eakte")
 	if code != 1 || !strings.Contains(stderr, `gewerbeanmeldung-geschaeftsgang-0201.yaml:20: variable beginn`) {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -197,7 +197,7 @@ func TestMapDryRun(t *testing.T) {
 func copyDemo(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	src := "../../fixtures/demo"
+	src := "../fixtures/demo"
 	err := filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -215,7 +215,7 @@ func copyDemo(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	abs, _ := filepath.Abs("../../fixtures/xoev")
+	abs, _ := filepath.Abs("../fixtures/xoev")
 	edit(t, filepath.Join(dir, "amtsbote.yaml"), "../xoev/", abs+"/")
 	return dir
 }

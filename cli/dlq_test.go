@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -73,7 +73,7 @@ func runDaemonUntil(t *testing.T, cfgFile, status, id string) string {
 	defer d.Shutdown(context.Background())
 	base := "http://" + d.Addr()
 	if id == "" {
-		body, _ := os.ReadFile("../../fixtures/demo/submission.json")
+		body, _ := os.ReadFile("../fixtures/demo/submission.json")
 		req, _ := http.NewRequest("POST", base+"/v1/submissions", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer demo-portal-token")
 		res, err := http.DefaultClient.Do(req)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -10,8 +10,8 @@ import (
 )
 
 const (
-	beispielXSD  = "../../xoev/testdata/absolute/beispiel.xsd"
-	xoevMirror   = "../../fixtures/xoev/xdomea-3.0.0/xoev"
+	beispielXSD  = "../xoev/testdata/absolute/beispiel.xsd"
+	xoevMirror   = "../fixtures/xoev/xdomea-3.0.0/xoev"
 	codeURL      = "http://xoev.de/schemata/code/1_0/xoev-code.xsd"
 	latincharURL = "https://xoev.de/latinchars/1_1/datatypes/latinchars.xsd"
 )
@@ -30,7 +30,7 @@ func TestSchemaScan(t *testing.T) {
 		want     []string
 	}{
 		{"xdomea resolves by relative paths", []string{xdomeaXSD}, 0, []string{
-			"xdomea-Baukasten.xsd:37 import http://xoev.de/schemata/code/1_0 ../xoev/code/1_0/xoev-code.xsd relative ../../fixtures/xoev/xdomea-3.0.0/xoev/code/1_0/xoev-code.xsd",
+			"xdomea-Baukasten.xsd:37 import http://xoev.de/schemata/code/1_0 ../xoev/code/1_0/xoev-code.xsd relative ../fixtures/xoev/xdomea-3.0.0/xoev/code/1_0/xoev-code.xsd",
 			"references: all resolve"}},
 		{"URLs without cache", []string{beispielXSD}, 1, []string{
 			beispielXSD + ":11: import of " + codeURL + " (namespace http://xoev.de/schemata/code/1_0) does not resolve: no catalog maps it and no cache directory was given",
@@ -78,7 +78,7 @@ schemas:
     namespaces: [urn:amtsbote:test:beispiel:1.0]
     catalog: catalog.xml
 `), 0o600)
-	if code, out, errOut := runCLI("validate", "--config", cfg, "../../xoev/testdata/absolute/valid.xml"); code != 0 || !strings.Contains(out, "valid.xml: valid") {
+	if code, out, errOut := runCLI("validate", "--config", cfg, "../xoev/testdata/absolute/valid.xml"); code != 0 || !strings.Contains(out, "valid.xml: valid") {
 		t.Fatalf("validate with the written catalog: exit %d: %s%s", code, out, errOut)
 	}
 }

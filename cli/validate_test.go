@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -11,9 +11,9 @@ import (
 )
 
 const (
-	demoConfig = "../../fixtures/demo/amtsbote.yaml"
-	corpus     = "../../fixtures/xoev/corpus/xdomea-3.0.0"
-	xdomeaXSD  = "../../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd"
+	demoConfig = "../fixtures/demo/amtsbote.yaml"
+	corpus     = "../fixtures/xoev/corpus/xdomea-3.0.0"
+	xdomeaXSD  = "../fixtures/xoev/xdomea-3.0.0/schema/xdomea.xsd"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -127,12 +127,12 @@ func TestValidateStandardAddedByConfigOnly(t *testing.T) {
 	cfg := `portals: [{id: p, token_sha256: eb1e8e79a793c44e863a8b636df80f36f80fd4539587320cb36e1ba84032a354}]
 schemas:
   - id: beispiel-1.0
-    root: ` + abs("../../xoev/testdata/absolute/beispiel.xsd") + `
+    root: ` + abs("../xoev/testdata/absolute/beispiel.xsd") + `
     namespaces: [urn:amtsbote:test:beispiel:1.0]
-    catalog: ` + abs("../../xoev/testdata/absolute/catalog.xml") + `
+    catalog: ` + abs("../xoev/testdata/absolute/catalog.xml") + `
 `
 	os.WriteFile(filepath.Join(dir, "amtsbote.yaml"), []byte(cfg), 0o600)
-	code, out, errOut := runCLI("validate", "--config", filepath.Join(dir, "amtsbote.yaml"), "../../xoev/testdata/absolute/valid.xml")
+	code, out, errOut := runCLI("validate", "--config", filepath.Join(dir, "amtsbote.yaml"), "../xoev/testdata/absolute/valid.xml")
 	if code != 0 || !strings.Contains(out, "valid.xml: valid") {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
@@ -198,7 +198,7 @@ func TestValidateOneParserOneVerdict(t *testing.T) {
 func TestCheckCodesWarnsWithoutCodeLists(t *testing.T) {
 	valid := corpus + "/valid/Abgabe.Abgabe.0401-gewerbeanmeldung.xml"
 	bare := copyDemo(t)
-	xoevDir, _ := filepath.Abs("../../fixtures/xoev")
+	xoevDir, _ := filepath.Abs("../fixtures/xoev")
 	edit(t, filepath.Join(bare, "amtsbote.yaml"), "    code_lists: ["+xoevDir+"/xdomea-3.0.0/schema/code_lists, code_lists]\n", "")
 	const warning = "warning: schema set xdomea-3.0.0 has no code lists configured (code_lists): --check-codes checked nothing beyond the XSD"
 	tests := []struct {

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -51,6 +52,10 @@ type filedrop struct {
 	name      string
 	format    string
 	ready     string
+
+	mu       sync.Mutex
+	closed   bool
+	inflight sync.WaitGroup
 }
 
 var namePlaceholder = regexp.MustCompile(`\{[a-z_]+\}`)
@@ -130,6 +135,15 @@ func (f *filedrop) baseName(p *Package) string {
 // delivery done before: success. A different file under that name is a permanent error. The
 // ready file, if any, comes last.
 func (f *filedrop) Deliver(ctx context.Context, p *Package) (string, error) {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return "", Transient(fmt.Errorf("filedrop: delivery to %s after the adapter was closed", f.dir), 0)
+	}
+	f.inflight.Add(1)
+	f.mu.Unlock()
+	defer f.inflight.Done()
+
 	base := f.baseName(p)
 	if f.createDir {
 		if err := os.MkdirAll(f.dir, 0o750); err != nil {
@@ -182,8 +196,13 @@ func (f *filedrop) place(ctx context.Context, name string, write func(io.Writer)
 		return "", fmt.Errorf("filedrop: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
+	// A cancelled delivery stops writing at once, rather than copy the rest of a large
+	// attachment first.
+	if err := write(ctxWriter{ctx, tmp}); err != nil {
 		tmp.Close()
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
 		return "", fmt.Errorf("filedrop: write %s: %w", name, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -220,7 +239,14 @@ func (f *filedrop) place(ctx context.Context, name string, write func(io.Writer)
 	return target, nil
 }
 
-func (f *filedrop) Close() error { return nil }
+// Close refuses new deliveries and waits for those in flight.
+func (f *filedrop) Close() error {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.inflight.Wait()
+	return nil
+}
 
 // writeZip writes the package's zip: the message, then the attachments, each with the
 // package's creation time, so a redelivery holds the same entries (see samefile.go).

@@ -335,16 +335,19 @@ func (h *httpAdapter) Deliver(ctx context.Context, p *Package) (string, error) {
 	h.mu.Unlock()
 	defer h.inflight.Done()
 
-	body, contentType, err := h.body(p)
+	body, contentType, err := h.body(ctx, p)
 	if err != nil {
 		return "", err
 	}
-	// The body is built in memory rather than streamed: it gets a Content-Length, which many
-	// SOAP stacks require.
-	req, err := http.NewRequestWithContext(ctx, h.method, h.url.String(), bytes.NewReader(body))
+	defer body.close()
+	// The body is built before it is sent rather than streamed: it gets a Content-Length,
+	// which many SOAP stacks require.
+	req, err := http.NewRequestWithContext(ctx, h.method, h.url.String(), body.open())
 	if err != nil {
 		return "", Permanent(fmt.Errorf("http: %s: %w", h.target, err))
 	}
+	req.ContentLength = body.size
+	req.GetBody = func() (io.ReadCloser, error) { return body.open(), nil }
 	h.setHeaders(req, p, contentType)
 	resp, err := h.client.Do(req)
 	if err != nil {
@@ -388,8 +391,57 @@ func headerSafe(s string) string {
 
 func xdomeaBase(p *Package) string { return SafeName(p.MessageID + "_" + p.MessageType) }
 
+// requestBody is a built request body: the message in memory, or a package (zip or multipart,
+// with its attachments) in a temporary file, so that a large attachment never has to fit in
+// memory.
+type requestBody struct {
+	mem  []byte
+	file *os.File
+	size int64
+}
+
+func (b *requestBody) open() io.ReadCloser {
+	if b.file != nil {
+		return io.NopCloser(io.NewSectionReader(b.file, 0, b.size))
+	}
+	return io.NopCloser(bytes.NewReader(b.mem))
+}
+
+func (b *requestBody) close() {
+	if b.file != nil {
+		b.file.Close()
+		_ = os.Remove(b.file.Name()) // if it could not be removed at once
+	}
+}
+
+// spoolBody writes a package body into a temporary file (mode 0600). The file is removed at
+// once where the system allows that for an open file, so that not even a crash leaves the
+// package behind.
+func spoolBody(ctx context.Context, write func(io.Writer) error) (*requestBody, error) {
+	f, err := os.CreateTemp("", "amtsbote-http-*")
+	if err != nil {
+		return nil, err
+	}
+	_ = os.Remove(f.Name())
+	b := &requestBody{file: f}
+	if err := write(ctxWriter{ctx, f}); err != nil {
+		b.close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	b.size = info.Size()
+	return b, nil
+}
+
 // body builds the request body as options.package and options.soap ask.
-func (h *httpAdapter) body(p *Package) ([]byte, string, error) {
+func (h *httpAdapter) body(ctx context.Context, p *Package) (*requestBody, string, error) {
 	xmlBody, xmlType := p.XML, p.MessageMediaType()
 	if h.soap != "" && p.MessageExt() != ".xml" {
 		return nil, "", Permanent(fmt.Errorf("http: %s: options.soap wraps XML messages; this destination gets %s", h.target, xmlType))
@@ -401,21 +453,32 @@ func (h *httpAdapter) body(p *Package) ([]byte, string, error) {
 		}
 		xmlBody, xmlType = env, soapContentType(h.soap, h.soapAction)
 	}
-	var buf bytes.Buffer
 	switch h.pkg {
 	case "zip":
-		if err := writeZip(&buf, xdomeaBase(p)+p.MessageExt(), p); err != nil {
-			return nil, "", fmt.Errorf("http: build the zip for %s: %w", h.target, err)
-		}
-		return buf.Bytes(), "application/zip", nil
-	case "multipart":
-		contentType, err := h.writeMultipart(&buf, p, xmlBody, xmlType)
+		body, err := spoolBody(ctx, func(w io.Writer) error { return writeZip(w, xdomeaBase(p)+p.MessageExt(), p) })
 		if err != nil {
-			return nil, "", fmt.Errorf("http: build the multipart body for %s: %w", h.target, err)
+			return nil, "", h.buildError(ctx, "the zip", err)
 		}
-		return buf.Bytes(), contentType, nil
+		return body, "application/zip", nil
+	case "multipart":
+		var contentType string
+		body, err := spoolBody(ctx, func(w io.Writer) (err error) {
+			contentType, err = h.writeMultipart(w, p, xmlBody, xmlType)
+			return err
+		})
+		if err != nil {
+			return nil, "", h.buildError(ctx, "the multipart body", err)
+		}
+		return body, contentType, nil
 	}
-	return xmlBody, xmlType, nil
+	return &requestBody{mem: xmlBody, size: int64(len(xmlBody))}, xmlType, nil
+}
+
+func (h *httpAdapter) buildError(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("http: %s %s: %w", h.method, h.target, err)
+	}
+	return fmt.Errorf("http: build %s for %s: %w", what, h.target, err)
 }
 
 // writeMultipart writes the message part, then one part per attachment. Plain XML goes as

@@ -352,7 +352,8 @@ func TestSMTPConformance(t *testing.T) {
 		Factory: func(o map[string]any) (adapters.Adapter, error) { return adapters.New("smtp", o) },
 		Options: func(t testing.TB) map[string]any {
 			ms = startMailServer(t, mailServerConfig{tls: "starttls", requireTLS: true, spool: t.TempDir()})
-			return ms.options(nil)
+			// The 32 MiB attachment takes a while under the race detector on a busy machine.
+			return ms.options(map[string]any{"timeout": "2m"})
 		},
 		InvalidOptions: map[string]map[string]any{
 			"no host":                        {"host": nil},

@@ -64,14 +64,19 @@ type File struct {
 	Open      func() (io.ReadCloser, error)
 }
 
-// Adapter delivers packages to one destination. Deliver must be idempotent: delivering the same
+// Adapter delivers packages to one destination. Deliver is called concurrently (up to the
+// destination's max_in_flight), must honour ctx, and must be idempotent: delivering the same
 // package again (after a crash or a replay) must not create a second, different artefact.
+//
+// Close may be called while Deliver calls are in flight; it waits for them, and Deliver calls
+// that start after Close began fail with a transient error. (The daemon closes its adapters
+// once on shutdown, after the pipeline stopped or server.shutdown_timeout passed, whichever
+// came first: deliveries may still be running then.) adaptertest checks all of this.
 type Adapter interface {
 	// Deliver hands the package over and returns where it went (e.g. a file path).
 	Deliver(ctx context.Context, p *Package) (artefact string, err error)
-	// Close releases connections. Close may be called while Deliver calls are in flight; it
-	// waits for them, and Deliver calls that start after Close began fail with a transient
-	// error. Inflight implements this.
+	// Close waits for the deliveries in flight, refuses new ones and releases connections
+	// (see Adapter). It is called once; Inflight implements it.
 	Close() error
 }
 

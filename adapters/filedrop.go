@@ -133,6 +133,9 @@ func (f *filedrop) place(ctx context.Context, pf PackageFile) (string, error) {
 	defer os.Remove(tmp.Name())
 	if err := pf.Write(ctxWriter{ctx, tmp}); err != nil {
 		tmp.Close()
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
 		return "", fmt.Errorf("filedrop: write %s: %w", name, err)
 	}
 	if err := ctx.Err(); err != nil {

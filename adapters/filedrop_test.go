@@ -209,17 +209,30 @@ func TestFiledropRemovesStaleTempFiles(t *testing.T) {
 func TestFiledropConformance(t *testing.T) {
 	var dir string
 	adaptertest.Run(t, adaptertest.Harness{
-		New: func(t *testing.T) adapters.Adapter {
+		Factory: func(o map[string]any) (adapters.Adapter, error) { return adapters.New("filedrop", o) },
+		Options: func(t testing.TB) map[string]any {
 			dir = filepath.Join(t.TempDir(), "drop")
-			return newFiledrop(t, dir)
+			return map[string]any{"path": dir}
 		},
-		Received: func(t *testing.T, messageID string) [][]byte { return adaptertest.ZippedXML(dir, messageID) },
-		BreakTransiently: func(t *testing.T) func() {
+		InvalidOptions: map[string]map[string]any{
+			"no path":                     {"path": nil},
+			"an unknown format":           {"format": "tar"},
+			"an unknown placeholder":      {"name": "{nope}_{message_id}"},
+			"a name without the id":       {"name": "{ags}"},
+			"a file mode that is no mode": {"file_mode": "0999"},
+			"a ready suffix with a path":  {"ready_suffix": "../x"},
+		},
+		Received: func(t testing.TB, messageID string) [][]byte { return adaptertest.ZippedXML(dir, messageID) },
+		Attachment: func(t testing.TB, messageID, name string) ([]byte, bool) {
+			return adaptertest.ZippedFile(dir, messageID, name)
+		},
+		Files: func(t testing.TB) map[string][]byte { return adaptertest.DirFiles(t, dir) },
+		BreakTransiently: func(t testing.TB) func() {
 			os.RemoveAll(dir)
 			os.WriteFile(dir, nil, 0o600) // a file where the directory should be
 			return func() { os.Remove(dir) }
 		},
-		BreakPermanently: func(t *testing.T, p *adapters.Package) func() {
+		BreakPermanently: func(t testing.TB, p *adapters.Package) func() {
 			os.MkdirAll(dir, 0o750)
 			name := filepath.Join(dir, p.MessageID+"_"+p.MessageType+".zip")
 			os.WriteFile(name, []byte("another file"), 0o600)

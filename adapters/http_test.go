@@ -121,30 +121,143 @@ func newHTTPAdapter(t *testing.T, options map[string]any) adapters.Adapter {
 	return a
 }
 
+// objectStore is an HTTP receiver that stores each package as one object named by its
+// X-Amtsbote-Message-Id, on disk, as a document store would: the same body again is a
+// redelivery (200), a different one under a stored id is refused (409). It spools what it
+// receives to disk, so that the conformance suite's heap measurement sees the adapter alone.
+type objectStore struct {
+	dir, spool string
+	mu         sync.Mutex
+	answer     func(w http.ResponseWriter) bool // answers instead of storing, when it returns true
+}
+
+func startObjectStore(t testing.TB) (*objectStore, string) {
+	t.Helper()
+	s := &objectStore{dir: t.TempDir(), spool: t.TempDir()}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return s, srv.URL
+}
+
+func (s *objectStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	answer := s.answer
+	s.mu.Unlock()
+	if answer != nil && answer(w) {
+		return
+	}
+	id := r.Header.Get("X-Amtsbote-Message-Id")
+	if id == "" || adapters.SafeName(id) != id {
+		http.Error(w, "X-Amtsbote-Message-Id missing or unusable", http.StatusBadRequest)
+		return
+	}
+	tmp, err := os.CreateTemp(s.spool, "body-*")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer os.Remove(tmp.Name())
+	_, err = io.Copy(tmp, r.Body)
+	tmp.Close()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	target := filepath.Join(s.dir, id)
+	if err := os.Link(tmp.Name(), target); err == nil {
+		w.WriteHeader(http.StatusCreated)
+		return
+	} else if !errors.Is(err, os.ErrExist) {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	ours, _ := os.ReadFile(tmp.Name())
+	stored, _ := os.ReadFile(target)
+	if !bytes.Equal(ours, stored) {
+		http.Error(w, "a different package is stored under this id", http.StatusConflict)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *objectStore) setAnswer(f func(w http.ResponseWriter) bool) {
+	s.mu.Lock()
+	s.answer = f
+	s.mu.Unlock()
+}
+
 func TestHTTPConformance(t *testing.T) {
-	rc, srv := startReceiver(t, nil)
+	var store *objectStore
 	adaptertest.Run(t, adaptertest.Harness{
-		New: func(t *testing.T) adapters.Adapter {
-			return newHTTPAdapter(t, map[string]any{"url": srv.URL + "/messages"})
+		Factory: func(o map[string]any) (adapters.Adapter, error) { return adapters.New("http", o) },
+		Options: func(t testing.TB) map[string]any {
+			var url string
+			store, url = startObjectStore(t)
+			return map[string]any{"url": url + "/messages", "package": "zip"}
 		},
-		Received: func(t *testing.T, messageID string) [][]byte { return rc.storedFor(messageID) },
-		BreakTransiently: func(t *testing.T) func() {
-			rc.setAnswer(func(w http.ResponseWriter) bool {
+		InvalidOptions: map[string]map[string]any{
+			"no url":                        {"url": nil},
+			"a url that is not http":        {"url": "ftp://127.0.0.1/"},
+			"plain http to a remote host":   {"url": "http://fachverfahren.example/"},
+			"an unknown method":             {"method": "DELETE"},
+			"an unknown package":            {"package": "tar"},
+			"a zip in SOAP":                 {"soap": "1.2"},
+			"a reserved header":             {"headers": map[string]any{"Idempotency-Key": "x"}},
+			"a password without a user":     {"basic_password": "geheim"},
+			"a CA file that does not exist": {"url": "https://127.0.0.1/", "ca_file": "/nonexistent/ca.pem"},
+			"a negative timeout":            {"timeout": "-1s"},
+		},
+		Received: func(t testing.TB, messageID string) [][]byte {
+			zipped, err := os.ReadFile(filepath.Join(store.dir, messageID))
+			if err != nil {
+				return nil
+			}
+			for name := range zipEntries(zipped) {
+				if strings.HasSuffix(name, ".xml") {
+					xml, _ := adaptertest.ZipEntry(zipped, name)
+					return [][]byte{xml}
+				}
+			}
+			return [][]byte{[]byte("a stored object without the message")}
+		},
+		Attachment: func(t testing.TB, messageID, name string) ([]byte, bool) {
+			zipped, err := os.ReadFile(filepath.Join(store.dir, messageID))
+			if err != nil {
+				return nil, false
+			}
+			return adaptertest.ZipEntry(zipped, name)
+		},
+		Files: func(t testing.TB) map[string][]byte { return adaptertest.DirFiles(t, store.dir) },
+		BreakTransiently: func(t testing.TB) func() {
+			store.setAnswer(func(w http.ResponseWriter) bool {
 				w.Header().Set("Retry-After", "2")
 				w.WriteHeader(http.StatusServiceUnavailable)
 				return true
 			})
-			return func() { rc.setAnswer(nil) }
+			return func() { store.setAnswer(nil) }
 		},
-		BreakPermanently: func(t *testing.T, p *adapters.Package) func() {
-			rc.setAnswer(func(w http.ResponseWriter) bool {
-				w.WriteHeader(http.StatusBadRequest)
-				io.WriteString(w, "ProzessID fehlt")
-				return true
-			})
-			return func() { rc.setAnswer(nil) }
+		// Another package under the message's id: the receiver refuses to replace it.
+		BreakPermanently: func(t testing.TB, p *adapters.Package) func() {
+			name := filepath.Join(store.dir, p.MessageID)
+			if err := os.WriteFile(name, []byte("another package"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return func() { os.Remove(name) }
 		},
 	})
+}
+
+// zipEntries lists the names in a zip held in memory.
+func zipEntries(zipped []byte) map[string]bool {
+	out := map[string]bool{}
+	zr, err := zip.NewReader(bytes.NewReader(zipped), int64(len(zipped)))
+	if err != nil {
+		return out
+	}
+	for _, f := range zr.File {
+		out[f.Name] = true
+	}
+	return out
 }
 
 func TestHTTPSendsDeduplicationHeaders(t *testing.T) {
@@ -403,7 +516,7 @@ type testCA struct {
 	pool *x509.CertPool
 }
 
-func newTestCA(t *testing.T, name string) *testCA {
+func newTestCA(t testing.TB, name string) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -427,7 +540,7 @@ func newTestCA(t *testing.T, name string) *testCA {
 
 // issue makes a certificate for 127.0.0.1 and localhost, for a server or a client, and writes
 // it and its key into PEM files.
-func (ca *testCA) issue(t *testing.T, name string, usage x509.ExtKeyUsage) (cert tls.Certificate, certFile, keyFile string) {
+func (ca *testCA) issue(t testing.TB, name string, usage x509.ExtKeyUsage) (cert tls.Certificate, certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -459,7 +572,7 @@ func (ca *testCA) issue(t *testing.T, name string, usage x509.ExtKeyUsage) (cert
 	return cert, certFile, keyFile
 }
 
-func writePEM(t *testing.T, path, typ string, der []byte) {
+func writePEM(t testing.TB, path, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
@@ -582,7 +695,7 @@ type mimePart struct {
 	body     []byte
 }
 
-func readMultipart(t *testing.T, contentType string, body []byte) (string, map[string]string, []mimePart) {
+func readMultipart(t testing.TB, contentType string, body []byte) (string, map[string]string, []mimePart) {
 	t.Helper()
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {

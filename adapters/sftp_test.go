@@ -38,19 +38,32 @@ func TestSFTPConformance(t *testing.T) {
 	d := startSSHD(t, nil)
 	var dir string
 	adaptertest.Run(t, adaptertest.Harness{
-		New: func(t *testing.T) adapters.Adapter {
+		Factory: func(o map[string]any) (adapters.Adapter, error) { return adapters.New("sftp", o) },
+		Options: func(t testing.TB) map[string]any {
 			dir = t.TempDir()
-			return newSFTP(t, d.options(dir, nil))
+			return d.options(dir, nil)
 		},
-		Received: func(t *testing.T, messageID string) [][]byte {
-			return receivedXML(t, dir, messageID)
+		InvalidOptions: map[string]map[string]any{
+			"no host":                     {"host": nil},
+			"a port out of range":         {"port": 70000},
+			"no user":                     {"user": nil},
+			"no way to log in":            {"private_key_file": nil},
+			"no way to know the server":   {"known_hosts_file": nil},
+			"a malformed fingerprint":     {"known_hosts_file": nil, "host_key_fingerprint": "MD5:00"},
+			"a file mode that is no mode": {"file_mode": "rw-r-----"},
+			"a negative timeout":          {"io_timeout": "-1s"},
 		},
+		Received: func(t testing.TB, messageID string) [][]byte { return adaptertest.ZippedXML(dir, messageID) },
+		Attachment: func(t testing.TB, messageID, name string) ([]byte, bool) {
+			return adaptertest.ZippedFile(dir, messageID, name)
+		},
+		Files: func(t testing.TB) map[string][]byte { return adaptertest.DirFiles(t, dir) },
 		// The server going away is what a transfer partner's outage looks like.
-		BreakTransiently: func(t *testing.T) func() {
+		BreakTransiently: func(t testing.TB) func() {
 			d.stop(t)
 			return func() { d.start(t) }
 		},
-		BreakPermanently: func(t *testing.T, p *adapters.Package) func() {
+		BreakPermanently: func(t testing.TB, p *adapters.Package) func() {
 			name := filepath.Join(dir, p.MessageID+"_"+p.MessageType+".zip")
 			if err := os.WriteFile(name, []byte("another file"), 0o600); err != nil {
 				t.Fatal(err)
@@ -463,10 +476,6 @@ func newSFTP(t *testing.T, options map[string]any) adapters.Adapter {
 	return a
 }
 
-func receivedXML(t *testing.T, dir, messageID string) [][]byte {
-	return adaptertest.ZippedXML(dir, messageID)
-}
-
 // sshd is an OpenSSH server on a loopback port with its own keys and configuration.
 type sshd struct {
 	bin, config string
@@ -567,7 +576,7 @@ func startSSHD(t *testing.T, settings map[string]string) *sshd {
 	return d
 }
 
-func (d *sshd) start(t *testing.T) {
+func (d *sshd) start(t testing.TB) {
 	if err := d.tryStart(); err != nil {
 		t.Fatalf("restart sshd: %v\nsshd log:\n%s", err, d.log)
 	}
@@ -611,7 +620,7 @@ func (d *sshd) tryStart() error {
 }
 
 // stop ends sshd and the processes it forked for connections, which would otherwise outlive it.
-func (d *sshd) stop(t *testing.T) {
+func (d *sshd) stop(t testing.TB) {
 	if d.cmd == nil {
 		return
 	}

@@ -7,12 +7,14 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"mime"
 	"net"
 	"net/mail"
 	"net/textproto"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +40,8 @@ type mailServer struct {
 }
 
 type storedMail struct {
-	raw  []byte
+	raw  []byte // or, with a spool directory, in the file path
+	path string
 	tls  bool
 	user string
 	to   []string
@@ -48,9 +51,22 @@ type mailServerConfig struct {
 	tls        string            // "starttls", "implicit" or "none"
 	requireTLS bool              // refuse MAIL FROM before STARTTLS
 	users      map[string]string // when set, AUTH PLAIN is required
+	spool      string            // when set, mails are kept in files there, not in memory
 }
 
-func startMailServer(t *testing.T, cfg mailServerConfig) *mailServer {
+// content is the mail as received.
+func (m storedMail) content(t testing.TB) []byte {
+	if m.path == "" {
+		return m.raw
+	}
+	raw, err := os.ReadFile(m.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func startMailServer(t testing.TB, cfg mailServerConfig) *mailServer {
 	t.Helper()
 	ms := &mailServer{ca: newTestCA(t, "mail-ca")}
 	cert, _, _ := ms.ca.issue(t, "mail", x509.ExtKeyUsageServerAuth)
@@ -80,6 +96,7 @@ func startMailServer(t *testing.T, cfg mailServerConfig) *mailServer {
 	}()
 	t.Cleanup(func() {
 		srv.Close()
+		ln.Close() // Serve may not have taken the listener yet when the test is that quick
 		<-served
 		tracked.wait(t)
 	})
@@ -103,7 +120,7 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	return &trackedConn{Conn: c, done: l.open.Done}, nil
 }
 
-func (l *trackingListener) wait(t *testing.T) {
+func (l *trackingListener) wait(t testing.TB) {
 	closed := make(chan struct{})
 	go func() { l.open.Wait(); close(closed) }()
 	select {
@@ -203,16 +220,37 @@ func (s *mailSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 }
 
 func (s *mailSession) Data(r io.Reader) error {
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		return err
+	m := storedMail{user: s.user, to: s.to}
+	_, m.tls = s.conn.TLSConnectionState()
+	if s.cfg.spool != "" {
+		f, err := os.CreateTemp(s.cfg.spool, "mail-*")
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(f, r)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = s.server.failure("data")
+		}
+		if err != nil {
+			os.Remove(f.Name())
+			return err
+		}
+		m.path = f.Name()
+	} else {
+		raw, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		if err := s.server.failure("data"); err != nil {
+			return err
+		}
+		m.raw = raw
 	}
-	if err := s.server.failure("data"); err != nil {
-		return err
-	}
-	_, isTLS := s.conn.TLSConnectionState()
 	s.server.mu.Lock()
-	s.server.mails = append(s.server.mails, storedMail{raw: raw, tls: isTLS, user: s.user, to: s.to})
+	s.server.mails = append(s.server.mails, m)
 	s.server.mu.Unlock()
 	return nil
 }
@@ -227,7 +265,7 @@ type parsedMail struct {
 	contentType string
 }
 
-func parseMail(t *testing.T, raw []byte) parsedMail {
+func parseMail(t testing.TB, raw []byte) parsedMail {
 	t.Helper()
 	m, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
@@ -249,11 +287,11 @@ func parseMail(t *testing.T, raw []byte) parsedMail {
 
 // received is what a mailbox that drops duplicate Message-IDs shows for the message: one
 // entry per distinct Message-ID, holding the decoded XML attachment.
-func (ms *mailServer) received(t *testing.T, messageID string) [][]byte {
+func (ms *mailServer) received(t testing.TB, messageID string) [][]byte {
 	seen := map[string]bool{}
 	var out [][]byte
 	for _, m := range ms.stored() {
-		pm := parseMail(t, m.raw)
+		pm := parseMail(t, m.content(t))
 		if pm.header.Get("X-Amtsbote-Message-Id") != messageID || seen[pm.header.Get("Message-Id")] {
 			continue
 		}
@@ -277,15 +315,65 @@ func newSMTPAdapter(t *testing.T, options map[string]any) adapters.Adapter {
 	return a
 }
 
+// attachment is the named attachment of the first mail for the message.
+func (ms *mailServer) attachment(t testing.TB, messageID, name string) ([]byte, bool) {
+	for _, m := range ms.stored() {
+		pm := parseMail(t, m.content(t))
+		if pm.header.Get("X-Amtsbote-Message-Id") != messageID {
+			continue
+		}
+		for _, p := range pm.parts {
+			if p.filename == name {
+				return p.body, true
+			}
+		}
+		return nil, false
+	}
+	return nil, false
+}
+
+// mailbox lists the mails received, each named by its number and Message-ID.
+func (ms *mailServer) mailbox(t testing.TB) map[string][]byte {
+	out := map[string][]byte{}
+	for i, m := range ms.stored() {
+		raw := m.content(t)
+		msg, err := mail.ReadMessage(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("unreadable mail: %v", err)
+		}
+		out[fmt.Sprintf("%03d %s", i+1, msg.Header.Get("Message-Id"))] = raw
+	}
+	return out
+}
+
 func TestSMTPConformance(t *testing.T) {
-	ms := startMailServer(t, mailServerConfig{tls: "starttls", requireTLS: true})
+	var ms *mailServer
 	adaptertest.Run(t, adaptertest.Harness{
-		New:      func(t *testing.T) adapters.Adapter { return newSMTPAdapter(t, ms.options(nil)) },
-		Received: ms.received,
-		BreakTransiently: func(t *testing.T) func() {
+		Factory: func(o map[string]any) (adapters.Adapter, error) { return adapters.New("smtp", o) },
+		Options: func(t testing.TB) map[string]any {
+			ms = startMailServer(t, mailServerConfig{tls: "starttls", requireTLS: true, spool: t.TempDir()})
+			// The 32 MiB attachment takes a while under the race detector on a busy machine.
+			return ms.options(map[string]any{"timeout": "2m"})
+		},
+		InvalidOptions: map[string]map[string]any{
+			"no host":                        {"host": nil},
+			"a port out of range":            {"port": 0x10000},
+			"an unknown tls mode":            {"tls": "maybe"},
+			"no sender":                      {"from": nil},
+			"a sender that is no address":    {"from": "Amtsbote"},
+			"no recipient":                   {"to": nil},
+			"a user without a password":      {"username": "amtsbote"},
+			"an unknown subject placeholder": {"subject": "{nope}"},
+			"a CA file that does not exist":  {"ca_file": "/nonexistent/ca.pem"},
+			"plain text to a remote host":    {"host": "mail.example", "tls": "none", "ca_file": nil},
+		},
+		Received:   func(t testing.TB, messageID string) [][]byte { return ms.received(t, messageID) },
+		Attachment: func(t testing.TB, messageID, name string) ([]byte, bool) { return ms.attachment(t, messageID, name) },
+		Files:      func(t testing.TB) map[string][]byte { return ms.mailbox(t) },
+		BreakTransiently: func(t testing.TB) func() {
 			return ms.setFailure("rcpt", 451)
 		},
-		BreakPermanently: func(t *testing.T, p *adapters.Package) func() {
+		BreakPermanently: func(t testing.TB, p *adapters.Package) func() {
 			return ms.setFailure("rcpt", 550)
 		},
 	})

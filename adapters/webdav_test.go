@@ -78,24 +78,34 @@ func newWebDAVAdapter(t testing.TB, options map[string]any) adapters.Adapter {
 }
 
 func TestWebDAVConformance(t *testing.T) {
-	d := startDAV(t, nil)
+	var d *davServer
+	dir := func() string { return filepath.Join(d.root, "eakte", "in") }
 	adaptertest.Run(t, adaptertest.Harness{
-		New: func(t *testing.T) adapters.Adapter {
-			return newWebDAVAdapter(t, map[string]any{"url": d.srv.URL + "/eakte/in"})
+		Factory: func(o map[string]any) (adapters.Adapter, error) { return adapters.New("webdav", o) },
+		Options: func(t testing.TB) map[string]any {
+			d = startDAV(t, nil)
+			return map[string]any{"url": d.srv.URL + "/eakte/in"}
 		},
-		Received: func(t *testing.T, messageID string) [][]byte {
-			return adaptertest.ZippedXML(filepath.Join(d.root, "eakte", "in"), messageID)
+		InvalidOptions: map[string]map[string]any{
+			"no url":                 {"url": nil},
+			"a url that is not http": {"url": "ftp://127.0.0.1/x"},
+			"an unknown format":      {"format": "tar"},
+			"an unknown placeholder": {"name": "{nope}_{message_id}"},
 		},
-		BreakTransiently: func(t *testing.T) func() {
+		Received: func(t testing.TB, messageID string) [][]byte { return adaptertest.ZippedXML(dir(), messageID) },
+		Attachment: func(t testing.TB, messageID, name string) ([]byte, bool) {
+			return adaptertest.ZippedFile(dir(), messageID, name)
+		},
+		Files: func(t testing.TB) map[string][]byte { return adaptertest.DirFiles(t, d.root) },
+		BreakTransiently: func(t testing.TB) func() {
 			d.set(func(d *davServer) {
 				d.broken = func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }
 			})
 			return func() { d.set(func(d *davServer) { d.broken = nil }) }
 		},
-		BreakPermanently: func(t *testing.T, p *adapters.Package) func() {
-			dir := filepath.Join(d.root, "eakte", "in")
-			os.MkdirAll(dir, 0o750)
-			name := filepath.Join(dir, p.MessageID+"_"+p.MessageType+".zip")
+		BreakPermanently: func(t testing.TB, p *adapters.Package) func() {
+			os.MkdirAll(dir(), 0o750)
+			name := filepath.Join(dir(), p.MessageID+"_"+p.MessageType+".zip")
 			os.WriteFile(name, []byte("another file"), 0o600)
 			return func() { os.Remove(name) }
 		},

@@ -56,26 +56,17 @@ func TestValidateAgreesWithXmllint(t *testing.T) {
 	}
 }
 
-func TestValidateOutputAndExitCodes(t *testing.T) {
-	valid := corpus + "/valid/Abgabe.Abgabe.0401-gewerbeanmeldung.xml"
-	invalid := corpus + "/invalid/Abgabe.Abgabe.0401-missing-prozessid.xml"
-	codes := corpus + "/codelist-invalid/Abgabe.Abgabe.0401-unknown-dateiformat.xml"
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		want     []string
-	}{
-		{"all valid", []string{valid}, 0, []string{valid + ": valid"}},
-		{"one invalid", []string{valid, invalid}, 1, []string{valid + ": valid", invalid + ": invalid", invalid + ":4: /xdomea:Abgabe.Abgabe.0401/xdomea:Kopf/xdomea:Nachrichtentyp: "}},
-		{"explicit schema", []string{"--schema", "xdomea-3.0.0", valid}, 0, []string{": valid"}},
-		{"codes unchecked by default", []string{codes}, 0, []string{": valid"}},
-		{"codes checked on request", []string{"--check-codes", codes}, 1, []string{`code "999" is not in code list`}},
-		{"unknown schema id", []string{"--schema", "xbau-2.3", valid}, 2, []string{`--schema "xbau-2.3": no such schema set`}},
-		{"missing file", []string{"nope.xml"}, 2, []string{"nope.xml"}},
-		{"bad format", []string{"--format", "yaml", valid}, 2, []string{"--format"}},
-		{"no files", []string{}, 2, []string{"requires at least 1 arg"}},
-	}
+// validateCase is one run of amtsbote validate against the demo configuration: its arguments,
+// the exit code and what the output must contain.
+type validateCase struct {
+	name     string
+	args     []string
+	wantCode int
+	want     []string
+}
+
+func runValidateCases(t *testing.T, tests []validateCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := runCLI(append([]string{"validate", "--config", demoConfig}, tt.args...)...)
@@ -89,6 +80,24 @@ func TestValidateOutputAndExitCodes(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestValidateOutputAndExitCodes(t *testing.T) {
+	valid := corpus + "/valid/Abgabe.Abgabe.0401-gewerbeanmeldung.xml"
+	invalid := corpus + "/invalid/Abgabe.Abgabe.0401-missing-prozessid.xml"
+	codes := corpus + "/codelist-invalid/Abgabe.Abgabe.0401-unknown-dateiformat.xml"
+	tests := []validateCase{
+		{"all valid", []string{valid}, 0, []string{valid + ": valid"}},
+		{"one invalid", []string{valid, invalid}, 1, []string{valid + ": valid", invalid + ": invalid", invalid + ":4: /xdomea:Abgabe.Abgabe.0401/xdomea:Kopf/xdomea:Nachrichtentyp: "}},
+		{"explicit schema", []string{"--schema", "xdomea-3.0.0", valid}, 0, []string{": valid"}},
+		{"codes unchecked by default", []string{codes}, 0, []string{": valid"}},
+		{"codes checked on request", []string{"--check-codes", codes}, 1, []string{`code "999" is not in code list`}},
+		{"unknown schema id", []string{"--schema", "xbau-2.3", valid}, 2, []string{`--schema "xbau-2.3": no such schema set`}},
+		{"missing file", []string{"nope.xml"}, 2, []string{"nope.xml"}},
+		{"bad format", []string{"--format", "yaml", valid}, 2, []string{"--format"}},
+		{"no files", []string{}, 2, []string{"requires at least 1 arg"}},
+	}
+	runValidateCases(t, tests)
 }
 
 func TestValidateJSON(t *testing.T) {
@@ -160,31 +169,14 @@ func TestValidateOneParserOneVerdict(t *testing.T) {
 	latinFile := write("latin1.xml", latin)
 	utf16File := write("utf16.xml", "\xff\xfe<\x00r\x00/\x00>\x00")
 	foreign := write("foreign.xml", `<?xml version="1.0"?><x:a xmlns:x="urn:example:nobody"/>`)
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		want     []string
-	}{
+	tests := []validateCase{
 		{"latin-1 by namespace", []string{latinFile}, 0, []string{"latin1.xml: valid"}},
 		{"latin-1 with --schema", []string{"--schema", "xdomea-3.0.0", latinFile}, 0, []string{"latin1.xml: valid"}},
 		{"utf-16 says why", []string{utf16File}, 1, []string{"utf16.xml:1:1: UTF-16 and UTF-32 documents are not accepted; send UTF-8"}},
 		{"unknown namespace among others", []string{foreign, latinFile}, 1, []string{
 			`foreign.xml: invalid`, `no schema set is configured for the root element's namespace "urn:example:nobody"`, "latin1.xml: valid"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := runCLI(append([]string{"validate", "--config", demoConfig}, tt.args...)...)
-			if code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\n%s%s", code, tt.wantCode, out, errOut)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(out+errOut, w) {
-					t.Errorf("output lacks %q:\n%s%s", w, out, errOut)
-				}
-			}
-		})
-	}
+	runValidateCases(t, tests)
 	// JSON output has a verdict for every file.
 	code, out, _ := runCLI("validate", "--config", demoConfig, "--format", "json", foreign, latinFile)
 	var got struct{ Files []struct{ Valid bool } }

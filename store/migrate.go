@@ -127,49 +127,9 @@ var sqliteMigrations = []string{
 	INSERT INTO callback_portals SELECT DISTINCT portal FROM submissions;
 	DROP TRIGGER IF EXISTS submission_created_callback;
 	DROP TRIGGER IF EXISTS submission_status_callback;`,
-	// Documents: where a file came from (the portal, or generated: the readable application),
-	// its format as its content shows it, and the title the portal gave it; the message's media
-	// type (XÖV XML, or JSON for a Fachverfahren's own intake format); the id a receiving system
-	// gave the delivered object (a receipt's, e.g. xdomea 0630's DMS id).
-	`ALTER TABLE attachments ADD COLUMN origin TEXT NOT NULL DEFAULT 'portal';
-	ALTER TABLE attachments ADD COLUMN title TEXT NOT NULL DEFAULT '';
-	ALTER TABLE attachments ADD COLUMN format TEXT NOT NULL DEFAULT '';
-	ALTER TABLE attachments ADD COLUMN format_version TEXT NOT NULL DEFAULT '';
-	ALTER TABLE attachments ADD COLUMN pdfa TEXT NOT NULL DEFAULT '';
-	ALTER TABLE messages ADD COLUMN media_type TEXT NOT NULL DEFAULT 'application/xml';
-	ALTER TABLE deliveries ADD COLUMN remote_id TEXT NOT NULL DEFAULT '';`,
-	// Channels: a submission came from a portal's HTTP API or from FIT-Connect (channel), its
-	// data is JSON or XML (data_type), the identification's level of assurance and account type
-	// (trust), and what the channel says about it besides the data (meta: JSON, personal, purged).
-	// The FIT-Connect inbox knows every FIT-Connect submission once, whatever told amtsbote of
-	// it (a callback, a poll, another instance), and keeps the decision until the delivery
-	// service has it.
-	`ALTER TABLE submissions ADD COLUMN channel TEXT NOT NULL DEFAULT '';
-	ALTER TABLE submissions ADD COLUMN data_type TEXT NOT NULL DEFAULT 'application/json';
-	ALTER TABLE submissions ADD COLUMN trust_level TEXT NOT NULL DEFAULT '';
-	ALTER TABLE submissions ADD COLUMN account_type TEXT NOT NULL DEFAULT '';
-	ALTER TABLE submissions ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
-	CREATE TABLE fitconnect_inbox (
-		submission_id TEXT PRIMARY KEY,
-		case_id TEXT NOT NULL DEFAULT '',
-		subscription TEXT NOT NULL,
-		destination_id TEXT NOT NULL,
-		state TEXT NOT NULL,
-		decision TEXT NOT NULL DEFAULT '',
-		problems TEXT NOT NULL DEFAULT '',
-		set_token TEXT NOT NULL DEFAULT '',
-		amtsbote_id TEXT NOT NULL DEFAULT '',
-		attempts INTEGER NOT NULL DEFAULT 0,
-		last_error TEXT NOT NULL DEFAULT '',
-		seen_at BIGINT NOT NULL,
-		submitted_at BIGINT NOT NULL DEFAULT 0,
-		decided_at BIGINT NOT NULL DEFAULT 0,
-		sent_at BIGINT NOT NULL DEFAULT 0,
-		updated_at BIGINT NOT NULL
-	);
-	CREATE INDEX fitconnect_inbox_state ON fitconnect_inbox (state, seen_at);`,
-	// Reprocess and retention select submissions by status and age.
-	`CREATE INDEX IF NOT EXISTS submissions_status ON submissions (status, updated_at);`,
+	migrateDocuments,
+	migrateChannels,
+	migrateStatusIndex,
 }
 
 // postgresMigrations are applied in order; the table schema_version records how many ran.
@@ -272,24 +232,32 @@ var postgresMigrations = []string{
 	// Attachments are mostly compressed already (PDF, images): storing chunks uncompressed saves
 	// PostgreSQL a futile compression attempt on every chunk.
 	`ALTER TABLE attachment_chunks ALTER COLUMN data SET STORAGE EXTERNAL;`,
-	// Documents: where a file came from (the portal, or generated: the readable application),
-	// its format as its content shows it, and the title the portal gave it; the message's media
-	// type (XÖV XML, or JSON for a Fachverfahren's own intake format); the id a receiving system
-	// gave the delivered object (a receipt's, e.g. xdomea 0630's DMS id).
-	`ALTER TABLE attachments ADD COLUMN origin TEXT NOT NULL DEFAULT 'portal';
+	migrateDocuments,
+	migrateChannels,
+	migrateStatusIndex,
+}
+
+// The migrations whose statements are the same on both stores.
+
+// Documents: where a file came from (the portal, or generated: the readable application),
+// its format as its content shows it, and the title the portal gave it; the message's media
+// type (XÖV XML, or JSON for a Fachverfahren's own intake format); the id a receiving system
+// gave the delivered object (a receipt's, e.g. xdomea 0630's DMS id).
+const migrateDocuments = `ALTER TABLE attachments ADD COLUMN origin TEXT NOT NULL DEFAULT 'portal';
 	ALTER TABLE attachments ADD COLUMN title TEXT NOT NULL DEFAULT '';
 	ALTER TABLE attachments ADD COLUMN format TEXT NOT NULL DEFAULT '';
 	ALTER TABLE attachments ADD COLUMN format_version TEXT NOT NULL DEFAULT '';
 	ALTER TABLE attachments ADD COLUMN pdfa TEXT NOT NULL DEFAULT '';
 	ALTER TABLE messages ADD COLUMN media_type TEXT NOT NULL DEFAULT 'application/xml';
-	ALTER TABLE deliveries ADD COLUMN remote_id TEXT NOT NULL DEFAULT '';`,
-	// Channels: a submission came from a portal's HTTP API or from FIT-Connect (channel), its
-	// data is JSON or XML (data_type), the identification's level of assurance and account type
-	// (trust), and what the channel says about it besides the data (meta: JSON, personal, purged).
-	// The FIT-Connect inbox knows every FIT-Connect submission once, whatever told amtsbote of
-	// it (a callback, a poll, another instance), and keeps the decision until the delivery
-	// service has it.
-	`ALTER TABLE submissions ADD COLUMN channel TEXT NOT NULL DEFAULT '';
+	ALTER TABLE deliveries ADD COLUMN remote_id TEXT NOT NULL DEFAULT '';`
+
+// Channels: a submission came from a portal's HTTP API or from FIT-Connect (channel), its
+// data is JSON or XML (data_type), the identification's level of assurance and account type
+// (trust), and what the channel says about it besides the data (meta: JSON, personal, purged).
+// The FIT-Connect inbox knows every FIT-Connect submission once, whatever told amtsbote of
+// it (a callback, a poll, another instance), and keeps the decision until the delivery
+// service has it.
+const migrateChannels = `ALTER TABLE submissions ADD COLUMN channel TEXT NOT NULL DEFAULT '';
 	ALTER TABLE submissions ADD COLUMN data_type TEXT NOT NULL DEFAULT 'application/json';
 	ALTER TABLE submissions ADD COLUMN trust_level TEXT NOT NULL DEFAULT '';
 	ALTER TABLE submissions ADD COLUMN account_type TEXT NOT NULL DEFAULT '';
@@ -312,10 +280,10 @@ var postgresMigrations = []string{
 		sent_at BIGINT NOT NULL DEFAULT 0,
 		updated_at BIGINT NOT NULL
 	);
-	CREATE INDEX fitconnect_inbox_state ON fitconnect_inbox (state, seen_at);`,
-	// Reprocess and retention select submissions by status and age.
-	`CREATE INDEX IF NOT EXISTS submissions_status ON submissions (status, updated_at);`,
-}
+	CREATE INDEX fitconnect_inbox_state ON fitconnect_inbox (state, seen_at);`
+
+// Reprocess and retention select submissions by status and age.
+const migrateStatusIndex = `CREATE INDEX IF NOT EXISTS submissions_status ON submissions (status, updated_at);`
 
 func (s *Store) migrations() []string {
 	if s.Driver == Postgres {

@@ -174,16 +174,21 @@ func (r *Receiver) fetch(msg *message.Message, tx wmsql.Tx) error {
 	r.Metrics.FitConnectReceived.WithLabelValues(e.DestinationID).Inc()
 
 	problems := rec.Problems
-	var route *routes.Route
+	now := r.now()
+	// The amtsbote submission, made once a route takes it: checked, then stored if accepted.
+	var made store.Submission
+	var atts []store.Attachment
 	if len(problems) == 0 {
 		snap := r.Current()
 		defer snap.Release()
-		var why string
-		route, why = r.route(snap, sub, dest, rec)
+		route, why := r.route(snap, sub, dest, rec)
 		if route == nil {
 			// amtsbote cannot place it: an operator must add a route. Not the citizen's fault,
 			// so no reject; it waits (FITKO rejects it itself after 14 days) and says so.
 			return r.retry(ctx, tx, e, TopicFetch, "route", errors.New(why), log)
+		}
+		if made, atts, err = newSubmission(sub, dest, route, e, rec, now); err != nil {
+			return err
 		}
 		if ok, why := route.Admits(rec.Trust); !ok {
 			problems = append(problems, Problem{Type: TrustLevelProblem, Title: "Vertrauensniveau zu niedrig",
@@ -191,11 +196,7 @@ func (r *Receiver) fetch(msg *message.Message, tx wmsql.Tx) error {
 		} else if route.Schema != nil || route.CheckAtIntake {
 			// The route's JSON Schema, and with check_at_intake a dry run of the mapping: what
 			// would fail later is rejected now, as the portal intake refuses it.
-			s, atts, err := newSubmission(sub, dest, route, e, rec, r.now())
-			if err != nil {
-				return err
-			}
-			checked, err := pipeline.Check(s, atts, route, snap, r.now)
+			checked, err := pipeline.Check(made, atts, route, snap, r.now)
 			if err != nil {
 				return err
 			}
@@ -204,13 +205,12 @@ func (r *Receiver) fetch(msg *message.Message, tx wmsql.Tx) error {
 			}
 		}
 	}
-	now := r.now()
 	var accepted string
 	if len(problems) == 0 {
-		accepted, err = r.store(ctx, tx, sub, dest, route, e, rec, now)
-		if err != nil {
+		if err := r.store(ctx, tx, sub, e, rec, made, atts, now); err != nil {
 			return err
 		}
+		accepted = made.ID
 	}
 	set, err := NewDecision(e.DestinationID, id, e.CaseID, rec.Tags, problems, now)
 	if err != nil {
@@ -245,7 +245,7 @@ func (r *Receiver) fetch(msg *message.Message, tx wmsql.Tx) error {
 		}
 		log.Info("FIT-Connect submission fails its checks; it will be rejected", "problems", strings.Join(names, "; "))
 	} else {
-		log.Info("FIT-Connect submission accepted into amtsbote", "submission_id", accepted, "route", route.ID,
+		log.Info("FIT-Connect submission accepted into amtsbote", "submission_id", accepted, "route", made.Route,
 			"attachments", len(rec.Attachments), "trust_level", rec.Trust)
 	}
 	return nil
@@ -349,27 +349,23 @@ func newSubmission(sub *Subscription, dest config.FitConnectDestination, route *
 }
 
 // store makes the accepted submission an amtsbote submission in the fetch transaction.
-func (r *Receiver) store(ctx context.Context, tx wmsql.Tx, sub *Subscription, dest config.FitConnectDestination, route *routes.Route,
-	e store.InboxEntry, rec *Received, now time.Time) (string, error) {
-	s, atts, err := newSubmission(sub, dest, route, e, rec, now)
-	if err != nil {
-		return "", err
-	}
+func (r *Receiver) store(ctx context.Context, tx wmsql.Tx, sub *Subscription, e store.InboxEntry, rec *Received,
+	s store.Submission, atts []store.Attachment, now time.Time) error {
 	if err := store.InsertSubmission(ctx, tx, s, atts); err != nil {
-		return "", err
+		return err
 	}
 	detail := fmt.Sprintf("FIT-Connect submission %s (case %s, destination %s)", e.SubmissionID, e.CaseID, e.DestinationID)
 	if rec.TrustNote != "" {
 		detail += "; " + rec.TrustNote
 	}
 	if err := store.AddEvent(ctx, tx, s.ID, store.Event{At: now, Type: "fitconnect_received", Detail: detail}); err != nil {
-		return "", err
+		return err
 	}
 	if err := store.Audit(ctx, tx, store.AuditEntry{At: now, Actor: "fitconnect:" + sub.Config.ID, Action: "submit", Subject: s.ID,
 		Detail: "FIT-Connect submission " + e.SubmissionID}); err != nil {
-		return "", err
+		return err
 	}
-	return s.ID, pipeline.Publish(tx, pipeline.TopicSubmissions, pipeline.NewWork(ctx, s.ID, now))
+	return pipeline.Publish(tx, pipeline.TopicSubmissions, pipeline.NewWork(ctx, s.ID, now))
 }
 
 // checkProblem is what a route's check at intake found, as one schema-violation of the data:

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -171,6 +172,11 @@ type Portal struct {
 	CallbackSecretFile string `mapstructure:"callback_secret_file"`
 	// CallbackSecret is the secret itself, for tests and demos; prefer CallbackSecretFile.
 	CallbackSecret string `mapstructure:"callback_secret"`
+}
+
+// MayUse applies the portal's allow-list of routes: any route when it lists none.
+func (p Portal) MayUse(routeID string) bool {
+	return len(p.Routes) == 0 || slices.Contains(p.Routes, routeID)
 }
 
 // Secret returns the portal's callback secret.

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -233,7 +232,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 func portalMayUse(snap *snapshot.Snapshot, portalID, routeID string) bool {
 	for _, p := range snap.Config.Portals {
 		if p.ID == portalID {
-			return len(p.Routes) == 0 || slices.Contains(p.Routes, routeID)
+			return p.MayUse(routeID)
 		}
 	}
 	return false

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -78,7 +77,7 @@ func reroute(sub store.Submission, snap *snapshot.Snapshot) (*routes.Route, stri
 	}
 	if sub.Channel == store.ChannelPortal {
 		for _, p := range snap.Config.Portals {
-			if p.ID == sub.Portal && len(p.Routes) > 0 && !slices.Contains(p.Routes, rt.ID) {
+			if p.ID == sub.Portal && !p.MayUse(rt.ID) {
 				return nil, fmt.Sprintf("reprocess: portal %s may not submit to route %s (portals[].routes)", sub.Portal, rt.ID)
 			}
 		}

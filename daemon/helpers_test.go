@@ -88,7 +88,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func demoSubmission(t testing.TB) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile("../fixtures/demo/submission.json")
+	return sampleSubmission(t, "submission.json")
+}
+
+// sampleSubmission reads one of the demo's sample submissions (fixtures/demo/FILE).
+func sampleSubmission(t testing.TB, file string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile("../fixtures/demo/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}

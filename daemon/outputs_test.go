@@ -21,20 +21,6 @@ import (
 	"github.com/amtsbote/amtsbote/dataschema"
 )
 
-// sampleSubmission reads one of the demo's sample submissions.
-func sampleSubmission(t *testing.T, file string) map[string]any {
-	t.Helper()
-	raw, err := os.ReadFile("../fixtures/demo/" + file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // jsonReceiver is a REST endpoint that keeps what it was sent.
 type jsonReceiver struct {
 	mu       sync.Mutex

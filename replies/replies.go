@@ -15,6 +15,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/amtsbote/amtsbote/store"
 )
 
 // Kinds of reply.
@@ -31,9 +33,9 @@ var Kinds = []string{KindBescheid, KindNachforderung, KindStatus, KindAbschluss}
 // Citizen-visible statuses a reply moves a submission to (after delivered or acknowledged).
 // A submission never moves backwards: in_progress < decided < closed.
 const (
-	StatusInProgress = "in_progress"
-	StatusDecided    = "decided"
-	StatusClosed     = "closed"
+	StatusInProgress = store.StatusInProgress
+	StatusDecided    = store.StatusDecided
+	StatusClosed     = store.StatusClosed
 )
 
 // Channels a reply travels by.

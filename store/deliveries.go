@@ -221,7 +221,8 @@ func (s *Store) Deliveries(ctx context.Context, submissionID string) ([]Delivery
 // RefreshStatus derives a submission's status from its deliveries, so that two destinations
 // finishing at the same time cannot both miss the other's outcome: processing while any delivery
 // is pending, else dead if any is dead, else rejected if a receipt refused one, else acknowledged
-// when receipts confirmed all, else delivered.
+// when receipts confirmed all, else delivered. A status a Fachverfahren's reply set (in
+// progress, decided, closed) stays: the applicant sees what the authority said (AdvanceStatus).
 //
 // It first locks the submission's row (a write to it): on PostgreSQL a concurrent refresh of the
 // same submission waits there until the other transaction commits, and the deriving statement,
@@ -237,7 +238,7 @@ func RefreshStatus(ctx context.Context, ex Execer, submissionID string, at time.
 			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = $2 AND status = '`+DeliveryRejected+`') THEN '`+StatusRejected+`'
 			WHEN NOT EXISTS (SELECT 1 FROM deliveries WHERE submission_id = $2 AND status != '`+DeliveryAcknowledged+`') THEN '`+StatusAcknowledged+`'
 			ELSE '`+StatusDelivered+`' END
-		WHERE id = $2`, ms(at), submissionID)
+		WHERE id = $2 AND status NOT IN ('`+StatusInProgress+`', '`+StatusDecided+`', '`+StatusClosed+`')`, ms(at), submissionID)
 	if err != nil {
 		return fmt.Errorf("refresh status of submission %s: %w", submissionID, err)
 	}

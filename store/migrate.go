@@ -130,6 +130,7 @@ var sqliteMigrations = []string{
 	migrateDocuments,
 	migrateChannels,
 	migrateStatusIndex,
+	migrateReplies("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "BLOB"),
 }
 
 // postgresMigrations are applied in order; the table schema_version records how many ran.
@@ -235,6 +236,7 @@ var postgresMigrations = []string{
 	migrateDocuments,
 	migrateChannels,
 	migrateStatusIndex,
+	migrateReplies("BIGSERIAL PRIMARY KEY", "BIGINT", "BYTEA"),
 }
 
 // The migrations whose statements are the same on both stores.
@@ -444,4 +446,61 @@ func (s *Store) SetCallbackPortals(ctx context.Context, portals []string) error 
 		}
 		return nil
 	})
+}
+
+// Replies: a Fachverfahren's answers (Bescheid, Nachforderung, status, Abschluss) with their
+// documents (content in attachment_chunks under the reply's id), their delivery per channel
+// back to the applicant, and the replies that could not be taken, filed for operators.
+func migrateReplies(serial, bigint, blob string) string {
+	return `CREATE TABLE replies (
+		id TEXT PRIMARY KEY,
+		submission_id TEXT NOT NULL REFERENCES submissions (id),
+		source TEXT NOT NULL,
+		via TEXT NOT NULL,
+		external_id TEXT,
+		kind TEXT NOT NULL,
+		status TEXT NOT NULL,
+		subject TEXT NOT NULL DEFAULT '',
+		text TEXT NOT NULL DEFAULT '',
+		message_type TEXT NOT NULL DEFAULT '',
+		message ` + blob + `,
+		received_at ` + bigint + ` NOT NULL,
+		purged_at ` + bigint + ` NOT NULL DEFAULT 0
+	);
+	CREATE UNIQUE INDEX replies_external ON replies (source, external_id) WHERE external_id IS NOT NULL;
+	CREATE INDEX replies_submission ON replies (submission_id, received_at);
+	CREATE TABLE reply_documents (
+		reply_id TEXT NOT NULL REFERENCES replies (id),
+		seq INTEGER NOT NULL,
+		name TEXT NOT NULL,
+		media_type TEXT NOT NULL,
+		size ` + bigint + ` NOT NULL,
+		sha256 TEXT NOT NULL,
+		PRIMARY KEY (reply_id, seq)
+	);
+	CREATE TABLE reply_deliveries (
+		reply_id TEXT NOT NULL REFERENCES replies (id),
+		channel TEXT NOT NULL,
+		status TEXT NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		last_error TEXT NOT NULL DEFAULT '',
+		next_attempt_at ` + bigint + ` NOT NULL DEFAULT 0,
+		artefact TEXT NOT NULL DEFAULT '',
+		created_at ` + bigint + ` NOT NULL,
+		updated_at ` + bigint + ` NOT NULL,
+		PRIMARY KEY (reply_id, channel)
+	);
+	CREATE INDEX reply_deliveries_status ON reply_deliveries (status, updated_at);
+	CREATE TABLE filed_replies (
+		id ` + serial + `,
+		received_at ` + bigint + ` NOT NULL,
+		via TEXT NOT NULL,
+		source TEXT NOT NULL DEFAULT '',
+		origin TEXT NOT NULL DEFAULT '',
+		outcome TEXT NOT NULL,
+		detail TEXT NOT NULL DEFAULT '',
+		names TEXT NOT NULL DEFAULT '',
+		content ` + blob + `
+	);
+	CREATE INDEX filed_replies_outcome ON filed_replies (outcome, id);`
 }

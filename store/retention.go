@@ -121,6 +121,13 @@ func Purge(ctx context.Context, ex Execer, id string, at time.Time, due PurgeDue
 		{"delivery errors", `UPDATE deliveries SET last_error = '` + Redacted + `' WHERE submission_id = $1 AND status = 'rejected'`},
 		{"event details", `UPDATE events SET detail = '` + Redacted + `' WHERE submission_id = $1 AND type IN ('` +
 			strings.Join(redactedEvents, "', '") + `')`},
+		{"reply documents", `DELETE FROM attachment_chunks WHERE submission_id IN (SELECT id FROM replies WHERE submission_id = $1)`},
+		{"reply document names", `UPDATE reply_documents SET name = '` + Redacted + `', sha256 = ''
+			WHERE reply_id IN (SELECT id FROM replies WHERE submission_id = $1)`},
+		{"replies", `UPDATE replies SET subject = '', text = '', message = NULL,
+			purged_at = (SELECT purged_at FROM submissions WHERE id = $1) WHERE submission_id = $1`},
+		{"reply delivery errors", `UPDATE reply_deliveries SET last_error = '` + Redacted + `'
+			WHERE last_error != '' AND reply_id IN (SELECT id FROM replies WHERE submission_id = $1)`},
 	}
 	for _, st := range steps {
 		if _, err := ex.ExecContext(ctx, st.query, id); err != nil {
@@ -128,7 +135,7 @@ func Purge(ctx context.Context, ex Execer, id string, at time.Time, due PurgeDue
 		}
 	}
 	return true, AddEvent(ctx, ex, id, Event{At: at, Type: "purged",
-		Detail: "form data, attachments, messages and details that may quote them deleted (retention)"})
+		Detail: "form data, attachments, messages, replies and details that may quote them deleted (retention)"})
 }
 
 // ForgetFreed removes from the disk what purged data may still be there besides the zeroed
@@ -138,7 +145,7 @@ func Purge(ctx context.Context, ex Execer, id string, at time.Time, due PurgeDue
 // stay in the files until the space is reused; docs/operations.md).
 func (s *Store) ForgetFreed(ctx context.Context) error {
 	if s.Driver == Postgres {
-		_, err := s.DB.ExecContext(ctx, `VACUUM submissions, attachments, attachment_chunks, messages, receipts, deliveries, events`)
+		_, err := s.DB.ExecContext(ctx, `VACUUM submissions, attachments, attachment_chunks, messages, receipts, deliveries, events, replies, reply_documents, reply_deliveries`)
 		if err != nil {
 			return fmt.Errorf("vacuum after purge: %w", err)
 		}

@@ -36,6 +36,8 @@ type Config struct {
 	Admin Admin `mapstructure:"admin"`
 	// Receipts is the inbox for answers of receiving systems.
 	Receipts Receipts `mapstructure:"receipts"`
+	// Replies is the return channel: replies of Fachverfahren back to the applicant.
+	Replies Replies `mapstructure:"replies"`
 	// Retention deletes personal data on schedule.
 	Retention Retention `mapstructure:"retention"`
 	// Tracing exports OpenTelemetry spans.

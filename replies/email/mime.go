@@ -65,11 +65,13 @@ func encodeParam(name, value string) []string {
 			break
 		}
 	}
-	if ascii && len(value) <= paramChunk {
-		if value != "" && strings.IndexFunc(value, func(r rune) bool { return !isTokenChar(r) }) < 0 {
+	if ascii {
+		if value != "" && len(value) <= paramChunk && strings.IndexFunc(value, func(r rune) bool { return !isTokenChar(r) }) < 0 {
 			return []string{name + "=" + value}
 		}
-		return []string{name + `="` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(value) + `"`}
+		if quoted := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(value); len(quoted) <= paramChunk {
+			return []string{name + `="` + quoted + `"`}
+		}
 	}
 	// Each piece goes on a line of its own: " name*<i>*=" (and "utf-8''" first), the
 	// percent-encoded chunk and ";" within 78 characters.

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,12 +11,8 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"net"
 	"net/mail"
-	"net/smtp"
 	"net/textproto"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -29,23 +23,8 @@ func init() {
 
 // SMTPOptions configure the smtp adapter, which mails each package to a mailbox.
 type SMTPOptions struct {
-	// Host is the mail server (submission server or relay). Required.
-	Host string `mapstructure:"host"`
-	// Port is the server's port. Default: 587, or 465 with tls: implicit.
-	Port int `mapstructure:"port"`
-	// TLS is "starttls" (plain connection upgraded with STARTTLS, which the server must offer),
-	// "implicit" (SMTPS: TLS from the first byte) or "none" (no encryption: only to a loopback
-	// address, unless AllowUnencryptedPersonalData). Default: starttls.
-	TLS string `mapstructure:"tls"`
-	// AllowUnencryptedPersonalData permits tls: none to a host other than a loopback address,
-	// for networks protected otherwise (a VPN, a relay on the same segment behind an encrypting
-	// gateway). Without it such a host is refused: the mails hold personal data. A login over
-	// such a connection stays refused even with it. Default: false.
-	AllowUnencryptedPersonalData bool `mapstructure:"allow_unencrypted_personal_data"`
-	// Username and Password log in with AUTH PLAIN, over TLS only (or to a loopback host with
-	// tls: none). Default: no login.
-	Username string `mapstructure:"username"`
-	Password string `mapstructure:"password"`
+	// The connection: host, port, TLS, login, timeout (see SMTPServerOptions).
+	SMTPServerOptions `mapstructure:",squash"`
 	// From is the sender address, e.g. "amtsbote@kommune.example" or
 	// "Amtsbote <amtsbote@kommune.example>". Required.
 	From string `mapstructure:"from"`
@@ -55,84 +34,29 @@ type SMTPOptions struct {
 	// ProzessID), {leistung} and {ags}; non-ASCII is RFC 2047 encoded.
 	// Default: "{message_type} {message_id}".
 	Subject string `mapstructure:"subject"`
-	// CAFile is a PEM bundle of the CAs that may issue the server's certificate, used instead of
-	// the system's. Default: the system's CAs.
-	CAFile string `mapstructure:"ca_file"`
-	// InsecureSkipVerify accepts any server certificate. For tests only: anyone who can
-	// intercept the connection receives the packages and the password. Default: false.
-	InsecureSkipVerify bool `mapstructure:"insecure_skip_verify"`
-	// Timeout bounds one delivery: connecting, TLS, login and sending the mail. Default: 30s.
-	Timeout time.Duration `mapstructure:"timeout"`
-}
-
-func (o *SMTPOptions) setDefaults() {
-	if o.TLS == "" {
-		o.TLS = "starttls"
-	}
-	if o.Port == 0 {
-		o.Port = 587
-		if o.TLS == "implicit" {
-			o.Port = 465
-		}
-	}
-	if o.Subject == "" {
-		o.Subject = "{message_type} {message_id}"
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 30 * time.Second
-	}
 }
 
 func (o *SMTPOptions) validate() error {
+	if o.Subject == "" {
+		o.Subject = "{message_type} {message_id}"
+	}
 	switch {
-	case o.Host == "":
-		return errors.New("options.host must name the mail server")
-	case o.Port < 1 || o.Port > 65535:
-		return fmt.Errorf("options.port %d: expected a TCP port (1-65535)", o.Port)
-	case o.TLS != "starttls" && o.TLS != "implicit" && o.TLS != "none":
-		return fmt.Errorf("options.tls %q: expected starttls, implicit or none", o.TLS)
-	case o.Username == "" && o.Password != "":
-		return errors.New("options.password needs options.username")
-	case o.Username != "" && o.Password == "":
-		return errors.New("options.username needs options.password")
-	case o.Username != "" && o.TLS == "none" && !isLoopback(o.Host):
-		return fmt.Errorf("options.tls none with options.username would send the password to %s in clear text: use tls: starttls or implicit (options.allow_unencrypted_personal_data does not lift this)", o.Host)
-	case o.TLS == "none" && (o.CAFile != "" || o.InsecureSkipVerify):
-		return errors.New("options.ca_file and options.insecure_skip_verify need options.tls starttls or implicit")
-	case o.TLS == "none" && !isLoopback(o.Host) && !o.AllowUnencryptedPersonalData:
-		// Loopback traffic never leaves the machine; anything else crosses a network.
-		return fmt.Errorf("options.tls none would send personal data to %s in clear text; use tls: starttls or implicit, or set options.allow_unencrypted_personal_data: true if the network path is protected otherwise", o.Host)
-	case o.TLS != "none" && o.AllowUnencryptedPersonalData:
-		return fmt.Errorf("options.allow_unencrypted_personal_data has no effect with options.tls %s: remove it", o.TLS)
-	case o.InsecureSkipVerify && o.CAFile != "":
-		return errors.New("options.insecure_skip_verify and options.ca_file contradict each other: drop insecure_skip_verify")
 	case o.From == "":
 		return errors.New("options.from must name the sender address")
 	case len(o.To) == 0:
 		return errors.New("options.to must list at least one recipient address")
-	case o.Timeout < 0:
-		return fmt.Errorf("options.timeout %s: expected a positive duration such as 30s", o.Timeout)
-	}
-	if hasControl(o.Subject) {
+	case hasControl(o.Subject):
 		return fmt.Errorf("options.subject %q must not contain control characters", o.Subject)
 	}
 	return nil
 }
 
-// smtpAdapter mails each package on its own connection: deliveries are rare enough that
-// keeping a session open would mostly collect server idle timeouts.
+// smtpAdapter mails each package through its SMTPClient, each on its own connection.
 type smtpAdapter struct {
-	host     string
-	addr     string // host:port
-	mode     string // starttls, implicit or none
-	tls      *tls.Config
-	username string
-	password string
+	client   *SMTPClient
 	from     *mail.Address
 	to       []*mail.Address
 	subject  Pattern
-	timeout  time.Duration
-	helo     string
 	inflight Inflight
 }
 
@@ -141,14 +65,13 @@ func newSMTP(options map[string]any) (Adapter, error) {
 	if err := DecodeOptions(options, &o); err != nil {
 		return nil, fmt.Errorf("smtp: %w", err)
 	}
-	o.setDefaults()
+	if err := o.SMTPServerOptions.Validate(); err != nil {
+		return nil, fmt.Errorf("smtp: %w", err)
+	}
 	if err := o.validate(); err != nil {
 		return nil, fmt.Errorf("smtp: %w", err)
 	}
-	s := &smtpAdapter{
-		host: o.Host, addr: net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), mode: o.TLS,
-		username: o.Username, password: o.Password, timeout: o.Timeout, helo: heloName(),
-	}
+	s := &smtpAdapter{}
 	var err error
 	if s.subject, err = ParsePattern("options.subject", o.Subject, "{message_type}", "{message_id}", "{leistung}", "{ags}"); err != nil {
 		return nil, fmt.Errorf("smtp: %w", err)
@@ -163,23 +86,10 @@ func newSMTP(options map[string]any) (Adapter, error) {
 		}
 		s.to = append(s.to, addr)
 	}
-	if o.TLS != "none" {
-		s.tls = &tls.Config{ServerName: o.Host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.InsecureSkipVerify}
-		if o.CAFile != "" {
-			if s.tls.RootCAs, err = readCAFile(o.CAFile); err != nil {
-				return nil, fmt.Errorf("smtp: %w", err)
-			}
-		}
+	if s.client, err = o.SMTPServerOptions.Client("smtp"); err != nil {
+		return nil, fmt.Errorf("smtp: %w", err)
 	}
 	return s, nil
-}
-
-// heloName is how amtsbote introduces itself; servers that check it want the machine's name.
-func heloName() string {
-	if h, err := os.Hostname(); err == nil && h != "" && !strings.ContainsAny(h, " \r\n") {
-		return h
-	}
-	return "localhost"
 }
 
 // Deliver mails the package. The Message-ID derives from the ProzessID, so a redelivery is
@@ -191,158 +101,16 @@ func (s *smtpAdapter) Deliver(ctx context.Context, p *Package) (string, error) {
 	}
 	defer done()
 
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
 	msgID := "<" + messageIDLocal(p.MessageID) + "@amtsbote>"
-	c, err := s.session(ctx)
+	to := make([]string, len(s.to))
+	for i, a := range s.to {
+		to[i] = a.Address
+	}
+	err = s.client.Send(ctx, &SMTPMail{From: s.from.Address, To: to, Write: func(w io.Writer) error { return s.writeMail(w, p, msgID) }})
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
-	if err := c.Mail(s.from.Address); err != nil {
-		return "", s.fail(ctx, "MAIL FROM", err)
-	}
-	for _, to := range s.to {
-		if err := c.Rcpt(to.Address); err != nil {
-			return "", s.fail(ctx, "RCPT TO:<"+to.Address+">", err)
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return "", s.fail(ctx, "DATA", err)
-	}
-	// On an error, the mail is not finished with "." and the connection is closed: the server
-	// discards what it got, so a failed delivery never leaves half a mail.
-	if err := s.writeMail(w, p, msgID); err != nil {
-		return "", s.fail(ctx, "sending the mail", err)
-	}
-	if err := w.Close(); err != nil {
-		return "", s.fail(ctx, "end of DATA", err)
-	}
-	_ = c.Quit()
-	return "smtp://" + s.addr + " " + msgID, nil
-}
-
-// session connects, secures the connection and logs in. The connection is closed when ctx
-// ends, which is what bounds every step by options.timeout: net/smtp has no deadlines.
-func (s *smtpAdapter) session(ctx context.Context) (*smtp.Client, error) {
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", s.addr)
-	if err != nil {
-		return nil, s.fail(ctx, "connect", err)
-	}
-	// Deliver's ctx ends when it returns at the latest, so the watcher never outlives it.
-	context.AfterFunc(ctx, func() { raw.Close() })
-	conn := raw
-	if s.mode == "implicit" {
-		tc := tls.Client(raw, s.tls)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			return nil, s.fail(ctx, "TLS handshake", err)
-		}
-		conn = tc
-	}
-	c, err := smtp.NewClient(conn, s.host)
-	if err != nil {
-		raw.Close()
-		return nil, s.fail(ctx, "greeting", err)
-	}
-	if err := s.secureAndLogin(ctx, c); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
-}
-
-func (s *smtpAdapter) secureAndLogin(ctx context.Context, c *smtp.Client) error {
-	if err := c.Hello(s.helo); err != nil {
-		return s.fail(ctx, "EHLO", err)
-	}
-	if s.mode == "starttls" {
-		if ok, _ := c.Extension("STARTTLS"); !ok {
-			return Permanent(fmt.Errorf("smtp: %s does not offer STARTTLS, and options.tls is starttls: if the server speaks TLS from the start (port 465), set tls: implicit; never send packages unencrypted over a network", s.addr))
-		}
-		if err := c.StartTLS(s.tls); err != nil {
-			return s.fail(ctx, "STARTTLS", err)
-		}
-	}
-	if s.username == "" {
-		return nil
-	}
-	if ok, mechs := c.Extension("AUTH"); !ok || !containsFold(strings.Fields(mechs), "PLAIN") {
-		return Permanent(fmt.Errorf("smtp: %s does not offer AUTH PLAIN (offers %q): remove options.username, or ask the server's operator to enable it", s.addr, mechs))
-	}
-	if err := c.Auth(plainAuth{s.username, s.password}); err != nil {
-		return s.fail(ctx, "AUTH", err)
-	}
-	return nil
-}
-
-func containsFold(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// plainAuth is AUTH PLAIN. net/smtp's own refuses unencrypted connections to any host but
-// "localhost"; the options decide that here (validate), so that tls: none works for loopback
-// test servers on 127.0.0.1.
-type plainAuth struct{ user, password string }
-
-func (a plainAuth) Start(*smtp.ServerInfo) (string, []byte, error) {
-	return "PLAIN", []byte("\x00" + a.user + "\x00" + a.password), nil
-}
-
-func (a plainAuth) Next(_ []byte, more bool) ([]byte, error) {
-	if more {
-		return nil, errors.New("unexpected server challenge after AUTH PLAIN")
-	}
-	return nil, nil
-}
-
-// fail classifies an error: 4xx replies and the network are worth retrying; 5xx replies, a
-// failed login and an untrusted certificate need someone to act first.
-func (s *smtpAdapter) fail(ctx context.Context, stage string, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		if errors.Is(ctxErr, context.DeadlineExceeded) {
-			return Transient(fmt.Errorf("smtp: %s at %s: no answer within options.timeout %s", stage, s.addr, s.timeout), 0)
-		}
-		return fmt.Errorf("smtp: %s at %s: %w", stage, s.addr, ctxErr)
-	}
-	var reply *textproto.Error
-	if errors.As(err, &reply) {
-		failure := fmt.Errorf("smtp: %s at %s: the server answered %d %s", stage, s.addr, reply.Code, headerSafe(strings.ReplaceAll(reply.Msg, "\n", " ")))
-		if reply.Code >= 500 {
-			return Permanent(fmt.Errorf("%w (%s)", failure, smtpHint(stage)))
-		}
-		return Transient(failure, 0)
-	}
-	if isTLSVerifyError(err) {
-		return Permanent(fmt.Errorf("smtp: %s at %s: %w (the server's certificate is not trusted: set options.ca_file to the CA that issued it, or correct options.host)", stage, s.addr, err))
-	}
-	if alert := tlsRemoteAlert(err); alert != "" {
-		return Permanent(fmt.Errorf("smtp: %s at %s: the server refused the TLS handshake: %s", stage, s.addr, alert))
-	}
-	var recordErr tls.RecordHeaderError
-	if errors.As(err, &recordErr) {
-		return Permanent(fmt.Errorf("smtp: %s at %s: %w (the server does not speak TLS on this port: check options.tls and options.port)", stage, s.addr, err))
-	}
-	return Transient(fmt.Errorf("smtp: %s at %s: %w", stage, s.addr, err), 0)
-}
-
-func smtpHint(stage string) string {
-	switch {
-	case stage == "AUTH":
-		return "login refused: check options.username and options.password"
-	case strings.HasPrefix(stage, "RCPT"):
-		return "recipient refused: check options.to"
-	case stage == "MAIL FROM":
-		return "sender refused: check options.from and whether the login may send as it"
-	}
-	return "the server refuses the mail; replay it once the cause is fixed"
+	return "smtp://" + s.client.Addr + " " + msgID, nil
 }
 
 // messageIDLocal makes the ProzessID usable as the left part of a Message-ID.
@@ -448,7 +216,7 @@ func writeBase64Part(mw *multipart.Writer, filename, mediaType string, write fun
 	if err != nil {
 		return err
 	}
-	enc := base64.NewEncoder(base64.StdEncoding, &lineWrapper{w: pw})
+	enc := NewBase64Writer(pw)
 	if err := write(enc); err != nil {
 		return err
 	}
@@ -457,33 +225,6 @@ func writeBase64Part(mw *multipart.Writer, filename, mediaType string, write fun
 	}
 	_, err = io.WriteString(pw, "\r\n")
 	return err
-}
-
-// lineWrapper breaks base64 into the 76-character lines MIME requires.
-type lineWrapper struct {
-	w   io.Writer
-	col int
-}
-
-func (l *lineWrapper) Write(b []byte) (int, error) {
-	n := 0
-	for len(b) > 0 {
-		if l.col == 76 {
-			if _, err := io.WriteString(l.w, "\r\n"); err != nil {
-				return n, err
-			}
-			l.col = 0
-		}
-		chunk := min(len(b), 76-l.col)
-		m, err := l.w.Write(b[:chunk])
-		n += m
-		l.col += m
-		if err != nil {
-			return n, err
-		}
-		b = b[chunk:]
-	}
-	return n, nil
 }
 
 // Close refuses new deliveries and waits for those in flight; each holds its own connection.

@@ -176,6 +176,8 @@ type Server struct {
 	requests map[string]int
 	fails    map[string]*fault
 	stalls   map[string]*fault
+	losses   map[string]*fault
+	replies  map[string]*reply
 	closed   bool
 	cbWG     sync.WaitGroup
 }
@@ -220,9 +222,10 @@ type caseRec struct {
 }
 
 type fault struct {
-	status int
-	delay  time.Duration
-	n      int
+	status     int
+	delay      time.Duration
+	retryAfter time.Duration
+	n          int
 }
 
 // generateServiceKey creates the service's signing key; tests may replace it to avoid
@@ -265,6 +268,8 @@ func New(cfg Config) (*Server, error) {
 		requests:   map[string]int{},
 		fails:      map[string]*fault{},
 		stalls:     map[string]*fault{},
+		losses:     map[string]*fault{},
+		replies:    map[string]*reply{},
 	}
 	if s.issuer == "" {
 		s.issuer = DefaultIssuer
@@ -507,6 +512,30 @@ func (s *Server) Fail(op string, status int, n int) {
 		return
 	}
 	s.fails[op] = &fault{status: status, n: n}
+}
+
+// FailRetryAfter is Fail with a Retry-After header (whole seconds) on the answers.
+func (s *Server) FailRetryAfter(op string, status int, n int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n == 0 {
+		delete(s.fails, op)
+		return
+	}
+	s.fails[op] = &fault{status: status, n: n, retryAfter: retryAfter}
+}
+
+// LoseAnswer makes the next n requests of op be handled in full, but answered with 502 Bad
+// Gateway instead of their answer, as when a connection breaks or the client stops after the
+// service acted. n < 0 applies until cleared; n == 0 clears.
+func (s *Server) LoseAnswer(op string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n == 0 {
+		delete(s.losses, op)
+		return
+	}
+	s.losses[op] = &fault{status: http.StatusBadGateway, n: n}
 }
 
 // Stall makes the next n requests of op wait d before being handled (or until the request

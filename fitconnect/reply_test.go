@@ -361,6 +361,10 @@ func TestReplyErrors(t *testing.T) {
 		})
 	}
 
+	if _, err := e.rs.Send(ctx, outgoing("", addr, doc)); !adapters.IsPermanent(err) || !strings.Contains(err.Error(), "no id") {
+		t.Fatalf("no reply id: %v", err)
+	}
+
 	// 409: the service has it already.
 	e.sim.Fail(simulator.OpSubmitReply, http.StatusConflict, 1)
 	if art, err := e.rs.Send(ctx, outgoing("conflict", addr, doc)); err != nil || !strings.Contains(art, "had it already") {

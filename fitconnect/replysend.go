@@ -98,6 +98,9 @@ func (s *ReplySender) Send(ctx context.Context, o *replies.Outgoing) (string, er
 	if fc == nil {
 		return "", adapters.Permanent(ErrNoReplyChannel)
 	}
+	if strings.TrimSpace(o.ReplyID) == "" {
+		return "", adapters.Permanent(errors.New("the reply has no id; its attachment ids are made from it"))
+	}
 	key, err := CheckReplyKey(fc.EncryptionKey)
 	if err != nil {
 		return "", adapters.Permanent(fmt.Errorf("the sender's encryption key (replyChannel.fitConnect.encryptionPublicKey): %w", err))

@@ -4,8 +4,9 @@
 // It implements the OAuth2 client-credentials token endpoint, the subscriber endpoints
 // (destinations, keys, submission pick-up, attachments, event log, posting accept/reject
 // Security Event Tokens), the sender endpoints (create submission, upload attachments,
-// submit) and the new-submissions callback with its HMAC-SHA512 authentication. Everything
-// is kept in memory.
+// submit), replies (the subscriber creates, uploads and submits them; the sender lists,
+// fetches, accepts or rejects them) and the new-submissions callback with its HMAC-SHA512
+// authentication. Everything is kept in memory.
 //
 // The simulator is an independent implementation of the public specification: it checks
 // what the real service checks (key requirements, SET headers, signatures, claims,

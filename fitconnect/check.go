@@ -343,6 +343,17 @@ func schemaDetail(err error) string {
 // kid. A missing, unverifiable or tagless event is a problem (invalid-event-log,
 // missing-authentication-tags).
 func SubmitTags(events []string, submissionID string, key func(kid string) (jwk.Key, error)) (*AuthenticationTags, *Problem, error) {
+	return submitTags(events, "submission:"+submissionID, EventSubmitSubmission, key)
+}
+
+// ReplyTags finds the authority's authentication tags for a reply in the case's event log: the
+// submit-reply event the delivery service signed. Problems as SubmitTags.
+func ReplyTags(events []string, replyID string, key func(kid string) (jwk.Key, error)) (*AuthenticationTags, *Problem, error) {
+	return submitTags(events, "reply:"+replyID, EventSubmitReply, key)
+}
+
+func submitTags(events []string, subject, event string, key func(kid string) (jwk.Key, error)) (*AuthenticationTags, *Problem, error) {
+	name := strings.TrimPrefix(event, EventBase)
 	var found bool
 	for _, token := range events {
 		_, _, kid, err := SETHeader(token)
@@ -356,10 +367,10 @@ func SubmitTags(events []string, submissionID string, key func(kid string) (jwk.
 		if perr != nil || json.Unmarshal(payload, &claims) != nil {
 			continue
 		}
-		if claims.Sub != "submission:"+submissionID {
+		if !strings.EqualFold(claims.Sub, subject) {
 			continue
 		}
-		if _, ok := claims.Events[EventSubmitSubmission]; !ok {
+		if _, ok := claims.Events[event]; !ok {
 			continue
 		}
 		found = true
@@ -368,23 +379,23 @@ func SubmitTags(events []string, submissionID string, key func(kid string) (jwk.
 			return nil, nil, err
 		}
 		if k == nil {
-			p := NewProblem("invalid-event-log", InstanceSubmission, "The submit-submission event is signed with key %q, which the delivery service does not publish.", kid)
+			p := NewProblem("invalid-event-log", InstanceSubmission, "The %s event is signed with key %q, which the delivery service does not publish.", name, kid)
 			return nil, &p, nil
 		}
 		set, err := Verify(token, k, false)
 		if err != nil {
-			p := NewProblem("invalid-event-log", InstanceSubmission, "The submit-submission event does not verify: %v.", err)
+			p := NewProblem("invalid-event-log", InstanceSubmission, "The %s event does not verify: %v.", name, err)
 			return nil, &p, nil
 		}
-		ev, err := Payload(set.Events[EventSubmitSubmission], false)
+		ev, err := Payload(set.Events[event], false)
 		if err != nil || ev.AuthenticationTags == nil || ev.AuthenticationTags.Metadata == "" {
-			p := NewProblem("missing-authentication-tags", InstanceSubmission, "The submit-submission event carries no authentication tags.")
+			p := NewProblem("missing-authentication-tags", InstanceSubmission, "The %s event carries no authentication tags.", name)
 			return nil, &p, nil
 		}
 		return ev.AuthenticationTags, nil, nil
 	}
 	if !found {
-		p := NewProblem("invalid-event-log", InstanceSubmission, "The event log has no submit-submission event for submission %s.", submissionID)
+		p := NewProblem("invalid-event-log", InstanceSubmission, "The event log has no %s event for %s.", name, strings.Replace(subject, ":", " ", 1))
 		return nil, &p, nil
 	}
 	return nil, nil, nil

@@ -306,7 +306,17 @@ func (c *Client) Submission(ctx context.Context, submissionID string) (Submissio
 // Attachment streams an encrypted attachment (a JWE) into w, refusing more than limit bytes.
 func (c *Client) Attachment(ctx context.Context, submissionID, attachmentID string, w io.Writer, limit int64) (int64, error) {
 	op := fmt.Sprintf("fetch attachment %s of submission %s", attachmentID, submissionID)
-	resp, err := c.do(ctx, op, http.MethodGet, "/submissions/"+url.PathEscape(submissionID)+"/attachments/"+url.PathEscape(attachmentID), "", nil)
+	return c.download(ctx, op, "/submissions/"+url.PathEscape(submissionID)+"/attachments/"+url.PathEscape(attachmentID), w, limit)
+}
+
+// ReplyAttachment streams an encrypted attachment of a reply into w, as its sender fetches it.
+func (c *Client) ReplyAttachment(ctx context.Context, replyID, attachmentID string, w io.Writer, limit int64) (int64, error) {
+	op := fmt.Sprintf("fetch attachment %s of reply %s", attachmentID, replyID)
+	return c.download(ctx, op, "/replies/"+url.PathEscape(replyID)+"/attachments/"+url.PathEscape(attachmentID), w, limit)
+}
+
+func (c *Client) download(ctx context.Context, op, path string, w io.Writer, limit int64) (int64, error) {
+	resp, err := c.do(ctx, op, http.MethodGet, path, "", nil)
 	if err != nil {
 		return 0, err
 	}
@@ -390,6 +400,21 @@ func (c *Client) ServiceKeys(ctx context.Context, refresh bool) (jwk.Set, error)
 	c.jwks = set
 	c.mu.Unlock()
 	return set, nil
+}
+
+// ServiceKey returns the delivery service's signing key with the kid, fetching its keys again
+// once if the kid is new (the service rotated its key); nil if it publishes no such key.
+func (c *Client) ServiceKey(ctx context.Context, kid string) (jwk.Key, error) {
+	for _, refresh := range []bool{false, true} {
+		set, err := c.ServiceKeys(ctx, refresh)
+		if err != nil {
+			return nil, err
+		}
+		if k, ok := set.LookupKeyID(kid); ok {
+			return k, nil
+		}
+	}
+	return nil, nil
 }
 
 // Destination is the public part of a destination.

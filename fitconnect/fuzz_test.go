@@ -1,9 +1,13 @@
 package fitconnect
 
 import (
+	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 // FuzzDecrypt feeds arbitrary JWEs to Decrypt: it must never panic, and refuse whatever it
@@ -83,5 +87,49 @@ func FuzzTrustLevel(f *testing.F) {
 	f.Add("a.b.c")
 	f.Fuzz(func(t *testing.T, content string) {
 		TrustLevel([]AuthenticationInfo{{Content: content}})
+	})
+}
+
+// FuzzReplyAddress: any stored Meta gives an address or an error, never a panic; a FitConnect
+// address always names the ids a reply needs.
+func FuzzReplyAddress(f *testing.F) {
+	f.Add([]byte(`{"fitconnect":{"subscription":"demo","destination_id":"d","submission_id":"s","case_id":"c","reply_channel":{"fitConnect":{"processStandards":["urn:x"],"encryptionPublicKey":{"kty":"RSA"}}}}}`))
+	f.Add([]byte(`{"fitconnect":{"reply_channel":{"eMail":{"address":"a@example.org","pgpPublicKey":"k"}}}}`))
+	f.Add([]byte(`{"fitconnect":{"reply_channel":{"deMail":{}}}}`))
+	f.Add([]byte(`{"fitconnect":null}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		addr, err := ReplyAddress(in)
+		if err != nil {
+			return
+		}
+		if fc := addr.FitConnect; fc != nil && (fc.Subscription == "" || fc.SubmissionID == "" || fc.CaseID == "" || fc.DestinationID == "") {
+			t.Fatalf("a FIT-Connect address without its ids: %+v", fc)
+		}
+		if fc := addr.FitConnect; fc != nil && fc.EncryptionKey != nil && !json.Valid(fc.EncryptionKey) {
+			t.Fatalf("key %q is not JSON", fc.EncryptionKey)
+		}
+	})
+}
+
+// FuzzCheckReplyKey: a key is accepted only if it is an RSA public key FIT-Connect can encrypt for.
+func FuzzCheckReplyKey(f *testing.F) {
+	good, _ := json.Marshal(otherKeys().EncryptionPublic)
+	f.Add(good)
+	f.Add([]byte(`{"kty":"RSA","n":"AQAB","e":"AQAB"}`))
+	f.Add([]byte(`{"kty":"oct","k":"AAAA"}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		key, err := CheckReplyKey(in)
+		if err != nil {
+			return
+		}
+		var pub rsa.PublicKey
+		if err := jwk.Export(key, &pub); err != nil || pub.N.BitLen() < MinRSABits || pub.E != 65537 {
+			t.Fatalf("accepted an unfit key %s", in)
+		}
+		if private, _ := jwk.IsPrivateKey(key); private {
+			t.Fatal("accepted a private key")
+		}
 	})
 }

@@ -46,7 +46,13 @@ func (s *Server) routes() http.Handler {
 				s.problem(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")))
 				return
 			}
-			if !s.arrive(w, r, ep.op) {
+			handle, lose := s.arrive(w, r, ep.op)
+			if !handle {
+				return
+			}
+			if lose {
+				ep.h(discard{header: http.Header{}}, r)
+				s.problem(w, r, http.StatusBadGateway, fmt.Sprintf("injected fault for operation %q: the request was handled, its answer is lost", ep.op))
 				return
 			}
 			ep.h(w, r)
@@ -73,6 +79,7 @@ func (s *Server) routes() http.Handler {
 		http.MethodGet:  {OpEventLog, s.handleEventLog},
 		http.MethodPost: {OpEvent, s.handlePostEvent},
 	})
+	s.replyRoutes(add)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s in the Submission API", r.Method, r.URL.Path))
 	})
@@ -80,12 +87,15 @@ func (s *Server) routes() http.Handler {
 }
 
 // arrive counts the request and applies injected faults. It reports whether the request
-// should be handled.
-func (s *Server) arrive(w http.ResponseWriter, r *http.Request, op string) bool {
+// should be handled, and whether its answer is to be lost.
+func (s *Server) arrive(w http.ResponseWriter, r *http.Request, op string) (handle, lose bool) {
 	s.mu.Lock()
 	s.requests[op]++
 	stall := takeFault(s.stalls, op)
 	fail := takeFault(s.fails, op)
+	if fail == nil {
+		lose = takeFault(s.losses, op) != nil
+	}
 	s.mu.Unlock()
 	if stall != nil && stall.delay > 0 {
 		t := time.NewTimer(stall.delay)
@@ -93,15 +103,25 @@ func (s *Server) arrive(w http.ResponseWriter, r *http.Request, op string) bool 
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
-			return false
+			return false, false
 		}
 	}
 	if fail != nil {
+		if fail.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(fail.retryAfter/time.Second)))
+		}
 		s.problem(w, r, fail.status, fmt.Sprintf("injected fault for operation %q", op))
-		return false
+		return false, false
 	}
-	return true
+	return true, lose
 }
+
+// discard is a ResponseWriter that drops the answer (LoseAnswer).
+type discard struct{ header http.Header }
+
+func (d discard) Header() http.Header         { return d.header }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}
 
 func takeFault(m map[string]*fault, op string) *fault {
 	f, ok := m[op]

@@ -43,6 +43,12 @@ type setClaims struct {
 // signSETLocked signs a SET of the delivery service about sub. It returns the compact JWS
 // and the event payload as JSON. s.mu must be held.
 func (s *Server) signSETLocked(sub *submission, event string, payload any) (string, json.RawMessage, error) {
+	return s.signEventLocked("submission:"+sub.id, sub.caseID, event, payload)
+}
+
+// signEventLocked signs a SET of the delivery service about subject (submission:<id> or
+// reply:<id>) in a case. s.mu must be held.
+func (s *Server) signEventLocked(subject, caseID, event string, payload any) (string, json.RawMessage, error) {
 	raw, err := json.Marshal(payload)
 	if err != nil {
 		return "", nil, err
@@ -52,8 +58,8 @@ func (s *Server) signSETLocked(sub *submission, event string, payload any) (stri
 		JTI:    uuid.NewString(),
 		Iss:    s.issuer,
 		Iat:    s.now().Unix(),
-		Sub:    "submission:" + sub.id,
-		Txn:    "case:" + sub.caseID,
+		Sub:    subject,
+		Txn:    "case:" + caseID,
 		Events: map[string]any{event: json.RawMessage(raw)},
 	}
 	body, err := json.Marshal(claims)
@@ -305,8 +311,24 @@ func strictObject(raw json.RawMessage, what string, allowed ...string) (map[stri
 	return m, nil
 }
 
+// jweSet is what an accept's authentication tags are checked against: the JWEs of a submission
+// or a reply.
+type jweSet struct {
+	kind        string // submission or reply
+	encMetadata string
+	encData     string
+	attachments map[string][]byte
+}
+
+func (sub *submission) jwes() jweSet {
+	return jweSet{kind: "submission", encMetadata: sub.encMetadata, encData: sub.encData, attachments: sub.attachments}
+}
+
 func checkAcceptPayload(raw json.RawMessage, sub *submission) *apiError {
-	const what = "accept-submission payload"
+	return checkTags(raw, "accept-submission payload", sub.jwes())
+}
+
+func checkTags(raw json.RawMessage, what string, sub jweSet) *apiError {
 	m, aerr := strictObject(raw, what, "authenticationTags")
 	if aerr != nil {
 		return aerr
@@ -336,29 +358,29 @@ func checkAcceptPayload(raw json.RawMessage, sub *submission) *apiError {
 		return aerr
 	}
 	if meta != jweTag(sub.encMetadata) {
-		return unprocessable("%s: authenticationTags.metadata %q does not match the authentication tag of the submission's encryptedMetadata", what, meta)
+		return unprocessable("%s: authenticationTags.metadata %q does not match the authentication tag of the %s's encryptedMetadata", what, meta, sub.kind)
 	}
 	// data
 	dataRaw, hasData := tags["data"]
 	switch {
 	case sub.encData == "" && hasData:
-		return unprocessable("%s: authenticationTags.data is given, but the submission has no encryptedData", what)
+		return unprocessable("%s: authenticationTags.data is given, but the %s has no encryptedData", what, sub.kind)
 	case sub.encData != "" && !hasData:
-		return unprocessable("%s: authenticationTags.data is missing, the submission has encryptedData", what)
+		return unprocessable("%s: authenticationTags.data is missing, the %s has encryptedData", what, sub.kind)
 	case hasData:
 		data, aerr := tagString("data", dataRaw)
 		if aerr != nil {
 			return aerr
 		}
 		if data != jweTag(sub.encData) {
-			return unprocessable("%s: authenticationTags.data %q does not match the authentication tag of the submission's encryptedData", what, data)
+			return unprocessable("%s: authenticationTags.data %q does not match the authentication tag of the %s's encryptedData", what, data, sub.kind)
 		}
 	}
 	// attachments
 	attRaw, hasAtt := tags["attachments"]
 	if !hasAtt {
 		if len(sub.attachments) > 0 {
-			return unprocessable("%s: authenticationTags.attachments is missing, the submission has %d attachment(s)", what, len(sub.attachments))
+			return unprocessable("%s: authenticationTags.attachments is missing, the %s has %d attachment(s)", what, sub.kind, len(sub.attachments))
 		}
 		return nil
 	}
@@ -392,13 +414,16 @@ func checkAcceptPayload(raw json.RawMessage, sub *submission) *apiError {
 	}
 	if len(extra) > 0 {
 		sort.Strings(extra)
-		return unprocessable("%s: authenticationTags.attachments names attachment(s) %s the submission does not have", what, strings.Join(extra, ", "))
+		return unprocessable("%s: authenticationTags.attachments names attachment(s) %s the %s does not have", what, strings.Join(extra, ", "), sub.kind)
 	}
 	return nil
 }
 
 func checkRejectPayload(raw json.RawMessage) *apiError {
-	const what = "reject-submission payload"
+	return checkProblems(raw, "reject-submission payload")
+}
+
+func checkProblems(raw json.RawMessage, what string) *apiError {
 	m, aerr := strictObject(raw, what, "problems")
 	if aerr != nil {
 		return aerr

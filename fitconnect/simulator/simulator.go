@@ -4,8 +4,9 @@
 // It implements the OAuth2 client-credentials token endpoint, the subscriber endpoints
 // (destinations, keys, submission pick-up, attachments, event log, posting accept/reject
 // Security Event Tokens), the sender endpoints (create submission, upload attachments,
-// submit) and the new-submissions callback with its HMAC-SHA512 authentication. Everything
-// is kept in memory.
+// submit), replies (the subscriber creates, uploads and submits them; the sender lists,
+// fetches, accepts or rejects them) and the new-submissions callback with its HMAC-SHA512
+// authentication. Everything is kept in memory.
 //
 // The simulator is an independent implementation of the public specification: it checks
 // what the real service checks (key requirements, SET headers, signatures, claims,
@@ -176,6 +177,8 @@ type Server struct {
 	requests map[string]int
 	fails    map[string]*fault
 	stalls   map[string]*fault
+	losses   map[string]*fault
+	replies  map[string]*reply
 	closed   bool
 	cbWG     sync.WaitGroup
 }
@@ -220,9 +223,10 @@ type caseRec struct {
 }
 
 type fault struct {
-	status int
-	delay  time.Duration
-	n      int
+	status     int
+	delay      time.Duration
+	retryAfter time.Duration
+	n          int
 }
 
 // generateServiceKey creates the service's signing key; tests may replace it to avoid
@@ -265,6 +269,8 @@ func New(cfg Config) (*Server, error) {
 		requests:   map[string]int{},
 		fails:      map[string]*fault{},
 		stalls:     map[string]*fault{},
+		losses:     map[string]*fault{},
+		replies:    map[string]*reply{},
 	}
 	if s.issuer == "" {
 		s.issuer = DefaultIssuer
@@ -507,6 +513,30 @@ func (s *Server) Fail(op string, status int, n int) {
 		return
 	}
 	s.fails[op] = &fault{status: status, n: n}
+}
+
+// FailRetryAfter is Fail with a Retry-After header (whole seconds) on the answers.
+func (s *Server) FailRetryAfter(op string, status int, n int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n == 0 {
+		delete(s.fails, op)
+		return
+	}
+	s.fails[op] = &fault{status: status, n: n, retryAfter: retryAfter}
+}
+
+// LoseAnswer makes the next n requests of op be handled in full, but answered with 502 Bad
+// Gateway instead of their answer, as when a connection breaks or the client stops after the
+// service acted. n < 0 applies until cleared; n == 0 clears.
+func (s *Server) LoseAnswer(op string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n == 0 {
+		delete(s.losses, op)
+		return
+	}
+	s.losses[op] = &fault{status: http.StatusBadGateway, n: n}
 }
 
 // Stall makes the next n requests of op wait d before being handled (or until the request

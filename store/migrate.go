@@ -130,6 +130,7 @@ var sqliteMigrations = []string{
 	migrateDocuments,
 	migrateChannels,
 	migrateStatusIndex,
+	migratePaymentHolds,
 }
 
 // postgresMigrations are applied in order; the table schema_version records how many ran.
@@ -235,6 +236,7 @@ var postgresMigrations = []string{
 	migrateDocuments,
 	migrateChannels,
 	migrateStatusIndex,
+	migratePaymentHolds,
 }
 
 // The migrations whose statements are the same on both stores.

@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,7 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
 	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/inbound"
 	"github.com/amtsbote/amtsbote/payment"
 	"github.com/amtsbote/amtsbote/payment/simulator"
 	"github.com/amtsbote/amtsbote/store"
@@ -361,5 +367,156 @@ func TestPaymentHoldSurvivesRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		env.waitStatus(id, store.StatusDelivered)
+	})
+}
+
+// The notification endpoint's requests and answers match the OpenAPI document; a portal naming
+// a provider amtsbote does not know is refused at intake.
+func TestPaymentNotificationMatchesOpenAPIDocument(t *testing.T) {
+	ctx := context.Background()
+	doc, err := openapi3.NewLoader().LoadFromData(inbound.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc.Servers = nil
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := startPayment(t, "sqlite", nil)
+	id := env.submitPaid(t, "TX-DOC")
+	env.waitStatus(id, store.StatusAwaitingPayment)
+	body := []byte(`{"transactionId": "TX-DOC", "status": "PAYED"}`)
+	for _, tt := range []struct {
+		name   string
+		header http.Header
+		status int
+	}{
+		{"signed", payment.SignNotification([]byte(paySecret), time.Now(), body), http.StatusAccepted},
+		{"wrong secret", payment.SignNotification([]byte(strings.Repeat("x", 40)), time.Now(), body), http.StatusUnauthorized},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", env.base+payment.CallbackPath("sim"), bytes.NewReader(body))
+			req.Header = tt.header
+			vreq := req.Clone(ctx)
+			vreq.Body = io.NopCloser(bytes.NewReader(body))
+			route, params, err := router.FindRoute(vreq)
+			if err != nil {
+				t.Fatalf("not in the document: %v", err)
+			}
+			in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+			if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
+				t.Fatalf("the request does not match the document: %v", err)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			raw, _ := io.ReadAll(res.Body)
+			if res.StatusCode != tt.status {
+				t.Fatalf("%d %s", res.StatusCode, raw)
+			}
+			err = openapi3filter.ValidateResponse(ctx, &openapi3filter.ResponseValidationInput{RequestValidationInput: in,
+				Status: res.StatusCode, Header: res.Header, Body: io.NopCloser(bytes.NewReader(raw)),
+				Options: &openapi3filter.Options{IncludeResponseStatus: true}})
+			if err != nil {
+				t.Fatalf("the %d answer does not match the document: %v", res.StatusCode, err)
+			}
+		})
+	}
+	sub := paidSubmission(t, "TX-ELSEWHERE")
+	sub["payment"].(map[string]any)["provider"] = "elsewhere"
+	r := env.submit(sub, demoToken, nil)
+	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Raw, `"field": "payment.provider"`) {
+		t.Fatalf("unknown provider: %d %s", r.Status, r.Raw)
+	}
+}
+
+// withPaymentRoute is the demo routes file (for cfg) with the Gewerbeanmeldung route requiring
+// payment as payment (a YAML flow mapping) says.
+func withPaymentRoute(t *testing.T, cfg *config.Config, paymentYAML string) string {
+	t.Helper()
+	file := trustRoutes(t, cfg, "none")
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := strings.Replace(string(raw), "    min_trust_level: none\n", "    min_trust_level: none\n    payment: "+paymentYAML+"\n", 1)
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// FIT-Connect's metadata names the payment (paymentInformation): without a provider to ask, its
+// status as sent decides — BOOKED goes on, CANCELED and INITIAL end it; with one, the platform
+// is asked, and an unpaid submission waits until it is paid.
+func TestPaymentFitConnect(t *testing.T) {
+	info := func(tx, status string) map[string]any {
+		return map[string]any{"transactionId": tx, "transactionReference": "KZ-" + tx, "paymentMethod": "CREDITCARD", "status": status}
+	}
+	t.Run("the metadata's status", func(t *testing.T) {
+		e := startFitConnect(t, "sqlite", func(c *config.Config) { c.RoutesFile = withPaymentRoute(t, c, "{required: true}") })
+		for _, tt := range []struct {
+			name    string
+			payment map[string]any
+			status  string
+			event   string
+		}{
+			{"booked", info("FC-1", "BOOKED"), store.StatusDelivered, "payment_paid"},
+			{"cancelled", info("FC-2", "CANCELED"), store.StatusPaymentCanceled, "payment_canceled"},
+			{"not paid", info("FC-3", "INITIAL"), store.StatusPaymentFailed, "payment_failed"},
+			{"no payment", nil, store.StatusFailed, "payment_missing"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				app := e.application(t)
+				if tt.payment != nil {
+					app.Metadata["paymentInformation"] = tt.payment
+				}
+				p := e.submit(t, app, nil, nil)
+				entry := e.waitInbox(t, p.SubmissionID)
+				r := e.waitDone(t, entry.AmtsboteID, tt.status)
+				if !slices.Contains(eventTypes(r), tt.event) {
+					t.Fatalf("history %v", eventTypes(r))
+				}
+			})
+		}
+	})
+	t.Run("a provider to ask", func(t *testing.T) {
+		sim, err := simulator.New(simulator.Config{
+			Clients:      []simulator.Client{{ID: "amtsbote", Secret: payPassword, Endpoints: []string{payOriginator + "/" + payEndpoint}}},
+			Endpoints:    []simulator.Endpoint{{OriginatorID: payOriginator, EndpointID: payEndpoint}},
+			Transactions: []simulator.Transaction{{ID: "FC-PAID-LATER", OriginatorID: payOriginator, EndpointID: payEndpoint}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(sim.Handler())
+		defer ts.Close()
+		password := filepath.Join(t.TempDir(), "password")
+		os.WriteFile(password, []byte(payPassword), 0o600)
+		e := startFitConnect(t, "sqlite", func(c *config.Config) {
+			c.RoutesFile = withPaymentRoute(t, c, "{required: true, provider: sim}")
+			c.Payment.Providers = []config.PaymentProvider{{ID: "sim", APIURL: ts.URL, OriginatorID: payOriginator, EndpointID: payEndpoint,
+				Auth:    config.PaymentAuth{Type: "basic", Username: "amtsbote", Password: config.Secret{File: password}},
+				Timeout: time.Second, HoldTimeout: time.Hour,
+				Poll: config.PaymentPoll{InitialInterval: 50 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Multiplier: 2}}}
+		})
+		app := e.application(t)
+		// The metadata says BOOKED, but amtsbote asks the platform, which knows better.
+		app.Metadata["paymentInformation"] = info("FC-PAID-LATER", "BOOKED")
+		p := e.submit(t, app, nil, nil)
+		entry := e.waitInbox(t, p.SubmissionID)
+		r := e.waitDone(t, entry.AmtsboteID, store.StatusAwaitingPayment)
+		if d := eventDetail(r, "payment_checked"); !strings.Contains(d, "transaction FC-PAID-LATER: INITIAL") {
+			t.Fatalf("payment_checked %q", d)
+		}
+		// No notification here: the next poll finds the payment.
+		if err := sim.SetStatus("FC-PAID-LATER", payment.StatusPayed, ""); err != nil {
+			t.Fatal(err)
+		}
+		e.waitDone(t, entry.AmtsboteID, store.StatusDelivered)
 	})
 }

@@ -520,3 +520,34 @@ func TestPaymentFitConnect(t *testing.T) {
 		e.waitDone(t, entry.AmtsboteID, store.StatusDelivered)
 	})
 }
+
+// A payment counts for one submission: two applications naming the same transaction are held
+// alike, and once it is paid one goes on and the other fails.
+func TestPaymentCountsForOneSubmission(t *testing.T) {
+	eachBackend(t, func(t *testing.T, backend string) {
+		env := startPayment(t, backend, nil)
+		first := env.submitPaid(t, "TX-TWICE")
+		second := env.submit(paidSubmission(t, "TX-TWICE"), demoToken, nil).Body["id"].(string)
+		env.waitStatus(first, store.StatusAwaitingPayment)
+		env.waitStatus(second, store.StatusAwaitingPayment)
+		if err := env.sim.SetStatus("TX-TWICE", payment.StatusPayed, ""); err != nil {
+			t.Fatal(err)
+		}
+		var delivered, failed int
+		eventually(t, "both submissions to end", func() bool {
+			delivered, failed = 0, 0
+			for _, id := range []string{first, second} {
+				switch env.do("GET", "/v1/submissions/"+id, demoToken, nil, nil).Body["status"] {
+				case store.StatusDelivered:
+					delivered++
+				case store.StatusPaymentFailed:
+					failed++
+				}
+			}
+			return delivered+failed == 2
+		})
+		if delivered != 1 || failed != 1 {
+			t.Fatalf("%d delivered, %d payment_failed", delivered, failed)
+		}
+	})
+}

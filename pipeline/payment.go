@@ -139,6 +139,18 @@ func (p *Pipeline) checkPayment(msg *message.Message, tx wmsql.Tx, sub store.Sub
 	info := transactionInfo(t)
 	switch payment.Status(hold.Status) {
 	case payment.StatusPayed:
+		other, err := store.PaidFor(ctx, tx, cfg.ID, ref.TransactionID, sub.ID)
+		if err != nil {
+			return true, err
+		}
+		if other != "" {
+			log.Warn("the transaction has paid for another submission already", "other_submission_id", other)
+			hold.Status, hold.LastError = "", "the transaction has paid for submission "+other+" already"
+			return true, p.endHold(msg, tx, sub, hold, store.StatusPaymentFailed, "failed", store.Event{Type: "payment_failed",
+				Detail: where + ": PAYED, but for another submission already (a payment counts for one submission)"}, log)
+		}
+		// The unique index refuses a second submission paid by the same transaction at the same
+		// moment: its handler fails, tries again and finds this one.
 		if _, err := store.SavePaymentHold(ctx, tx, hold); err != nil {
 			return true, err
 		}

@@ -48,7 +48,8 @@ type PaymentHold struct {
 }
 
 // Payment holds: one row per submission of a route that requires payment, from its first check
-// on. The index finds the submissions a platform's notification is about.
+// on. The index finds the submissions a platform's notification is about; the unique one lets a
+// paid transaction pay for one submission only, whatever runs at the same time.
 const migratePaymentHolds = `CREATE TABLE payment_holds (
 		submission_id TEXT PRIMARY KEY,
 		provider TEXT NOT NULL,
@@ -62,7 +63,8 @@ const migratePaymentHolds = `CREATE TABLE payment_holds (
 		next_check_at BIGINT NOT NULL DEFAULT 0,
 		updated_at BIGINT NOT NULL
 	);
-	CREATE INDEX payment_holds_transaction ON payment_holds (provider, transaction_id);`
+	CREATE INDEX payment_holds_transaction ON payment_holds (provider, transaction_id);
+	CREATE UNIQUE INDEX payment_holds_paid ON payment_holds (provider, transaction_id) WHERE status = 'PAYED';`
 
 // PaymentHold reads a submission's hold; ErrNotFound before its first check.
 func (s *Store) PaymentHold(ctx context.Context, submissionID string) (PaymentHold, error) {
@@ -124,6 +126,24 @@ func SavePaymentHold(ctx context.Context, q wmsql.ContextExecutor, h PaymentHold
 		return 0, fmt.Errorf("save payment hold of %s: %w", h.SubmissionID, err)
 	}
 	return wakeups, rowsErr(rows)
+}
+
+// PaidFor returns the submission other than submissionID a transaction has paid for, "" if none:
+// a payment counts for one submission.
+func PaidFor(ctx context.Context, q wmsql.ContextExecutor, provider, transactionID, submissionID string) (string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT submission_id FROM payment_holds
+		WHERE provider = $1 AND transaction_id = $2 AND status = 'PAYED' AND submission_id <> $3`, provider, transactionID, submissionID)
+	if err != nil {
+		return "", fmt.Errorf("look up what transaction %s paid for: %w", transactionID, err)
+	}
+	defer rows.Close()
+	var other string
+	if rows.Next() {
+		if err := rows.Scan(&other); err != nil {
+			return "", fmt.Errorf("look up what transaction %s paid for: %w", transactionID, err)
+		}
+	}
+	return other, rowsErr(rows)
 }
 
 // WakePaymentHolds makes the submissions held for a transaction be checked now: it counts the

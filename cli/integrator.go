@@ -15,6 +15,7 @@ import (
 	"github.com/amtsbote/amtsbote/fitconnect"
 	"github.com/amtsbote/amtsbote/mapping"
 	"github.com/amtsbote/amtsbote/mapping/golden"
+	"github.com/amtsbote/amtsbote/payment"
 	"github.com/amtsbote/amtsbote/routes"
 	"github.com/amtsbote/amtsbote/snapshot"
 )
@@ -56,6 +57,9 @@ func configCmd() *cobra.Command {
 				if err := fitconnect.CheckRoutes(snap.Config, snap.Routes); err != nil {
 					problems = append(problems, err.Error())
 				}
+			}
+			if _, err := payment.Load(snap.Config); err != nil {
+				problems = append(problems, err.Error())
 			}
 			if len(problems) > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: configuration has problems:\n%s\n", file, indentLines(strings.Join(problems, "\n")))

@@ -61,6 +61,8 @@ type Config struct {
 	Destinations []Destination `mapstructure:"destinations"`
 	// FitConnect receives submissions from FIT-Connect. Optional.
 	FitConnect FitConnect `mapstructure:"fitconnect"`
+	// Payment holds submissions until they are paid (XBezahldienste). Optional.
+	Payment Payment `mapstructure:"payment"`
 	// RoutesFile holds the routes, relative to this file. Default: routes.yaml.
 	RoutesFile string `mapstructure:"routes_file"`
 	// TimeZone is the zone of the wall clock every schedule (windows, batches, retention and
@@ -420,6 +422,7 @@ func (c *Config) setDefaults() {
 	}
 	r.setDefaults()
 	c.FitConnect.setDefaults()
+	c.Payment.setDefaults()
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
 		d.Retry.setDefaults()
@@ -584,6 +587,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.FitConnect.validate(c, bad, unique)
+	c.Payment.validate(c, bad, unique)
 	for i, s := range c.Schemas {
 		key := fmt.Sprintf("schemas[%d]", i)
 		unique(key, "schema", s.ID)

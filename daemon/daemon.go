@@ -21,6 +21,7 @@ import (
 	"github.com/amtsbote/amtsbote/fitconnect"
 	"github.com/amtsbote/amtsbote/inbound"
 	"github.com/amtsbote/amtsbote/metrics"
+	"github.com/amtsbote/amtsbote/payment"
 	"github.com/amtsbote/amtsbote/pipeline"
 	"github.com/amtsbote/amtsbote/receipts"
 	"github.com/amtsbote/amtsbote/retention"
@@ -58,6 +59,7 @@ type Daemon struct {
 
 	fitconnect     *fitconnect.Receiver
 	fitconnectSubs []*fitconnect.Subscription
+	payments       payment.Providers
 	stopPolling    context.CancelFunc
 	pollingDone    chan struct{}
 
@@ -150,9 +152,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 		stages = d.fitconnect.Stages()
 		queues = append(queues, fitconnect.TopicFetch, fitconnect.TopicDecide)
 	}
+	if err := d.setupPayment(); err != nil {
+		return nil, err
+	}
 	d.pipeline, err = pipeline.New(pipeline.Deps{
 		Store: d.store, Config: cfg, Current: d.acquire, Adapters: d.adapters, Logger: log, Now: d.now,
-		Metrics: d.metrics, Stages: stages,
+		Metrics: d.metrics, Stages: stages, Payments: d.payments,
 	})
 	if err != nil {
 		return nil, err
@@ -178,6 +183,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 		mux.Handle("/", handler)
 		handler = mux
 	}
+	handler = d.withPaymentNotifications(handler)
 	d.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,

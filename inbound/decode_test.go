@@ -43,6 +43,10 @@ func TestDecodeSubmissionProblems(t *testing.T) {
 		{"unknown trust level", head + `,"identity":{"trust_level":"medium"}}`, "identity.trust_level", `"medium" is not a level of assurance`},
 		{"unknown account type", head + `,"identity":{"trust_level":"hoch","account_type":"robot"}}`, "identity.account_type", "person or organisation"},
 		{"unknown identity field", head + `,"identity":{"level":"high"}}`, "identity.level", "unknown field; expected trust_level, account_type"},
+		{"payment without transaction", head + `,"payment":{"provider":"epay"}}`, "payment.transaction_id", "the payment platform's transactionId"},
+		{"transaction id with a slash", head + `,"payment":{"transaction_id":"TX/1"}}`, "payment.transaction_id", "1 to 64 letters"},
+		{"unknown payment field", head + `,"payment":{"transaction_id":"TX-1","amount":26}}`, "payment.amount", "unknown field; expected provider, transaction_id"},
+		{"payment not an object", head + `,"payment":"TX-1"}`, "payment", "must be a JSON object, not a string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

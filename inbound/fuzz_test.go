@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/amtsbote/amtsbote/payment"
 )
 
 // FuzzDecodeSubmission: any body is either a submission with valid fields or a list of
@@ -16,6 +18,7 @@ func FuzzDecodeSubmission(f *testing.F) {
 	f.Add([]byte(`{"data":` + `[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]` + `}`))
 	f.Add([]byte("\xff\xfe{}"))
 	f.Add([]byte(`{"leistung": 1e999}`))
+	f.Add([]byte(`{"leistung":"99050012104000","ags":"09162000","reference":"r","data":{},"payment":{"provider":"epay","transaction_id":"TX-1"}}`))
 	lim := Limits{MaxAttachments: 5, MaxAttachmentBytes: 1 << 10, MaxJSONDepth: 16}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, problems := decodeSubmission(body, lim)
@@ -23,7 +26,8 @@ func FuzzDecodeSubmission(f *testing.F) {
 			return
 		}
 		if !leistungPattern.MatchString(req.Leistung) || !agsPattern.MatchString(req.AGS) || req.Reference == "" ||
-			len(req.Attachments) > lim.MaxAttachments || !utf8.Valid(body) {
+			len(req.Attachments) > lim.MaxAttachments || !utf8.Valid(body) ||
+			(req.Payment != nil && !payment.ValidTransactionID(req.Payment.TransactionID)) {
 			t.Fatalf("accepted an invalid submission: %+v", req)
 		}
 		atts, _ := attachments(req.Attachments)

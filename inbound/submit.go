@@ -42,6 +42,8 @@ type submissionRequest struct {
 	Attachments []attachmentRequest `json:"attachments"`
 	// Identity is how the applicant identified at the portal. Optional.
 	Identity *identityRequest `json:"identity"`
+	// Payment is the applicant's payment at an E-Payment platform. Optional.
+	Payment *paymentRequest `json:"payment"`
 }
 
 // identityRequest is the applicant's identification as the portal reports it.
@@ -140,8 +142,10 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		ID: newID(), Portal: portalID, Reference: req.Reference, Leistung: req.Leistung, AGS: req.AGS, ARS: req.ARS,
 		Status: store.StatusReceived, Data: req.Data, IdempotencyKey: key,
 		RequestHash: requestHash, ReceivedAt: now, TrustLevel: levelName, AccountType: accountType,
+		Meta: req.Payment.meta(),
 	}
 	var checked []pipeline.Problem
+	knownProvider := req.Payment.knownIn(snap.Config)
 	if ok {
 		routeID = route.ID
 		allowed = portalMayUse(snap, portalID, routeID)
@@ -160,6 +164,12 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 	if !allowed {
 		s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "route_not_allowed").Inc()
 		writeError(w, http.StatusForbidden, fmt.Sprintf("portal %s may not submit to route %s (portals[].routes)", portalID, routeID), nil)
+		return
+	}
+	if ok && !knownProvider {
+		s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "payment_provider").Inc()
+		writeError(w, http.StatusUnprocessableEntity, "unknown payment provider",
+			[]Problem{{Field: "payment.provider", Message: fmt.Sprintf("%q is not a payment provider amtsbote knows (payment.providers)", req.Payment.Provider)}})
 		return
 	}
 	if ok && !admitted {
@@ -326,6 +336,7 @@ func decodeSubmission(body []byte, lim Limits) (submissionRequest, []Problem) {
 	if trimmed := bytes.TrimSpace(req.Data); len(trimmed) == 0 || trimmed[0] != '{' {
 		add("data", "must be a JSON object holding the form data")
 	}
+	problems = append(problems, req.Payment.check()...)
 	if id := req.Identity; id != nil {
 		if _, err := trust.Parse(id.TrustLevel); err != nil {
 			add("identity.trust_level", "%v", err)
@@ -500,8 +511,10 @@ func expectedFields(p jsontext.Pointer) string {
 		return "filename, media_type, title, content_base64"
 	case strings.HasPrefix(string(p), "/identity/"):
 		return "trust_level, account_type"
+	case strings.HasPrefix(string(p), "/payment/"):
+		return "provider, transaction_id"
 	}
-	return "leistung, ags, ars, reference, data, attachments, identity"
+	return "leistung, ags, ars, reference, data, attachments, identity, payment"
 }
 
 // position names where in the body a byte is: line, column and byte offset.

@@ -27,6 +27,10 @@ type Metrics struct {
 	FitConnectReceived  *prometheus.CounterVec // destination: submissions fetched and checked
 	FitConnectDecisions *prometheus.CounterVec // destination, decision (accept, reject), problem ("" for accept)
 	FitConnectErrors    *prometheus.CounterVec // operation (token, list, fetch, events, decide, callback): failures to retry
+	// Holding submissions until paid (payment.go).
+	PaymentChecks        *prometheus.CounterVec // provider, result
+	PaymentOutcomes      *prometheus.CounterVec // provider, outcome
+	PaymentNotifications *prometheus.CounterVec // provider, result
 }
 
 // New creates the instruments; queues are read from db at scrape time (db may be nil).
@@ -69,6 +73,7 @@ func New(db *sql.DB, queues func() []string) *Metrics {
 	if db != nil {
 		m.Registry.MustRegister(&storeCollector{db: db, queues: queues})
 	}
+	m.addPayment(db)
 	return m
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/metrics"
+	"github.com/amtsbote/amtsbote/payment"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/store/queue"
@@ -50,6 +51,9 @@ type Deps struct {
 	// Stages are further stages other packages add (FIT-Connect intake): each runs under the
 	// same poison protection, in a durable transaction, on its own queue.
 	Stages []Stage
+	// Payments are the payment platforms submissions of routes that require payment are held
+	// for (payment.go).
+	Payments payment.Providers
 }
 
 // Stage is a queue and the handler of its messages.

@@ -35,7 +35,7 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 	if err != nil {
 		return err
 	}
-	if sub.Status != store.StatusReceived {
+	if sub.Status != store.StatusReceived && sub.Status != store.StatusAwaitingPayment {
 		return nil // processed before a crash or restart: nothing left to do
 	}
 	snap := p.Current()
@@ -67,6 +67,9 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 		return err
 	} else if f != nil {
 		return p.fail(msg, tx, sub, []store.Event{f.event()})
+	}
+	if done, err := p.holdForPayment(msg, tx, sub, route, log); done || err != nil {
+		return err // held until paid, or failed for its payment
 	}
 	atts, err := p.Store.Attachments(ctx, id)
 	if err != nil {

@@ -17,7 +17,8 @@ import (
 )
 
 // Finished statuses whose data may go after retention.payloads.
-var finished = []string{store.StatusDelivered, store.StatusAcknowledged, store.StatusRejected, store.StatusFailed}
+var finished = []string{store.StatusDelivered, store.StatusAcknowledged, store.StatusRejected, store.StatusFailed,
+	store.StatusPaymentFailed, store.StatusPaymentCanceled}
 
 // Job is one purge run.
 type Job struct {

@@ -56,6 +56,9 @@ type Route struct {
 	// fail is refused (HTTP 422 with every problem; FIT-Connect: rejected) instead of being
 	// accepted and failing later. Default: false.
 	CheckAtIntake bool `yaml:"check_at_intake"`
+	// Payment holds the route's submissions until their payment is complete (docs/payment.md).
+	// Optional.
+	Payment *Payment `yaml:"payment"`
 
 	// Schema is JSONSchema compiled (nil without one).
 	Schema *formdata.Schema `yaml:"-"`
@@ -192,6 +195,8 @@ type Checks struct {
 	Schemas map[string]*xoev.SchemaSet
 	// Destination reports whether a destination id is configured.
 	Destination func(id string) bool
+	// PaymentProvider reports whether a payment provider id is configured.
+	PaymentProvider func(id string) bool
 }
 
 var (
@@ -236,6 +241,7 @@ func Load(path string, checks Checks) (*Table, error) {
 		for _, err := range r.check() {
 			errs = append(errs, fmt.Errorf("%s: route %q: %w", where, r.ID, err))
 		}
+		errs = append(errs, r.checkPayment(where, checks)...)
 		if first, dup := seen[r.ID]; dup {
 			errs = append(errs, fmt.Errorf("%s: route id %q is already used at %s", where, r.ID, first))
 		}

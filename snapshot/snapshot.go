@@ -60,6 +60,10 @@ func FromConfig(cfg *config.Config) (*Snapshot, error) {
 			_, ok := cfg.Destination(id)
 			return ok
 		},
+		PaymentProvider: func(id string) bool {
+			_, ok := cfg.Payment.Provider(id)
+			return ok
+		},
 	})
 	if err != nil {
 		errs = append(errs, err)
@@ -171,6 +175,7 @@ func RestartNeeded(old, new *config.Config) string {
 		"destinations": {old.Destinations, new.Destinations},
 		"log":          {old.Log, new.Log},
 		"fitconnect":   {old.FitConnect, new.FitConnect},
+		"payment":      {old.Payment, new.Payment},
 	} {
 		if !reflect.DeepEqual(pair[0], pair[1]) {
 			changed = append(changed, name)

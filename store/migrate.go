@@ -131,6 +131,7 @@ var sqliteMigrations = []string{
 	migrateChannels,
 	migrateStatusIndex,
 	migrateReplies("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "BLOB"),
+	migratePaymentHolds,
 }
 
 // postgresMigrations are applied in order; the table schema_version records how many ran.
@@ -237,6 +238,7 @@ var postgresMigrations = []string{
 	migrateChannels,
 	migrateStatusIndex,
 	migrateReplies("BIGSERIAL PRIMARY KEY", "BIGINT", "BYTEA"),
+	migratePaymentHolds,
 }
 
 // The migrations whose statements are the same on both stores.

@@ -81,8 +81,9 @@ type PurgeDue struct {
 const Redacted = "(deleted by retention)"
 
 // redactedEvents are the event types whose detail may quote the form data: mapping and
-// validation problems name values, a receiver's refusal may quote the message.
-var redactedEvents = []string{"mapping_failed", "validation_failed", "processing_failed", "rejected"}
+// validation problems name values, a receiver's refusal may quote the message; a payment's
+// names its reference (Kassenzeichen) and method.
+var redactedEvents = []string{"mapping_failed", "validation_failed", "processing_failed", "rejected", "payment_paid"}
 
 // Purge deletes a submission's personal data — the form data, the attachments' content, names
 // and hashes, the mapped messages, the receipts' content and the event details that may quote
@@ -118,6 +119,7 @@ func Purge(ctx context.Context, ex Execer, id string, at time.Time, due PurgeDue
 		{"attachment names", `UPDATE attachments SET filename = '` + Redacted + `', package_name = '', sha256 = '', title = '' WHERE submission_id = $1`},
 		{"messages", `UPDATE messages SET xml = '' WHERE submission_id = $1`},
 		{"receipts", `UPDATE receipts SET content = NULL, detail = '` + Redacted + `' WHERE submission_id = $1`},
+		{"payment hold", `DELETE FROM payment_holds WHERE submission_id = $1`},
 		{"delivery errors", `UPDATE deliveries SET last_error = '` + Redacted + `' WHERE submission_id = $1 AND status = 'rejected'`},
 		{"event details", `UPDATE events SET detail = '` + Redacted + `' WHERE submission_id = $1 AND type IN ('` +
 			strings.Join(redactedEvents, "', '") + `')`},

@@ -236,6 +236,9 @@ type Destination struct {
 	Batch string `mapstructure:"batch"`
 	// Breaker stops trying a destination that keeps failing, sparing it and the queue.
 	Breaker Breaker `mapstructure:"breaker"`
+	// ReplyTokenSHA256 is the hex SHA-256 of the bearer token with which this destination (a
+	// Fachverfahren) hands in replies (POST /v1/replies). Empty: it cannot reply over HTTP.
+	ReplyTokenSHA256 string `mapstructure:"reply_token_sha256"`
 }
 
 // Breaker is a destination's circuit breaker.
@@ -420,6 +423,12 @@ func (c *Config) setDefaults() {
 	}
 	r.setDefaults()
 	c.FitConnect.setDefaults()
+	if c.Replies.MaxDocumentBytes == 0 {
+		c.Replies.MaxDocumentBytes = 20 << 20
+	}
+	if c.Replies.MaxDocuments == 0 {
+		c.Replies.MaxDocuments = 20
+	}
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
 		d.Retry.setDefaults()
@@ -591,6 +600,10 @@ func (c *Config) Validate() error {
 			bad(key+".root", "must name the root XSD file")
 		}
 	}
+	if c.Replies.MaxDocumentBytes < 0 || c.Replies.MaxDocuments < 0 {
+		bad("replies", "max_document_bytes and max_documents must not be negative")
+	}
+	replyTokens := map[string]string{} // hash → destination
 	for i, d := range c.Destinations {
 		key := fmt.Sprintf("destinations[%d]", i)
 		if d.ID != "" && !idPattern.MatchString(d.ID) {
@@ -615,6 +628,15 @@ func (c *Config) Validate() error {
 		}
 		if d.Breaker.Failures < 1 || d.Breaker.Pause <= 0 {
 			bad(key+".breaker", "needs failures >= 1 and pause > 0")
+		}
+		if d.ReplyTokenSHA256 != "" {
+			if b, err := hex.DecodeString(d.ReplyTokenSHA256); err != nil || len(b) != 32 {
+				bad(key+".reply_token_sha256", "must be the 64 hex digits of the reply token's SHA-256 (e.g. printf %%s TOKEN | sha256sum)")
+			} else if other, ok := replyTokens[strings.ToLower(d.ReplyTokenSHA256)]; ok {
+				bad(key+".reply_token_sha256", "is the same as %s's: each Fachverfahren needs a token of its own", other)
+			} else {
+				replyTokens[strings.ToLower(d.ReplyTokenSHA256)] = d.ID
+			}
 		}
 		r := d.Retry
 		if r.MaxAttempts < 1 || r.InitialInterval <= 0 || r.MaxInterval < r.InitialInterval || r.Multiplier < 1 || r.MaxAge <= 0 {

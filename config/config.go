@@ -264,7 +264,8 @@ type Retention struct {
 	// Schedule is when the purge runs (cron or @every). Default: @every 1h.
 	Schedule string `mapstructure:"schedule"`
 	// Payloads is how long form data, attachments and messages of finished submissions
-	// (delivered, acknowledged, rejected, failed) are kept. Routes may set their own. Default: 720h.
+	// (delivered, acknowledged, rejected, failed; decided or closed by a reply) are kept. Routes
+	// may set their own. Default: 720h.
 	Payloads time.Duration `mapstructure:"payloads"`
 	// DeadLetters is how long dead submissions keep their data for a replay. Default: 2160h.
 	DeadLetters time.Duration `mapstructure:"dead_letters"`

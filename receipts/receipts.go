@@ -4,7 +4,8 @@
 // (Abgabe 0402, FVDaten 0630 with the id the DMS gave the object) — parses each safely,
 // validates it, matches it to the delivered message by ProzessID and sets the delivery (and so
 // the submission) acknowledged or rejected with the reason. A receipt that matches nothing or
-// cannot be read is filed and moved aside, never dropped.
+// cannot be read is filed and moved aside, never dropped. The same inbox takes the replies of
+// Fachverfahren (zip packages and JSON manifests), which it hands to the reply intake.
 package receipts
 
 import (

@@ -313,3 +313,84 @@ func TestAcceptFile(t *testing.T) {
 		}
 	})
 }
+
+// The same reply handed in many times at once is stored once, and every caller gets it.
+func TestIntakeConcurrentRepeatsStoreOnce(t *testing.T) {
+	eachBackend(t, func(t *testing.T, o store.Options) {
+		st, in := fixture(t, o)
+		ctx := context.Background()
+		manifest := `{"submission_id": "s1", "id": "B-7", "kind": "bescheid", "documents": [{"filename": "b.pdf"}]}`
+		ids := make([]string, 8)
+		incs := make([]*replies.Incoming, len(ids))
+		for i := range incs {
+			incs[i] = inline(t, manifest, map[string]string{"b.pdf": pdf})
+		}
+		errs := make(chan error, len(ids))
+		done := make(chan struct{})
+		for i := range ids {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				acc, err := in.Accept(ctx, incs[i], replies.Origin{Via: replies.ViaHTTP, Source: "fv"})
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids[i] = acc.Reply.ID
+			}()
+		}
+		for range ids {
+			<-done
+		}
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if id != ids[0] {
+				t.Fatalf("ids differ: %v", ids)
+			}
+		}
+		if list, _ := st.Replies(ctx, "s1"); len(list) != 1 {
+			t.Fatalf("%d replies stored", len(list))
+		}
+		if q := queued(t, st); len(q) != 1 {
+			t.Fatalf("%d queue messages", len(q))
+		}
+		if events, _ := st.Events(ctx, "s1"); events[len(events)-2].Type == replies.EventReplyReceived {
+			t.Fatalf("more than one reply_received event: %+v", events)
+		}
+	})
+}
+
+// FuzzParseManifest: any bytes are a manifest that keeps the rules, or a refusal naming why.
+func FuzzParseManifest(f *testing.F) {
+	f.Add([]byte(bescheidManifest), false)
+	f.Add([]byte(`{"case_id": "c", "kind": "status", "status": "decided", "documents": [{"filename": "a.pdf", "content_base64": "JVBERi0="}]}`), true)
+	f.Add([]byte(`{"submission_id": "s", "kind": "abschluss", "message": {"filename": "../m.xml"}}`), false)
+	f.Add([]byte(`{"submission_id": "s", "kind": "bescheid", "documents": [{"filename": "a.pdf"}, {"filename": "A.pdf"}]}`), false)
+	f.Add([]byte("\xff{}"), true)
+	f.Fuzz(func(t *testing.T, raw []byte, inline bool) {
+		m, r := replies.ParseManifest(raw, inline, lim)
+		if r != nil {
+			if r.Error() == "" || (r.Reason != replies.ReasonBadRequest && r.Reason != replies.ReasonInvalid && r.Reason != replies.ReasonTooLarge) {
+				t.Fatalf("refusal %+v", r)
+			}
+			return
+		}
+		named := 0
+		for _, v := range []string{m.SubmissionID, m.ProzessID, m.CaseID} {
+			if v != "" {
+				named++
+			}
+		}
+		if _, err := replies.StatusFor(m.Kind, m.Status); err != nil || named != 1 || len(m.Documents) > lim.MaxDocuments {
+			t.Fatalf("accepted %+v", m)
+		}
+		for _, d := range m.Documents {
+			if replies.CheckFilename(d.Filename) != nil || (inline && (len(d.Content) == 0 || int64(len(d.Content)) > lim.MaxDocumentBytes)) ||
+				(!inline && d.Content != nil) {
+				t.Fatalf("accepted document %+v", d)
+			}
+		}
+	})
+}

@@ -136,11 +136,11 @@ func ParseManifest(raw []byte, inline bool, lim Limits) (Manifest, *Refusal) {
 		}
 	}
 	if _, err := StatusFor(m.Kind, m.Status); err != nil {
-		field := "kind"
 		if m.Kind == KindStatus {
-			field = "status"
+			add("status", "%q: a status reply names in_progress, decided or closed", m.Status)
+		} else {
+			add("kind", "%q: must be one of %s", m.Kind, strings.Join(Kinds, ", "))
 		}
-		add(field, "%v", err)
 	} else if m.Kind != KindStatus && m.Status != "" {
 		add("status", "is for kind status only; a %s sets the status itself", m.Kind)
 	}

@@ -3,12 +3,15 @@ package store_test
 import (
 	"context"
 	"errors"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 
 	"github.com/amtsbote/amtsbote/store"
+	"github.com/amtsbote/amtsbote/store/storetest"
 )
 
 // What the reply intake looks up: a FIT-Connect case's submissions (oldest first, accepted ones
@@ -104,4 +107,54 @@ func TestReplyIntakeLookups(t *testing.T) {
 			t.Fatalf("young filed reply purged: %+v", f)
 		}
 	})
+}
+
+// Moving a store to PostgreSQL keeps the replies: their documents, deliveries and the filed
+// ones.
+func TestCopyKeepsReplies(t *testing.T) {
+	ctx := context.Background()
+	from := open(t, store.Options{Driver: store.SQLite, DataDir: t.TempDir()})
+	to := open(t, store.Options{Driver: store.Postgres, DSN: storetest.Postgres(t)})
+	now := time.Now().Truncate(time.Millisecond)
+	err := from.InTx(ctx, func(tx wmsql.Tx) error {
+		sub := store.Submission{ID: "s1", Portal: "p", Reference: "r", Leistung: "l", AGS: "a", Route: "x",
+			Status: store.StatusDecided, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: now}
+		if err := store.InsertSubmission(ctx, tx, sub, nil); err != nil {
+			return err
+		}
+		r := store.Reply{ID: "r1", SubmissionID: "s1", Source: "fv", Via: "http", ExternalID: "B-1", Kind: "bescheid",
+			Status: store.StatusDecided, Subject: "Bescheid", ReceivedAt: now}
+		if err := store.InsertReply(ctx, tx, r, []store.ReplyDocument{{Seq: 0, Name: "b.pdf", MediaType: "application/pdf",
+			Content: strings.NewReader("%PDF-1.7 Bescheid")}}); err != nil {
+			return err
+		}
+		if err := store.InsertReplyDelivery(ctx, tx, "r1", "email", now); err != nil {
+			return err
+		}
+		return store.FileReply(ctx, tx, store.FiledReply{ReceivedAt: now, Via: "inbox", Outcome: store.FiledUnmatched, Content: []byte("{}")})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Copy(ctx, from, to, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := to.ReplyByExternalID(ctx, "fv", "B-1")
+	docs, _ := to.ReplyDocuments(ctx, "r1")
+	ds, _ := to.ReplyDeliveries(ctx, "r1")
+	filed, _ := to.FiledReplies(ctx, "", 10)
+	if err != nil || r.Subject != "Bescheid" || len(docs) != 1 || len(ds) != 1 || len(filed) != 1 {
+		t.Fatalf("after the copy: %+v %v, documents %+v, deliveries %+v, filed %+v", r, err, docs, ds, filed)
+	}
+	rc := to.OpenReplyDocument(ctx, "r1", 0, docs[0].Size)
+	defer rc.Close()
+	if b, err := io.ReadAll(rc); err != nil || string(b) != "%PDF-1.7 Bescheid" {
+		t.Fatalf("document after the copy: %q %v", b, err)
+	}
+	// New filed replies get new ids after the copied ones.
+	if err := to.InTx(ctx, func(tx wmsql.Tx) error {
+		return store.FileReply(ctx, tx, store.FiledReply{ReceivedAt: now, Via: "http", Outcome: store.FiledMalformed})
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,5 +1,6 @@
 // Package admin is the operators' HTTP API, on its own listener (loopback by default) with its
-// own bearer token: dead letters — list, inspect with every attempt, replay.
+// own bearer token: dead letters — list, inspect with every attempt, replay — and the replies of
+// Fachverfahren that were filed instead of taken.
 package admin
 
 import (
@@ -58,6 +59,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/submissions/{id}", s.authenticated(http.HandlerFunc(s.submission)))
 	mux.Handle("POST /v1/submissions/{id}/reprocess", s.authenticated(http.HandlerFunc(s.reprocessOne)))
 	mux.Handle("POST /v1/submissions/reprocess", s.authenticated(http.HandlerFunc(s.reprocessFailed)))
+	mux.Handle("GET /v1/replies/filed", s.authenticated(http.HandlerFunc(s.filedReplies)))
+	mux.Handle("GET /v1/replies/filed/{id}/content", s.authenticated(http.HandlerFunc(s.filedReplyContent)))
 	mux.Handle("GET /debug/pprof/", s.authenticated(http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/profile", s.authenticated(http.HandlerFunc(pprof.Profile)))
 	mux.Handle("GET /debug/pprof/trace", s.authenticated(http.HandlerFunc(pprof.Trace)))
@@ -377,6 +380,83 @@ func (s *Server) reprocess(w http.ResponseWriter, r *http.Request, ids []string)
 		queued = []string{}
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"reprocessed": queued})
+}
+
+// FiledReplyView is a reply that was not taken, as operators see it: its content is a download
+// of its own.
+type FiledReplyView struct {
+	ID         int64     `json:"id"`
+	ReceivedAt time.Time `json:"received_at"`
+	Via        string    `json:"via"`
+	Source     string    `json:"source,omitempty"`
+	Origin     string    `json:"origin,omitempty"`
+	Outcome    string    `json:"outcome"`
+	Detail     string    `json:"detail,omitempty"`
+	Names      string    `json:"names,omitempty"`
+	// ContentBytes is the size of what was kept (the manifest); 0: nothing.
+	ContentBytes int `json:"content_bytes"`
+	Links        struct {
+		Content string `json:"content,omitempty"`
+	} `json:"links"`
+}
+
+// filedReplies lists the replies that were filed instead of taken, newest first:
+// ?outcome=unmatched|malformed|unauthorised|purged, ?limit=N (default 1000).
+func (s *Server) filedReplies(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	outcome := q.Get("outcome")
+	switch outcome {
+	case "", store.FiledUnmatched, store.FiledMalformed, store.FiledUnauthorised, store.FiledPurged:
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "outcome must be unmatched, malformed, unauthorised or purged"})
+		return
+	}
+	limit := 1000
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "limit must be 1–10000"})
+			return
+		}
+		limit = n
+	}
+	filed, err := s.Store.FiledReplies(r.Context(), outcome, limit)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	out := make([]FiledReplyView, 0, len(filed))
+	for _, f := range filed {
+		v := FiledReplyView{ID: f.ID, ReceivedAt: f.ReceivedAt, Via: f.Via, Source: f.Source, Origin: f.Origin,
+			Outcome: f.Outcome, Detail: f.Detail, Names: f.Names, ContentBytes: len(f.Content)}
+		if len(f.Content) > 0 {
+			v.Links.Content = fmt.Sprintf("/v1/replies/filed/%d/content", f.ID)
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"filed_replies": out})
+}
+
+// filedReplyContent downloads what was kept of a filed reply (its manifest, bounded).
+func (s *Server) filedReplyContent(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	var f store.FiledReply
+	if err == nil {
+		f, err = s.Store.FiledReply(r.Context(), id)
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, strconv.ErrSyntax) && !errors.Is(err, strconv.ErrRange) {
+		s.fail(w, err)
+		return
+	}
+	if err != nil || len(f.Content) == 0 {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no filed reply with content under this id (retention may have deleted it)"})
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="filed-reply-%d.json"`, f.ID))
+	w.Header().Set("Content-Length", strconv.Itoa(len(f.Content)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(f.Content)
 }
 
 func (s *Server) fail(w http.ResponseWriter, err error) {

@@ -238,6 +238,9 @@ type Destination struct {
 	Batch string `mapstructure:"batch"`
 	// Breaker stops trying a destination that keeps failing, sparing it and the queue.
 	Breaker Breaker `mapstructure:"breaker"`
+	// ReplyTokenSHA256 is the hex SHA-256 of the bearer token with which this destination (a
+	// Fachverfahren) hands in replies (POST /v1/replies). Empty: it cannot reply over HTTP.
+	ReplyTokenSHA256 string `mapstructure:"reply_token_sha256"`
 }
 
 // Breaker is a destination's circuit breaker.
@@ -263,7 +266,8 @@ type Retention struct {
 	// Schedule is when the purge runs (cron or @every). Default: @every 1h.
 	Schedule string `mapstructure:"schedule"`
 	// Payloads is how long form data, attachments and messages of finished submissions
-	// (delivered, acknowledged, rejected, failed) are kept. Routes may set their own. Default: 720h.
+	// (delivered, acknowledged, rejected, failed; decided or closed by a reply) are kept. Routes
+	// may set their own. Default: 720h.
 	Payloads time.Duration `mapstructure:"payloads"`
 	// DeadLetters is how long dead submissions keep their data for a replay. Default: 2160h.
 	DeadLetters time.Duration `mapstructure:"dead_letters"`
@@ -423,6 +427,12 @@ func (c *Config) setDefaults() {
 	r.setDefaults()
 	c.FitConnect.setDefaults()
 	c.Payment.setDefaults()
+	if c.Replies.MaxDocumentBytes == 0 {
+		c.Replies.MaxDocumentBytes = 20 << 20
+	}
+	if c.Replies.MaxDocuments == 0 {
+		c.Replies.MaxDocuments = 20
+	}
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
 		d.Retry.setDefaults()
@@ -595,6 +605,10 @@ func (c *Config) Validate() error {
 			bad(key+".root", "must name the root XSD file")
 		}
 	}
+	if c.Replies.MaxDocumentBytes < 0 || c.Replies.MaxDocuments < 0 {
+		bad("replies", "max_document_bytes and max_documents must not be negative")
+	}
+	replyTokens := map[string]string{} // hash → destination
 	for i, d := range c.Destinations {
 		key := fmt.Sprintf("destinations[%d]", i)
 		if d.ID != "" && !idPattern.MatchString(d.ID) {
@@ -619,6 +633,15 @@ func (c *Config) Validate() error {
 		}
 		if d.Breaker.Failures < 1 || d.Breaker.Pause <= 0 {
 			bad(key+".breaker", "needs failures >= 1 and pause > 0")
+		}
+		if d.ReplyTokenSHA256 != "" {
+			if b, err := hex.DecodeString(d.ReplyTokenSHA256); err != nil || len(b) != 32 {
+				bad(key+".reply_token_sha256", "must be the 64 hex digits of the reply token's SHA-256 (e.g. printf %%s TOKEN | sha256sum)")
+			} else if other, ok := replyTokens[strings.ToLower(d.ReplyTokenSHA256)]; ok {
+				bad(key+".reply_token_sha256", "is the same as %s's: each Fachverfahren needs a token of its own", other)
+			} else {
+				replyTokens[strings.ToLower(d.ReplyTokenSHA256)] = d.ID
+			}
 		}
 		r := d.Retry
 		if r.MaxAttempts < 1 || r.InitialInterval <= 0 || r.MaxInterval < r.InitialInterval || r.Multiplier < 1 || r.MaxAge <= 0 {

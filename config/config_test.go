@@ -55,6 +55,9 @@ func TestDefaults(t *testing.T) {
 		cfg.Pipeline.PollInterval != 100*time.Millisecond || r.MaxAge != 72*time.Hour || r.MaxAttempts != 50 {
 		t.Fatalf("defaults not applied: %+v %+v", cfg.Server, r)
 	}
+	if cfg.Replies.MaxDocumentBytes != 20<<20 || cfg.Replies.MaxDocuments != 20 {
+		t.Fatalf("reply limits not defaulted: %+v", cfg.Replies)
+	}
 }
 
 func TestEnvironmentOverridesFile(t *testing.T) {
@@ -116,6 +119,15 @@ func TestConfigErrorsNameFileAndKey(t *testing.T) {
 			[]string{"destinations[0].window", "interval"}},
 		{"retention that never runs", "retention:\n  schedule: \"0 0 30 2 *\"\n" + minimal, []string{"retention.schedule", "matches no time"}},
 		{"unknown time zone", "time_zone: Europe/Bonn\n" + minimal, []string{"time_zone", "Europe/Bonn"}},
+		{"bad reply token hash", strings.Replace(minimal, "options: {path: out}", "options: {path: out}\n    reply_token_sha256: secret", 1),
+			[]string{"destinations[0].reply_token_sha256", "64 hex digits"}},
+		{"two destinations with one reply token", minimal + `    reply_token_sha256: 8806266d06fb77fad46ced37e661acbbe6a96f732347c97e16e6a3c73a236213
+  - id: fv
+    type: filedrop
+    options: {path: out2}
+    reply_token_sha256: 8806266D06FB77FAD46CED37E661ACBBE6A96F732347C97E16E6A3C73A236213
+`, []string{"destinations[1].reply_token_sha256", "same as eakte's"}},
+		{"negative reply limit", "replies:\n  max_documents: -1\n" + minimal, []string{"replies", "must not be negative"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 	"github.com/amtsbote/amtsbote/payment"
 	"github.com/amtsbote/amtsbote/pipeline"
 	"github.com/amtsbote/amtsbote/receipts"
+	"github.com/amtsbote/amtsbote/replies"
 	"github.com/amtsbote/amtsbote/retention"
 	"github.com/amtsbote/amtsbote/schedule"
 	"github.com/amtsbote/amtsbote/snapshot"
@@ -55,6 +56,7 @@ type Daemon struct {
 
 	cron     *cron.Cron
 	receipts *receipts.Processor
+	replies  *replies.Intake
 	inbox    *adapters.SFTPInbox
 
 	fitconnect     *fitconnect.Receiver
@@ -162,9 +164,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
+	d.replies = &replies.Intake{Store: d.store, Validate: d.validateXML, Now: d.now, Logger: log,
+		Limits: replies.Limits{MaxDocumentBytes: cfg.Replies.MaxDocumentBytes, MaxDocuments: cfg.Replies.MaxDocuments}}
 	d.api = inbound.NewServer(cfg, d.store, d.acquire, log)
 	d.api.Now, d.api.Metrics = d.now, d.metrics
 	d.api.SpoolDir = d.spool.Dir
+	d.api.Replies = d.replies
 	d.listener, err = net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (server.listen): %w", cfg.Server.Listen, err)
@@ -273,21 +278,24 @@ func (d *Daemon) startReceipts() error {
 		d.inbox = inbox
 	}
 	d.receipts = &receipts.Processor{Store: d.store, Inbox: rc.Directory, Logger: d.log, Now: d.now,
-		// The snapshot stays acquired while its schema set validates: a reload retiring it
-		// meanwhile frees the set only after the release.
-		Validate: func(ns string, content []byte) error {
-			snap := d.acquire()
-			defer snap.Release()
-			set := snap.SchemaSetFor(ns)
-			if set == nil {
-				return fmt.Errorf("no schema set is configured for namespace %q", ns)
-			}
-			return set.Validate(content)
-		}}
+		Validate: d.validateXML, Replies: d.replies}
 	if _, err := d.cron.AddFunc(rc.Schedule, func() { _, _ = d.PollReceipts(context.Background()) }); err != nil {
 		return fmt.Errorf("receipts.schedule: %w", err)
 	}
 	return nil
+}
+
+// validateXML checks an XÖV document (a receipt, a reply's message) against the configured
+// schema set of its root namespace. The snapshot stays acquired while its schema set
+// validates: a reload retiring it meanwhile frees the set only after the release.
+func (d *Daemon) validateXML(ns string, content []byte) error {
+	snap := d.acquire()
+	defer snap.Release()
+	set := snap.SchemaSetFor(ns)
+	if set == nil {
+		return fmt.Errorf("no schema set is configured for namespace %q", ns)
+	}
+	return set.Validate(content)
 }
 
 // RunRetention purges the personal data that is due now (the schedule does it too).

@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"os"
@@ -94,4 +95,27 @@ func TestAPIMatchesOpenAPIDocument(t *testing.T) {
 	check("GET", admin, "/v1/audit", otherToken, nil, 200)
 	os.Remove(h.outDir)
 	check("POST", admin, "/v1/dead-letters/"+id+"/eakte/replay", otherToken, nil, 202)
+
+	// The return channel: the Fachverfahren replies, the portal reads the reply and its PDF.
+	openapi3filter.RegisterBodyDecoder("application/pdf", openapi3filter.FileBodyDecoder)
+	reply := []byte(`{"submission_id": "` + id + `", "id": "GA-1", "kind": "bescheid", "subject": "Bescheid",
+		"documents": [{"filename": "Bescheid.pdf", "media_type": "application/pdf", "content_base64": "` +
+		base64.StdEncoding.EncodeToString([]byte(bescheidPDF)) + `"}]}`)
+	taken := check("POST", base, "/v1/replies", fvToken, reply, 202)
+	replyID := string(taken[strings.Index(string(taken), `"id": "`)+7:][:36])
+	check("POST", base, "/v1/replies", fvToken, reply, 200)
+	check("POST", base, "/v1/replies", "", reply, 401)
+	check("POST", base, "/v1/replies", fvToken, bytes.Replace(reply, []byte(id), []byte("no-such-submission"), 1), 404)
+	check("POST", base, "/v1/replies", fvToken, bytes.Replace(reply, []byte(`"bescheid"`), []byte(`"widerruf"`), 1), 422)
+	check("GET", base, "/v1/submissions/"+id+"/replies", demoToken, nil, 200)
+	check("GET", base, "/v1/submissions/"+id+"/replies", otherToken, nil, 404)
+	check("GET", base, "/v1/submissions/"+id+"/replies/"+replyID+"/documents/0", demoToken, nil, 200)
+	check("GET", base, "/v1/submissions/"+id+"/replies/"+replyID+"/documents/1", demoToken, nil, 404)
+	filed := check("GET", admin, "/v1/replies/filed", otherToken, nil, 200)
+	if !bytes.Contains(filed, []byte(`"content": "/v1/replies/filed/`)) {
+		t.Fatalf("no filed reply with content: %s", filed)
+	}
+	check("GET", admin, "/v1/replies/filed?outcome=unmatched&limit=5", otherToken, nil, 200)
+	check("GET", admin, "/v1/replies/filed/2/content", otherToken, nil, 200)
+	check("GET", admin, "/v1/replies/filed/999/content", otherToken, nil, 404)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/metrics"
+	"github.com/amtsbote/amtsbote/replies"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 )
@@ -46,6 +47,8 @@ type Server struct {
 	// SpoolDir receives large uploads while they are read (OpenSpool); "": the system's
 	// temporary directory.
 	SpoolDir string
+	// Replies takes the replies of Fachverfahren (POST /v1/replies); nil: the endpoint is off.
+	Replies *replies.Intake
 
 	draining atomic.Bool
 	limitMu  sync.Mutex
@@ -66,6 +69,11 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/submissions", s.authenticated(s.postSubmission))
 	mux.HandleFunc("GET /v1/submissions/{id}", s.authenticated(s.getSubmission))
+	mux.HandleFunc("GET /v1/submissions/{id}/replies", s.authenticated(s.getReplies))
+	mux.HandleFunc("GET /v1/submissions/{id}/replies/{reply}/documents/{seq}", s.authenticated(s.getReplyDocument))
+	if s.Replies != nil {
+		mux.HandleFunc("POST /v1/replies", s.replyAuthenticated(s.postReply))
+	}
 	mux.HandleFunc("GET /openapi.yaml", serveOpenAPI)
 	return s.refuseWhileDraining(mux)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/fileformat"
 	"github.com/amtsbote/amtsbote/pipeline"
+	"github.com/amtsbote/amtsbote/replies"
 	"github.com/amtsbote/amtsbote/routes"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
@@ -44,6 +45,41 @@ type submissionRequest struct {
 	Identity *identityRequest `json:"identity"`
 	// Payment is the applicant's payment at an E-Payment platform. Optional.
 	Payment *paymentRequest `json:"payment"`
+	// ReplyChannel is how the authority's replies reach the applicant besides the portal.
+	// Optional; stored in the submission's meta (replies.Address).
+	ReplyChannel *replyChannelRequest `json:"reply_channel"`
+}
+
+// replyChannelRequest is the applicant's reply channel as the portal names it.
+type replyChannelRequest struct {
+	Email        string   `json:"email"`
+	PGPPublicKey string   `json:"pgp_public_key"`
+	Postal       []string `json:"postal"`
+}
+
+// replyChannel checks the request's reply channel and returns the submission's meta holding
+// it and the payment (nil without either), or the problems, each naming its field.
+func (r submissionRequest) replyChannel() ([]byte, []Problem) {
+	if r.ReplyChannel == nil {
+		return r.Payment.meta(), nil
+	}
+	a := replies.Address{Email: r.ReplyChannel.Email, PGPPublicKey: r.ReplyChannel.PGPPublicKey, Postal: r.ReplyChannel.Postal}
+	var problems []Problem
+	for _, p := range replies.CheckAddress(a) {
+		field := "reply_channel"
+		if p.Field != "" {
+			field += "." + p.Field
+		}
+		problems = append(problems, Problem{Field: field, Message: p.Message})
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	meta, err := replies.MetaWithAddress(r.Payment.meta(), a)
+	if err != nil {
+		return nil, []Problem{{Field: "reply_channel", Message: err.Error()}}
+	}
+	return meta, nil
 }
 
 // identityRequest is the applicant's identification as the portal reports it.
@@ -118,6 +154,12 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 		writeError(w, status, msg, problems)
 		return
 	}
+	meta, problems := in.req.replyChannel()
+	if len(problems) > 0 {
+		s.Metrics.SubmissionsRejected.WithLabelValues(portalID, "invalid").Inc()
+		writeError(w, http.StatusUnprocessableEntity, "the reply channel is not valid", problems)
+		return
+	}
 	if key != "" && s.replayIdempotent(w, ctx, portalID, key, in.requestHash) {
 		return
 	}
@@ -141,8 +183,7 @@ func (s *Server) postSubmission(w http.ResponseWriter, r *http.Request, portalID
 	sub := store.Submission{
 		ID: newID(), Portal: portalID, Reference: req.Reference, Leistung: req.Leistung, AGS: req.AGS, ARS: req.ARS,
 		Status: store.StatusReceived, Data: req.Data, IdempotencyKey: key,
-		RequestHash: requestHash, ReceivedAt: now, TrustLevel: levelName, AccountType: accountType,
-		Meta: req.Payment.meta(),
+		RequestHash: requestHash, ReceivedAt: now, TrustLevel: levelName, AccountType: accountType, Meta: meta,
 	}
 	var checked []pipeline.Problem
 	knownProvider := req.Payment.knownIn(snap.Config)
@@ -513,8 +554,10 @@ func expectedFields(p jsontext.Pointer) string {
 		return "trust_level, account_type"
 	case strings.HasPrefix(string(p), "/payment/"):
 		return "provider, transaction_id"
+	case strings.HasPrefix(string(p), "/reply_channel/"):
+		return "email, pgp_public_key, postal"
 	}
-	return "leistung, ags, ars, reference, data, attachments, identity, payment"
+	return "leistung, ags, ars, reference, data, attachments, identity, payment, reply_channel"
 }
 
 // position names where in the body a byte is: line, column and byte offset.

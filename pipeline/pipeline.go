@@ -160,7 +160,8 @@ func ProcessWorkers(cfg *config.Config) int {
 
 // Topics lists the queues of this pipeline.
 func Topics(cfg *config.Config) []string {
-	topics := []string{TopicSubmissions, TopicCallbacks}
+	// Replies handed in by Fachverfahren wait in store.TopicReplies for the reply stage.
+	topics := []string{TopicSubmissions, TopicCallbacks, store.TopicReplies}
 	for _, dest := range cfg.Destinations {
 		topics = append(topics, DeliveryTopic(dest.ID))
 	}
@@ -204,12 +205,7 @@ func Publish(ex wmsql.ContextExecutor, topic string, msgs ...*message.Message) e
 // NewWork is a queue message about one submission, due at notBefore (zero: now). It carries
 // the trace of ctx, so the next stage continues it.
 func NewWork(ctx context.Context, submissionID string, notBefore time.Time) *message.Message {
-	msg := message.NewMessage(watermill.NewUUID(), []byte(submissionID))
-	tracing.Inject(ctx, msg)
-	if !notBefore.IsZero() {
-		msg.Metadata.Set(queue.NotBeforeKey, notBefore.UTC().Format(time.RFC3339Nano))
-	}
-	return msg
+	return queue.NewWork(ctx, submissionID, notBefore)
 }
 
 // guard gives up on a message whose handler keeps failing with an internal error (a poison

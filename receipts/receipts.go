@@ -4,7 +4,8 @@
 // (Abgabe 0402, FVDaten 0630 with the id the DMS gave the object) — parses each safely,
 // validates it, matches it to the delivered message by ProzessID and sets the delivery (and so
 // the submission) acknowledged or rejected with the reason. A receipt that matches nothing or
-// cannot be read is filed and moved aside, never dropped.
+// cannot be read is filed and moved aside, never dropped. The same inbox takes the replies of
+// Fachverfahren (zip packages and JSON manifests), which it hands to the reply intake.
 package receipts
 
 import (
@@ -21,6 +22,7 @@ import (
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/beevik/etree"
 
+	"github.com/amtsbote/amtsbote/replies"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/xoev"
 )
@@ -46,11 +48,24 @@ type Processor struct {
 	Validate func(namespace string, content []byte) error
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Replies takes the replies the inbox holds besides receipts: *.zip packages and *.json
+	// manifests (replies.Intake). nil: those files are read as receipts like any other.
+	Replies ReplyIntake
+}
+
+// ReplyIntake takes one reply file of the inbox and says what became of it: accepted or
+// duplicate (moved to processed/), malformed (malformed/), or unmatched, unauthorised or
+// purged (unmatched/). It files what it does not take. An error leaves the file for the next
+// poll.
+type ReplyIntake interface {
+	AcceptFile(ctx context.Context, path string) (outcome string, err error)
 }
 
 // Result counts what one poll did.
 type Result struct {
 	Acknowledged, Rejected, Unmatched, Malformed int
+	// Replies were taken (or were there already); RepliesFiled were filed, not taken.
+	Replies, RepliesFiled int
 }
 
 // Poll processes every file waiting in the inbox.
@@ -71,6 +86,18 @@ func (p *Processor) Poll(ctx context.Context) (Result, error) {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
+		if p.Replies != nil && isReply(name) {
+			taken, err := p.processReply(ctx, name)
+			if err != nil {
+				return res, err // the file stays in the inbox for the next poll
+			}
+			if taken {
+				res.Replies++
+			} else {
+				res.RepliesFiled++
+			}
+			continue
+		}
 		outcome, err := p.process(ctx, name)
 		if err != nil {
 			return res, err // the file stays in the inbox for the next poll
@@ -87,6 +114,36 @@ func (p *Processor) Poll(ctx context.Context) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// isReply tells whether an inbox file is a reply (a zip package or a JSON manifest) rather
+// than a receipt (XML).
+func isReply(name string) bool {
+	return replies.IsPackageName(name)
+}
+
+// processReply hands a reply file to the reply intake and moves it where its outcome says; it
+// reports whether the reply was taken.
+func (p *Processor) processReply(ctx context.Context, name string) (bool, error) {
+	path := filepath.Join(p.Inbox, name)
+	outcome, err := p.Replies.AcceptFile(ctx, path)
+	if err != nil {
+		return false, err
+	}
+	target, taken := "unmatched", false
+	switch outcome {
+	case replies.OutcomeAccepted, replies.OutcomeDuplicate:
+		target, taken = "processed", true
+	case Malformed:
+		target = "malformed"
+	}
+	if err := moveTo(path, filepath.Join(p.Inbox, target)); err != nil {
+		return false, err
+	}
+	if taken {
+		p.Logger.Info("reply taken from the inbox", "file", name, "outcome", outcome)
+	}
+	return taken, nil
 }
 
 // receipt is what a receipt says.

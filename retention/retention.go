@@ -16,9 +16,12 @@ import (
 	"github.com/amtsbote/amtsbote/store"
 )
 
-// Finished statuses whose data may go after retention.payloads.
+// Finished statuses whose data may go after retention.payloads: delivered and answered by
+// receipts, decided or closed by a Fachverfahren's reply, and payments that failed or were
+// cancelled. A case in progress (a Nachforderung) is not finished: its data stays until a reply
+// decides or closes it.
 var finished = []string{store.StatusDelivered, store.StatusAcknowledged, store.StatusRejected, store.StatusFailed,
-	store.StatusPaymentFailed, store.StatusPaymentCanceled}
+	store.StatusDecided, store.StatusClosed, store.StatusPaymentFailed, store.StatusPaymentCanceled}
 
 // Job is one purge run.
 type Job struct {
@@ -60,6 +63,12 @@ func (j *Job) Run(ctx context.Context) (int, error) {
 		// (which may quote the data) go after the payload retention too.
 		err = j.Store.InTx(ctx, func(tx wmsql.Tx) error {
 			cleared, err := store.PurgeInbox(ctx, tx, now.Add(-j.Config.Payloads))
+			purged += cleared
+			if err != nil {
+				return err
+			}
+			// Replies that were filed, not taken, keep what they said no longer either.
+			cleared, err = store.PurgeFiledReplies(ctx, tx, now.Add(-j.Config.Payloads))
 			purged += cleared
 			return err
 		})

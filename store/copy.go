@@ -26,6 +26,10 @@ var copiedTables = []struct {
 	{"receipts", "id, file, received_at, kind, message_id, submission_id, destination, outcome, detail, content", "id"},
 	{"audit", "id, at, actor, action, subject, detail", "id"},
 	{"fitconnect_inbox", "submission_id, case_id, subscription, destination_id, state, decision, problems, set_token, amtsbote_id, attempts, last_error, seen_at, submitted_at, decided_at, sent_at, updated_at", ""},
+	{"replies", "id, submission_id, source, via, external_id, kind, status, subject, text, message_type, message, received_at, purged_at", ""},
+	{"reply_documents", "reply_id, seq, name, media_type, size, sha256", ""},
+	{"reply_deliveries", "reply_id, channel, status, attempts, last_error, next_attempt_at, artefact, created_at, updated_at", ""},
+	{"filed_replies", "id, received_at, via, source, origin, outcome, detail, names, content", "id"},
 }
 
 // queueColumns are the queue table columns both backends have.

@@ -185,3 +185,23 @@ func PurgeInbox(ctx context.Context, ex Execer, before time.Time) (int, error) {
 	n, err := res.RowsAffected()
 	return int(n), err
 }
+
+// SubmissionsByCaseID lists the amtsbote submissions accepted from a FIT-Connect case (its
+// caseId), oldest first: a reply of a Fachverfahren may name the original by the case.
+func (s *Store) SubmissionsByCaseID(ctx context.Context, caseID string) ([]string, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT amtsbote_id FROM fitconnect_inbox WHERE case_id = $1 AND amtsbote_id != ''
+		ORDER BY seen_at, submission_id`, caseID)
+	if err != nil {
+		return nil, fmt.Errorf("find submissions of FIT-Connect case %s: %w", caseID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("find submissions of FIT-Connect case %s: %w", caseID, err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}

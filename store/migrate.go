@@ -132,6 +132,7 @@ var sqliteMigrations = []string{
 	migrateStatusIndex,
 	migrateReplies("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "BLOB"),
 	migratePaymentHolds,
+	migrateCaseIndex,
 }
 
 // postgresMigrations are applied in order; the table schema_version records how many ran.
@@ -239,6 +240,7 @@ var postgresMigrations = []string{
 	migrateStatusIndex,
 	migrateReplies("BIGSERIAL PRIMARY KEY", "BIGINT", "BYTEA"),
 	migratePaymentHolds,
+	migrateCaseIndex,
 }
 
 // The migrations whose statements are the same on both stores.
@@ -288,6 +290,9 @@ const migrateChannels = `ALTER TABLE submissions ADD COLUMN channel TEXT NOT NUL
 
 // Reprocess and retention select submissions by status and age.
 const migrateStatusIndex = `CREATE INDEX IF NOT EXISTS submissions_status ON submissions (status, updated_at);`
+
+// A reply may name the original by its FIT-Connect caseId, looked up in the FIT-Connect inbox.
+const migrateCaseIndex = `CREATE INDEX IF NOT EXISTS fitconnect_inbox_case ON fitconnect_inbox (case_id);`
 
 func (s *Store) migrations() []string {
 	if s.Driver == Postgres {

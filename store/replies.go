@@ -416,6 +416,47 @@ func (s *Store) FiledReplies(ctx context.Context, outcome string, limit int) ([]
 	return out, rows.Err()
 }
 
+// FiledReply loads one filed reply with its content.
+func (s *Store) FiledReply(ctx context.Context, id int64) (FiledReply, error) {
+	var f FiledReply
+	var at int64
+	err := s.DB.QueryRowContext(ctx, `SELECT id, received_at, via, source, origin, outcome, detail, names, content FROM filed_replies
+		WHERE id = $1`, id).Scan(&f.ID, &at, &f.Via, &f.Source, &f.Origin, &f.Outcome, &f.Detail, &f.Names, &f.Content)
+	if errors.Is(err, sql.ErrNoRows) {
+		return FiledReply{}, ErrNotFound
+	}
+	if err != nil {
+		return FiledReply{}, fmt.Errorf("read filed reply %d: %w", id, err)
+	}
+	f.ReceivedAt = fromMS(at)
+	return f, nil
+}
+
+// PurgeFiledReplies deletes the content of replies filed before the cutoff, and their details
+// (which may quote it: a schema's problem names values), and reports how many it cleared. What
+// came when, from whom, naming what, with which outcome stays.
+func PurgeFiledReplies(ctx context.Context, ex Execer, before time.Time) (int, error) {
+	res, err := ex.ExecContext(ctx, `UPDATE filed_replies SET content = NULL, detail = '`+Redacted+`'
+		WHERE received_at < $1 AND (content IS NOT NULL OR (detail != '' AND detail != '`+Redacted+`'))`, ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("purge filed replies: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// HasDelivery tells whether a submission was routed to a destination (it has a delivery there,
+// whatever its state): only such a destination may answer it.
+func (s *Store) HasDelivery(ctx context.Context, submissionID, destination string) (bool, error) {
+	var n int
+	err := s.DB.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE submission_id = $1 AND destination = $2`,
+		submissionID, destination).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("look up delivery of %s to %s: %w", submissionID, destination, err)
+	}
+	return n > 0, nil
+}
+
 // ErrDuplicate is returned when a unique key is taken.
 var ErrDuplicate = errors.New("duplicate")
 

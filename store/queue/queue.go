@@ -1,14 +1,18 @@
 package queue
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/amtsbote/amtsbote/tracing"
 )
 
 // NotBeforeKey is the message metadata key that schedules a message: it is not handed to a
@@ -99,6 +103,19 @@ func Publish(ex wmsql.ContextExecutor, topic string, msgs ...*message.Message) e
 		return fmt.Errorf("enqueue on %s: %w", topic, err)
 	}
 	return nil
+}
+
+// NewWork is a queue message whose payload is one id (a submission's, a reply's), due at
+// notBefore (zero: now). It carries the trace of ctx, so the next stage continues it. Every
+// stage publishes this shape; packages below the pipeline (the return channel's intake) use it
+// without importing the pipeline.
+func NewWork(ctx context.Context, id string, notBefore time.Time) *message.Message {
+	msg := message.NewMessage(watermill.NewUUID(), []byte(id))
+	tracing.Inject(ctx, msg)
+	if !notBefore.IsZero() {
+		msg.Metadata.Set(NotBeforeKey, notBefore.UTC().Format(time.RFC3339Nano))
+	}
+	return msg
 }
 
 // Backend is what a watermill-sql subscriber needs to consume the queues of one database.

@@ -56,6 +56,10 @@ type Route struct {
 	// fail is refused (HTTP 422 with every problem; FIT-Connect: rejected) instead of being
 	// accepted and failing later. Default: false.
 	CheckAtIntake bool `yaml:"check_at_intake"`
+	// Replies is how replies of Fachverfahren to the route's submissions reach the applicant
+	// (docs/replies-delivery.md). Default: channels fitconnect, email, portal, print; the
+	// portal's postbox as well.
+	Replies *ReplyPolicy `yaml:"replies"`
 
 	// Schema is JSONSchema compiled (nil without one).
 	Schema *formdata.Schema `yaml:"-"`
@@ -255,6 +259,11 @@ func Load(path string, checks Checks) (*Table, error) {
 		if r.JSONSchema != "" {
 			if r.Schema, err = formdata.LoadSchema(filepath.Join(filepath.Dir(path), filepath.FromSlash(r.JSONSchema))); err != nil {
 				errs = append(errs, fmt.Errorf("%s: route %q: json_schema: %w", where, r.ID, err))
+			}
+		}
+		if r.Replies != nil {
+			for _, err := range r.Replies.prepare(path) {
+				errs = append(errs, fmt.Errorf("%s: route %q: replies: %w", where, r.ID, err))
 			}
 		}
 		lines := targetLines(&node)

@@ -81,8 +81,10 @@ type PurgeDue struct {
 const Redacted = "(deleted by retention)"
 
 // redactedEvents are the event types whose detail may quote the form data: mapping and
-// validation problems name values, a receiver's refusal may quote the message.
-var redactedEvents = []string{"mapping_failed", "validation_failed", "processing_failed", "rejected"}
+// validation problems name values, a receiver's refusal may quote the message, a reply
+// channel's artefact or error may name the applicant's address.
+var redactedEvents = []string{"mapping_failed", "validation_failed", "processing_failed", "rejected",
+	"reply_sent", "reply_failed", "reply_dead"}
 
 // Purge deletes a submission's personal data — the form data, the attachments' content, names
 // and hashes, the mapped messages, the receipts' content and the event details that may quote

@@ -50,6 +50,8 @@ type Deps struct {
 	// Stages are further stages other packages add (FIT-Connect intake): each runs under the
 	// same poison protection, in a durable transaction, on its own queue.
 	Stages []Stage
+	// Replies are the channels replies to applicants travel by (pipeline/replies.go).
+	Replies ReplyDeps
 }
 
 // Stage is a queue and the handler of its messages.
@@ -142,6 +144,7 @@ func New(d Deps) (*Pipeline, error) {
 			router.AddConsumerHandler(fmt.Sprintf("deliver-%s-%d", dest.ID, i), DeliveryTopic(dest.ID), relaxed, p.guard(p.timed("deliver", h.handle), h.gaveUp))
 		}
 	}
+	p.addReplyStages(router, sub, relaxed)
 	p.router = router
 	return p, nil
 }
@@ -160,7 +163,7 @@ func Topics(cfg *config.Config) []string {
 	for _, dest := range cfg.Destinations {
 		topics = append(topics, DeliveryTopic(dest.ID))
 	}
-	return topics
+	return append(topics, ReplyTopics()...)
 }
 
 // timed records how long a stage's handler takes, as a metric and as a span in the

@@ -23,6 +23,7 @@ import (
 	"github.com/amtsbote/amtsbote/metrics"
 	"github.com/amtsbote/amtsbote/pipeline"
 	"github.com/amtsbote/amtsbote/receipts"
+	"github.com/amtsbote/amtsbote/replies"
 	"github.com/amtsbote/amtsbote/retention"
 	"github.com/amtsbote/amtsbote/schedule"
 	"github.com/amtsbote/amtsbote/snapshot"
@@ -150,9 +151,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 		stages = d.fitconnect.Stages()
 		queues = append(queues, fitconnect.TopicFetch, fitconnect.TopicDecide)
 	}
+	replyDeps, err := d.replyDeps()
+	if err != nil {
+		return nil, err
+	}
 	d.pipeline, err = pipeline.New(pipeline.Deps{
 		Store: d.store, Config: cfg, Current: d.acquire, Adapters: d.adapters, Logger: log, Now: d.now,
-		Metrics: d.metrics, Stages: stages,
+		Metrics: d.metrics, Stages: stages, Replies: replyDeps,
 	})
 	if err != nil {
 		return nil, err
@@ -454,6 +459,7 @@ func StoreOptions(cfg *config.Config) store.Options {
 		if cfg.FitConnect.Enabled {
 			handlers += 4 // fetch and decide
 		}
+		handlers += 1 + len(replies.Channels)*max(cfg.Replies.MaxInFlight, 1) // plan, send per channel
 		conns = 2*handlers + 16
 	}
 	return store.Options{Driver: cfg.Storage.Driver, DataDir: cfg.Storage.DataDir, DSN: cfg.Storage.DSN, MaxConns: conns}

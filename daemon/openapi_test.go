@@ -94,4 +94,11 @@ func TestAPIMatchesOpenAPIDocument(t *testing.T) {
 	check("GET", admin, "/v1/audit", otherToken, nil, 200)
 	os.Remove(h.outDir)
 	check("POST", admin, "/v1/dead-letters/"+id+"/eakte/replay", otherToken, nil, 202)
+	// A reply no channel reaches (the demo portal has no postbox, there is no print service).
+	storeReply(t, h.d.Store(), id, "reply-openapi", "bescheid", false)
+	waitReply(t, h.d.Store(), "reply-openapi", 1)
+	check("GET", admin, "/v1/replies/dead", otherToken, nil, 200)
+	check("GET", admin, "/v1/replies/dead?channel=none", otherToken, nil, 200)
+	check("POST", admin, "/v1/replies/reply-openapi/channels/none/replay", otherToken, nil, 202)
+	check("POST", admin, "/v1/replies/reply-openapi/channels/print/replay", otherToken, nil, 404)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -226,6 +227,9 @@ func TestRepliesReachPrintAndPortal(t *testing.T) {
 			list[0].(map[string]any)["channel"] != "print" || list[0].(map[string]any)["submission_id"] != id {
 			t.Fatalf("dead replies: %d %s", dead.Status, dead.Raw)
 		}
+		if m := h.admin("GET", "/metrics").Raw; !strings.Contains(m, `amtsbote_reply_dead_letters{channel="print"} 1`) {
+			t.Errorf("metrics lack the dead reply")
+		}
 		os.Remove(printDir)
 		if r := h.admin("POST", "/v1/replies/reply-2/channels/print/replay"); r.Status != http.StatusAccepted {
 			t.Fatalf("replay: %d %s", r.Status, r.Raw)
@@ -246,6 +250,16 @@ func TestRepliesReachPrintAndPortal(t *testing.T) {
 		defer mu.Unlock()
 		if events["reply-2"] != 1 {
 			t.Fatalf("reply events: %v", events)
+		}
+		metrics := h.admin("GET", "/metrics").Raw
+		for _, want := range []string{`amtsbote_reply_deliveries_total{channel="print",outcome="sent"} 2`,
+			`amtsbote_reply_deliveries_total{channel="print",outcome="failed"} 1`,
+			`amtsbote_reply_deliveries_total{channel="print",outcome="dead"} 1`,
+			`amtsbote_reply_deliveries_total{channel="portal",outcome="sent"} 2`,
+			`amtsbote_queue_depth{queue="reply_print"} 0`} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %s", want)
+			}
 		}
 	})
 }

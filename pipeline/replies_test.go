@@ -125,9 +125,12 @@ func (e *replyEnv) start(senders map[string]replies.Sender, policy *routes.Reply
 	go func() { done <- p.Run(context.Background()) }()
 	<-p.Running()
 	e.p, e.cfg = p, cfg
+	var once sync.Once
 	e.stop = func() {
-		p.Close()
-		<-done
+		once.Do(func() {
+			p.Close()
+			<-done
+		})
 	}
 }
 
@@ -483,6 +486,40 @@ func TestReplyPoisonMessage(t *testing.T) {
 		}
 		if d := e.settled(fine, 1)["print"]; d.Status != store.ReplySent {
 			t.Fatalf("the next reply: %+v", d)
+		}
+	})
+}
+
+// blockingChannel sends nothing until its context ends, as a channel whose server hangs.
+type blockingChannel struct{ started chan string }
+
+func (b *blockingChannel) Send(ctx context.Context, o *replies.Outgoing) (string, error) {
+	b.started <- o.ReplyID
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+// Shutting down while a channel sends costs no attempt: the message stays queued, and the next
+// start sends the reply.
+func TestReplyShutdownKeepsTheMessage(t *testing.T) {
+	eachReplyBackend(t, func(t *testing.T, backend string) {
+		hang := &blockingChannel{started: make(chan string, 1)}
+		e := replyPipeline(t, backend, map[string]replies.Sender{"print": hang}, nil)
+		_, replyID := e.reply("hang", "portal-b", `{}`, replies.KindBescheid, 1, true)
+		select {
+		case <-hang.started:
+		case <-time.After(15 * time.Second):
+			t.Fatal("the print channel was not asked")
+		}
+		e.stop()
+		ds, err := e.st.ReplyDeliveries(context.Background(), replyID)
+		if err != nil || len(ds) != 1 || ds[0].Status != store.ReplyPending || ds[0].Attempts != 0 {
+			t.Fatalf("after shutdown: %+v %v", ds, err)
+		}
+		printer := &fakeChannel{}
+		e.start(map[string]replies.Sender{"print": printer}, nil)
+		if d := e.settled(replyID, 1)["print"]; d.Status != store.ReplySent || d.Attempts != 1 || len(printer.calls()) != 1 {
+			t.Fatalf("after restart: %+v, %d calls", d, len(printer.calls()))
 		}
 	})
 }

@@ -1,6 +1,6 @@
 // Package admin is the operators' HTTP API, on its own listener (loopback by default) with its
-// own bearer token: dead letters — list, inspect with every attempt, replay — and the replies of
-// Fachverfahren that were filed instead of taken.
+// own bearer token: dead letters — list, inspect with every attempt, replay — dead replies, and the
+// replies of Fachverfahren that were filed instead of taken.
 package admin
 
 import (
@@ -56,6 +56,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/dead-letters/{submission}/{destination}/replay", s.authenticated(http.HandlerFunc(s.replayOne)))
 	mux.Handle("POST /v1/dead-letters/replay", s.authenticated(http.HandlerFunc(s.replayAll)))
 	mux.Handle("GET /v1/audit", s.authenticated(http.HandlerFunc(s.audit)))
+	mux.Handle("GET /v1/replies/dead", s.authenticated(http.HandlerFunc(s.deadReplies)))
+	mux.Handle("POST /v1/replies/{reply}/channels/{channel}/replay", s.authenticated(http.HandlerFunc(s.replayReply)))
 	mux.Handle("GET /v1/submissions/{id}", s.authenticated(http.HandlerFunc(s.submission)))
 	mux.Handle("POST /v1/submissions/{id}/reprocess", s.authenticated(http.HandlerFunc(s.reprocessOne)))
 	mux.Handle("POST /v1/submissions/reprocess", s.authenticated(http.HandlerFunc(s.reprocessFailed)))
@@ -196,7 +198,10 @@ type SubmissionView struct {
 	UpdatedAt  time.Time        `json:"updated_at"`
 	PurgedAt   *time.Time       `json:"purged_at,omitempty"`
 	Deliveries []DeliveryDetail `json:"deliveries"`
-	Events     []EventDetail    `json:"events"`
+	// ReplyDeliveries are the deliveries of the Fachverfahren's replies to the applicant, per
+	// reply and channel.
+	ReplyDeliveries []ReplyDeliveryDetail `json:"reply_deliveries"`
+	Events          []EventDetail         `json:"events"`
 }
 
 // EventDetail is one step of a submission's history, with its full detail.
@@ -251,9 +256,14 @@ func (s *Server) submission(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
+	replyDeliveries, err := s.Store.SubmissionReplyDeliveries(ctx, id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
 	v := SubmissionView{ID: sub.ID, Portal: sub.Portal, Reference: sub.Reference, Status: sub.Status, Leistung: sub.Leistung,
 		AGS: sub.AGS, ARS: sub.ARS, Route: sub.Route, ReceivedAt: sub.ReceivedAt, UpdatedAt: sub.UpdatedAt,
-		Deliveries: []DeliveryDetail{}, Events: []EventDetail{}}
+		Deliveries: []DeliveryDetail{}, ReplyDeliveries: replyDeliveryDetails(replyDeliveries), Events: []EventDetail{}}
 	if !sub.PurgedAt.IsZero() {
 		v.PurgedAt = &sub.PurgedAt
 	}

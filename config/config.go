@@ -176,6 +176,10 @@ type Portal struct {
 	CallbackSecretFile string `mapstructure:"callback_secret_file"`
 	// CallbackSecret is the secret itself, for tests and demos; prefer CallbackSecretFile.
 	CallbackSecret string `mapstructure:"callback_secret"`
+	// Postbox says the portal keeps a postbox for its applicants: replies of Fachverfahren to
+	// its submissions can reach the applicant there (a signed reply event to callback_url, the
+	// reply itself from GET /v1/submissions/{id}/replies). Default: false.
+	Postbox bool `mapstructure:"postbox"`
 }
 
 // MayUse applies the portal's allow-list of routes: any route when it lists none.
@@ -433,6 +437,7 @@ func (c *Config) setDefaults() {
 	if c.Replies.MaxDocuments == 0 {
 		c.Replies.MaxDocuments = 20
 	}
+	c.Replies.setDeliveryDefaults()
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
 		d.Retry.setDefaults()
@@ -598,6 +603,7 @@ func (c *Config) Validate() error {
 	}
 	c.FitConnect.validate(c, bad, unique)
 	c.Payment.validate(c, bad, unique)
+	c.Replies.validateDelivery(c, bad)
 	for i, s := range c.Schemas {
 		key := fmt.Sprintf("schemas[%d]", i)
 		unique(key, "schema", s.ID)

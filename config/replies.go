@@ -15,4 +15,6 @@ type Replies struct {
 	// PrintDestination is the destination (e.g. a filedrop for the print service) replies go to
 	// on paper when no digital channel reaches the applicant. Empty: no print channel.
 	PrintDestination string `mapstructure:"print_destination"`
+	// MaxInFlight is how many replies each channel sends at once. Default: 1.
+	MaxInFlight int `mapstructure:"max_in_flight"`
 }

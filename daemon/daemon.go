@@ -157,9 +157,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	if err := d.setupPayment(); err != nil {
 		return nil, err
 	}
+	replyDeps, err := d.replyDeps()
+	if err != nil {
+		return nil, err
+	}
 	d.pipeline, err = pipeline.New(pipeline.Deps{
 		Store: d.store, Config: cfg, Current: d.acquire, Adapters: d.adapters, Logger: log, Now: d.now,
-		Metrics: d.metrics, Stages: stages, Payments: d.payments,
+		Metrics: d.metrics, Stages: stages, Payments: d.payments, Replies: replyDeps,
 	})
 	if err != nil {
 		return nil, err
@@ -468,6 +472,7 @@ func StoreOptions(cfg *config.Config) store.Options {
 		if cfg.FitConnect.Enabled {
 			handlers += 4 // fetch and decide
 		}
+		handlers += 1 + len(replies.Channels)*max(cfg.Replies.MaxInFlight, 1) // plan, send per channel
 		conns = 2*handlers + 16
 	}
 	return store.Options{Driver: cfg.Storage.Driver, DataDir: cfg.Storage.DataDir, DSN: cfg.Storage.DSN, MaxConns: conns}

@@ -118,4 +118,12 @@ func TestAPIMatchesOpenAPIDocument(t *testing.T) {
 	check("GET", admin, "/v1/replies/filed?outcome=unmatched&limit=5", otherToken, nil, 200)
 	check("GET", admin, "/v1/replies/filed/2/content", otherToken, nil, 200)
 	check("GET", admin, "/v1/replies/filed/999/content", otherToken, nil, 404)
+
+	// A reply no channel reaches (the demo portal has no postbox, there is no print service).
+	storeReply(t, h.d.Store(), id, "reply-openapi", "bescheid", false)
+	waitReply(t, h.d.Store(), "reply-openapi", 1)
+	check("GET", admin, "/v1/replies/dead", otherToken, nil, 200)
+	check("GET", admin, "/v1/replies/dead?channel=none", otherToken, nil, 200)
+	check("POST", admin, "/v1/replies/reply-openapi/channels/none/replay", otherToken, nil, 202)
+	check("POST", admin, "/v1/replies/reply-openapi/channels/print/replay", otherToken, nil, 404)
 }

@@ -314,6 +314,12 @@ var portalDetails = map[string]string{
 	"processing_failed":  "an internal error stopped the processing; an operator has to look at it",
 	"callback_failed":    "the status change could not be told to the portal",
 	"attempt_superseded": "",
+	// Replies to the applicant: their artefacts and errors may name the applicant's address.
+	"reply_sent":               "a reply was sent to the applicant",
+	"reply_failed":             "sending a reply failed; amtsbote tries again",
+	"reply_dead":               "a reply could not be sent; an operator has to look at it",
+	"reply_replayed":           "an operator started sending a reply again",
+	"reply_attempt_superseded": "",
 }
 
 // portalError is the neutral summary of why a delivery is not (yet) delivered.

@@ -31,6 +31,8 @@ type Metrics struct {
 	PaymentChecks        *prometheus.CounterVec // provider, result
 	PaymentOutcomes      *prometheus.CounterVec // provider, outcome
 	PaymentNotifications *prometheus.CounterVec // provider, result
+	// ReplyDeliveries counts replies sent, failed (retried) and dead, by channel.
+	ReplyDeliveries *prometheus.CounterVec // channel, outcome
 }
 
 // New creates the instruments; queues are read from db at scrape time (db may be nil).
@@ -67,7 +69,12 @@ func New(db *sql.DB, queues func() []string) *Metrics {
 			Name: "amtsbote_fitconnect_errors_total",
 			Help: "Failed FIT-Connect operations that are retried, by operation (token, list, fetch, events, decide, callback).",
 		}, []string{"operation"}),
+		ReplyDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtsbote_reply_deliveries_total",
+			Help: "Replies to applicants by channel (fitconnect, email, portal, print; none when no channel reaches the applicant) and outcome (sent, failed, dead).",
+		}, []string{"channel", "outcome"}),
 	}
+	m.Registry.MustRegister(m.ReplyDeliveries)
 	m.Registry.MustRegister(m.SubmissionsAccepted, m.SubmissionsRejected, m.StageDuration, m.DeliveryAttempts,
 		m.ConfigReloads, m.Receipts, m.FitConnectReceived, m.FitConnectDecisions, m.FitConnectErrors, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
@@ -86,6 +93,7 @@ var (
 	queueDepth = prometheus.NewDesc("amtsbote_queue_depth", "Messages waiting in a queue (due or scheduled).", []string{"queue"}, nil)
 	queueAge   = prometheus.NewDesc("amtsbote_queue_oldest_age_seconds", "Age of the oldest message in a queue.", []string{"queue"}, nil)
 	deadLetter = prometheus.NewDesc("amtsbote_dead_letters", "Dead deliveries waiting for an operator, by destination.", []string{"destination"}, nil)
+	replyDead  = prometheus.NewDesc("amtsbote_reply_dead_letters", "Dead reply deliveries waiting for an operator, by channel.", []string{"channel"}, nil)
 	fcOpen     = prometheus.NewDesc("amtsbote_fitconnect_open", "FIT-Connect submissions known to amtsbote whose decision the delivery service does not have yet, by destination.", []string{"destination"}, nil)
 	fcAge      = prometheus.NewDesc("amtsbote_fitconnect_oldest_open_age_seconds", "Age of the oldest open FIT-Connect submission (since it was submitted, or else first seen), by destination. FIT-Connect rejects a submission itself after 14 days.", []string{"destination"}, nil)
 )
@@ -100,6 +108,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueDepth
 	ch <- queueAge
 	ch <- deadLetter
+	ch <- replyDead
 	ch <- fcOpen
 	ch <- fcAge
 }
@@ -134,6 +143,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	rows.Close()
+	c.collectReplies(ctx, ch)
 	rows, err = c.db.QueryContext(ctx, `SELECT destination_id, count(*),
 			min(CASE WHEN submitted_at > 0 THEN submitted_at ELSE seen_at END)
 		FROM fitconnect_inbox WHERE state IN ('new', 'deciding') GROUP BY destination_id`)
@@ -147,6 +157,22 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		if rows.Scan(&dest, &n, &oldest) == nil {
 			ch <- prometheus.MustNewConstMetric(fcOpen, prometheus.GaugeValue, float64(n), dest)
 			ch <- prometheus.MustNewConstMetric(fcAge, prometheus.GaugeValue, float64(now-oldest)/1000, dest)
+		}
+	}
+}
+
+// collectReplies reports the dead reply deliveries per channel.
+func (c *storeCollector) collectReplies(ctx context.Context, ch chan<- prometheus.Metric) {
+	rows, err := c.db.QueryContext(ctx, `SELECT channel, count(*) FROM reply_deliveries WHERE status = 'dead' GROUP BY channel`)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var channel string
+		var n int64
+		if rows.Scan(&channel, &n) == nil {
+			ch <- prometheus.MustNewConstMetric(replyDead, prometheus.GaugeValue, float64(n), channel)
 		}
 	}
 }

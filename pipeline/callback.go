@@ -1,16 +1,11 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -45,11 +40,6 @@ type CallbackBody struct {
 		Self string `json:"self"`
 	} `json:"links"`
 }
-
-// callbackClient follows no redirects: a portal's answer must not make amtsbote POST signed
-// bodies to another address (an internal service, say). A 3xx is a failed callback.
-var callbackClient = &http.Client{Timeout: 15 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // callback POSTs one status change to the submitting portal's callback URL, if it has one.
 func (p *Pipeline) callback(msg *message.Message, tx wmsql.Tx) error {
@@ -110,48 +100,5 @@ func (p *Pipeline) postCallback(ctx context.Context, portal config.Portal, event
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, portal.CallbackURL, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(callbacks.EventIDHeader, eventID)
-	req.Header.Set(callbacks.TimestampHeader, strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set(callbacks.SignatureHeader, callbacks.Sign(secret, now, body))
-	res, err := callbackClient.Do(req)
-	if err != nil {
-		return errors.New(redactURLs(err.Error(), portal.CallbackURL))
-	}
-	defer res.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
-	if res.StatusCode/100 == 3 {
-		return fmt.Errorf("%s answered %s; callbacks follow no redirects: configure the final URL", redactURL(portal.CallbackURL), res.Status)
-	}
-	if res.StatusCode/100 != 2 {
-		return fmt.Errorf("%s answered %s", redactURL(portal.CallbackURL), res.Status)
-	}
-	return nil
-}
-
-// redactURL writes a URL without the password of its user information (as user:xxxxx), for
-// logs and the history.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(callback_url)"
-	}
-	return u.Redacted()
-}
-
-// redactURLs removes the user information of raw from text, in the forms net/http quotes it.
-func redactURLs(text, raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return text
-	}
-	if pw, ok := u.User.Password(); ok && pw != "" {
-		text = strings.ReplaceAll(text, pw, "xxxxx")
-	}
-	return text
+	return callbacks.Post(ctx, callbacks.Client, portal.CallbackURL, secret, eventID, callbacks.EventStatus, body)
 }

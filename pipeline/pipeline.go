@@ -54,6 +54,8 @@ type Deps struct {
 	// Payments are the payment platforms submissions of routes that require payment are held
 	// for (payment.go).
 	Payments payment.Providers
+	// Replies are the channels replies to applicants travel by (pipeline/replies.go).
+	Replies ReplyDeps
 }
 
 // Stage is a queue and the handler of its messages.
@@ -146,6 +148,7 @@ func New(d Deps) (*Pipeline, error) {
 			router.AddConsumerHandler(fmt.Sprintf("deliver-%s-%d", dest.ID, i), DeliveryTopic(dest.ID), relaxed, p.guard(p.timed("deliver", h.handle), h.gaveUp))
 		}
 	}
+	p.addReplyStages(router, sub, relaxed)
 	p.router = router
 	return p, nil
 }
@@ -165,7 +168,7 @@ func Topics(cfg *config.Config) []string {
 	for _, dest := range cfg.Destinations {
 		topics = append(topics, DeliveryTopic(dest.ID))
 	}
-	return topics
+	return append(topics, ReplyTopics()...)
 }
 
 // timed records how long a stage's handler takes, as a metric and as a span in the

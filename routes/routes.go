@@ -59,6 +59,10 @@ type Route struct {
 	// Payment holds the route's submissions until their payment is complete (docs/payment.md).
 	// Optional.
 	Payment *Payment `yaml:"payment"`
+	// Replies is how replies of Fachverfahren to the route's submissions reach the applicant
+	// (docs/replies-delivery.md). Default: channels fitconnect, email, portal, print; the
+	// portal's postbox as well.
+	Replies *ReplyPolicy `yaml:"replies"`
 
 	// Schema is JSONSchema compiled (nil without one).
 	Schema *formdata.Schema `yaml:"-"`
@@ -261,6 +265,11 @@ func Load(path string, checks Checks) (*Table, error) {
 		if r.JSONSchema != "" {
 			if r.Schema, err = formdata.LoadSchema(filepath.Join(filepath.Dir(path), filepath.FromSlash(r.JSONSchema))); err != nil {
 				errs = append(errs, fmt.Errorf("%s: route %q: json_schema: %w", where, r.ID, err))
+			}
+		}
+		if r.Replies != nil {
+			for _, err := range r.Replies.prepare(path) {
+				errs = append(errs, fmt.Errorf("%s: route %q: replies: %w", where, r.ID, err))
 			}
 		}
 		lines := targetLines(&node)

@@ -168,6 +168,7 @@ func RestartNeeded(old, new *config.Config) string {
 		"server":       {old.Server, new.Server},
 		"admin":        {old.Admin, new.Admin},
 		"receipts":     {old.Receipts, new.Receipts},
+		"replies":      {old.Replies, new.Replies},
 		"retention":    {old.Retention, new.Retention},
 		"tracing":      {old.Tracing, new.Tracing},
 		"storage":      {old.Storage, new.Storage},
@@ -205,6 +206,7 @@ func (s *Snapshot) Warnings() []string {
 			}
 		}
 	}
+	out = append(out, s.replyWarnings()...)
 	for _, d := range s.Config.Destinations {
 		if v, _ := d.Options["allow_unencrypted_personal_data"].(bool); v {
 			out = append(out, fmt.Sprintf("%s: destination %s: allow_unencrypted_personal_data is set: its packages cross the network unencrypted",

@@ -370,11 +370,12 @@ func (s *Store) queryReplyDeliveries(ctx context.Context, query string, args ...
 	return out, rows.Err()
 }
 
-// ReplayReplyDelivery sets a dead reply delivery pending again with fresh attempts and reports
-// whether it was dead (the caller queues it in the same transaction).
+// ReplayReplyDelivery sets a dead reply delivery pending again with fresh attempts, counting
+// attempts and age from now, and reports whether it was dead (the caller queues it in the same
+// transaction).
 func ReplayReplyDelivery(ctx context.Context, ex Execer, replyID, channel string, at time.Time) (bool, error) {
-	res, err := ex.ExecContext(ctx, `UPDATE reply_deliveries SET status = $1, attempts = 0, next_attempt_at = 0, updated_at = $2
-		WHERE reply_id = $3 AND channel = $4 AND status = $5`, ReplyPending, ms(at), replyID, channel, ReplyDead)
+	res, err := ex.ExecContext(ctx, `UPDATE reply_deliveries SET status = $1, attempts = 0, next_attempt_at = 0, created_at = $2,
+		updated_at = $2 WHERE reply_id = $3 AND channel = $4 AND status = $5`, ReplyPending, ms(at), replyID, channel, ReplyDead)
 	if err != nil {
 		return false, fmt.Errorf("replay reply %s by %s: %w", replyID, channel, err)
 	}

@@ -121,7 +121,10 @@ func TestRepliesStoreAdvanceAndPurge(t *testing.T) {
 			t.Fatalf("dead: %+v", dead)
 		}
 		var replayed bool
-		tx(func(tx wmsql.Tx) (err error) { replayed, err = store.ReplayReplyDelivery(ctx, tx, "r1", "email", now); return err })
+		tx(func(tx wmsql.Tx) (err error) {
+			replayed, err = store.ReplayReplyDelivery(ctx, tx, "r1", "email", now)
+			return err
+		})
 		if ds, _ := st.ReplyDeliveries(ctx, "r1"); !replayed || ds[0].Status != store.ReplyPending || ds[0].Attempts != 0 {
 			t.Fatalf("replayed %v: %+v", replayed, ds)
 		}

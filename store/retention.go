@@ -82,8 +82,10 @@ const Redacted = "(deleted by retention)"
 
 // redactedEvents are the event types whose detail may quote the form data: mapping and
 // validation problems name values, a receiver's refusal may quote the message; a payment's
-// names its reference (Kassenzeichen) and method.
-var redactedEvents = []string{"mapping_failed", "validation_failed", "processing_failed", "rejected", "payment_paid"}
+// names its reference (Kassenzeichen) and method; a reply channel's artefact or error may name
+// the applicant's address.
+var redactedEvents = []string{"mapping_failed", "validation_failed", "processing_failed", "rejected", "payment_paid",
+	"reply_sent", "reply_failed", "reply_dead"}
 
 // Purge deletes a submission's personal data — the form data, the attachments' content, names
 // and hashes, the mapped messages, the receipts' content and the event details that may quote

@@ -294,11 +294,14 @@ const submissionColumns = `id, portal, reference, leistung, ags, ars, route, sta
 	COALESCE(idempotency_key, ''), request_hash, received_at, updated_at, purged_at,
 	channel, data_type, trust_level, account_type, meta`
 
-func scanSubmission(row *sql.Row) (Submission, error) {
+func scanSubmission(row *sql.Row) (Submission, error) { return scanSubmissionFrom(row.Scan) }
+
+// scanSubmissionFrom reads the submissionColumns of one row; sql.ErrNoRows becomes ErrNotFound.
+func scanSubmissionFrom(scan func(...any) error) (Submission, error) {
 	var s Submission
 	var received, updated, purged int64
 	var meta string
-	err := row.Scan(&s.ID, &s.Portal, &s.Reference, &s.Leistung, &s.AGS, &s.ARS, &s.Route, &s.Status, &s.Data,
+	err := scan(&s.ID, &s.Portal, &s.Reference, &s.Leistung, &s.AGS, &s.ARS, &s.Route, &s.Status, &s.Data,
 		&s.IdempotencyKey, &s.RequestHash, &received, &updated, &purged,
 		&s.Channel, &s.DataType, &s.TrustLevel, &s.AccountType, &meta)
 	s.Meta = []byte(meta)

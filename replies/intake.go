@@ -442,10 +442,10 @@ func (in *Intake) AcceptFile(ctx context.Context, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	maxSize := int64(MaxManifestBytes)
+	maxSize := int64(MaxInlineFileBytes)
 	isZip := strings.HasSuffix(strings.ToLower(name), ".zip")
 	if isZip {
-		maxSize += int64(in.Limits.MaxDocuments+1) * in.Limits.MaxDocumentBytes
+		maxSize = MaxManifestBytes + int64(in.Limits.MaxDocuments+1)*in.Limits.MaxDocumentBytes
 	}
 	var inc *Incoming
 	var r *Refusal

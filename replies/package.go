@@ -49,21 +49,28 @@ func (m Manifest) files() []FileRef {
 	return out
 }
 
-// ReadManifestOnly reads a bare manifest (a .json file in the inbox): a reply without
-// documents or message.
+// MaxInlineFileBytes limits a .json reply in the inbox that carries its files inline
+// (content_base64, as a JSON body over HTTP does); larger replies come as a zip package.
+const MaxInlineFileBytes = 32 << 20
+
+// ReadManifestOnly reads a .json file in the inbox: a reply without documents or message, or
+// one whose files it carries inline in content_base64 (as a JSON body over HTTP does).
 func ReadManifestOnly(raw []byte, lim Limits) (*Incoming, *Refusal) {
+	if len(raw) > MaxInlineFileBytes {
+		return &Incoming{Raw: raw[:MaxManifestBytes]}, invalid(ReasonTooLarge,
+			fmt.Sprintf("the file is %d bytes; a .json reply is at most %d (send a zip package)", len(raw), MaxInlineFileBytes), nil)
+	}
+	m, r := ParseManifest(raw, false, lim)
+	if len(m.Documents) > 0 || m.Message != nil {
+		return Inline(raw, lim)
+	}
 	if len(raw) > MaxManifestBytes {
 		return &Incoming{Raw: raw[:MaxManifestBytes]}, invalid(ReasonTooLarge,
 			fmt.Sprintf("the manifest is %d bytes; the limit is %d", len(raw), MaxManifestBytes), nil)
 	}
-	m, r := ParseManifest(raw, false, lim)
 	in := &Incoming{Manifest: m, Raw: raw, Files: map[string]File{}}
 	if r != nil {
 		return in, r
-	}
-	if len(m.Documents) > 0 || m.Message != nil {
-		return in, invalid(ReasonInvalid, "a bare reply.json carries no files: send documents and message in a zip package with it",
-			[]Problem{{Field: "documents", Message: "needs a zip package"}})
 	}
 	return in, nil
 }

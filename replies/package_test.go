@@ -3,6 +3,7 @@ package replies_test
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"hash/crc32"
 	"io"
@@ -159,13 +160,26 @@ func TestPackageBombsAndLyingHeaders(t *testing.T) {
 	}
 }
 
-// A bare reply.json carries no files.
+// A reply.json in the inbox carries no files, or carries them inline.
 func TestReadManifestOnly(t *testing.T) {
+	inline := `{"submission_id": "s1", "kind": "bescheid", "documents": [{"filename": "b.pdf", "content_base64": "` +
+		base64.StdEncoding.EncodeToString([]byte(pdf)) + `"}]}`
+	inc, r := replies.ReadManifestOnly([]byte(inline), lim)
+	if r != nil {
+		t.Fatalf("a manifest with its document inline: %v", r)
+	}
+	rc, err := inc.Files["b.pdf"].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(rc); string(got) != pdf {
+		t.Fatalf("inline document read back as %q", got)
+	}
 	if _, r := replies.ReadManifestOnly([]byte(`{"submission_id": "s1", "kind": "status", "status": "in_progress"}`), lim); r != nil {
 		t.Fatal(r)
 	}
 	if _, r := replies.ReadManifestOnly([]byte(bescheidManifest), lim); r == nil || r.Reason != replies.ReasonInvalid {
-		t.Fatalf("a bare manifest naming files: %v, want refused", r)
+		t.Fatalf("a manifest naming files it does not carry: %v, want refused", r)
 	}
 	if _, r := replies.ReadManifestOnly(bytes.Repeat([]byte(" "), replies.MaxManifestBytes+1), lim); r == nil || r.Reason != replies.ReasonTooLarge {
 		t.Fatalf("a huge manifest: %v", r)

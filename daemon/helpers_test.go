@@ -52,6 +52,8 @@ func testConfig(t testing.TB) *config.Config {
 	cfg.Pipeline.PollInterval = 10 * time.Millisecond
 	cfg.Log.Level = "warn"
 	cfg.Portals = append(cfg.Portals, config.Portal{ID: "other-portal", TokenSHA256: otherHash})
+	// The demo's inbox, mail sink and print service are the tests' to set where they need them.
+	cfg.Receipts.Directory, cfg.Replies.Email, cfg.Replies.PrintDestination = "", nil, ""
 	out := t.TempDir()
 	for i := range cfg.Destinations {
 		cfg.Destinations[i].Options = map[string]any{"path": filepath.Join(out, cfg.Destinations[i].ID)}

@@ -61,6 +61,8 @@ type Config struct {
 	Destinations []Destination `mapstructure:"destinations"`
 	// FitConnect receives submissions from FIT-Connect. Optional.
 	FitConnect FitConnect `mapstructure:"fitconnect"`
+	// XTA receives messages from XTA 2 mailboxes. Optional.
+	XTA XTA `mapstructure:"xta"`
 	// RoutesFile holds the routes, relative to this file. Default: routes.yaml.
 	RoutesFile string `mapstructure:"routes_file"`
 	// TimeZone is the zone of the wall clock every schedule (windows, batches, retention and
@@ -420,6 +422,7 @@ func (c *Config) setDefaults() {
 	}
 	r.setDefaults()
 	c.FitConnect.setDefaults()
+	c.XTA.setDefaults()
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
 		d.Retry.setDefaults()
@@ -547,7 +550,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.level", "%q: expected debug, info, warn or error", c.Log.Level)
 	}
-	if len(c.Portals) == 0 && !c.FitConnect.Enabled {
+	if len(c.Portals) == 0 && !c.FitConnect.Enabled && len(c.XTA.Inboxes) == 0 {
 		bad("portals", "at least one portal (or fitconnect) is needed to accept submissions")
 	}
 	seen := map[string]bool{}
@@ -584,6 +587,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.FitConnect.validate(c, bad, unique)
+	c.XTA.validate(c, bad, unique)
 	for i, s := range c.Schemas {
 		key := fmt.Sprintf("schemas[%d]", i)
 		unique(key, "schema", s.ID)

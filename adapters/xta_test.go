@@ -442,3 +442,14 @@ func TestHeaderParties(t *testing.T) {
 		}
 	}
 }
+
+func FuzzHeaderParties(f *testing.F) {
+	f.Add([]byte(`<m><nachrichtenkopf.g2g><leser><kennung>psw:1</kennung></leser><autor><kennung>ags:2</kennung></autor></nachrichtenkopf.g2g></m>`))
+	f.Add([]byte(`<x:M xmlns:x="urn:x"><x:Kopf><x:Absender><x:Behoerdenkennung><x:Kennung><code>1</code></x:Kennung><x:Praefix><code>ags</code></x:Praefix></x:Behoerdenkennung></x:Absender></x:Kopf></x:M>`))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		a, r := adapters.HeaderParties(msg)
+		if strings.TrimSpace(a) != a || strings.TrimSpace(r) != r {
+			t.Fatalf("identifiers with surrounding space: %q %q", a, r)
+		}
+	})
+}

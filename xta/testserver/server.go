@@ -222,6 +222,26 @@ func (s *Server) FailNext(action string, n int, fault *xta.Fault, status int) {
 	}
 }
 
+// ClearFailures drops the failures FailNext queued that have not happened yet.
+func (s *Server) ClearFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext = map[string][]failure{}
+}
+
+// Count is how many requests of action passed the checks.
+func (s *Server) Count(action string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, a := range s.actions {
+		if a == action {
+			n++
+		}
+	}
+	return n
+}
+
 // Actions lists the actions of the requests that passed the checks, in order.
 func (s *Server) Actions() []string {
 	s.mu.Lock()

@@ -63,6 +63,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), validateCmd(), configCmd(), mapCmd(), testCmd(), dlqCmd(), reprocessCmd(), migrateStoreCmd(), benchCmd(), fitconnectCmd(), schemaCmd())
+	root.AddCommand(serveCmd(), validateCmd(), configCmd(), mapCmd(), testCmd(), dlqCmd(), reprocessCmd(), migrateStoreCmd(), benchCmd(), fitconnectCmd(), schemaCmd(), xtaCmd())
 	return root
 }

@@ -31,6 +31,7 @@ type PKI struct {
 // Files of a PKI.
 const (
 	CAFile          = "ca.pem"
+	caKeyFile       = "ca.key"
 	ServerCertFile  = "server.pem"
 	ServerKeyFile   = "server.key"
 	ClientCertFile  = "client.pem"
@@ -62,6 +63,13 @@ func NewPKI(dir, name, clientCN string) (*PKI, error) {
 	if err := writePEM(filepath.Join(dir, CAFile), "CERTIFICATE", der); err != nil {
 		return nil, err
 	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := writePEM(filepath.Join(dir, caKeyFile), "PRIVATE KEY", kder); err != nil {
+		return nil, err
+	}
 	if _, err := p.Issue(ServerCertFile, ServerKeyFile, "localhost", true); err != nil {
 		return nil, err
 	}
@@ -74,6 +82,33 @@ func NewPKI(dir, name, clientCN string) (*PKI, error) {
 		return nil, err
 	}
 	return p, os.WriteFile(filepath.Join(dir, ClientP12File), p12, 0o600)
+}
+
+// OpenPKI loads the PKI in dir if there is one (so that configurations pointing at its files
+// stay valid across restarts), else makes one as NewPKI does.
+func OpenPKI(dir, name, clientCN string) (*PKI, error) {
+	certPEM, err1 := os.ReadFile(filepath.Join(dir, CAFile))
+	keyPEM, err2 := os.ReadFile(filepath.Join(dir, caKeyFile))
+	if err1 != nil || err2 != nil {
+		return NewPKI(dir, name, clientCN)
+	}
+	cb, _ := pem.Decode(certPEM)
+	kb, _ := pem.Decode(keyPEM)
+	if cb == nil || kb == nil {
+		return nil, fmt.Errorf("%s: %s or %s is damaged; remove the directory to make a new test PKI", dir, CAFile, caKeyFile)
+	}
+	ca, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	key, ok := k.(*ecdsa.PrivateKey)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("%s: %s is not the CA's EC key", dir, caKeyFile)
+	}
+	p := &PKI{Dir: dir, CA: ca, key: key, Pool: x509.NewCertPool()}
+	p.Pool.AddCert(ca)
+	return p, nil
 }
 
 // Issue makes a certificate signed by the CA, for a server (localhost, 127.0.0.1, ::1) or a

@@ -632,7 +632,7 @@ func (s *Server) sendMessage(req *request) (*xta.Envelope, []xta.Content, *xta.F
 	s.messages[md.MessageID] = m
 	s.order = append(s.order, md.MessageID)
 	s.log.Info("XTA message received", "message_id", md.MessageID, "author", md.Author.ID, "reader", md.Reader.ID,
-		"service", md.Service, "report", xta.StatusName(m.Status))
+		"service", md.Service, "report", xta.StatusName(m.Status), "dir", m.Dir)
 	return s.reply(req), nil, nil
 }
 

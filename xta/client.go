@@ -67,6 +67,10 @@ func NewClient(o ClientOptions) (*Client, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = o.TLS
 	transport.MaxIdleConnsPerHost = 64
+	// SOAP over HTTP/1.1, as XTA-WS brokers speak it; over HTTP/2 a refused client certificate
+	// surfaces as "could not establish the connection" instead of the server's TLS alert.
+	transport.ForceAttemptHTTP2 = false
+	transport.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	return &Client{urls: urls, timeout: o.Timeout, tempDir: o.TempDir,
 		http: &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
 }

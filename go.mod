@@ -39,6 +39,7 @@ require (
 	golang.org/x/net v0.59.0
 	golang.org/x/text v0.44.0
 	golang.org/x/time v0.16.0
+	software.sslmate.com/src/go-pkcs12 v0.7.4
 )
 
 require (

@@ -24,6 +24,7 @@ func startDemo(t *testing.T) string {
 	cfg.Server.RatePerSecond = 0
 	cfg.Storage.DataDir = t.TempDir()
 	cfg.Pipeline.PollInterval = 10 * time.Millisecond
+	cfg.Receipts.Directory = ""
 	out := t.TempDir()
 	for i := range cfg.Destinations {
 		cfg.Destinations[i].Options = map[string]any{"path": filepath.Join(out, cfg.Destinations[i].ID)}

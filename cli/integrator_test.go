@@ -217,6 +217,11 @@ func copyDemo(t *testing.T) string {
 	}
 	abs, _ := filepath.Abs("../fixtures/xoev")
 	edit(t, filepath.Join(dir, "amtsbote.yaml"), "../xoev/", abs+"/")
+	// The demo's inbox and print service live beside the copy, not in the working directory;
+	// replies have no print service here (tests that want one set it).
+	edit(t, filepath.Join(dir, "amtsbote.yaml"), "directory: var/demo/inbox", "directory: "+filepath.Join(dir, "inbox"))
+	edit(t, filepath.Join(dir, "amtsbote.yaml"), "path: var/demo/out/druckdienst", "path: "+filepath.Join(dir, "out/druckdienst"))
+	edit(t, filepath.Join(dir, "amtsbote.yaml"), "print_destination: druckdienst", `print_destination: ""`)
 	return dir
 }
 

@@ -63,6 +63,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), validateCmd(), configCmd(), mapCmd(), testCmd(), dlqCmd(), repliesCmd(), reprocessCmd(), migrateStoreCmd(), benchCmd(), fitconnectCmd(), schemaCmd(), paymentCmd())
+	root.AddCommand(serveCmd(), validateCmd(), configCmd(), mapCmd(), testCmd(), dlqCmd(), repliesCmd(), reprocessCmd(), migrateStoreCmd(), benchCmd(), fitconnectCmd(), schemaCmd(), paymentCmd(), xtaCmd())
 	return root
 }

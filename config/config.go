@@ -63,6 +63,8 @@ type Config struct {
 	FitConnect FitConnect `mapstructure:"fitconnect"`
 	// Payment holds submissions until they are paid (XBezahldienste). Optional.
 	Payment Payment `mapstructure:"payment"`
+	// XTA receives messages from XTA 2 mailboxes. Optional.
+	XTA XTA `mapstructure:"xta"`
 	// RoutesFile holds the routes, relative to this file. Default: routes.yaml.
 	RoutesFile string `mapstructure:"routes_file"`
 	// TimeZone is the zone of the wall clock every schedule (windows, batches, retention and
@@ -438,6 +440,7 @@ func (c *Config) setDefaults() {
 		c.Replies.MaxDocuments = 20
 	}
 	c.Replies.setDeliveryDefaults()
+	c.XTA.setDefaults()
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
 		d.Retry.setDefaults()
@@ -565,7 +568,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.level", "%q: expected debug, info, warn or error", c.Log.Level)
 	}
-	if len(c.Portals) == 0 && !c.FitConnect.Enabled {
+	if len(c.Portals) == 0 && !c.FitConnect.Enabled && len(c.XTA.Inboxes) == 0 {
 		bad("portals", "at least one portal (or fitconnect) is needed to accept submissions")
 	}
 	seen := map[string]bool{}
@@ -604,6 +607,7 @@ func (c *Config) Validate() error {
 	c.FitConnect.validate(c, bad, unique)
 	c.Payment.validate(c, bad, unique)
 	c.Replies.validateDelivery(c, bad)
+	c.XTA.validate(c, bad, unique)
 	for i, s := range c.Schemas {
 		key := fmt.Sprintf("schemas[%d]", i)
 		unique(key, "schema", s.ID)

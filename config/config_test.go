@@ -34,7 +34,8 @@ func TestDemoConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Storage.DataDir != "var/demo" || len(cfg.Destinations) != 4 {
+	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Storage.DataDir != "var/demo" || len(cfg.Destinations) != 5 ||
+		cfg.Receipts.Directory != "var/demo/inbox" || cfg.Replies.PrintDestination != "druckdienst" {
 		t.Fatalf("unexpected demo config: %+v", cfg)
 	}
 	if got := cfg.Path(cfg.RoutesFile); got != "../fixtures/demo/routes.yaml" {

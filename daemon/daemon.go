@@ -64,6 +64,7 @@ type Daemon struct {
 	payments       payment.Providers
 	stopPolling    context.CancelFunc
 	pollingDone    chan struct{}
+	xta            *xtaPolling
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -232,6 +233,10 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 		pollCtx, d.stopPolling = context.WithCancel(context.Background())
 		d.pollingDone = make(chan struct{})
 		go func() { defer close(d.pollingDone); d.fitconnect.Poll(pollCtx) }()
+	}
+	if err := d.startXTA(); err != nil {
+		d.release()
+		return nil, err
 	}
 	d.httpDone = make(chan error, 1)
 	if cfg.Server.TLSCertFile != "" {
@@ -417,6 +422,7 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 		d.stopPolling()
 		<-d.pollingDone
 	}
+	d.stopXTA()
 	if err := d.pipeline.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("pipeline shutdown: %w", err))
 	}
@@ -426,6 +432,7 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 }
 
 func (d *Daemon) release() {
+	d.stopXTA()
 	if d.stopPolling != nil {
 		d.stopPolling()
 		<-d.pollingDone

@@ -163,11 +163,11 @@ func ProcessWorkers(cfg *config.Config) int {
 
 // Topics lists the queues of this pipeline.
 func Topics(cfg *config.Config) []string {
-	// Replies handed in by Fachverfahren wait in store.TopicReplies for the reply stage.
-	topics := []string{TopicSubmissions, TopicCallbacks, store.TopicReplies}
+	topics := []string{TopicSubmissions, TopicCallbacks}
 	for _, dest := range cfg.Destinations {
 		topics = append(topics, DeliveryTopic(dest.ID))
 	}
+	// Replies handed in by Fachverfahren wait in store.TopicReplies for the reply stages.
 	return append(topics, ReplyTopics()...)
 }
 

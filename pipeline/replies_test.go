@@ -523,3 +523,15 @@ func TestReplyShutdownKeepsTheMessage(t *testing.T) {
 		}
 	})
 }
+
+// Every queue is listed once: the metrics collector reports each by name and refuses repeats.
+func TestTopicsAreDistinct(t *testing.T) {
+	cfg := &config.Config{Destinations: []config.Destination{{ID: "a"}, {ID: "b"}}}
+	seen := map[string]bool{}
+	for _, topic := range Topics(cfg) {
+		if seen[topic] {
+			t.Fatalf("queue %s listed twice in %v", topic, Topics(cfg))
+		}
+		seen[topic] = true
+	}
+}

@@ -34,6 +34,7 @@ func TestLanguageFeatures(t *testing.T) {
 		data     string
 		want     []string // in the XML
 		absent   []string // not in the XML
+		xta      map[string]any
 	}{
 		{name: "constant and value", rules: `
   - element: t:A
@@ -198,6 +199,19 @@ func TestLanguageFeatures(t *testing.T) {
       - include: partials/kopf.yaml`, partials: map[string]string{"partials/kopf.yaml": "rules:\n  - element: t:ID\n    value: header.id\n  - include: more.yaml\n",
 			"partials/more.yaml": "rules:\n  - element: t:Typ\n    value: header.type_code\n"},
 			data: `{}`, want: []string{"<t:ID>00000000-0000-4000-8000-000000000001</t:ID>", "<t:Typ>0401</t:Typ>"}},
+		{name: "what the XTA metadata says", rules: `
+  - element: t:Von
+    value: xta.author.identifier
+  - element: t:Art
+    value: xta.message_type
+  - element: t:FIT
+    if: fitconnect != nil
+    const: "1"`, data: `{}`, xta: map[string]any{"message_id": "m-1", "message_type": "0401", "author": map[string]any{"identifier": "gad:010200200000"}},
+			want: []string{"<t:Von>gad:010200200000</t:Von>", "<t:Art>0401</t:Art>"}, absent: []string{"<t:FIT>"}},
+		{name: "no XTA metadata for other channels", rules: `
+  - element: t:XTA
+    if: xta != nil
+    const: "1"`, data: `{}`, absent: []string{"<t:XTA>"}},
 		{name: "xml escaping", rules: `
   - element: t:A
     value: data.s
@@ -212,6 +226,7 @@ func TestLanguageFeatures(t *testing.T) {
 			}
 			in := fixedInput(t, tt.data, pdf)
 			in.Standard, in.StandardVersion = "XTest", "1.2"
+			in.XTA = tt.xta
 			msg, err := m.Map(in)
 			if err != nil {
 				t.Fatal(err)

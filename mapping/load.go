@@ -118,7 +118,7 @@ type codeRule struct {
 // Reserved names in expressions; variables may not take them.
 var reserved = map[string]bool{"submission": true, "data": true, "attachments": true, "header": true,
 	"index": true, "item": true, "now": true, "uuid": true, "application": true, "object_id": true,
-	"fitconnect": true}
+	"fitconnect": true, "xta": true}
 
 // xsiNamespace is the namespace of xsi:schemaLocation.
 const xsiNamespace = "http://www.w3.org/2001/XMLSchema-instance"
@@ -424,7 +424,9 @@ var envTypes = func() types.Map {
 		"submission": types.Map{"id": str, "portal": str, "reference": str, "leistung": str, "ags": str, "ars": str,
 			"received_at": str, "received_date": str, "object_id": str, "channel": str, "trust_level": str, "account_type": str},
 		// fitconnect is nil unless the submission came from FIT-Connect (docs/fitconnect.md).
-		"fitconnect":  types.TypeOf(map[string]any{}),
+		"fitconnect": types.TypeOf(map[string]any{}),
+		// xta is nil unless the submission came from an XTA mailbox (docs/xta.md).
+		"xta":         types.TypeOf(map[string]any{}),
 		"data":        types.TypeOf(map[string]any{}),
 		"attachments": types.Array(attachment),
 		// application is nil unless the route renders the readable application (application_document).

@@ -41,7 +41,9 @@ type Input struct {
 	// Channel is portal or fitconnect; TrustLevel and AccountType the identification's (trust).
 	Channel, TrustLevel, AccountType string
 	// FitConnect is what FIT-Connect said about the submission (nil for other channels).
-	FitConnect  map[string]any
+	FitConnect map[string]any
+	// XTA is the XTA metadata of a message fetched from an XTA mailbox (nil for other channels).
+	XTA         map[string]any
 	Attachments []Attachment
 	// Sender and Recipient go into the message header.
 	Sender    xoev.Authority

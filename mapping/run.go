@@ -155,6 +155,10 @@ func baseEnv(in Input, h xoev.Header, newID func() string) (map[string]any, erro
 	if in.FitConnect != nil {
 		fitconnect = in.FitConnect
 	}
+	var xtaMeta any // nil, not an empty map, for other channels
+	if in.XTA != nil {
+		xtaMeta = in.XTA
+	}
 	var app any // nil (not an empty map) when the route renders no application document
 	if application != nil {
 		app = application
@@ -167,6 +171,7 @@ func baseEnv(in Input, h xoev.Header, newID func() string) (map[string]any, erro
 			"account_type": in.AccountType,
 		},
 		"fitconnect":  fitconnect,
+		"xta":         xtaMeta,
 		"data":        data,
 		"attachments": atts,
 		"application": app,

@@ -160,9 +160,10 @@ func mappingInput(sub store.Submission, atts []store.Attachment, snap *snapshot.
 	if len(sub.Meta) > 0 {
 		var meta struct {
 			FitConnect map[string]any `json:"fitconnect"`
+			XTA        map[string]any `json:"xta"`
 		}
 		if err := json.Unmarshal(sub.Meta, &meta); err == nil {
-			in.FitConnect = meta.FitConnect
+			in.FitConnect, in.XTA = meta.FitConnect, meta.XTA
 		}
 	}
 	for _, a := range atts {

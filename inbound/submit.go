@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -23,6 +22,7 @@ import (
 
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/fileformat"
+	"github.com/amtsbote/amtsbote/jsonfield"
 	"github.com/amtsbote/amtsbote/pipeline"
 	"github.com/amtsbote/amtsbote/replies"
 	"github.com/amtsbote/amtsbote/routes"
@@ -492,7 +492,7 @@ func jsonProblem(body []byte, err error) Problem {
 	var semantic *json.SemanticError
 	switch {
 	case errors.As(err, &syntax):
-		field := fieldOf(syntax.JSONPointer)
+		field := jsonfield.Path(syntax.JSONPointer)
 		switch {
 		case errors.Is(syntax.Err, jsontext.ErrDuplicateName):
 			return Problem{Field: field, Message: "appears twice in the same object"}
@@ -503,7 +503,7 @@ func jsonProblem(body []byte, err error) Problem {
 		}
 		return Problem{Field: field, Message: fmt.Sprintf("malformed JSON (%s): %v", position(body, syntax.ByteOffset), syntax.Err)}
 	case errors.As(err, &semantic):
-		field := fieldOf(semantic.JSONPointer)
+		field := jsonfield.Path(semantic.JSONPointer)
 		switch {
 		case errors.Is(semantic.Err, json.ErrUnknownName):
 			return Problem{Field: field, Message: "unknown field; expected " + expectedFields(semantic.JSONPointer)}
@@ -512,7 +512,7 @@ func jsonProblem(body []byte, err error) Problem {
 		case semantic.Err != nil:
 			return Problem{Field: field, Message: semantic.Err.Error()}
 		}
-		return Problem{Field: field, Message: fmt.Sprintf("must be a JSON %s, not %s", jsonKind(semantic.GoType), kindName(semantic.JSONKind))}
+		return Problem{Field: field, Message: fmt.Sprintf("must be a JSON %s, not %s", jsonKind(semantic.GoType), jsonfield.KindName(semantic.JSONKind))}
 	}
 	return Problem{Message: "malformed JSON: " + err.Error()}
 }
@@ -522,27 +522,6 @@ func jsonProblem(body []byte, err error) Problem {
 func afterFirstValue(body []byte, offset int64) bool {
 	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
 	return dec.SkipValue() == nil && offset >= dec.InputOffset()
-}
-
-// fieldOf writes a JSON pointer (/attachments/1/content_base64) the way problems name fields
-// (attachments[1].content_base64). A name of digits reads as an index; an empty name, or one
-// with characters of this notation, is quoted (data["a.b"]).
-func fieldOf(p jsontext.Pointer) string {
-	var b strings.Builder
-	for tok := range p.Tokens() {
-		switch {
-		case tok != "" && strings.Trim(tok, "0123456789") == "" && b.Len() > 0:
-			b.WriteString("[" + tok + "]")
-		case tok == "" || strings.ContainsAny(tok, ".[]\""):
-			b.WriteString("[" + strconv.Quote(tok) + "]")
-		default:
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(tok)
-		}
-	}
-	return b.String()
 }
 
 // expectedFields lists the names allowed in the object holding the unknown member.
@@ -597,24 +576,6 @@ func jsonKind(t reflect.Type) string {
 		return "object"
 	}
 	return t.Kind().String()
-}
-
-func kindName(k jsontext.Kind) string {
-	switch k {
-	case '"':
-		return "a string"
-	case '0':
-		return "a number"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	}
-	return "a " + k.String()
 }
 
 // sniffed are the media types whose content can be recognised reliably from the first bytes.

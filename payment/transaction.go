@@ -9,6 +9,8 @@ import (
 
 	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/amtsbote/amtsbote/jsonfield"
 )
 
 // Status is the state of a payment transaction (XBezahldienste PaymentInformation.status).
@@ -209,35 +211,18 @@ func decodeError(err error) error {
 	var semantic *json.SemanticError
 	switch {
 	case errors.As(err, &syntax):
-		return &ParseError{Field: fieldOf(syntax.JSONPointer), Msg: fmt.Sprintf("not valid JSON at byte %d: %v", syntax.ByteOffset, syntax.Err)}
+		return &ParseError{Field: jsonfield.Path(syntax.JSONPointer), Msg: fmt.Sprintf("not valid JSON at byte %d: %v", syntax.ByteOffset, syntax.Err)}
 	case errors.As(err, &semantic):
 		msg := "has the wrong type"
 		if semantic.JSONKind != 0 {
-			msg = "is " + kindName(semantic.JSONKind) + ", expected " + goKind(semantic.GoType)
+			msg = "is " + jsonfield.KindName(semantic.JSONKind) + ", expected " + goKind(semantic.GoType)
 		}
 		if semantic.Err != nil {
 			msg += ": " + semantic.Err.Error()
 		}
-		return &ParseError{Field: fieldOf(semantic.JSONPointer), Msg: msg}
+		return &ParseError{Field: jsonfield.Path(semantic.JSONPointer), Msg: msg}
 	}
 	return &ParseError{Msg: err.Error()}
-}
-
-// fieldOf writes a JSON pointer as a field path: /paymentRequest/items/0/id →
-// paymentRequest.items[0].id.
-func fieldOf(p jsontext.Pointer) string {
-	var b strings.Builder
-	for tok := range p.Tokens() {
-		if tok != "" && strings.Trim(tok, "0123456789") == "" && b.Len() > 0 {
-			b.WriteString("[" + tok + "]")
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(tok)
-	}
-	return b.String()
 }
 
 // goKind names the JSON kind a Go type is read from.
@@ -258,24 +243,6 @@ func goKind(t reflect.Type) string {
 		return "an object"
 	}
 	return "another type"
-}
-
-func kindName(k jsontext.Kind) string {
-	switch k {
-	case '"':
-		return "a string"
-	case '0':
-		return "a number"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	}
-	return "a " + k.String()
 }
 
 // truncate keeps the first n bytes of s (at a rune boundary) and marks the cut.

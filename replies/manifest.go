@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"regexp"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 
+	"github.com/amtsbote/amtsbote/jsonfield"
 	"github.com/amtsbote/amtsbote/store"
 )
 
@@ -263,7 +263,7 @@ func jsonProblem(err error) Problem {
 	var semantic *json.SemanticError
 	switch {
 	case errors.As(err, &syntax):
-		field := fieldOf(syntax.JSONPointer)
+		field := jsonfield.Path(syntax.JSONPointer)
 		switch {
 		case errors.Is(syntax.Err, jsontext.ErrDuplicateName):
 			return Problem{Field: field, Message: "appears twice in the same object"}
@@ -272,7 +272,7 @@ func jsonProblem(err error) Problem {
 		}
 		return Problem{Field: field, Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntax.ByteOffset, syntax.Err)}
 	case errors.As(err, &semantic):
-		field := fieldOf(semantic.JSONPointer)
+		field := jsonfield.Path(semantic.JSONPointer)
 		switch {
 		case errors.Is(semantic.Err, json.ErrUnknownName):
 			return Problem{Field: field, Message: "unknown field; expected " + expectedFields(semantic.JSONPointer)}
@@ -306,26 +306,6 @@ func expectedFields(p jsontext.Pointer) string {
 		return "filename, media_type, content_base64"
 	}
 	return "submission_id, prozess_id, case_id, source, id, kind, status, subject, text, documents, message"
-}
-
-// fieldOf writes a JSON pointer (/documents/1/filename) as problems name fields
-// (documents[1].filename).
-func fieldOf(p jsontext.Pointer) string {
-	var b strings.Builder
-	for tok := range p.Tokens() {
-		switch {
-		case tok != "" && strings.Trim(tok, "0123456789") == "" && b.Len() > 0:
-			b.WriteString("[" + tok + "]")
-		case tok == "" || strings.ContainsAny(tok, ".[]\""):
-			b.WriteString("[" + strconv.Quote(tok) + "]")
-		default:
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(tok)
-		}
-	}
-	return b.String()
 }
 
 // Reason is why a reply was refused; it decides the HTTP status.

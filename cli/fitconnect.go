@@ -4,15 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -360,19 +355,7 @@ knows the demo destination, its keys and the demo's callback URL.`,
 				return usageError{err}
 			}
 			defer sim.Close()
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return usageError{err}
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
-			go func() { <-ctx.Done(); srv.Close() }()
-			fmt.Fprintf(cmd.ErrOrStderr(), "FIT-Connect simulator listening on http://%s (Ctrl-C stops it)\n", ln.Addr())
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
+			return serveUntilSignal(cmd, listen, "FIT-Connect simulator", sim.Handler())
 		},
 	}
 	cmd.Flags().StringVar(&file, "config", "fixtures/demo/fitconnect/simulator.yaml", "simulator configuration (YAML)")

@@ -2,12 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -97,19 +92,7 @@ client and the open payment DEMO-TX-1.`,
 				return usageError{err}
 			}
 			defer sim.Close()
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return usageError{err}
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
-			go func() { <-ctx.Done(); srv.Close() }()
-			fmt.Fprintf(cmd.ErrOrStderr(), "payment platform simulator listening on http://%s (Ctrl-C stops it)\n", ln.Addr())
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
+			return serveUntilSignal(cmd, listen, "payment platform simulator", sim.Handler())
 		},
 	}
 	cmd.Flags().StringVar(&file, "config", "fixtures/demo/payment/simulator.yaml", "simulator configuration (YAML)")

@@ -155,14 +155,27 @@ func TestXTAConformance(t *testing.T) {
 				c, _ := os.ReadFile(m.Message.Path)
 				out[m.Message.Filename+"@"+m.Meta.MessageID] = c
 			}
-			// Whatever an upload left in the server's spool is left behind.
-			filepath.Walk(b.srv.IncomingDir(), func(path string, fi os.FileInfo, err error) error {
-				if err == nil && !fi.IsDir() {
-					c, _ := os.ReadFile(path)
-					out[path] = c
-				}
-				return nil
-			})
+			// Whatever an upload left in the server's spool is left behind. The server removes a
+			// request's spool when its handler ends, which may be just after the client gave up
+			// (a cancelled upload): what is still there after a moment stays.
+			spooled := func() map[string][]byte {
+				files := map[string][]byte{}
+				filepath.Walk(b.srv.IncomingDir(), func(path string, fi os.FileInfo, err error) error {
+					if err == nil && !fi.IsDir() {
+						c, _ := os.ReadFile(path)
+						files[path] = c
+					}
+					return nil
+				})
+				return files
+			}
+			left := spooled()
+			for deadline := time.Now().Add(5 * time.Second); len(left) > 0 && time.Now().Before(deadline); left = spooled() {
+				time.Sleep(20 * time.Millisecond)
+			}
+			for path, c := range left {
+				out[path] = c
+			}
 			return out
 		},
 		BreakTransiently: func(t testing.TB) func() { return b.srv.Break(http.StatusServiceUnavailable) },

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/amtsbote/amtsbote/pipeline"
+	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 )
 
@@ -32,6 +33,51 @@ type Server struct {
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics.
 	Metrics http.Handler
+	// Runtime tells what only the running daemon knows: the configuration in force and the last
+	// reload, and each destination's circuit. Nil outside a daemon (tests, the CLI).
+	Runtime Runtime
+	// UI is the operator console, served at / on the admin listener; nil: none.
+	UI http.Handler
+}
+
+// Runtime is the running daemon as the admin API sees it.
+type Runtime interface {
+	// Status is the daemon's state now.
+	Status() RuntimeStatus
+	// Snapshot is the configuration in force, acquired: the caller calls release when done.
+	Snapshot() (snap *snapshot.Snapshot, release func())
+}
+
+// RuntimeStatus is what the running daemon knows of itself.
+type RuntimeStatus struct {
+	// ConfigVersion identifies the configuration in force: a hash of its files' content.
+	ConfigVersion string    `json:"config_version"`
+	ConfigFile    string    `json:"config_file"`
+	LoadedAt      time.Time `json:"loaded_at"`
+	// Reloads counts reloads since the start; LastReload is the latest one (nil: none yet).
+	ReloadsOK     int           `json:"reloads_ok"`
+	ReloadsFailed int           `json:"reloads_failed"`
+	LastReload    *ReloadResult `json:"last_reload,omitempty"`
+	// Destinations are in configuration order.
+	Destinations []DestinationStatus `json:"destinations"`
+}
+
+// ReloadResult is one configuration reload's outcome.
+type ReloadResult struct {
+	At    time.Time `json:"at"`
+	OK    bool      `json:"ok"`
+	Error string    `json:"error,omitempty"`
+}
+
+// DestinationStatus is a destination's circuit and the last error its transport reported.
+type DestinationStatus struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	// Circuit is closed (delivering), open (paused after failures) or half-open (one delivery
+	// probes).
+	Circuit     string     `json:"circuit"`
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 }
 
 // New builds the admin API; tokenSHA256 is the hex hash from the configuration.
@@ -51,22 +97,22 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
-	mux.Handle("GET /v1/dead-letters", s.authenticated(http.HandlerFunc(s.list)))
-	mux.Handle("GET /v1/dead-letters/{submission}/{destination}", s.authenticated(http.HandlerFunc(s.show)))
-	mux.Handle("POST /v1/dead-letters/{submission}/{destination}/replay", s.authenticated(http.HandlerFunc(s.replayOne)))
-	mux.Handle("POST /v1/dead-letters/replay", s.authenticated(http.HandlerFunc(s.replayAll)))
-	mux.Handle("GET /v1/audit", s.authenticated(http.HandlerFunc(s.audit)))
-	mux.Handle("GET /v1/replies/dead", s.authenticated(http.HandlerFunc(s.deadReplies)))
-	mux.Handle("POST /v1/replies/{reply}/channels/{channel}/replay", s.authenticated(http.HandlerFunc(s.replayReply)))
-	mux.Handle("GET /v1/submissions/{id}", s.authenticated(http.HandlerFunc(s.submission)))
-	mux.Handle("POST /v1/submissions/{id}/reprocess", s.authenticated(http.HandlerFunc(s.reprocessOne)))
-	mux.Handle("POST /v1/submissions/reprocess", s.authenticated(http.HandlerFunc(s.reprocessFailed)))
-	mux.Handle("GET /v1/replies/filed", s.authenticated(http.HandlerFunc(s.filedReplies)))
-	mux.Handle("GET /v1/replies/filed/{id}/content", s.authenticated(http.HandlerFunc(s.filedReplyContent)))
-	mux.Handle("GET /debug/pprof/", s.authenticated(http.HandlerFunc(pprof.Index)))
-	mux.Handle("GET /debug/pprof/profile", s.authenticated(http.HandlerFunc(pprof.Profile)))
-	mux.Handle("GET /debug/pprof/trace", s.authenticated(http.HandlerFunc(pprof.Trace)))
-	mux.Handle("GET /debug/pprof/symbol", s.authenticated(http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("GET /v1/dead-letters", s.viewer(http.HandlerFunc(s.list)))
+	mux.Handle("GET /v1/dead-letters/{submission}/{destination}", s.viewer(http.HandlerFunc(s.show)))
+	mux.Handle("POST /v1/dead-letters/{submission}/{destination}/replay", s.operator(http.HandlerFunc(s.replayOne)))
+	mux.Handle("POST /v1/dead-letters/replay", s.operator(http.HandlerFunc(s.replayAll)))
+	mux.Handle("GET /v1/audit", s.viewer(http.HandlerFunc(s.audit)))
+	mux.Handle("GET /v1/replies/dead", s.viewer(http.HandlerFunc(s.deadReplies)))
+	mux.Handle("POST /v1/replies/{reply}/channels/{channel}/replay", s.operator(http.HandlerFunc(s.replayReply)))
+	mux.Handle("GET /v1/submissions/{id}", s.viewer(http.HandlerFunc(s.submission)))
+	mux.Handle("POST /v1/submissions/{id}/reprocess", s.operator(http.HandlerFunc(s.reprocessOne)))
+	mux.Handle("POST /v1/submissions/reprocess", s.operator(http.HandlerFunc(s.reprocessFailed)))
+	mux.Handle("GET /v1/replies/filed", s.viewer(http.HandlerFunc(s.filedReplies)))
+	mux.Handle("GET /v1/replies/filed/{id}/content", s.viewer(http.HandlerFunc(s.filedReplyContent)))
+	mux.Handle("GET /debug/pprof/", s.operator(http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/profile", s.operator(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("GET /debug/pprof/trace", s.operator(http.HandlerFunc(pprof.Trace)))
+	mux.Handle("GET /debug/pprof/symbol", s.operator(http.HandlerFunc(pprof.Symbol)))
 	return mux
 }
 
@@ -79,6 +125,11 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
+
+// viewer guards what any admin user may read; operator what changes state (replay, reprocess).
+func (s *Server) viewer(next http.Handler) http.Handler { return s.authenticated(next) }
+
+func (s *Server) operator(next http.Handler) http.Handler { return s.authenticated(next) }
 
 func (s *Server) authenticated(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

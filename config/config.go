@@ -297,7 +297,46 @@ type Admin struct {
 	// 127.0.0.1:8081.
 	Listen string `mapstructure:"listen"`
 	// TokenSHA256 is the hex SHA-256 of the admin bearer token. Without it the admin API is off.
+	// It acts as the user "admin" with the role operator.
 	TokenSHA256 string `mapstructure:"token_sha256"`
+	// Users sign in to the operator console and use the admin API with tokens of their own; the
+	// audit trail names them.
+	Users []AdminUser `mapstructure:"users"`
+	// SessionIdle ends a console session after this long without a request. Default: 30m.
+	SessionIdle time.Duration `mapstructure:"session_idle"`
+	// SessionMaxAge ends a console session this long after sign-in, however busy. Default: 8h.
+	SessionMaxAge time.Duration `mapstructure:"session_max_age"`
+}
+
+// Roles of admin users.
+const (
+	// RoleViewer reads: the overview, submissions, dead letters, configuration, the mapping
+	// playground and the audit trail.
+	RoleViewer = "viewer"
+	// RoleOperator also acts: replays dead letters and dead replies, reprocesses failed
+	// submissions.
+	RoleOperator = "operator"
+)
+
+// AdminUser is a person (or a tool) with a token of their own for the console and the admin API.
+type AdminUser struct {
+	// Name names the user in the console and the audit trail: lower-case letters, digits, '.',
+	// '_' and '-', up to 64.
+	Name string `mapstructure:"name"`
+	// Role is viewer or operator.
+	Role string `mapstructure:"role"`
+	// TokenSHA256 is the hex SHA-256 of the user's token (sha256sum of the token without newline).
+	TokenSHA256 string `mapstructure:"token_sha256"`
+}
+
+// AdminUsers are the users with tokens: the configured users and, with admin.token_sha256, the
+// user "admin" (operator).
+func (a Admin) AdminUsers() []AdminUser {
+	users := slices.Clone(a.Users)
+	if a.TokenSHA256 != "" {
+		users = append(users, AdminUser{Name: "admin", Role: RoleOperator, TokenSHA256: a.TokenSHA256})
+	}
+	return users
 }
 
 // Retry is a redelivery policy: exponential backoff with jitter, until MaxAttempts or MaxAge.
@@ -347,6 +386,8 @@ var scalarDefaults = map[string]any{
 	"routes_file":                 "routes.yaml",
 	"admin.listen":                "127.0.0.1:8081",
 	"admin.token_sha256":          "",
+	"admin.session_idle":          30 * time.Minute,
+	"admin.session_max_age":       8 * time.Hour,
 	"receipts.directory":          "",
 	"receipts.schedule":           "@every 30s",
 	"tracing.otlp_endpoint":       "",
@@ -520,6 +561,7 @@ func (c *Config) Validate() error {
 			bad("admin.token_sha256", "must be the 64 hex digits of the admin token's SHA-256")
 		}
 	}
+	c.validateAdminUsers(bad)
 	loc, err := time.LoadLocation(c.TimeZone)
 	if err != nil || c.TimeZone == "" || c.TimeZone == "Local" {
 		bad("time_zone", "%q is not a time zone name such as Europe/Berlin", c.TimeZone)

@@ -129,6 +129,11 @@ func TestConfigErrorsNameFileAndKey(t *testing.T) {
     reply_token_sha256: 8806266D06FB77FAD46CED37E661ACBBE6A96F732347C97E16E6A3C73A236213
 `, []string{"destinations[1].reply_token_sha256", "same as eakte's"}},
 		{"negative reply limit", "replies:\n  max_documents: -1\n" + minimal, []string{"replies", "must not be negative"}},
+		{"admin user with a bad name and role", "admin:\n  users:\n    - {name: Anna Schmidt, role: boss, token_sha256: 8806266d06fb77fad46ced37e661acbbe6a96f732347c97e16e6a3c73a236213}\n" + minimal,
+			[]string{"admin.users[0].name", "lower-case", "admin.users[0].role", `"boss"`}},
+		{"admin users sharing a token", "admin:\n  token_sha256: 8806266d06fb77fad46ced37e661acbbe6a96f732347c97e16e6a3c73a236213\n  users:\n    - {name: anna, role: viewer, token_sha256: 8806266D06FB77FAD46CED37E661ACBBE6A96F732347C97E16E6A3C73A236213}\n    - {name: admin, role: viewer, token_sha256: x}\n" + minimal,
+			[]string{"admin.users[0].token_sha256", "same token as admin.token_sha256", "admin.users[1].name", "taken", "admin.users[1].token_sha256", "64 hex digits"}},
+		{"session idle longer than its maximum", "admin:\n  session_idle: 9h\n" + minimal, []string{"admin.session_idle", "longer than session_max_age"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

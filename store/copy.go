@@ -13,7 +13,7 @@ import (
 )
 
 // copiedTables are the store's tables in an order that satisfies the foreign keys, with the
-// columns both backends have.
+// columns both backends have. Console sessions are not copied: a move signs everyone out.
 var copiedTables = []struct {
 	name, columns, serial string
 }{

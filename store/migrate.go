@@ -133,6 +133,8 @@ var sqliteMigrations = []string{
 	migrateReplies("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "BLOB"),
 	migratePaymentHolds,
 	migrateCaseIndex,
+	migrateSearch,
+	migrateConsoleSessions,
 }
 
 // postgresMigrations are applied in order; the table schema_version records how many ran.
@@ -241,6 +243,8 @@ var postgresMigrations = []string{
 	migrateReplies("BIGSERIAL PRIMARY KEY", "BIGINT", "BYTEA"),
 	migratePaymentHolds,
 	migrateCaseIndex,
+	migrateSearch,
+	migrateConsoleSessions,
 }
 
 // The migrations whose statements are the same on both stores.
@@ -287,6 +291,31 @@ const migrateChannels = `ALTER TABLE submissions ADD COLUMN channel TEXT NOT NUL
 		updated_at BIGINT NOT NULL
 	);
 	CREATE INDEX fitconnect_inbox_state ON fitconnect_inbox (state, seen_at);`
+
+// The operator console searches submissions by any of these fields and pages them newest first
+// by (received_at, id): each index serves a filter together with the order, so a page stays
+// fast with millions of rows.
+const migrateSearch = `CREATE INDEX IF NOT EXISTS submissions_received ON submissions (received_at, id);
+	CREATE INDEX IF NOT EXISTS submissions_reference ON submissions (reference);
+	CREATE INDEX IF NOT EXISTS submissions_status_received ON submissions (status, received_at, id);
+	CREATE INDEX IF NOT EXISTS submissions_route_received ON submissions (route, received_at, id);
+	CREATE INDEX IF NOT EXISTS submissions_leistung_received ON submissions (leistung, received_at, id);
+	CREATE INDEX IF NOT EXISTS submissions_ags_received ON submissions (ags, received_at, id);
+	CREATE INDEX IF NOT EXISTS submissions_portal_received ON submissions (portal, received_at, id);`
+
+// Console sessions: the SHA-256 of the session cookie's value (the value itself is never
+// stored), who signed in with which role, the CSRF token of the session's forms, and when the
+// session ends. In the store, so that every instance of a cluster knows every session.
+const migrateConsoleSessions = `CREATE TABLE console_sessions (
+		id_sha256 TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		role TEXT NOT NULL,
+		csrf TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		seen_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX console_sessions_expires ON console_sessions (expires_at);`
 
 // Reprocess and retention select submissions by status and age.
 const migrateStatusIndex = `CREATE INDEX IF NOT EXISTS submissions_status ON submissions (status, updated_at);`

@@ -291,28 +291,35 @@ func (s *Server) find(w http.ResponseWriter, r *http.Request) (store.Submission,
 }
 
 func (s *Server) submission(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	sub, ok := s.find(w, r)
 	if !ok {
 		return
 	}
+	v, err := s.SubmissionDetail(r.Context(), sub)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// SubmissionDetail is everything operators see of a submission: its deliveries, reply
+// deliveries and history.
+func (s *Server) SubmissionDetail(ctx context.Context, sub store.Submission) (*SubmissionView, error) {
 	id := sub.ID
 	events, err := s.Store.Events(ctx, id)
 	if err != nil {
-		s.fail(w, err)
-		return
+		return nil, err
 	}
 	deliveries, err := s.Store.Deliveries(ctx, id)
 	if err != nil {
-		s.fail(w, err)
-		return
+		return nil, err
 	}
 	replyDeliveries, err := s.Store.SubmissionReplyDeliveries(ctx, id)
 	if err != nil {
-		s.fail(w, err)
-		return
+		return nil, err
 	}
-	v := SubmissionView{ID: sub.ID, Portal: sub.Portal, Reference: sub.Reference, Status: sub.Status, Leistung: sub.Leistung,
+	v := &SubmissionView{ID: sub.ID, Portal: sub.Portal, Reference: sub.Reference, Status: sub.Status, Leistung: sub.Leistung,
 		AGS: sub.AGS, ARS: sub.ARS, Route: sub.Route, ReceivedAt: sub.ReceivedAt, UpdatedAt: sub.UpdatedAt,
 		Deliveries: []DeliveryDetail{}, ReplyDeliveries: replyDeliveryDetails(replyDeliveries), Events: []EventDetail{}}
 	if !sub.PurgedAt.IsZero() {
@@ -330,7 +337,7 @@ func (s *Server) submission(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Deliveries = append(v.Deliveries, dd)
 	}
-	writeJSON(w, http.StatusOK, v)
+	return v, nil
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {

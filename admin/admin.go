@@ -5,9 +5,6 @@ package admin
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/pipeline"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
@@ -25,9 +23,8 @@ import (
 
 // Server serves the admin API.
 type Server struct {
-	Store     *store.Store
-	TokenHash []byte // SHA-256 of the admin token; empty: the token-protected routes are off
-	Logger    *slog.Logger
+	Store  *store.Store
+	Logger *slog.Logger
 	Now       func() time.Time
 	// Ready reports why the daemon cannot serve, or nil.
 	Ready func(ctx context.Context) error
@@ -38,6 +35,8 @@ type Server struct {
 	Runtime Runtime
 	// UI is the operator console, served at / on the admin listener; nil: none.
 	UI http.Handler
+	// users may use the token-protected routes; none: those routes answer 403.
+	users []adminUser
 }
 
 // Runtime is the running daemon as the admin API sees it.
@@ -80,10 +79,9 @@ type DestinationStatus struct {
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 }
 
-// New builds the admin API; tokenSHA256 is the hex hash from the configuration.
-func New(st *store.Store, tokenSHA256 string, log *slog.Logger) *Server {
-	h, _ := hex.DecodeString(tokenSHA256) // checked by config.Validate
-	return &Server{Store: st, TokenHash: h, Logger: log, Now: time.Now}
+// New builds the admin API for these users (config.Admin.AdminUsers).
+func New(st *store.Store, users []config.AdminUser, log *slog.Logger) *Server {
+	return &Server{Store: st, users: adminUsers(users), Logger: log, Now: time.Now}
 }
 
 // Handler returns the admin API's routes: health, readiness and metrics for monitoring, and
@@ -113,7 +111,26 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /debug/pprof/profile", s.operator(http.HandlerFunc(pprof.Profile)))
 	mux.Handle("GET /debug/pprof/trace", s.operator(http.HandlerFunc(pprof.Trace)))
 	mux.Handle("GET /debug/pprof/symbol", s.operator(http.HandlerFunc(pprof.Symbol)))
+	if s.UI != nil {
+		mux.Handle("/", s.ui())
+	}
 	return mux
+}
+
+// ui hands the console every path the API does not own; the API's own paths that match no route
+// (an unknown /v1/ path, a wrong method) keep a JSON answer.
+func (s *Server) ui() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/debug/"):
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no admin API route " + r.Method + " " + p})
+		case p == "/healthz" || p == "/readyz" || p == "/metrics":
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "only GET"})
+		default:
+			s.UI.ServeHTTP(w, r)
+		}
+	})
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -124,36 +141,6 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// viewer guards what any admin user may read; operator what changes state (replay, reprocess).
-func (s *Server) viewer(next http.Handler) http.Handler { return s.authenticated(next) }
-
-func (s *Server) operator(next http.Handler) http.Handler { return s.authenticated(next) }
-
-func (s *Server) authenticated(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(s.TokenHash) == 0 {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "the admin token is not configured (admin.token_sha256)"})
-			return
-		}
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		if !ok || subtle.ConstantTimeCompare(sum[:], s.TokenHash) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="amtsbote-admin"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token missing or wrong"})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// actor names who acts, for the audit trail: the X-Amtsbote-Actor header, or "admin-api".
-func actor(r *http.Request) string {
-	if a := strings.TrimSpace(r.Header.Get("X-Amtsbote-Actor")); a != "" && len(a) <= 100 {
-		return "admin-api:" + a
-	}
-	return "admin-api"
 }
 
 // DeadLetterView is a dead letter as the API and the CLI show it.
@@ -384,7 +371,7 @@ func (s *Server) replayAll(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) replay(w http.ResponseWriter, r *http.Request, keys []pipeline.DeliveryKey) {
-	who := actor(r)
+	who := Actor(r)
 	revived, err := pipeline.Replay(r.Context(), s.Store, keys, who, s.Now())
 	if err != nil {
 		s.fail(w, err)
@@ -437,7 +424,7 @@ func (s *Server) reprocessFailed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) reprocess(w http.ResponseWriter, r *http.Request, ids []string) {
-	who := actor(r)
+	who := Actor(r)
 	queued, err := pipeline.Reprocess(r.Context(), s.Store, ids, who, s.Now())
 	if err != nil {
 		s.fail(w, err)

@@ -72,7 +72,7 @@ func (s *Server) deadReplies(w http.ResponseWriter, r *http.Request) {
 
 // replayReply sends a dead reply again over its channel (plans it again for channel none).
 func (s *Server) replayReply(w http.ResponseWriter, r *http.Request) {
-	who := actor(r)
+	who := Actor(r)
 	key := pipeline.ReplyKey{ReplyID: r.PathValue("reply"), Channel: r.PathValue("channel")}
 	revived, err := pipeline.ReplayReplies(r.Context(), s.Store, []pipeline.ReplyKey{key}, who, s.Now())
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/admin"
 	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/console"
 	"github.com/amtsbote/amtsbote/fitconnect"
 	"github.com/amtsbote/amtsbote/inbound"
 	"github.com/amtsbote/amtsbote/metrics"
@@ -212,13 +213,16 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	if d.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s (admin.listen): %w", cfg.Admin.Listen, err)
 	}
-	adm := admin.New(d.store, cfg.Admin.TokenSHA256, log)
+	users := cfg.Admin.AdminUsers()
+	adm := admin.New(d.store, users, log)
 	adm.Now, adm.Ready = d.now, d.ready
 	adm.Metrics = promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{})
+	adm.UI = console.New(adm, console.Options{Users: users, SessionIdle: cfg.Admin.SessionIdle,
+		SessionMaxAge: cfg.Admin.SessionMaxAge, Location: cfg.Location(), Logger: log, Now: d.now})
 	d.admin = &http.Server{Handler: adm.Handler(), ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { _ = d.admin.Serve(d.adminLn) }()
-	log.Info("admin API is serving", "listen", d.adminLn.Addr().String(), "dead_letters", cfg.Admin.TokenSHA256 != "")
+	log.Info("admin API and operator console are serving", "listen", d.adminLn.Addr().String(), "users", len(users))
 	d.cron = cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)),
 		cron.WithLocation(cfg.Location()), cron.WithParser(schedule.Parser{Location: cfg.Location()}))
 	if _, err := d.cron.AddFunc(cfg.Retention.Schedule, func() { _, _ = d.RunRetention(context.Background()) }); err != nil {

@@ -25,7 +25,7 @@ import (
 type Server struct {
 	Store  *store.Store
 	Logger *slog.Logger
-	Now       func() time.Time
+	Now    func() time.Time
 	// Ready reports why the daemon cannot serve, or nil.
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics.

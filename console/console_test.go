@@ -52,8 +52,12 @@ type logBuffer struct {
 	buf bytes.Buffer
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.Write(p) }
-func (l *logBuffer) String() string             { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.String() }
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.String() }
 
 type env struct {
 	t     *testing.T
@@ -270,6 +274,10 @@ func TestRefusals(t *testing.T) {
 		{"POST with a wrong CSRF token", operator, "POST", "/unzustellbar/erneut-zustellen", with(replay, "csrf", viewerCSRF), nil, 403, "", "Schutz vor"},
 		{"POST from another origin", operator, "POST", "/unzustellbar/erneut-zustellen", with(replay, "csrf", operatorCSRF),
 			map[string]string{"Origin": "https://evil.example"}, 403, "", "nicht von einer Seite dieser Konsole"},
+		{"POST from an opaque origin", operator, "POST", "/unzustellbar/erneut-zustellen", with(replay, "csrf", operatorCSRF),
+			map[string]string{"Origin": "null"}, 403, "", "nicht von einer Seite dieser Konsole"},
+		{"POST from an opaque origin of another site", operator, "POST", "/unzustellbar/erneut-zustellen", with(replay, "csrf", operatorCSRF),
+			map[string]string{"Origin": "null", "Sec-Fetch-Site": "cross-site"}, 403, "", "nicht von einer Seite dieser Konsole"},
 		{"POST from another site", operator, "POST", "/unzustellbar/erneut-zustellen", with(replay, "csrf", operatorCSRF),
 			map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, "", "nicht von einer Seite dieser Konsole"},
 		{"viewer POSTs an operator action", viewer, "POST", "/unzustellbar/erneut-zustellen", with(replay, "csrf", viewerCSRF), nil, 403, "",
@@ -297,7 +305,7 @@ func TestRefusals(t *testing.T) {
 	if page := e.get(viewer, "/"); strings.Contains(page.Body, "erneut-zustellen") {
 		t.Fatal("a viewer's overview offers the replay")
 	}
-	if page := e.get(operator, "/"); !strings.Contains(page.Body, `role="status">0 Zustellungen an „eakte“ werden erneut zugestellt.`) {
+	if page := e.get(operator, "/"); !strings.Contains(page.Body, `role="status">0 Zustellungen an „eakte“ erneut in die Warteschlange gestellt.`) {
 		t.Fatalf("no flash message after the replay: %s", page.Body)
 	}
 	if page := e.get(operator, "/"); strings.Contains(page.Body, `role="status"`) {
@@ -466,6 +474,11 @@ func TestLabels(t *testing.T) {
 	for in, want := range map[int]string{0: "0", 999: "999", 1000: "1.000", 1234567: "1.234.567", -4200: "-4.200"} {
 		if got := console.Number(in); got != want {
 			t.Errorf("Number(%d) = %q; want %q", in, got, want)
+		}
+	}
+	for in, want := range map[int]string{0: "0 Anträge", 1: "1 Antrag", 1200: "1.200 Anträge"} {
+		if got := console.Count(in, "Antrag", "Anträge"); got != want {
+			t.Errorf("Count(%d) = %q; want %q", in, got, want)
 		}
 	}
 	berlin, _ := time.LoadLocation("Europe/Berlin")

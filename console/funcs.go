@@ -85,6 +85,14 @@ func Number(n int) string {
 	return b.String()
 }
 
+// Count writes a number with its noun in singular or plural: "1 Zustellung", "3 Zustellungen".
+func Count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return Number(n) + " " + many
+}
+
 func (c *Console) funcs() template.FuncMap {
 	return template.FuncMap{
 		// datum writes a time in the configuration's zone, German style; the zero time is "—".
@@ -100,5 +108,6 @@ func (c *Console) funcs() template.FuncMap {
 		"kreis":    CircuitLabel,
 		"rolle":    RoleLabel,
 		"zahl":     Number,
+		"anzahl":   Count,
 	}
 }

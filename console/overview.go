@@ -108,7 +108,7 @@ func (c *Console) replayDestinationConfirm(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	c.confirm(w, r, "Erneut zustellen", confirmData{
-		Question: fmt.Sprintf("%s unzustellbare Zustellungen an „%s“ erneut zustellen?", Number(len(dead)), dest),
+		Question: fmt.Sprintf("%s an „%s“ erneut zustellen?", Count(len(dead), "unzustellbare Zustellung", "unzustellbare Zustellungen"), dest),
 		Details: []string{
 			"Jede Zustellung wird wieder in die Warteschlange des Ziels gestellt und mit der Nachricht zugestellt, die sie bereits hat.",
 			"Die bisherigen Versuche bleiben in der Historie des Antrags; das Prüfprotokoll vermerkt Sie als Auslöser.",
@@ -135,5 +135,5 @@ func (c *Console) replayDestination(w http.ResponseWriter, r *http.Request) {
 		c.apiError(w, r, err)
 		return
 	}
-	c.redirect(w, r, "/", flash{Kind: "ok", Message: fmt.Sprintf("%s Zustellungen an „%s“ werden erneut zugestellt.", Number(len(out.Replayed)), dest)})
+	c.redirect(w, r, "/", flash{Kind: "ok", Message: fmt.Sprintf("%s an „%s“ erneut in die Warteschlange gestellt.", Count(len(out.Replayed), "Zustellung", "Zustellungen"), dest)})
 }

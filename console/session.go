@@ -43,11 +43,16 @@ func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value 
 // sameOrigin reports whether a state-changing request comes from the console's own pages, as
 // far as the browser says: Sec-Fetch-Site same-origin (or none: typed by the user) and an Origin
 // of this host. Requests without these headers (older browsers, tools) rely on the CSRF token.
+// Under the console's Referrer-Policy no-referrer, browsers send "Origin: null" with its own
+// forms; that counts only together with Sec-Fetch-Site same-origin.
 func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+	site := r.Header.Get("Sec-Fetch-Site")
+	if site != "" && site != "same-origin" && site != "none" {
 		return false
 	}
-	if o := r.Header.Get("Origin"); o != "" {
+	if o := r.Header.Get("Origin"); o == "null" {
+		return site == "same-origin"
+	} else if o != "" {
 		u, err := url.Parse(o)
 		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
 			return false

@@ -41,7 +41,7 @@ type Daemon struct {
 	store    *store.Store
 	current  atomic.Pointer[snapshot.Snapshot]
 	reloadMu sync.Mutex
-	reloads  ReloadStats
+	runtime  runtimeState // the configuration in force and the reloads, for the admin API
 	adapters map[string]adapters.Adapter
 	pipeline *pipeline.Pipeline
 	api      *inbound.Server
@@ -122,6 +122,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 		return nil, err
 	}
 	d.current.Store(snap)
+	d.loaded(snap, d.now())
 	for _, w := range snap.Warnings() {
 		log.Warn("configuration: " + w)
 	}
@@ -213,7 +214,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 		return nil, fmt.Errorf("listen on %s (admin.listen): %w", cfg.Admin.Listen, err)
 	}
 	adm := admin.New(d.store, cfg.Admin.TokenSHA256, log)
-	adm.Now, adm.Ready = d.now, d.ready
+	adm.Now, adm.Ready, adm.Runtime = d.now, d.ready, d
 	adm.Metrics = promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{})
 	d.admin = &http.Server{Handler: adm.Handler(), ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

@@ -306,3 +306,55 @@ func (s *Store) Receipts(ctx context.Context, outcome string) ([]Receipt, error)
 	}
 	return out, rows.Err()
 }
+
+// MessageInfo describes a stored message without its content.
+type MessageInfo struct {
+	Destination, MessageID, MessageType, SchemaSet, MediaType string
+	CreatedAt                                                 time.Time
+	// Size is the content's length in bytes: 0 once retention purged it.
+	Size int64
+}
+
+// MessageInfos lists the messages mapped from a submission by destination, without content.
+func (s *Store) MessageInfos(ctx context.Context, submissionID string) ([]MessageInfo, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT destination, message_id, message_type, schema_set, media_type, created_at, LENGTH(xml)
+		FROM messages WHERE submission_id = $1 ORDER BY destination`, submissionID)
+	if err != nil {
+		return nil, fmt.Errorf("read messages of %s: %w", submissionID, err)
+	}
+	defer rows.Close()
+	var out []MessageInfo
+	for rows.Next() {
+		var m MessageInfo
+		var created int64
+		var size sql.NullInt64
+		if err := rows.Scan(&m.Destination, &m.MessageID, &m.MessageType, &m.SchemaSet, &m.MediaType, &created, &size); err != nil {
+			return nil, fmt.Errorf("read messages of %s: %w", submissionID, err)
+		}
+		m.CreatedAt, m.Size = fromMS(created), size.Int64
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// SubmissionReceipts lists the receipts matched to a submission, oldest first, without their
+// content.
+func (s *Store) SubmissionReceipts(ctx context.Context, submissionID string) ([]Receipt, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT file, received_at, kind, message_id, submission_id, destination, outcome, detail
+		FROM receipts WHERE submission_id = $1 ORDER BY id`, submissionID)
+	if err != nil {
+		return nil, fmt.Errorf("read receipts of %s: %w", submissionID, err)
+	}
+	defer rows.Close()
+	var out []Receipt
+	for rows.Next() {
+		var r Receipt
+		var at int64
+		if err := rows.Scan(&r.File, &at, &r.Kind, &r.MessageID, &r.SubmissionID, &r.Destination, &r.Outcome, &r.Detail); err != nil {
+			return nil, fmt.Errorf("read receipts of %s: %w", submissionID, err)
+		}
+		r.ReceivedAt = fromMS(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

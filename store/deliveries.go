@@ -288,10 +288,15 @@ func InsertReceipt(ctx context.Context, ex Execer, r Receipt) error {
 
 // Receipts lists filed receipts with an outcome ("" for all), newest first.
 func (s *Store) Receipts(ctx context.Context, outcome string) ([]Receipt, error) {
+	return s.queryReceipts(ctx, "list receipts", `WHERE CAST($1 AS TEXT) = '' OR outcome = $1 ORDER BY id DESC`, outcome)
+}
+
+// queryReceipts lists receipts without their content: where is the query's WHERE and ORDER BY.
+func (s *Store) queryReceipts(ctx context.Context, what, where string, args ...any) ([]Receipt, error) {
 	rows, err := s.DB.QueryContext(ctx, `SELECT file, received_at, kind, message_id, submission_id, destination, outcome, detail
-		FROM receipts WHERE CAST($1 AS TEXT) = '' OR outcome = $1 ORDER BY id DESC`, outcome)
+		FROM receipts `+where, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list receipts: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []Receipt
@@ -299,7 +304,7 @@ func (s *Store) Receipts(ctx context.Context, outcome string) ([]Receipt, error)
 		var r Receipt
 		var at int64
 		if err := rows.Scan(&r.File, &at, &r.Kind, &r.MessageID, &r.SubmissionID, &r.Destination, &r.Outcome, &r.Detail); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		r.ReceivedAt = fromMS(at)
 		out = append(out, r)
@@ -340,21 +345,5 @@ func (s *Store) MessageInfos(ctx context.Context, submissionID string) ([]Messag
 // SubmissionReceipts lists the receipts matched to a submission, oldest first, without their
 // content.
 func (s *Store) SubmissionReceipts(ctx context.Context, submissionID string) ([]Receipt, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT file, received_at, kind, message_id, submission_id, destination, outcome, detail
-		FROM receipts WHERE submission_id = $1 ORDER BY id`, submissionID)
-	if err != nil {
-		return nil, fmt.Errorf("read receipts of %s: %w", submissionID, err)
-	}
-	defer rows.Close()
-	var out []Receipt
-	for rows.Next() {
-		var r Receipt
-		var at int64
-		if err := rows.Scan(&r.File, &at, &r.Kind, &r.MessageID, &r.SubmissionID, &r.Destination, &r.Outcome, &r.Detail); err != nil {
-			return nil, fmt.Errorf("read receipts of %s: %w", submissionID, err)
-		}
-		r.ReceivedAt = fromMS(at)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return s.queryReceipts(ctx, "read receipts of "+submissionID, `WHERE submission_id = $1 ORDER BY id`, submissionID)
 }

@@ -77,6 +77,8 @@ type DestinationStatus struct {
 	Circuit     string     `json:"circuit"`
 	LastError   string     `json:"last_error,omitempty"`
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	// LastSuccessAt is when the transport last accepted a delivery (a success keeps LastError).
+	LastSuccessAt *time.Time `json:"last_success_at,omitempty"`
 }
 
 // New builds the admin API for these users (config.Admin.AdminUsers).
@@ -103,6 +105,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/replies/dead", s.viewer(http.HandlerFunc(s.deadReplies)))
 	mux.Handle("POST /v1/replies/{reply}/channels/{channel}/replay", s.operator(http.HandlerFunc(s.replayReply)))
 	mux.Handle("GET /v1/submissions/{id}", s.viewer(http.HandlerFunc(s.submission)))
+	mux.Handle("GET /v1/submissions/{id}/messages/{destination}", s.viewer(http.HandlerFunc(s.messageDownload)))
+	mux.Handle("GET /v1/submissions/failed", s.viewer(http.HandlerFunc(s.failedList)))
+	mux.Handle("GET /v1/runtime", s.viewer(http.HandlerFunc(s.runtimeStatus)))
+	mux.Handle("GET /v1/config", s.viewer(http.HandlerFunc(s.configView)))
+	mux.Handle("POST /v1/playground", s.viewer(http.HandlerFunc(s.playground)))
 	mux.Handle("POST /v1/submissions/{id}/reprocess", s.operator(http.HandlerFunc(s.reprocessOne)))
 	mux.Handle("POST /v1/submissions/reprocess", s.operator(http.HandlerFunc(s.reprocessFailed)))
 	mux.Handle("GET /v1/replies/filed", s.viewer(http.HandlerFunc(s.filedReplies)))
@@ -240,6 +247,14 @@ type SubmissionView struct {
 	// reply and channel.
 	ReplyDeliveries []ReplyDeliveryDetail `json:"reply_deliveries"`
 	Events          []EventDetail         `json:"events"`
+	// Messages are the generated messages, each with the link that downloads it.
+	Messages []MessageDetail `json:"messages"`
+	// Receipts are the receiving systems' receipts matched to the submission, oldest first.
+	Receipts []ReceiptDetail `json:"receipts"`
+	// Failure is why the submission failed (only while it is failed).
+	Failure *FailureDetail `json:"failure,omitempty"`
+	// PurgedNote says what retention deleted, once it did.
+	PurgedNote string `json:"purged_note,omitempty"`
 }
 
 // EventDetail is one step of a submission's history, with its full detail.
@@ -324,18 +339,22 @@ func (s *Server) SubmissionDetail(ctx context.Context, sub store.Submission) (*S
 		}
 		v.Deliveries = append(v.Deliveries, dd)
 	}
+	if err := s.extendDetail(ctx, sub, v, events); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	all, err := s.Store.DeadLetters(r.Context(), r.URL.Query().Get("destination"))
+	q, err := deadLetterQuery(r)
+	if err != nil {
+		s.answerError(w, err)
+		return
+	}
+	out, err := s.DeadLetters(r.Context(), q)
 	if err != nil {
 		s.fail(w, err)
 		return
-	}
-	out := make([]DeadLetterView, 0, len(all))
-	for _, dl := range all {
-		out = append(out, View(dl))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": out})
 }
@@ -353,35 +372,48 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-func (s *Server) replayOne(w http.ResponseWriter, r *http.Request) {
-	s.replay(w, r, []pipeline.DeliveryKey{{SubmissionID: r.PathValue("submission"), Destination: r.PathValue("destination")}})
-}
-
+// replayAll replays the dead letters of a selection (a JSON body {"items": [...]}) or, without
+// a body, all of them, or those ?destination=, ?route= and ?since= select.
 func (s *Server) replayAll(w http.ResponseWriter, r *http.Request) {
-	all, err := s.Store.DeadLetters(r.Context(), r.URL.Query().Get("destination"))
+	keys, selected, err := replaySelection(w, r)
+	if err != nil {
+		s.answerError(w, err)
+		return
+	}
+	if !selected {
+		q, err := deadLetterQuery(r)
+		if err != nil {
+			s.answerError(w, err)
+			return
+		}
+		all, err := s.DeadLetters(r.Context(), q)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		for _, dl := range all {
+			keys = append(keys, pipeline.DeliveryKey{SubmissionID: dl.SubmissionID, Destination: dl.Destination})
+		}
+	}
+	revived, err := s.ReplayDeadLetters(r.Context(), Actor(r), keys)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	keys := make([]pipeline.DeliveryKey, 0, len(all))
-	for _, dl := range all {
-		keys = append(keys, pipeline.DeliveryKey{SubmissionID: dl.SubmissionID, Destination: dl.Destination})
-	}
-	s.replay(w, r, keys)
+	writeJSON(w, http.StatusAccepted, map[string]any{"replayed": revived, "skipped": skipped(keys, revived)})
 }
 
-func (s *Server) replay(w http.ResponseWriter, r *http.Request, keys []pipeline.DeliveryKey) {
-	who := Actor(r)
-	revived, err := pipeline.Replay(r.Context(), s.Store, keys, who, s.Now())
+func (s *Server) replayOne(w http.ResponseWriter, r *http.Request) {
+	keys := []pipeline.DeliveryKey{{SubmissionID: r.PathValue("submission"), Destination: r.PathValue("destination")}}
+	revived, err := s.ReplayDeadLetters(r.Context(), Actor(r), keys)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	if len(keys) == 1 && len(revived) == 0 {
+	if len(revived) == 0 {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no dead letter for this submission and destination"})
 		return
 	}
-	s.Logger.Info("dead letters replayed", "count", len(revived), "by", who)
 	writeJSON(w, http.StatusAccepted, map[string]any{"replayed": revived})
 }
 
@@ -406,14 +438,10 @@ func (s *Server) reprocessFailed(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "status: only failed submissions can be reprocessed; dead deliveries are replayed (/v1/dead-letters/replay)"})
 		return
 	}
-	f := store.FailedFilter{Route: q.Get("route")}
-	if v := q.Get("since"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "since must be an RFC 3339 time, e.g. 2026-12-01T18:00:00Z"})
-			return
-		}
-		f.Since = t
+	f, err := failedFilter(r)
+	if err != nil {
+		s.answerError(w, err)
+		return
 	}
 	ids, err := s.Store.FailedSubmissions(r.Context(), f)
 	if err != nil {
@@ -424,15 +452,10 @@ func (s *Server) reprocessFailed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) reprocess(w http.ResponseWriter, r *http.Request, ids []string) {
-	who := Actor(r)
-	queued, err := pipeline.Reprocess(r.Context(), s.Store, ids, who, s.Now())
+	queued, err := s.Reprocess(r.Context(), Actor(r), ids)
 	if err != nil {
 		s.fail(w, err)
 		return
-	}
-	s.Logger.Info("failed submissions reprocessed", "count", len(queued), "by", who)
-	if queued == nil {
-		queued = []string{}
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"reprocessed": queued})
 }

@@ -13,10 +13,8 @@ import (
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/fitconnect"
-	"github.com/amtsbote/amtsbote/mapping"
 	"github.com/amtsbote/amtsbote/mapping/golden"
 	"github.com/amtsbote/amtsbote/payment"
-	"github.com/amtsbote/amtsbote/routes"
 	"github.com/amtsbote/amtsbote/snapshot"
 )
 
@@ -138,31 +136,18 @@ a CSV in Windows-1252 as UTF-8.`,
 				return usageError{err}
 			}
 			w := cmd.OutOrStdout()
-			type message struct {
-				target    routes.Target
-				content   []byte
-				mediaType string
-			}
-			var msgs []message
-			for _, t := range route.Targets {
-				if destination != "" && t.Destination != destination {
-					continue
+			msgs := out.Select(route, destination)
+			describe := func(m golden.Message) string {
+				source := "mapping " + m.Target.Mapping
+				if m.Target.FormData != nil {
+					source = "form data, " + m.Target.Source
 				}
-				if content, ok := out.Messages[t.Destination]; ok {
-					msgs = append(msgs, message{t, content, out.MediaTypes[t.Destination]})
-				}
-			}
-			describe := func(m message) string {
-				source := "mapping " + m.target.Mapping
-				if m.target.FormData != nil {
-					source = "form data, " + m.target.Source
-				}
-				return fmt.Sprintf("route %s, destination %s, %s", route.ID, m.target.Destination, source)
+				return fmt.Sprintf("route %s, destination %s, %s", route.ID, m.Target.Destination, source)
 			}
 			switch {
 			case outFile != "" && len(msgs) == 1:
 				// The message exactly as it is delivered: a well-formed file of its own.
-				if err := os.WriteFile(outFile, msgs[0].content, 0o644); err != nil {
+				if err := os.WriteFile(outFile, msgs[0].Content, 0o644); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", outFile, describe(msgs[0]))
@@ -172,18 +157,18 @@ a CSV in Windows-1252 as UTF-8.`,
 					return err
 				}
 				for _, m := range msgs {
-					path := filepath.Join(outFile, m.target.Destination+messageExtension(m.mediaType))
-					if err := os.WriteFile(path, m.content, 0o644); err != nil {
+					path := filepath.Join(outFile, m.Target.Destination+messageExtension(m.MediaType))
+					if err := os.WriteFile(path, m.Content, 0o644); err != nil {
 						return err
 					}
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", path, describe(m))
 				}
 			case len(msgs) == 1:
-				w.Write(printable(msgs[0].content, msgs[0].mediaType))
+				w.Write(printable(msgs[0].Content, msgs[0].MediaType))
 				fmt.Fprintln(w)
 			default:
 				for _, m := range msgs {
-					fmt.Fprintf(w, "<!-- %s -->\n%s\n", describe(m), printable(m.content, m.mediaType))
+					fmt.Fprintf(w, "<!-- %s -->\n%s\n", describe(m), printable(m.Content, m.MediaType))
 				}
 			}
 			if len(out.Errors) > 0 {
@@ -247,13 +232,4 @@ func messageExtension(mediaType string) string {
 
 // printable is a message as the terminal shows it: a CSV in Windows-1252 as UTF-8 (--out
 // writes it as delivered).
-func printable(content []byte, mediaType string) []byte {
-	if messageExtension(mediaType) != ".csv" {
-		return content
-	}
-	text, err := mapping.DecodeCSV(content, mediaType)
-	if err != nil {
-		return content
-	}
-	return []byte(text)
-}
+func printable(content []byte, mediaType string) []byte { return golden.Printable(content, mediaType) }

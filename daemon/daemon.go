@@ -42,7 +42,7 @@ type Daemon struct {
 	store    *store.Store
 	current  atomic.Pointer[snapshot.Snapshot]
 	reloadMu sync.Mutex
-	reloads  ReloadStats
+	runtime  runtimeState // the configuration in force and the reloads, for the admin API
 	adapters map[string]adapters.Adapter
 	pipeline *pipeline.Pipeline
 	api      *inbound.Server
@@ -123,6 +123,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 		return nil, err
 	}
 	d.current.Store(snap)
+	d.loaded(snap, d.now())
 	for _, w := range snap.Warnings() {
 		log.Warn("configuration: " + w)
 	}
@@ -215,7 +216,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	}
 	users := cfg.Admin.AdminUsers()
 	adm := admin.New(d.store, users, log)
-	adm.Now, adm.Ready = d.now, d.ready
+	adm.Now, adm.Ready, adm.Runtime = d.now, d.ready, d
 	adm.Metrics = promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{})
 	adm.UI = console.New(adm, console.Options{Users: users, SessionIdle: cfg.Admin.SessionIdle,
 		SessionMaxAge: cfg.Admin.SessionMaxAge, Location: cfg.Location(), Logger: log, Now: d.now})

@@ -14,10 +14,14 @@ import (
 	"github.com/amtsbote/amtsbote/store"
 )
 
-// ReloadStats counts configuration reloads.
+// ReloadStats counts configuration reloads and tells the last one's outcome.
 type ReloadStats struct {
 	OK, Failed int
-	LastError  string
+	// LastError is the error of the last refused reload ("" if none was refused).
+	LastError string
+	// LastAt is when the last reload ran (zero: none yet); LastOK whether it succeeded.
+	LastAt time.Time
+	LastOK bool
 }
 
 // Reload builds a complete new snapshot from the configuration file — config, schema sets,
@@ -36,13 +40,12 @@ func (d *Daemon) Reload() error {
 		Subject: d.cfg.File, Detail: detail})
 	if err != nil {
 		d.metrics.ConfigReloads.WithLabelValues("failed").Inc()
-		d.reloads.Failed++
-		d.reloads.LastError = err.Error()
+		d.reloaded(d.now(), err)
 		d.log.Error("configuration reload refused; the running configuration stays", "config", d.cfg.File, "error", err)
 		return err
 	}
 	d.metrics.ConfigReloads.WithLabelValues("ok").Inc()
-	d.reloads.OK++
+	d.reloaded(d.now(), nil)
 	return nil
 }
 
@@ -64,6 +67,7 @@ func (d *Daemon) reload() error {
 	}
 	old := d.current.Swap(snap)
 	old.Retire()
+	d.loaded(snap, d.now())
 	for _, w := range snap.Warnings() {
 		d.log.Warn("configuration: " + w)
 	}
@@ -71,11 +75,11 @@ func (d *Daemon) reload() error {
 	return nil
 }
 
-// Reloads reports how many reloads succeeded and failed.
+// Reloads reports how many reloads succeeded and failed, and the last one's outcome.
 func (d *Daemon) Reloads() ReloadStats {
-	d.reloadMu.Lock()
-	defer d.reloadMu.Unlock()
-	return d.reloads
+	d.runtime.mu.Lock()
+	defer d.runtime.mu.Unlock()
+	return d.runtime.reloads
 }
 
 // WatchConfig reloads when a configuration file (config, routes, mappings, partials) changes,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -28,6 +29,52 @@ type deliverer struct {
 	breaker *gobreaker.CircuitBreaker[string]
 	window  *schedule.Schedule // nil: any time
 	batch   *schedule.Schedule // nil: at once
+
+	mu            sync.Mutex
+	lastError     string    // the adapter's last error ("" if none since the start)
+	lastErrorAt   time.Time // when it happened
+	lastSuccessAt time.Time // the last delivery the adapter accepted
+}
+
+// DestinationState is what a destination's deliverer knows of its transport: its circuit
+// breaker's state and the last error the adapter reported. A success keeps the last error
+// (operators want to see what went wrong last) and sets LastSuccessAt.
+type DestinationState struct {
+	// Circuit is closed (delivering), open (paused after failures) or half-open (one delivery
+	// probes).
+	Circuit       string
+	LastError     string
+	LastErrorAt   time.Time
+	LastSuccessAt time.Time
+}
+
+// DestinationStates is the state of each destination's transport, by destination id. The
+// deliverers live as long as the pipeline: a reload keeps them (destinations change only with a
+// restart), so the states survive reloads.
+func (p *Pipeline) DestinationStates() map[string]DestinationState {
+	out := make(map[string]DestinationState, len(p.deliverers))
+	for id, d := range p.deliverers {
+		out[id] = d.state()
+	}
+	return out
+}
+
+func (d *deliverer) state() DestinationState {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return DestinationState{Circuit: d.breaker.State().String(), LastError: d.lastError, LastErrorAt: d.lastErrorAt,
+		LastSuccessAt: d.lastSuccessAt}
+}
+
+// record keeps the outcome of one call of the adapter.
+func (d *deliverer) record(err error, at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err == nil {
+		d.lastSuccessAt = at
+		return
+	}
+	d.lastError, d.lastErrorAt = err.Error(), at
 }
 
 // batchReleasedKey marks a queue message that a batch time has released for delivery.
@@ -204,7 +251,13 @@ func (d *deliverer) conclude(msg *message.Message, tx wmsql.Tx, del store.Delive
 func (d *deliverer) deliver(ctx context.Context, pkg *adapters.Package) (string, error) {
 	step := min(max(d.dest.Breaker.Pause/10, 10*time.Millisecond), time.Second)
 	for {
-		artefact, err := d.breaker.Execute(func() (string, error) { return d.adapter.Deliver(ctx, pkg) })
+		artefact, err := d.breaker.Execute(func() (string, error) {
+			artefact, err := d.adapter.Deliver(ctx, pkg)
+			if err == nil || ctx.Err() == nil { // shutting down is not the transport's doing
+				d.record(err, d.p.Now())
+			}
+			return artefact, err
+		})
 		if !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
 			return artefact, err
 		}

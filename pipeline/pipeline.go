@@ -80,6 +80,8 @@ type Pipeline struct {
 
 	mu       sync.Mutex
 	failures map[string]failures // per queue message, for poison protection
+
+	deliverers map[string]*deliverer // by destination id; fixed after New
 }
 
 // New prepares the queues and the router; Run starts it.
@@ -90,7 +92,7 @@ func New(d Deps) (*Pipeline, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(nil, nil)
 	}
-	p := &Pipeline{Deps: d, failures: map[string]failures{}}
+	p := &Pipeline{Deps: d, failures: map[string]failures{}, deliverers: map[string]*deliverer{}}
 	wlog := quietOnShutdown{watermill.NewSlogLoggerWithLevelMapping(d.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})}
 
 	topics := Topics(d.Config)
@@ -142,6 +144,7 @@ func New(d Deps) (*Pipeline, error) {
 	router.AddConsumerHandler("callbacks", TopicCallbacks, relaxed, p.guard(p.callback, func(*message.Message, wmsql.Tx, error) error { return nil }))
 	for _, dest := range d.Config.Destinations {
 		h := newDeliverer(p, dest, d.Adapters[dest.ID])
+		p.deliverers[dest.ID] = h
 		// max_in_flight handlers share the destination's queue; the queue's claims keep them
 		// from taking the same message.
 		for i := 0; i < dest.MaxInFlight; i++ {

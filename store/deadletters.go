@@ -18,13 +18,31 @@ type DeadLetter struct {
 
 // DeadLetters lists dead deliveries, oldest first; destination "" lists all.
 func (s *Store) DeadLetters(ctx context.Context, destination string) ([]DeadLetter, error) {
+	return s.FindDeadLetters(ctx, DeadLetterFilter{Destination: destination})
+}
+
+// DeadLetterFilter selects dead letters; zero fields select all.
+type DeadLetterFilter struct {
+	Destination string
+	Route       string    // the submission's route
+	Since       time.Time // dead at or after this time
+}
+
+// FindDeadLetters lists the dead deliveries the filter selects, oldest first (the index on
+// deliveries' status and time serves it).
+func (s *Store) FindDeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
+	var since int64
+	if !f.Since.IsZero() {
+		since = ms(f.Since)
+	}
 	rows, err := s.DB.QueryContext(ctx, `SELECT d.submission_id, d.destination, d.status, d.attempts, d.last_error,
 			d.next_attempt_at, d.artefact, d.remote_id, d.created_at, d.updated_at,
 			COALESCE(m.message_id, ''), COALESCE(m.message_type, ''), s.portal, s.reference, s.route
 		FROM deliveries d JOIN submissions s ON s.id = d.submission_id
 		LEFT JOIN messages m ON m.submission_id = d.submission_id AND m.destination = d.destination
-		WHERE d.status = $1 AND (CAST($2 AS TEXT) = '' OR d.destination = $2)
-		ORDER BY d.updated_at, d.submission_id`, DeliveryDead, destination)
+		WHERE d.status = $1 AND (CAST($2 AS TEXT) = '' OR d.destination = $2) AND (CAST($3 AS TEXT) = '' OR s.route = $3)
+			AND d.updated_at >= $4
+		ORDER BY d.updated_at, d.submission_id`, DeliveryDead, f.Destination, f.Route, since)
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}

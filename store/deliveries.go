@@ -288,10 +288,15 @@ func InsertReceipt(ctx context.Context, ex Execer, r Receipt) error {
 
 // Receipts lists filed receipts with an outcome ("" for all), newest first.
 func (s *Store) Receipts(ctx context.Context, outcome string) ([]Receipt, error) {
+	return s.queryReceipts(ctx, "list receipts", `WHERE CAST($1 AS TEXT) = '' OR outcome = $1 ORDER BY id DESC`, outcome)
+}
+
+// queryReceipts lists receipts without their content: where is the query's WHERE and ORDER BY.
+func (s *Store) queryReceipts(ctx context.Context, what, where string, args ...any) ([]Receipt, error) {
 	rows, err := s.DB.QueryContext(ctx, `SELECT file, received_at, kind, message_id, submission_id, destination, outcome, detail
-		FROM receipts WHERE CAST($1 AS TEXT) = '' OR outcome = $1 ORDER BY id DESC`, outcome)
+		FROM receipts `+where, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list receipts: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []Receipt
@@ -299,10 +304,46 @@ func (s *Store) Receipts(ctx context.Context, outcome string) ([]Receipt, error)
 		var r Receipt
 		var at int64
 		if err := rows.Scan(&r.File, &at, &r.Kind, &r.MessageID, &r.SubmissionID, &r.Destination, &r.Outcome, &r.Detail); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		r.ReceivedAt = fromMS(at)
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// MessageInfo describes a stored message without its content.
+type MessageInfo struct {
+	Destination, MessageID, MessageType, SchemaSet, MediaType string
+	CreatedAt                                                 time.Time
+	// Size is the content's length in bytes: 0 once retention purged it.
+	Size int64
+}
+
+// MessageInfos lists the messages mapped from a submission by destination, without content.
+func (s *Store) MessageInfos(ctx context.Context, submissionID string) ([]MessageInfo, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT destination, message_id, message_type, schema_set, media_type, created_at, LENGTH(xml)
+		FROM messages WHERE submission_id = $1 ORDER BY destination`, submissionID)
+	if err != nil {
+		return nil, fmt.Errorf("read messages of %s: %w", submissionID, err)
+	}
+	defer rows.Close()
+	var out []MessageInfo
+	for rows.Next() {
+		var m MessageInfo
+		var created int64
+		var size sql.NullInt64
+		if err := rows.Scan(&m.Destination, &m.MessageID, &m.MessageType, &m.SchemaSet, &m.MediaType, &created, &size); err != nil {
+			return nil, fmt.Errorf("read messages of %s: %w", submissionID, err)
+		}
+		m.CreatedAt, m.Size = fromMS(created), size.Int64
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// SubmissionReceipts lists the receipts matched to a submission, oldest first, without their
+// content.
+func (s *Store) SubmissionReceipts(ctx context.Context, submissionID string) ([]Receipt, error) {
+	return s.queryReceipts(ctx, "read receipts of "+submissionID, `WHERE submission_id = $1 ORDER BY id`, submissionID)
 }

@@ -135,6 +135,7 @@ var sqliteMigrations = []string{
 	migrateCaseIndex,
 	migrateSearch,
 	migrateConsoleSessions,
+	migrateReceiptsIndex,
 }
 
 // postgresMigrations are applied in order; the table schema_version records how many ran.
@@ -245,6 +246,7 @@ var postgresMigrations = []string{
 	migrateCaseIndex,
 	migrateSearch,
 	migrateConsoleSessions,
+	migrateReceiptsIndex,
 }
 
 // The migrations whose statements are the same on both stores.
@@ -316,6 +318,9 @@ const migrateConsoleSessions = `CREATE TABLE console_sessions (
 		expires_at BIGINT NOT NULL
 	);
 	CREATE INDEX console_sessions_expires ON console_sessions (expires_at);`
+
+// A submission's detail lists the receipts matched to it.
+const migrateReceiptsIndex = `CREATE INDEX IF NOT EXISTS receipts_submission ON receipts (submission_id);`
 
 // Reprocess and retention select submissions by status and age.
 const migrateStatusIndex = `CREATE INDEX IF NOT EXISTS submissions_status ON submissions (status, updated_at);`

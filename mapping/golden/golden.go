@@ -48,16 +48,35 @@ type Input struct {
 	ARS         string          `json:"ars"`
 	Reference   string          `json:"reference"`
 	Data        json.RawMessage `json:"data"`
-	Attachments []struct {
-		Filename      string `json:"filename"`
-		MediaType     string `json:"media_type"`
-		Title         string `json:"title"`
-		ContentBase64 string `json:"content_base64"`
-	} `json:"attachments"`
+	Attachments []Attachment    `json:"attachments"`
 	// Portal posts the submission (default: the first configured portal).
 	Portal string `json:"portal"`
 	// Route forces a route instead of matching.
 	Route string `json:"route"`
+
+	// What a stored submission adds to what a portal posts (the console's mapping playground
+	// maps stored submissions): how it came and what its channel said about it.
+	Channel, TrustLevel, AccountType string         `json:"-"`
+	FitConnect, XTA                  map[string]any `json:"-"`
+}
+
+// Attachment is a file of the submission: its content, or — for a stored submission — what is
+// known of it (Stored).
+type Attachment struct {
+	Filename      string `json:"filename"`
+	MediaType     string `json:"media_type"`
+	Title         string `json:"title"`
+	ContentBase64 string `json:"content_base64"`
+	// Stored describes a stored file without its content; ContentBase64 is then ignored.
+	Stored *StoredAttachment `json:"-"`
+}
+
+// StoredAttachment is what the store knows of an attachment: enough for a mapping, which
+// never reads the content.
+type StoredAttachment struct {
+	Size                        int64
+	SHA256                      string
+	Format, FormatVersion, PDFA string
 }
 
 // Result is the outcome of one test.
@@ -159,9 +178,17 @@ func MapSubmission(snap *snapshot.Snapshot, in Input) (*routes.Route, *Outcome, 
 		SubmissionID: "golden-test", Portal: portal, Reference: in.Reference, Leistung: in.Leistung, AGS: in.AGS,
 		ARS: in.ARS, ReceivedAt: ReceivedAt, Data: in.Data, Sender: snap.Config.Sender, Product: snap.Config.Product,
 		Now: func() time.Time { return Now }, NewID: newID,
+		Channel: in.Channel, TrustLevel: in.TrustLevel, AccountType: in.AccountType, FitConnect: in.FitConnect, XTA: in.XTA,
 	}
 	var docs []formdoc.Attachment
 	for _, a := range in.Attachments {
+		if st := a.Stored; st != nil {
+			mi.Attachments = append(mi.Attachments, mapping.Attachment{Filename: a.Filename, Title: a.Title,
+				PackageName: adapters.PackageName(newID(), a.Filename), MediaType: a.MediaType, Size: st.Size,
+				SHA256: st.SHA256, Format: st.Format, FormatVersion: st.FormatVersion, PDFA: st.PDFA})
+			docs = append(docs, formdoc.Attachment{Name: a.Filename, MediaType: a.MediaType, Size: st.Size})
+			continue
+		}
 		content, err := base64.StdEncoding.DecodeString(a.ContentBase64)
 		if err != nil {
 			return nil, nil, fmt.Errorf("attachment %s: %w", a.Filename, err)
@@ -407,4 +434,39 @@ func diff(name, want, got string) string {
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// Message is one message of an outcome with the target it is for.
+type Message struct {
+	Target    routes.Target
+	Content   []byte
+	MediaType string
+}
+
+// Select returns the outcome's messages in the route's target order; destination, if not "",
+// selects one.
+func (o *Outcome) Select(route *routes.Route, destination string) []Message {
+	var msgs []Message
+	for _, t := range route.Targets {
+		if destination != "" && t.Destination != destination {
+			continue
+		}
+		if content, ok := o.Messages[t.Destination]; ok {
+			msgs = append(msgs, Message{t, content, o.MediaTypes[t.Destination]})
+		}
+	}
+	return msgs
+}
+
+// Printable is a message as a person reads it: a CSV decoded from its charset (Windows-1252)
+// to UTF-8; anything else as it is.
+func Printable(content []byte, mediaType string) []byte {
+	if (&adapters.Package{MediaType: mediaType}).MessageExt() != ".csv" {
+		return content
+	}
+	text, err := mapping.DecodeCSV(content, mediaType)
+	if err != nil {
+		return content
+	}
+	return []byte(text)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -151,7 +152,8 @@ type QueueFigures struct {
 }
 
 // Overview reads the figures of the overview at now. queues names the queues to report (topics,
-// as pipeline.Topics lists them); one that does not exist (yet) is left out. Every figure is
+// as pipeline.Topics lists them); one that does not exist (yet) is left out; nil reports every
+// queue the store has, by name. Every figure is
 // read through an index: a range of received_at, of a status, or a queue's small table.
 func (s *Store) Overview(ctx context.Context, queues []string, now time.Time) (Overview, error) {
 	o := Overview{At: now, Dead: map[string]int64{}}
@@ -217,6 +219,14 @@ func (s *Store) Overview(ctx context.Context, queues []string, now time.Time) (O
 	existing, err := s.queueTables(ctx)
 	if err != nil {
 		return o, err
+	}
+	if queues == nil {
+		for name := range existing {
+			if q := strings.TrimPrefix(name, "watermill_"); !strings.HasPrefix(q, "offsets_") {
+				queues = append(queues, q)
+			}
+		}
+		slices.Sort(queues)
 	}
 	for _, q := range queues {
 		if !existing["watermill_"+q] {

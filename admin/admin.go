@@ -104,6 +104,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/audit", s.viewer(http.HandlerFunc(s.audit)))
 	mux.Handle("GET /v1/replies/dead", s.viewer(http.HandlerFunc(s.deadReplies)))
 	mux.Handle("POST /v1/replies/{reply}/channels/{channel}/replay", s.operator(http.HandlerFunc(s.replayReply)))
+	mux.Handle("GET /v1/overview", s.viewer(http.HandlerFunc(s.overview)))
+	mux.Handle("GET /v1/submissions", s.viewer(http.HandlerFunc(s.search)))
 	mux.Handle("GET /v1/submissions/{id}", s.viewer(http.HandlerFunc(s.submission)))
 	mux.Handle("GET /v1/submissions/{id}/messages/{destination}", s.viewer(http.HandlerFunc(s.messageDownload)))
 	mux.Handle("GET /v1/submissions/failed", s.viewer(http.HandlerFunc(s.failedList)))
@@ -194,37 +196,6 @@ func Find(ctx context.Context, st *store.Store, submission, destination string) 
 		}
 	}
 	return nil, nil
-}
-
-// audit lists the audit trail: ?since=RFC3339 (default: the last 24 hours), ?limit=N (default 1000).
-func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
-	since := s.Now().Add(-24 * time.Hour)
-	if v := r.URL.Query().Get("since"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "since must be an RFC 3339 time"})
-			return
-		}
-		since = t
-	}
-	limit := 1000
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10000 {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "limit must be 1–10000"})
-			return
-		}
-		limit = n
-	}
-	entries, err := s.Store.AuditTrail(r.Context(), since, limit)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	if entries == nil {
-		entries = []store.AuditEntry{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"audit": entries})
 }
 
 // SubmissionView is a submission as operators see it: every delivery with its artefact and last

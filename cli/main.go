@@ -63,6 +63,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), validateCmd(), configCmd(), mapCmd(), testCmd(), dlqCmd(), repliesCmd(), reprocessCmd(), migrateStoreCmd(), benchCmd(), fitconnectCmd(), schemaCmd(), paymentCmd(), xtaCmd())
+	root.AddCommand(serveCmd(), validateCmd(), configCmd(), mapCmd(), testCmd(), dlqCmd(), repliesCmd(), reprocessCmd(), submissionsCmd(), migrateStoreCmd(), benchCmd(), fitconnectCmd(), schemaCmd(), paymentCmd(), xtaCmd())
 	return root
 }

@@ -108,6 +108,17 @@ func TestAPIMatchesOpenAPIDocument(t *testing.T) {
 	check("POST", admin, "/v1/playground", otherToken, []byte(`{"submission": `+string(demo)+`, "route": "nope"}`), 422)
 	check("POST", admin, "/v1/playground", otherToken, []byte(`{"submission_id": "no-such-submission"}`), 404)
 	check("POST", admin, "/v1/playground", otherToken, []byte(`{"submission": `), 400)
+	check("GET", admin, "/v1/audit?since=2026-01-01T00:00:00Z&actor=portal&action=submit&limit=5", otherToken, nil, 200)
+	check("GET", admin, "/v1/audit?before=0", otherToken, nil, 400)
+	check("GET", admin, "/v1/overview", otherToken, nil, 200)
+	check("GET", admin, "/v1/overview", "", nil, 401)
+	page := check("GET", admin, "/v1/submissions?status=dead&portal=demo-portal&limit=1", otherToken, nil, 200)
+	if !bytes.Contains(page, []byte(`"id": "`+id+`"`)) {
+		t.Fatalf("the search does not find the dead submission: %s", page)
+	}
+	check("GET", admin, "/v1/submissions?from=2026-12-01&to=2099-12-31T23:59", otherToken, nil, 200)
+	check("GET", admin, "/v1/submissions?status=unterwegs", otherToken, nil, 400)
+	check("GET", admin, "/v1/submissions?after=kaputt", otherToken, nil, 400)
 	os.Remove(h.outDir)
 	check("POST", admin, "/v1/dead-letters/"+id+"/eakte/replay", otherToken, nil, 202)
 

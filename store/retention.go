@@ -9,6 +9,8 @@ import (
 
 // AuditEntry is one line of the append-only audit trail: who did what to what.
 type AuditEntry struct {
+	// ID orders the trail; it is set when an entry is read (SearchAudit: keyset paging).
+	ID      int64     `json:"id"`
 	At      time.Time `json:"at"`
 	Actor   string    `json:"actor"`  // portal:<id>, admin-api:<name>, cli:<user>, system:<job>
 	Action  string    `json:"action"` // submit, replay, purge, reload
@@ -28,7 +30,7 @@ func Audit(ctx context.Context, ex Execer, e AuditEntry) error {
 
 // AuditTrail lists audit entries since a time, oldest first, at most limit.
 func (s *Store) AuditTrail(ctx context.Context, since time.Time, limit int) ([]AuditEntry, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT at, actor, action, subject, detail FROM audit WHERE at >= $1 ORDER BY id LIMIT $2`,
+	rows, err := s.DB.QueryContext(ctx, `SELECT id, at, actor, action, subject, detail FROM audit WHERE at >= $1 ORDER BY id LIMIT $2`,
 		ms(since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read audit trail: %w", err)
@@ -38,7 +40,7 @@ func (s *Store) AuditTrail(ctx context.Context, since time.Time, limit int) ([]A
 	for rows.Next() {
 		var e AuditEntry
 		var at int64
-		if err := rows.Scan(&at, &e.Actor, &e.Action, &e.Subject, &e.Detail); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Subject, &e.Detail); err != nil {
 			return nil, err
 		}
 		e.At = fromMS(at)

@@ -200,7 +200,7 @@ func TestSearchPagingAndDownload(t *testing.T) {
 	}
 	var refs []string
 	next := "/antraege?status=delivered&limit=1"
-	refRow := regexp.MustCompile(`<th scope="row">(REF-[A-Z]+)</th>`)
+	refRow := regexp.MustCompile(`<th scope="row"><a href="/antraege/[^"]+">(REF-[A-Z]+)<span class="sr">`)
 	nextLink := regexp.MustCompile(`<a href="([^"]+)" rel="next">Nächste Seite</a>`)
 	for i := 0; next != ""; i++ {
 		if i > 5 {

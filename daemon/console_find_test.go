@@ -23,10 +23,15 @@ func navigate(t *testing.T, ctx context.Context, action chromedp.Action[chromedp
 	browsertest.Do(t, ctx, action, chromedp.WaitReady(chromedp.CSS(`body:not([data-verlassen]) main`)))
 }
 
-// texts are the trimmed text contents of the elements a CSS selector matches.
+// texts are the trimmed text contents of the elements a CSS selector matches, without their
+// visually hidden parts.
 func texts(t *testing.T, ctx context.Context, selector string) []string {
 	t.Helper()
-	return browsertest.Eval[[]string](t, ctx, fmt.Sprintf(`Array.from(document.querySelectorAll(%q), e => e.textContent.trim())`, selector))
+	return browsertest.Eval[[]string](t, ctx, fmt.Sprintf(`Array.from(document.querySelectorAll(%q), e => {
+		const c = e.cloneNode(true);
+		c.querySelectorAll(".sr").forEach(s => s.remove());
+		return c.textContent.trim();
+	})`, selector))
 }
 
 // A viewer finds submissions by status and reference, pages through them, opens one and its

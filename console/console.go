@@ -117,6 +117,16 @@ func (c *Console) routes() {
 	c.mux.Handle("GET /unzustellbar/erneut-zustellen", c.operator(c.replayDestinationConfirm))
 	c.mux.Handle("POST /unzustellbar/erneut-zustellen", c.operator(c.replayDestination))
 
+	c.mux.Handle("GET /antraege", c.viewer(c.submissions))
+	c.mux.Handle("GET /antraege/{id}", c.viewer(c.submission))
+	c.mux.Handle("GET /antraege/{id}/nachrichten/{ziel}", c.viewer(c.message))
+	c.mux.Handle("GET /antraege/{id}/nachrichten/{ziel}/herunterladen", c.viewer(c.messageDownload))
+	c.mux.Handle("GET /antraege/{id}/neu-verarbeiten", c.operator(c.reprocessConfirm))
+	c.mux.Handle("POST /antraege/{id}/neu-verarbeiten", c.operator(c.reprocess))
+	c.mux.Handle("GET /antraege/{id}/zustellungen/{ziel}/erneut-zustellen", c.operator(c.replayOneConfirm))
+	c.mux.Handle("POST /antraege/{id}/zustellungen/{ziel}/erneut-zustellen", c.operator(c.replayOne))
+	c.mux.Handle("GET /pruefprotokoll", c.viewer(c.auditLog))
+
 	c.mux.Handle("/", c.optionalSession(func(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, http.StatusNotFound, "Die Seite gibt es nicht. Prüfen Sie die Adresse oder wählen Sie einen Eintrag aus der Navigation.")
 	}))

@@ -109,5 +109,13 @@ func (c *Console) funcs() template.FuncMap {
 		"rolle":    RoleLabel,
 		"zahl":     Number,
 		"anzahl":   Count,
+		// dauer, kommazahl, kreiszustand and ereignis: see Duration, Decimal, CircuitState and
+		// EventLabel.
+		"dauer":        Duration,
+		"kommazahl":    Decimal,
+		"kreiszustand": CircuitState,
+		"ereignis":     EventLabel,
+		"zahl64":       func(n int64) string { return Number(int(n)) },
+		"anzahl64":     func(n int64, one, many string) string { return Count(int(n), one, many) },
 	}
 }

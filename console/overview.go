@@ -4,61 +4,19 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
-	"time"
 
 	"github.com/amtsbote/amtsbote/admin"
 )
 
-// deadByDestination is the dead letters of one destination.
-type deadByDestination struct {
-	Destination string
-	Count       int
-	// Oldest is when the longest-waiting one gave up.
-	Oldest time.Time
-}
-
-type overviewData struct {
-	Runtime *admin.RuntimeStatus
-	Dead    []deadByDestination
-	DeadAll int
-}
-
-// overview is the start page: the configuration in force and what waits for an operator.
+// overview is the start page: GET /v1/overview — intake and delivery, what waits for an
+// operator, each destination's queue and circuit, and the configuration in force.
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
-	var d overviewData
-	if c.adm.Runtime != nil {
-		st := c.adm.Runtime.Status()
-		d.Runtime = &st
-	}
-	dead, err := c.deadLetters(r, "")
-	if err != nil {
+	var o admin.OverviewView
+	if err := c.callAPI(r, http.MethodGet, "/v1/overview", &o); err != nil {
 		c.apiError(w, r, err)
 		return
 	}
-	byDest := map[string]*deadByDestination{}
-	for _, dl := range dead {
-		b := byDest[dl.Destination]
-		if b == nil {
-			b = &deadByDestination{Destination: dl.Destination, Oldest: dl.DeadSince}
-			byDest[dl.Destination] = b
-		}
-		b.Count++
-		if dl.DeadSince.Before(b.Oldest) {
-			b.Oldest = dl.DeadSince
-		}
-	}
-	for _, b := range byDest {
-		d.Dead = append(d.Dead, *b)
-		d.DeadAll += b.Count
-	}
-	slices.SortFunc(d.Dead, func(a, b deadByDestination) int {
-		if a.Destination < b.Destination {
-			return -1
-		}
-		return 1
-	})
-	c.render(w, r, "uebersicht", "Übersicht", d)
+	c.render(w, r, "uebersicht", "Übersicht", o)
 }
 
 // deadLetters lists dead letters through the JSON API (destination "": all).

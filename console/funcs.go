@@ -109,5 +109,17 @@ func (c *Console) funcs() template.FuncMap {
 		"rolle":    RoleLabel,
 		"zahl":     Number,
 		"anzahl":   Count,
+		// optionen lists a destination's options (secrets redacted by the API).
+		"optionen": flatOptions,
+		// dateiLink is the page of a configuration file at a line (0: the top).
+		"dateiLink": fileLink,
+		"liste":     func(s []string) string { return strings.Join(s, ", ") },
+		// kurzID is the start of a long id, enough to tell submissions apart in a list.
+		"kurzID": func(id string) string {
+			if len(id) > 13 {
+				return id[:8] + "…"
+			}
+			return id
+		},
 	}
 }

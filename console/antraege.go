@@ -283,8 +283,8 @@ func (c *Console) messageDownload(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(w, res.Body)
 }
 
-// reprocessConfirm asks before a failed submission is processed again.
-func (c *Console) reprocessConfirm(w http.ResponseWriter, r *http.Request) {
+// reprocessSubmissionConfirm asks, on a submission's page, before it is processed again.
+func (c *Console) reprocessSubmissionConfirm(w http.ResponseWriter, r *http.Request) {
 	v, ok := c.loadSubmission(w, r)
 	if !ok {
 		return
@@ -306,8 +306,9 @@ func (c *Console) reprocessConfirm(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// reprocess processes a failed submission again: POST /v1/submissions/{id}/reprocess.
-func (c *Console) reprocess(w http.ResponseWriter, r *http.Request) {
+// reprocessSubmission processes a failed submission again from its page: POST
+// /v1/submissions/{id}/reprocess.
+func (c *Console) reprocessSubmission(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	err := c.callAPI(r, http.MethodPost, "/v1/submissions/"+url.PathEscape(id)+"/reprocess", nil)
 	var e *errAPI

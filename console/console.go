@@ -114,15 +114,28 @@ func (c *Console) routes() {
 	c.mux.Handle("GET /static/", c.static())
 
 	c.mux.Handle("GET /{$}", c.viewer(c.overview))
-	c.mux.Handle("GET /unzustellbar/erneut-zustellen", c.operator(c.replayDestinationConfirm))
-	c.mux.Handle("POST /unzustellbar/erneut-zustellen", c.operator(c.replayDestination))
+	c.mux.Handle("GET /unzustellbar", c.viewer(c.deadLettersPage))
+	c.mux.Handle("GET /unzustellbar/erneut-zustellen", c.operator(c.replayConfirm))
+	c.mux.Handle("POST /unzustellbar/erneut-zustellen", c.operator(c.replay))
+	c.mux.Handle("POST /unzustellbar/auswahl", c.operator(c.replaySelectionConfirm))
+	c.mux.Handle("POST /unzustellbar/auswahl/erneut-zustellen", c.operator(c.replaySelection))
+	c.mux.Handle("GET /unzustellbar/antworten/erneut-senden", c.operator(c.replyReplayConfirm))
+	c.mux.Handle("POST /unzustellbar/antworten/erneut-senden", c.operator(c.replyReplay))
+	c.mux.Handle("GET /fehlgeschlagen", c.viewer(c.failedPage))
+	c.mux.Handle("GET /fehlgeschlagen/neu-verarbeiten", c.operator(c.reprocessConfirm))
+	c.mux.Handle("POST /fehlgeschlagen/neu-verarbeiten", c.operator(c.reprocess))
+	c.mux.Handle("POST /fehlgeschlagen/auswahl", c.operator(c.reprocessSelectionConfirm))
+	c.mux.Handle("GET /konfiguration", c.viewer(c.configPage))
+	c.mux.Handle("GET /konfiguration/dateien", c.viewer(c.configFilePage))
+	c.mux.Handle("GET /mapping-test", c.viewer(c.mappingTestForm))
+	c.mux.Handle("POST /mapping-test", c.viewer(c.mappingTest))
 
 	c.mux.Handle("GET /antraege", c.viewer(c.submissions))
 	c.mux.Handle("GET /antraege/{id}", c.viewer(c.submission))
 	c.mux.Handle("GET /antraege/{id}/nachrichten/{ziel}", c.viewer(c.message))
 	c.mux.Handle("GET /antraege/{id}/nachrichten/{ziel}/herunterladen", c.viewer(c.messageDownload))
-	c.mux.Handle("GET /antraege/{id}/neu-verarbeiten", c.operator(c.reprocessConfirm))
-	c.mux.Handle("POST /antraege/{id}/neu-verarbeiten", c.operator(c.reprocess))
+	c.mux.Handle("GET /antraege/{id}/neu-verarbeiten", c.operator(c.reprocessSubmissionConfirm))
+	c.mux.Handle("POST /antraege/{id}/neu-verarbeiten", c.operator(c.reprocessSubmission))
 	c.mux.Handle("GET /antraege/{id}/zustellungen/{ziel}/erneut-zustellen", c.operator(c.replayOneConfirm))
 	c.mux.Handle("POST /antraege/{id}/zustellungen/{ziel}/erneut-zustellen", c.operator(c.replayOne))
 	c.mux.Handle("GET /pruefprotokoll", c.viewer(c.auditLog))
@@ -285,7 +298,23 @@ func (e *errAPI) Error() string { return fmt.Sprintf("admin API %d: %s", e.Statu
 // callAPI calls the admin JSON API as the signed-in user (the request's principal) and decodes
 // its answer into out. An answer other than 2xx is an *errAPI.
 func (c *Console) callAPI(r *http.Request, method, path string, out any) error {
-	req := httptest.NewRequestWithContext(r.Context(), method, path, nil)
+	return c.callAPIBody(r, method, path, nil, out)
+}
+
+// callAPIBody is callAPI with a JSON request body (nil: none).
+func (c *Console) callAPIBody(r *http.Request, method, path string, in, out any) error {
+	var reqBody io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		reqBody = bytes.NewReader(b)
+	}
+	req := httptest.NewRequestWithContext(r.Context(), method, path, reqBody)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	rec := httptest.NewRecorder()
 	c.api().ServeHTTP(rec, req)
 	body, _ := io.ReadAll(rec.Result().Body)

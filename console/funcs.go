@@ -117,5 +117,17 @@ func (c *Console) funcs() template.FuncMap {
 		"ereignis":     EventLabel,
 		"zahl64":       func(n int64) string { return Number(int(n)) },
 		"anzahl64":     func(n int64, one, many string) string { return Count(int(n), one, many) },
+		// optionen lists a destination's options (secrets redacted by the API).
+		"optionen": flatOptions,
+		// dateiLink is the page of a configuration file at a line (0: the top).
+		"dateiLink": fileLink,
+		"liste":     func(s []string) string { return strings.Join(s, ", ") },
+		// kurzID is the start of a long id, enough to tell submissions apart in a list.
+		"kurzID": func(id string) string {
+			if len(id) > 13 {
+				return id[:8] + "…"
+			}
+			return id
+		},
 	}
 }

@@ -176,15 +176,7 @@ func (s *Server) storedInput(ctx context.Context, id string) (golden.Input, erro
 		}
 		in.Data = tree
 	}
-	if len(sub.Meta) > 0 {
-		var meta struct {
-			FitConnect map[string]any `json:"fitconnect"`
-			XTA        map[string]any `json:"xta"`
-		}
-		if err := json.Unmarshal(sub.Meta, &meta); err == nil {
-			in.FitConnect, in.XTA = meta.FitConnect, meta.XTA
-		}
-	}
+	in.FitConnect, in.XTA = sub.ChannelMeta()
 	atts, err := s.Store.Attachments(ctx, id)
 	if err != nil {
 		return in, err

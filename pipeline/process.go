@@ -157,15 +157,7 @@ func mappingInput(sub store.Submission, atts []store.Attachment, snap *snapshot.
 		}
 		in.Data, in.DataXML = tree, sub.Data
 	}
-	if len(sub.Meta) > 0 {
-		var meta struct {
-			FitConnect map[string]any `json:"fitconnect"`
-			XTA        map[string]any `json:"xta"`
-		}
-		if err := json.Unmarshal(sub.Meta, &meta); err == nil {
-			in.FitConnect, in.XTA = meta.FitConnect, meta.XTA
-		}
-	}
+	in.FitConnect, in.XTA = sub.ChannelMeta()
 	for _, a := range atts {
 		ma := mapping.Attachment{
 			Filename: a.Filename, PackageName: a.PackageName, MediaType: a.MediaType, Size: a.Size, SHA256: a.SHA256,

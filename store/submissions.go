@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -53,6 +54,22 @@ type Submission struct {
 	// Meta is what the channel says about the submission besides the data, as a JSON object
 	// (FIT-Connect: case, payment, reply channel…). Personal: purged with the data.
 	Meta []byte
+}
+
+// ChannelMeta is what the channel said besides the data, as mappings see it: FIT-Connect's and
+// XTA's metadata from Meta (nil when absent or unreadable).
+func (s Submission) ChannelMeta() (fitConnect, xta map[string]any) {
+	if len(s.Meta) == 0 {
+		return nil, nil
+	}
+	var meta struct {
+		FitConnect map[string]any `json:"fitconnect"`
+		XTA        map[string]any `json:"xta"`
+	}
+	if err := json.Unmarshal(s.Meta, &meta); err != nil {
+		return nil, nil
+	}
+	return meta.FitConnect, meta.XTA
 }
 
 // Channels a submission comes by.

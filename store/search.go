@@ -50,7 +50,14 @@ func (s *Store) SearchSubmissions(ctx context.Context, f SubmissionFilter, after
 	if limit <= 0 {
 		return nil, nil, fmt.Errorf("search submissions: limit %d, want at least 1", limit)
 	}
-	q, args := searchQuery(f, after, limit)
+	index := ""
+	if s.Driver == SQLite {
+		var err error
+		if index, err = s.narrowestIndex(ctx, f); err != nil {
+			return nil, nil, err
+		}
+	}
+	q, args := searchQuery(f, after, limit, index)
 	rows, err := s.DB.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("search submissions: %w", err)
@@ -81,9 +88,65 @@ func (s *Store) SearchSubmissions(ctx context.Context, f SubmissionFilter, after
 	return out, &SubmissionCursor{ReceivedAt: last.ReceivedAt, ID: last.ID}, nil
 }
 
+// searchIndexes are the indexes of the filter fields, in the order narrowestIndex tries them.
+var searchIndexes = []struct{ column, index string }{
+	{"reference", "submissions_reference"}, {"ags", "submissions_ags_received"},
+	{"leistung", "submissions_leistung_received"}, {"status", "submissions_status_received"},
+	{"route", "submissions_route_received"}, {"portal", "submissions_portal_received"},
+}
+
+// narrowCap bounds the rows narrowestIndex counts per field.
+const narrowCap = 5000
+
+// narrowestIndex chooses, for a search by several fields on SQLite, the index of the field
+// with the fewest rows in the time range, counted in the index alone and at most narrowCap.
+// SQLite's planner has no statistics of the values (the store runs no ANALYZE) and would take
+// any of them: a rare status with a frequent portal read every row of the portal. ""
+// leaves the choice to the planner (one field or none; the id). PostgreSQL's planner knows the
+// values' frequencies.
+func (s *Store) narrowestIndex(ctx context.Context, f SubmissionFilter) (string, error) {
+	values := map[string]string{"reference": f.Reference, "ags": f.AGS, "leistung": f.Leistung, "status": f.Status,
+		"route": f.Route, "portal": f.Portal}
+	given := 0
+	for _, v := range values {
+		if v != "" {
+			given++
+		}
+	}
+	if given < 2 || f.ID != "" {
+		return "", nil
+	}
+	best, fewest := "", int64(narrowCap+1)
+	for _, c := range searchIndexes {
+		v := values[c.column]
+		if v == "" {
+			continue
+		}
+		q := `SELECT count(*) FROM (SELECT 1 FROM submissions INDEXED BY ` + c.index + ` WHERE ` + c.column + ` = $1`
+		args := []any{v}
+		if !f.From.IsZero() {
+			args = append(args, ms(f.From))
+			q += fmt.Sprintf(" AND received_at >= $%d", len(args))
+		}
+		if !f.To.IsZero() {
+			args = append(args, ms(f.To))
+			q += fmt.Sprintf(" AND received_at < $%d", len(args))
+		}
+		q += fmt.Sprintf(" LIMIT %d)", narrowCap)
+		var n int64
+		if err := s.DB.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+			return "", fmt.Errorf("search submissions: %w", err)
+		}
+		if n < fewest {
+			best, fewest = c.index, n
+		}
+	}
+	return best, nil
+}
+
 // searchQuery is the statement of SearchSubmissions; it fetches limit+1 rows to tell whether
-// there is a next page.
-func searchQuery(f SubmissionFilter, after *SubmissionCursor, limit int) (string, []any) {
+// there is a next page. index names the index SQLite is to read ("": the planner's choice).
+func searchQuery(f SubmissionFilter, after *SubmissionCursor, limit int, index string) (string, []any) {
 	var where []string
 	var args []any
 	arg := func(v any) string {
@@ -112,6 +175,9 @@ func searchQuery(f SubmissionFilter, after *SubmissionCursor, limit int) (string
 	}
 	q := `SELECT id, portal, reference, leistung, ags, route, status, channel, received_at, updated_at, purged_at
 		FROM submissions`
+	if index != "" {
+		q += " INDEXED BY " + index
+	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}

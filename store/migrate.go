@@ -297,7 +297,8 @@ const migrateChannels = `ALTER TABLE submissions ADD COLUMN channel TEXT NOT NUL
 // The operator console searches submissions by any of these fields and pages them newest first
 // by (received_at, id): each index serves a filter together with the order, so a page stays
 // fast with millions of rows. The overview counts deliveries by status and time (PostgreSQL
-// had that index from the start).
+// had that index from the start). The audit trail, with an entry per submission, is filtered by
+// action and by subject (a submission) newest first.
 const migrateSearch = `CREATE INDEX IF NOT EXISTS submissions_received ON submissions (received_at, id);
 	CREATE INDEX IF NOT EXISTS submissions_reference ON submissions (reference);
 	CREATE INDEX IF NOT EXISTS submissions_status_received ON submissions (status, received_at, id);
@@ -305,7 +306,9 @@ const migrateSearch = `CREATE INDEX IF NOT EXISTS submissions_received ON submis
 	CREATE INDEX IF NOT EXISTS submissions_leistung_received ON submissions (leistung, received_at, id);
 	CREATE INDEX IF NOT EXISTS submissions_ags_received ON submissions (ags, received_at, id);
 	CREATE INDEX IF NOT EXISTS submissions_portal_received ON submissions (portal, received_at, id);
-	CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries (status, updated_at);`
+	CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries (status, updated_at);
+	CREATE INDEX IF NOT EXISTS audit_action ON audit (action, id);
+	CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject, id);`
 
 // Console sessions: the SHA-256 of the session cookie's value (the value itself is never
 // stored), who signed in with which role, the CSRF token of the session's forms, and when the

@@ -19,6 +19,9 @@ type Principal struct {
 	// Via is how the user came: "admin-api" (a bearer token; the default) or "console" (a
 	// console session). It names the user in the audit trail: "<via>:<name>".
 	Via string `json:"-"`
+	// Credential tells the user's token apart from an earlier one without revealing it: a
+	// fingerprint of its hash. A console session keeps it, so a new token ends the old sessions.
+	Credential string `json:"-"`
 }
 
 // Operator reports whether the principal may act (replay, reprocess), not only read.
@@ -52,7 +55,8 @@ func adminUsers(users []config.AdminUser) []adminUser {
 		if err != nil || len(h) != sha256.Size {
 			continue
 		}
-		out = append(out, adminUser{Principal: Principal{Name: u.Name, Role: u.Role}, hash: h})
+		fp := sha256.Sum256(append([]byte("amtsbote console credential\x00"), h...))
+		out = append(out, adminUser{Principal: Principal{Name: u.Name, Role: u.Role, Credential: hex.EncodeToString(fp[:16])}, hash: h})
 	}
 	return out
 }

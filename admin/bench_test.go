@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/amtsbote/amtsbote/admin"
+	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/store/storetest"
 )
@@ -56,7 +57,7 @@ func BenchmarkConsole(b *testing.B) {
 		b.Run(backend, func(b *testing.B) {
 			st := benchStore(b, backend)
 			sum := sha256.Sum256([]byte(benchToken))
-			srv := admin.New(st, hex.EncodeToString(sum[:]), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			srv := admin.New(st, config.Admin{TokenSHA256: hex.EncodeToString(sum[:])}.AdminUsers(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 			srv.Now = func() time.Time { return benchEnd }
 			h := srv.Handler()
 			ctx := context.Background()

@@ -76,10 +76,15 @@ func newEnv(t *testing.T, tlsServer bool) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	users := []config.AdminUser{
+	return newEnvWith(t, tlsServer, st, []config.AdminUser{
 		{Name: "vera", Role: config.RoleViewer, TokenSHA256: hash(viewerToken)},
 		{Name: "otto", Role: config.RoleOperator, TokenSHA256: hash(operatorToken)},
-	}
+	})
+}
+
+// newEnvWith serves the admin API with the console over st for these users.
+func newEnvWith(t *testing.T, tlsServer bool, st *store.Store, users []config.AdminUser) *env {
+	t.Helper()
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	clk := &clock{t: time.Date(2026, 12, 2, 13, 5, 9, 0, time.UTC)}
@@ -335,6 +340,44 @@ func TestSignInRedirectStaysLocal(t *testing.T) {
 }
 
 // A session ends after the idle time without a request, and at its maximum age however busy.
+// A restart with another configuration ends the sessions of users it removed, gave another
+// role or a new token; the others go on.
+func TestSessionEndsWithItsUser(t *testing.T) {
+	const newToken = "otto-neues-token-0123456789"
+	for _, tt := range []struct {
+		name  string
+		users []config.AdminUser
+		ended bool
+	}{
+		{"unchanged", []config.AdminUser{{Name: "otto", Role: config.RoleOperator, TokenSHA256: hash(operatorToken)}}, false},
+		{"removed", []config.AdminUser{{Name: "vera", Role: config.RoleViewer, TokenSHA256: hash(viewerToken)}}, true},
+		{"another role", []config.AdminUser{{Name: "otto", Role: config.RoleViewer, TokenSHA256: hash(operatorToken)}}, true},
+		{"a new token", []config.AdminUser{{Name: "otto", Role: config.RoleOperator, TokenSHA256: hash(newToken)}}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := store.Open(context.Background(), t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			before := newEnvWith(t, false, st, []config.AdminUser{
+				{Name: "vera", Role: config.RoleViewer, TokenSHA256: hash(viewerToken)},
+				{Name: "otto", Role: config.RoleOperator, TokenSHA256: hash(operatorToken)},
+			})
+			c := before.browser()
+			before.signIn(c, operatorToken)
+			after := newEnvWith(t, false, st, tt.users) // the same store, restarted with other users
+			a := after.get(c, "/")
+			if tt.ended && (a.Status != http.StatusSeeOther || !strings.HasPrefix(a.Header.Get("Location"), "/anmelden")) {
+				t.Fatalf("%d %q: the session should have ended", a.Status, a.Header.Get("Location"))
+			}
+			if !tt.ended && a.Status != http.StatusOK {
+				t.Fatalf("%d: the session should go on", a.Status)
+			}
+		})
+	}
+}
+
 func TestSessionExpiry(t *testing.T) {
 	for _, tt := range []struct {
 		name  string

@@ -105,9 +105,10 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (_ *http.Reque
 		c.setCookie(w, r, sessionCookie, "", -1)
 		return r, false, true
 	}
-	// The user must still exist with the same role: a changed configuration ends their sessions.
+	// The user must still exist with the same role and token: a changed configuration (a user
+	// removed, another role, a new token) ends their sessions.
 	u, exists := c.adm.User(sess.Name)
-	if !exists || u.Role != sess.Role {
+	if !exists || u.Role != sess.Role || u.Credential != sess.Credential {
 		_ = c.adm.Store.DeleteSession(r.Context(), ck.Value)
 		c.setCookie(w, r, sessionCookie, "", -1)
 		return r, false, true
@@ -210,7 +211,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	if _, err := c.adm.Store.PurgeSessions(r.Context(), now); err != nil {
 		c.log.Warn("console: purge ended sessions", "error", err)
 	}
-	sess, err := c.adm.Store.CreateSession(r.Context(), u.Name, u.Role, now, c.lifetime)
+	sess, err := c.adm.Store.CreateSession(r.Context(), u.Name, u.Role, u.Credential, now, c.lifetime)
 	if err != nil {
 		c.fail(w, r, err)
 		return

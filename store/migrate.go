@@ -311,12 +311,13 @@ const migrateSearch = `CREATE INDEX IF NOT EXISTS submissions_received ON submis
 	CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject, id);`
 
 // Console sessions: the SHA-256 of the session cookie's value (the value itself is never
-// stored), who signed in with which role, the CSRF token of the session's forms, and when the
+// stored), who signed in with which role and which token (a fingerprint), the CSRF token of the session's forms, and when the
 // session ends. In the store, so that every instance of a cluster knows every session.
 const migrateConsoleSessions = `CREATE TABLE console_sessions (
 		id_sha256 TEXT PRIMARY KEY,
 		name TEXT NOT NULL,
 		role TEXT NOT NULL,
+		credential TEXT NOT NULL,
 		csrf TEXT NOT NULL,
 		created_at BIGINT NOT NULL,
 		seen_at BIGINT NOT NULL,

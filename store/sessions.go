@@ -19,6 +19,8 @@ type Session struct {
 	ID   string
 	Name string
 	Role string
+	// Credential is the fingerprint of the token the user signed in with.
+	Credential string
 	// CSRF is the token the session's forms carry.
 	CSRF      string
 	CreatedAt time.Time
@@ -55,8 +57,9 @@ func sessionKey(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// CreateSession signs a user in: a new session with a random id and CSRF token.
-func (s *Store) CreateSession(ctx context.Context, name, role string, now time.Time, l SessionLifetime) (Session, error) {
+// CreateSession signs a user in with the token of credential: a new session with a random id and
+// CSRF token.
+func (s *Store) CreateSession(ctx context.Context, name, role, credential string, now time.Time, l SessionLifetime) (Session, error) {
 	id, err := randomToken()
 	if err != nil {
 		return Session{}, fmt.Errorf("create session: %w", err)
@@ -66,9 +69,9 @@ func (s *Store) CreateSession(ctx context.Context, name, role string, now time.T
 		return Session{}, fmt.Errorf("create session: %w", err)
 	}
 	now = now.Truncate(time.Millisecond)
-	sess := Session{ID: id, Name: name, Role: role, CSRF: csrf, CreatedAt: now, SeenAt: now, ExpiresAt: l.expiry(now, now)}
-	_, err = s.DB.ExecContext(ctx, `INSERT INTO console_sessions (id_sha256, name, role, csrf, created_at, seen_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, sessionKey(id), name, role, csrf, ms(now), ms(now), ms(sess.ExpiresAt))
+	sess := Session{ID: id, Name: name, Role: role, Credential: credential, CSRF: csrf, CreatedAt: now, SeenAt: now, ExpiresAt: l.expiry(now, now)}
+	_, err = s.DB.ExecContext(ctx, `INSERT INTO console_sessions (id_sha256, name, role, credential, csrf, created_at, seen_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, sessionKey(id), name, role, credential, csrf, ms(now), ms(now), ms(sess.ExpiresAt))
 	if err != nil {
 		return Session{}, fmt.Errorf("create session: %w", err)
 	}
@@ -80,8 +83,8 @@ func (s *Store) CreateSession(ctx context.Context, name, role string, now time.T
 func (s *Store) SessionByID(ctx context.Context, id string, now time.Time) (Session, error) {
 	sess := Session{ID: id}
 	var created, seen, expires int64
-	err := s.DB.QueryRowContext(ctx, `SELECT name, role, csrf, created_at, seen_at, expires_at FROM console_sessions
-		WHERE id_sha256 = $1`, sessionKey(id)).Scan(&sess.Name, &sess.Role, &sess.CSRF, &created, &seen, &expires)
+	err := s.DB.QueryRowContext(ctx, `SELECT name, role, credential, csrf, created_at, seen_at, expires_at FROM console_sessions
+		WHERE id_sha256 = $1`, sessionKey(id)).Scan(&sess.Name, &sess.Role, &sess.Credential, &sess.CSRF, &created, &seen, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, ErrNotFound
 	}

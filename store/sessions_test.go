@@ -17,7 +17,7 @@ func TestConsoleSessions(t *testing.T) {
 		ctx := context.Background()
 		l := store.SessionLifetime{Idle: 30 * time.Minute, MaxAge: 2 * time.Hour}
 		start := time.UnixMilli(1_800_000_000_000).UTC()
-		sess, err := st.CreateSession(ctx, "anna", "operator", start, l)
+		sess, err := st.CreateSession(ctx, "anna", "operator", "fp-anna", start, l)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,7 +28,7 @@ func TestConsoleSessions(t *testing.T) {
 		if err := st.DB.QueryRow(`SELECT count(*) FROM console_sessions WHERE id_sha256 = $1`, sess.ID).Scan(&stored); err != nil || stored != 0 {
 			t.Fatalf("the id itself is stored (%d, %v)", stored, err)
 		}
-		other, err := st.CreateSession(ctx, "bernd", "viewer", start, l)
+		other, err := st.CreateSession(ctx, "bernd", "viewer", "fp-bernd", start, l)
 		if err != nil || other.ID == sess.ID {
 			t.Fatalf("second session %+v %v", other, err)
 		}
@@ -73,7 +73,7 @@ func TestConsoleSessions(t *testing.T) {
 			t.Fatalf("unknown id: %v", err)
 		}
 
-		third, err := st.CreateSession(ctx, "clara", "viewer", start.Add(time.Hour), l)
+		third, err := st.CreateSession(ctx, "clara", "viewer", "fp-clara", start.Add(time.Hour), l)
 		if err != nil {
 			t.Fatal(err)
 		}

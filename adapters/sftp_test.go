@@ -318,8 +318,10 @@ func TestSFTPStalledServerTimesOut(t *testing.T) {
 	options["io_timeout"] = "300ms"
 	options["connect_timeout"] = "500ms"
 	a := newSFTP(t, d.options(t.TempDir(), options))
-	if _, err := a.Deliver(context.Background(), adaptertest.Package()); err != nil {
-		t.Fatal(err)
+	// With timeouts this short a loaded machine (the race detector, parallel test binaries) can
+	// miss a handshake even before the stall: retry transient failures as the pipeline would.
+	if err := deliverWithin(a, 15*time.Second); err != nil {
+		t.Fatalf("before the stall: %v", err)
 	}
 	proxy.pause()
 	start := time.Now()
@@ -331,19 +333,21 @@ func TestSFTPStalledServerTimesOut(t *testing.T) {
 		t.Fatalf("the delivery gave up after %v, want about io_timeout + connect_timeout", took)
 	}
 	proxy.resume()
-	// The pipeline retries a transient failure; with timeouts this short a loaded machine (the
-	// race detector, parallel test binaries) can miss several handshakes, so retry as the
-	// pipeline would, for a while.
-	var err2 error
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
-		if _, err2 = a.Deliver(context.Background(), adaptertest.Package()); err2 == nil {
-			return
-		}
-		if adapters.IsPermanent(err2) {
-			break
+	if err := deliverWithin(a, 15*time.Second); err != nil {
+		t.Fatalf("after the server answers again: %v", err)
+	}
+}
+
+// deliverWithin delivers a package, retrying transient failures until it succeeds or d has
+// passed, as the pipeline retries them; the last error if it never succeeds.
+func deliverWithin(a adapters.Adapter, d time.Duration) error {
+	var err error
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		if _, err = a.Deliver(context.Background(), adaptertest.Package()); err == nil || adapters.IsPermanent(err) {
+			return err
 		}
 	}
-	t.Fatalf("after the server answers again: %v", err2)
+	return err
 }
 
 func TestSFTPMissingDirectoryIsTransient(t *testing.T) {

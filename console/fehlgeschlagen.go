@@ -77,6 +77,9 @@ func (c *Console) failedPage(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, "fehlgeschlagen", "Fehlgeschlagen", d)
 }
 
+// noFailedSelected says that a selection of failed submissions is empty.
+const noFailedSelected = "Kein Antrag ausgewählt: Wählen Sie in der Spalte „Auswahl“ mindestens einen Antrag aus."
+
 // reprocessDetails say what a reprocess does.
 var reprocessDetails = []string{
 	"Routing, Mapping und Prüfung laufen erneut, mit der Konfiguration, die jetzt gilt.",
@@ -186,13 +189,8 @@ func selectedFailed(r *http.Request) ([]string, error) {
 // again.
 func (c *Console) reprocessSelectionConfirm(w http.ResponseWriter, r *http.Request) {
 	back := backTo(r.PostFormValue("zurueck"), "/fehlgeschlagen")
-	ids, err := selectedFailed(r)
-	if err != nil {
-		c.errorPage(w, r, http.StatusBadRequest, "Die Auswahl ist ungültig: "+err.Error()+".")
-		return
-	}
-	if len(ids) == 0 {
-		c.redirect(w, r, back, flash{Kind: "fehler", Message: "Kein Antrag ausgewählt: Wählen Sie in der Spalte „Auswahl“ mindestens einen Antrag aus."})
+	ids, ok := selection(c, w, r, back, selectedFailed, noFailedSelected)
+	if !ok {
 		return
 	}
 	var items []confirmItem
@@ -213,9 +211,8 @@ func (c *Console) reprocessSelectionConfirm(w http.ResponseWriter, r *http.Reque
 // selection, each through POST /v1/submissions/{id}/reprocess), or all of the filter (alle).
 func (c *Console) reprocess(w http.ResponseWriter, r *http.Request) {
 	back := backTo(r.PostFormValue("zurueck"), "/fehlgeschlagen")
-	ids, err := selectedFailed(r)
-	if err != nil {
-		c.errorPage(w, r, http.StatusBadRequest, "Die Auswahl ist ungültig: "+err.Error()+".")
+	ids, ok := selection(c, w, r, back, selectedFailed, "") // none: all of the filter, or the message below
+	if !ok {
 		return
 	}
 	var queued, skipped int
@@ -249,7 +246,7 @@ func (c *Console) reprocess(w http.ResponseWriter, r *http.Request) {
 		}
 		queued = len(out.Reprocessed)
 	default:
-		c.redirect(w, r, back, flash{Kind: "fehler", Message: "Kein Antrag ausgewählt: Wählen Sie in der Spalte „Auswahl“ mindestens einen Antrag aus."})
+		c.redirect(w, r, back, flash{Kind: "fehler", Message: noFailedSelected})
 		return
 	}
 	msg := Count(queued, "Antrag", "Anträge") + " zur Neuverarbeitung in die Warteschlange gestellt."

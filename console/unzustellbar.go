@@ -275,16 +275,30 @@ func selectedDeadLetters(r *http.Request) ([]pipeline.DeliveryKey, error) {
 	return keys, nil
 }
 
+// noDeadLetterSelected says that a selection of dead letters is empty.
+const noDeadLetterSelected = "Keine Zustellung ausgewählt: Wählen Sie in der Spalte „Auswahl“ mindestens eine Zustellung aus."
+
+// selection reads the rows checked in a list's form with read. It answers the request itself
+// and returns false when the selection is invalid, or empty where none (the message then) is
+// not "".
+func selection[T any](c *Console, w http.ResponseWriter, r *http.Request, back string, read func(*http.Request) ([]T, error), none string) ([]T, bool) {
+	picked, err := read(r)
+	if err != nil {
+		c.errorPage(w, r, http.StatusBadRequest, "Die Auswahl ist ungültig: "+err.Error()+".")
+		return nil, false
+	}
+	if len(picked) == 0 && none != "" {
+		c.redirect(w, r, back, flash{Kind: "fehler", Message: none})
+		return nil, false
+	}
+	return picked, true
+}
+
 // replaySelectionConfirm lists the checked dead letters and asks before they are delivered again.
 func (c *Console) replaySelectionConfirm(w http.ResponseWriter, r *http.Request) {
 	back := backTo(r.PostFormValue("zurueck"), "/unzustellbar")
-	keys, err := selectedDeadLetters(r)
-	if err != nil {
-		c.errorPage(w, r, http.StatusBadRequest, "Die Auswahl ist ungültig: "+err.Error()+".")
-		return
-	}
-	if len(keys) == 0 {
-		c.redirect(w, r, back, flash{Kind: "fehler", Message: "Keine Zustellung ausgewählt: Wählen Sie in der Spalte „Auswahl“ mindestens eine Zustellung aus."})
+	keys, ok := selection(c, w, r, back, selectedDeadLetters, noDeadLetterSelected)
+	if !ok {
 		return
 	}
 	dead, err := c.deadLetters(r, "")
@@ -324,13 +338,8 @@ func (c *Console) replaySelectionConfirm(w http.ResponseWriter, r *http.Request)
 // replaySelection delivers the confirmed selection again.
 func (c *Console) replaySelection(w http.ResponseWriter, r *http.Request) {
 	back := backTo(r.PostFormValue("zurueck"), "/unzustellbar")
-	keys, err := selectedDeadLetters(r)
-	if err != nil {
-		c.errorPage(w, r, http.StatusBadRequest, "Die Auswahl ist ungültig: "+err.Error()+".")
-		return
-	}
-	if len(keys) == 0 {
-		c.redirect(w, r, back, flash{Kind: "fehler", Message: "Keine Zustellung ausgewählt: Wählen Sie in der Spalte „Auswahl“ mindestens eine Zustellung aus."})
+	keys, ok := selection(c, w, r, back, selectedDeadLetters, noDeadLetterSelected)
+	if !ok {
 		return
 	}
 	var out replayAnswer

@@ -42,7 +42,7 @@ func (s *Store) FindDeadLetters(ctx context.Context, f DeadLetterFilter) ([]Dead
 		LEFT JOIN messages m ON m.submission_id = d.submission_id AND m.destination = d.destination
 		WHERE d.status = $1 AND (CAST($2 AS TEXT) = '' OR d.destination = $2) AND (CAST($3 AS TEXT) = '' OR s.route = $3)
 			AND d.updated_at >= $4
-		ORDER BY d.updated_at, d.submission_id`, DeliveryDead, f.Destination, f.Route, since)
+		ORDER BY d.updated_at, d.submission_id, d.destination`, DeliveryDead, f.Destination, f.Route, since)
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}

@@ -67,6 +67,8 @@ type Store struct {
 	wal *walSyncer
 	// claims are the SQLite queue messages this process is handling (queue.Claims).
 	claims *queue.Claims
+	// batcher lets the SQLite queue transactions share real ones (queue.Batcher).
+	batcher *queue.Batcher
 }
 
 // sqliteDriver is SQLite without automatic checkpoints: the commit that crosses the WAL's size
@@ -191,6 +193,8 @@ func openSQLite(dataDir string, exclusive bool) (*Store, error) {
 	relaxed.SetMaxOpenConns(16)
 	relaxed.SetMaxIdleConns(16)
 	s := &Store{DB: db, relaxed: relaxed, Driver: SQLite, Path: path, lock: lock, wal: newWALSyncer(path), claims: queue.NewClaims()}
+	// The pipeline's handlers that write at about the same time commit together (queue.Batcher).
+	s.batcher = queue.NewBatcher(relaxed, &s.writeMu, s.wal, queueBatchSize)
 	if exclusive {
 		s.stopCheckpoints = make(chan struct{})
 		s.checkpointsDone = make(chan struct{})
@@ -403,13 +407,20 @@ func (s *Store) Queues(now func() time.Time) queue.Backend {
 		relaxed = s.DB
 	}
 	durable := queue.LazyBeginner{DB: s.DB, WriteLock: &s.writeMu, Check: s.Broken}
+	lax := queue.LazyBeginner{DB: relaxed, WriteLock: &s.writeMu, Check: s.Broken}
 	if s.relaxed != nil && s.wal != nil {
-		// Committed without a sync under the write lock, then synced outside it (walSyncer).
-		durable = queue.LazyBeginner{DB: s.relaxed, WriteLock: &s.writeMu, Durable: s.wal, Check: s.Broken}
+		// Committed without a sync under the write lock, then synced outside it (walSyncer);
+		// handlers writing at about the same time share one transaction (queue.Batcher), the
+		// durable ones syncing after it.
+		durable = queue.LazyBeginner{DB: s.relaxed, Durable: s.wal, Check: s.Broken, Batch: s.batcher}
+		lax = queue.LazyBeginner{DB: s.relaxed, Check: s.Broken, Batch: s.batcher}
 	}
 	return queue.Backend{Schema: queue.SQLiteSchema{Now: now, Claims: s.claims}, Offsets: queue.SQLiteOffsets{},
-		Beginner: durable, RelaxedBeginner: queue.LazyBeginner{DB: relaxed, WriteLock: &s.writeMu, Check: s.Broken}}
+		Beginner: durable, RelaxedBeginner: lax}
 }
+
+// queueBatchSize bounds how many queue transactions share one SQLite transaction.
+const queueBatchSize = 64
 
 // Exclusive runs fn unless another instance runs the job of the same name right now, and
 // reports whether it ran. On PostgreSQL a session advisory lock keyed by the name makes

@@ -24,6 +24,9 @@ type LazyBeginner struct {
 	// Check, if set, is asked before a transaction's first write; its error refuses the write
 	// (a broken store).
 	Check func() error
+	// Batch, if set, lets transactions share real ones (Batcher): it then holds the write
+	// lock and numbers durable commits, and WriteLock is not used.
+	Batch *Batcher
 }
 
 // Syncer makes commits durable after the fact (the SQLite store's WAL syncer).
@@ -40,7 +43,7 @@ var _ wmsql.Beginner = LazyBeginner{}
 
 // BeginTx returns a transaction that opens the real one at its first write.
 func (b LazyBeginner) BeginTx(ctx context.Context, _ *stdsql.TxOptions) (wmsql.Tx, error) {
-	return &LazyTx{db: b.DB, ctx: ctx, lock: b.WriteLock, durable: b.Durable, check: b.Check}, nil
+	return &LazyTx{db: b.DB, ctx: ctx, lock: b.WriteLock, durable: b.Durable, check: b.Check, batcher: b.Batch}, nil
 }
 
 // ExecContext runs a statement outside any transaction.
@@ -70,6 +73,9 @@ type LazyTx struct {
 	tx      *stdsql.Tx
 	acked   bool
 	ended   bool
+	// batcher shares real transactions; in is the batch this one writes in (tx is its).
+	batcher *Batcher
+	in      *batch
 	// releases end the in-memory claims of the messages read (Claims).
 	releases []func()
 }
@@ -85,6 +91,14 @@ func (t *LazyTx) begin() error {
 		if err := t.check(); err != nil {
 			return err
 		}
+	}
+	if t.batcher != nil {
+		bt, err := t.batcher.join()
+		if err != nil {
+			return err
+		}
+		t.in, t.tx = bt, bt.tx
+		return nil
 	}
 	if t.lock != nil {
 		t.lock.Lock()
@@ -111,7 +125,7 @@ func (t *LazyTx) ExecContext(ctx context.Context, query string, args ...any) (wm
 	if strings.HasPrefix(query, ackMarker) {
 		t.acked = true
 	}
-	return t.tx.ExecContext(ctx, query, args...)
+	return t.tx.ExecContext(t.stmtContext(ctx), query, args...)
 }
 
 // QueryContext reads inside the transaction once it has begun, else through the pool. The
@@ -123,7 +137,7 @@ func (t *LazyTx) QueryContext(ctx context.Context, query string, args ...any) (w
 		return nil, errEnded
 	}
 	if t.tx != nil {
-		return t.tx.QueryContext(ctx, query, args...)
+		return t.tx.QueryContext(t.stmtContext(ctx), query, args...)
 	}
 	if i := claimArg(args); i >= 0 {
 		row, release, err := claim(ctx, t.db, query, args, i)
@@ -146,6 +160,9 @@ func (t *LazyTx) Commit() error {
 	if t.tx == nil {
 		t.release()
 		return nil
+	}
+	if t.in != nil {
+		return t.commitBatch()
 	}
 	tx, acked := t.tx, t.acked
 	t.tx, t.acked = nil, false
@@ -175,6 +192,34 @@ func (t *LazyTx) Commit() error {
 	return t.durable.Sync()
 }
 
+// commitBatch is Commit in a shared transaction: the writes are committed with the batch, or
+// discarded without an ack.
+func (t *LazyTx) commitBatch() error {
+	bt, acked := t.in, t.acked
+	t.in, t.tx, t.acked = nil, nil, false
+	defer t.release() // after the batch's commit: the acked row is gone for every later read
+	if !acked {
+		return t.batcher.undo(bt)
+	}
+	if err := t.batcher.commit(bt, t.durable != nil); err != nil {
+		return err
+	}
+	if t.durable != nil {
+		return t.durable.Sync()
+	}
+	return nil
+}
+
+// stmtContext is the context a statement runs with: in a shared transaction, without ctx's
+// cancellation, because SQLite rolls back the whole transaction when a statement in it is
+// interrupted — the other members' writes too.
+func (t *LazyTx) stmtContext(ctx context.Context) context.Context {
+	if t.in != nil {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 // release ends the transaction's claims.
 func (t *LazyTx) release() {
 	for _, r := range t.releases {
@@ -200,6 +245,11 @@ func (t *LazyTx) Undo() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.acked = false
+	if t.in != nil {
+		bt := t.in
+		t.in, t.tx = nil, nil
+		return t.batcher.undo(bt)
+	}
 	if t.tx == nil {
 		return nil
 	}

@@ -126,38 +126,31 @@ func (f *filedrop) Deliver(ctx context.Context, p *Package) (string, error) {
 func (f *filedrop) place(ctx context.Context, pf PackageFile) (string, error) {
 	name := pf.Name
 	target := filepath.Join(f.dir, name)
-	tmp, err := os.CreateTemp(f.dir, tempPattern)
+	tmp, err := createDropTemp(f.dir)
 	if err != nil {
 		return "", fmt.Errorf("filedrop: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	defer tmp.discard()
 	if err := pf.Write(ctxWriter{ctx, tmp}); err != nil {
-		tmp.Close()
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
 		return "", fmt.Errorf("filedrop: write %s: %w", name, err)
 	}
 	if err := ctx.Err(); err != nil {
-		tmp.Close()
 		return "", err
 	}
 	if err := tmp.Chmod(f.mode); err != nil {
-		tmp.Close()
 		return "", fmt.Errorf("filedrop: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
 		return "", fmt.Errorf("filedrop: sync: %w", err)
 	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("filedrop: %w", err)
-	}
-	if err := os.Link(tmp.Name(), target); err != nil {
+	if err := tmp.link(target); err != nil {
 		if !errors.Is(err, fs.ErrExist) {
 			return "", fmt.Errorf("filedrop: %w", err)
 		}
-		isSame, cmpErr := sameFiles(os.Open, tmp.Name(), target, pf)
+		isSame, cmpErr := sameFiles(os.Open, tmp.path, target, pf)
 		if cmpErr != nil {
 			return "", fmt.Errorf("filedrop: compare with existing %s: %w", target, cmpErr)
 		}
@@ -165,6 +158,9 @@ func (f *filedrop) place(ctx context.Context, pf PackageFile) (string, error) {
 			return "", Permanent(fmt.Errorf("filedrop: %s already exists with different content; refusing to overwrite it", target))
 		}
 		return target, nil
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("filedrop: %w", err)
 	}
 	if err := syncDir(f.dir); err != nil {
 		return "", fmt.Errorf("filedrop: sync directory: %w", err)

@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"golang.org/x/time/rate"
 
 	"github.com/amtsbote/amtsbote/config"
@@ -338,4 +337,4 @@ func portalError(d store.Delivery) string {
 	return ""
 }
 
-func newID() string { return uuid.NewString() }
+func newID() string { return store.NewID() }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	"github.com/google/uuid"
 	"github.com/lestrrat-go/libxml2/types"
 
 	"github.com/amtsbote/amtsbote/fileformat"
@@ -136,7 +135,7 @@ func (in *Intake) Accept(ctx context.Context, inc *Incoming, o Origin) (Accepted
 		return refuse(r)
 	}
 	now := in.now()
-	reply := store.Reply{ID: uuid.NewString(), SubmissionID: sub.ID, Source: o.Source, Via: o.Via, ExternalID: m.ID,
+	reply := store.Reply{ID: store.NewID(), SubmissionID: sub.ID, Source: o.Source, Via: o.Via, ExternalID: m.ID,
 		Kind: m.Kind, Status: status, Subject: m.Subject, Text: m.Text, Message: message, MessageType: messageType, ReceivedAt: now}
 	var readers []io.Closer
 	defer func() {

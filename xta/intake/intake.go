@@ -272,7 +272,7 @@ func (in *Intake) take(ctx context.Context, box *Inbox, reader xta.Party, md xta
 // is filed (failed, its content as attachments) for an operator.
 func (in *Intake) submission(box *Inbox, f *xta.Fetched) (store.Submission, []store.Attachment, []io.Closer, string, error) {
 	meta, _ := json.Marshal(map[string]any{"xta": metaJSON(box, f)})
-	sub := store.Submission{ID: uuid.NewString(), Portal: box.Config.ID, Reference: ref(f.Meta), Leistung: box.Config.Leistung,
+	sub := store.Submission{ID: store.NewID(), Portal: box.Config.ID, Reference: ref(f.Meta), Leistung: box.Config.Leistung,
 		AGS: box.Config.AGS, Status: store.StatusReceived, IdempotencyKey: f.Meta.MessageID, ReceivedAt: in.now(),
 		Channel: Channel, DataType: "application/xml", Meta: meta}
 	var closers []io.Closer

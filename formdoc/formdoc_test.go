@@ -54,6 +54,17 @@ func TestRenderContent(t *testing.T) {
 			want: []string{"Łódź", "Antonín Dvořák", "Őry", "Ærøskøbing"},
 		},
 		{
+			name: "Greek and Cyrillic",
+			doc:  with(`{"name": "Ψυχή", "ort": "Москва"}`),
+			want: []string{"Ψυχή", "Москва"},
+		},
+		{
+			// Their two-byte codes hold "(", ")", "\\", CR and LF.
+			name: "characters whose codes need escaping",
+			doc:  with(`{"name": "Ĩĩŝčċ (a\\b)"}`),
+			want: []string{"Ĩĩŝčċ (a\\b)"},
+		},
+		{
 			name: "decomposed accents are composed",
 			doc:  with("{\"name\": \"Dvor\u030ca\u0301k\"}"),
 			want: []string{"Dvořák"},

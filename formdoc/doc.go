@@ -38,8 +38,10 @@
 // comment, catalog, pages with their content streams, XMP metadata, an sRGB
 // OutputIntent with a profile generated in Go, the Info dictionary, the
 // fonts, one complete xref table and a trailer with /ID. Only the font
-// subsets are cut by fpdf, once per process for each set of 32-character
-// blocks that documents use (subset.go), and then embedded as ready bytes.
+// subsets are cut by fpdf, once per process for a base set of characters
+// plus each combination of character ranges (Latin-1, Latin Extended-A,
+// Greek, …) that documents use (subset.go), and then embedded as ready
+// bytes.
 //
 // Checked by the tests (pdfcpu's strict validation plus structural checks):
 //   - 6.1.2 header "%PDF-1.7" followed by a comment with four bytes > 127;

@@ -19,28 +19,28 @@ import (
 )
 
 // Font subsets are the expensive part of a PDF: cutting one (fpdf's
-// subsetter parses the whole TrueType file) and compressing it costs about
-// ten times as much as laying out and writing the rest of a document. So a
-// document does not get a subset of exactly the characters it shows, but one
-// of a fixed base set (the characters nearly every German document shows:
-// printable ASCII, the umlauts and ß, € and typographic punctuation) plus
-// the blocks of 8 code points (blockBits) its other characters fall into.
-// Each subset is cut and compressed once per process and then embedded, as
-// ready bytes, into every document with the same blocks: a document in
-// German usually needs no block at all, and after the first one costs no
-// subsetting; a name with é, Ł or in Greek or Cyrillic adds a block or
-// two. This keeps the files small: one subset of every drawable character
-// would add some 140 KB to each document, the base set adds a few KB over a
-// subset of exactly the characters shown.
+// subsetter parses the whole TrueType file) and compressing it costs
+// 15–60 ms, a hundred times as much as laying out and writing the rest of a
+// document. So a document does not get a subset of exactly the characters
+// it shows, but one of a fixed base set (the characters nearly every German
+// document shows: printable ASCII, the umlauts and ß, € and typographic
+// punctuation, U+FFFD) plus whole units (Latin-1, Latin Extended-A, Greek,
+// Cyrillic, …; see units) for its other characters. Each subset is cut and
+// compressed on first use and then embedded, as ready bytes, into every
+// document that needs the same units: a document in German needs none, a
+// name with é adds the Latin-1 letters, Łódź the second half of Latin
+// Extended-A as well. Few units keep the number of subsets small: cached by
+// the exact set of characters (or of small blocks), the variety of names
+// would keep cutting new ones.
+// The files stay small: one subset of every drawable character would add
+// some 140 KB to each document, the base set adds about 9 KB over a subset of
+// exactly the characters shown.
 //
-// The subset depends only on the face and the characters shown, so the bytes
+// A subset depends only on the face and the characters shown, so the bytes
 // of a document stay a pure function of the Document.
 
 // baseRunes are always in the subset, beside printable ASCII.
-const baseRunes = "ÄÖÜäöüß€–—„“”‚‘’…•§°"
-
-// blockBits is log2 of the number of code points per block.
-const blockBits = 3
+const baseRunes = "ÄÖÜäöüß€–—„“”‚‘’…•§°\uFFFD"
 
 // baseSet marks the base characters, for a quick test per character.
 var baseSet = func() (s [0x10000 / 64]uint64) {
@@ -53,37 +53,69 @@ var baseSet = func() (s [0x10000 / 64]uint64) {
 	return s
 }()
 
-func inBase(r rune) bool { return r < 0x10000 && baseSet[r/64]&(1<<(r%64)) != 0 }
+func inBase(r rune) bool { return r >= 0 && r < 0x10000 && baseSet[r/64]&(1<<(r%64)) != 0 }
 
-// blockSet is the set of blocks of the Basic Multilingual Plane that a
-// document's characters beyond the base set fall into; the Go fonts have no
-// glyphs beyond the BMP, and clean leaves no character beyond it.
-type blockSet [0x10000 >> blockBits / 64]uint64
-
-// add records that r is shown.
-func (s *blockSet) add(r rune) {
-	if inBase(r) {
-		return
-	}
-	b := uint32(r) >> blockBits
-	s[b/64] |= 1 << (b % 64)
+// units are the ranges whose characters beyond the base set go into a
+// subset together; every other character (48 more, such as ș, ǎ, ẃ, ﬁ) is in
+// the unit unitOther. The counts are the characters beyond the base set
+// that both Go fonts have.
+var units = [...]struct{ lo, hi rune }{
+	{0x0080, 0x00BF}, // Latin-1 Supplement: signs and symbols (30)
+	{0x00C0, 0x00FF}, // Latin-1 Supplement: letters (57)
+	{0x0100, 0x013F}, // Latin Extended-A, first half: Ā–Ŀ (64)
+	{0x0140, 0x017F}, // Latin Extended-A, second half: ŀ–ſ (64)
+	{0x0370, 0x03FF}, // Greek (73)
+	{0x0400, 0x052F}, // Cyrillic (98)
+	{0x2000, 0x20CF}, // general punctuation, currency symbols (45)
+	{0x20D0, 0x2BFF}, // letterlike symbols, arrows, mathematical operators, box drawing, shapes (113)
 }
 
-func (s *blockSet) has(b int) bool { return s[b/64]&(1<<(b%64)) != 0 }
+const (
+	unitOther = len(units)
+	numUnits  = len(units) + 1
+)
 
-// runes returns the base characters and the characters of the blocks that
-// fc can draw, ascending.
-func (s *blockSet) runes(fc *face) []rune {
+// unitSet is a set of units, bit i for units[i].
+type unitSet uint16
+
+// unitOf16 holds the unit of every 16 code points of the BMP (all units
+// start and end on such a boundary).
+var unitOf16 = func() (t [0x10000 / 16]uint8) {
+	for i := range t {
+		t[i] = uint8(unitOther)
+	}
+	for u, r := range units {
+		for c := r.lo / 16; c <= r.hi/16; c++ {
+			t[c] = uint8(u)
+		}
+	}
+	return t
+}()
+
+// add records that r is shown.
+func (s *unitSet) add(r rune) {
+	switch {
+	case inBase(r):
+	case r >= 0x10000:
+		*s |= 1 << unitOther
+	default:
+		*s |= 1 << unitOf16[r/16]
+	}
+}
+
+// runes returns the base characters and the characters of the units in s
+// that fc can draw, ascending.
+func (s unitSet) runes(fc *face) []rune {
 	var rs []rune
 	for r := rune(0); r < 0x10000; r++ {
-		if (inBase(r) || s.has(int(r>>blockBits))) && fc.has(r) {
+		if fc.has(r) && (inBase(r) || s&(1<<unitOf16[r/16]) != 0) {
 			rs = append(rs, r)
 		}
 	}
 	return rs
 }
 
-// subset is one face cut down to the base characters and some blocks, with
+// subset is one face cut down to the base characters and some units, with
 // everything the font's PDF objects need, compressed where it is a stream.
 // Character codes are Unicode code points (CIDs under Identity-H), so that
 // the content streams do not depend on the subset.
@@ -98,9 +130,16 @@ type subset struct {
 	toUnicode  []byte // ToUnicode CMap, compressed
 }
 
-type subsetKey struct {
-	fc     *face
-	blocks blockSet
+// maxCached bounds the subsets a face keeps: a subset takes 20–80 KB, and
+// real documents use a few dozen combinations of units at most. A document
+// needing one more gets a subset cut for it alone, which costs time (as
+// much as fpdf took for every document), never correctness.
+var maxCached = 64
+
+// subsetCache holds a face's subsets by the units they cover.
+type subsetCache struct {
+	mu sync.Mutex
+	m  map[unitSet]*subsetEntry
 }
 
 type subsetEntry struct {
@@ -109,37 +148,24 @@ type subsetEntry struct {
 	err  error
 }
 
-// maxSubsets bounds the cache: a subset takes 20–40 KB, and a deployment
-// sees few different block sets. Beyond the bound an arbitrary entry makes
-// room, which costs time, never correctness.
-var maxSubsets = 128
-
-var subsets struct {
-	mu sync.Mutex
-	m  map[subsetKey]*subsetEntry
-}
-
-// subsetFor returns fc's subset for blocks, cutting it on first use. Callers
-// running at the same time for the same key wait for one cut.
-func subsetFor(fc *face, blocks blockSet) (*subset, error) {
-	key := subsetKey{fc, blocks}
-	subsets.mu.Lock()
-	e := subsets.m[key]
-	if e == nil {
-		if subsets.m == nil {
-			subsets.m = map[subsetKey]*subsetEntry{}
-		}
-		for k := range subsets.m {
-			if len(subsets.m) < maxSubsets {
-				break
-			}
-			delete(subsets.m, k)
+// subset returns fc's subset for the units us, cutting it on first use.
+// Callers running at the same time for the same units wait for one cut.
+func (fc *face) subset(us unitSet) (*subset, error) {
+	c := fc.subsets
+	c.mu.Lock()
+	e := c.m[us]
+	if e == nil && len(c.m) < maxCached {
+		if c.m == nil {
+			c.m = map[unitSet]*subsetEntry{}
 		}
 		e = &subsetEntry{}
-		subsets.m[key] = e
+		c.m[us] = e
 	}
-	subsets.mu.Unlock()
-	e.once.Do(func() { e.s, e.err = cutSubset(fc, blocks.runes(fc)) })
+	c.mu.Unlock()
+	if e == nil {
+		return cutSubset(fc, us.runes(fc))
+	}
+	e.once.Do(func() { e.s, e.err = cutSubset(fc, us.runes(fc)) })
 	return e.s, e.err
 }
 

@@ -31,7 +31,8 @@ type face struct {
 	// widths holds the advance of every BMP rune in 1/1000 em, rounded to
 	// whole units as the /W entries are written; 0 means the font has no
 	// glyph (or only an empty-width one) for the rune.
-	widths []uint16
+	widths  []uint16
+	subsets *subsetCache
 }
 
 // faces are parsed once: the tables do not change and parsing costs more
@@ -80,7 +81,7 @@ func newFace(ttf []byte) (face, error) {
 		}
 		widths[r] = uint16(w)
 	}
-	return face{ttf: ttf, name: name, widths: widths}, nil
+	return face{ttf: ttf, name: name, widths: widths, subsets: new(subsetCache)}, nil
 }
 
 // has reports whether the face can draw r with a proper, non-empty glyph.

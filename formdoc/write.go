@@ -105,7 +105,7 @@ func write(pages [][]op, regular, bold *face, m pdfaMeta) ([]byte, error) {
 	faces := [2]*face{regular, bold}
 
 	// Content streams first: they tell which characters each face shows.
-	var blocks [2]blockSet
+	var shown [2]unitSet
 	var used [2]bool
 	sc := scratches.Get().(*scratch)
 	defer scratches.Put(sc)
@@ -113,7 +113,7 @@ func write(pages [][]op, regular, bold *face, m pdfaMeta) ([]byte, error) {
 	content := &sc.content // the compressed streams, one after the other
 	ends := make([]int, len(pages))
 	for i, ops := range pages {
-		sc.raw = pageContent(sc.raw[:0], ops, faces, &blocks, &used)
+		sc.raw = pageContent(sc.raw[:0], ops, faces, &shown, &used)
 		if err := compress(content, sc.raw); err != nil {
 			return nil, err
 		}
@@ -128,7 +128,7 @@ func write(pages [][]op, regular, bold *face, m pdfaMeta) ([]byte, error) {
 		if !used[i] {
 			continue
 		}
-		s, err := subsetFor(fc, blocks[i])
+		s, err := fc.subset(shown[i])
 		if err != nil {
 			return nil, err
 		}
@@ -365,7 +365,7 @@ type drawState struct {
 // faces it uses and the characters each shows. Coordinates are converted
 // from the layout's millimetres, origin top left, to points, origin bottom
 // left.
-func pageContent(b []byte, ops []op, faces [2]*face, blocks *[2]blockSet, used *[2]bool) []byte {
+func pageContent(b []byte, ops []op, faces [2]*face, shown *[2]unitSet, used *[2]bool) []byte {
 	st := drawState{font: -1, fill: black, stroke: black, lineWidth: -1} // black is the initial colour
 	for i := range ops {
 		o := &ops[i]
@@ -392,7 +392,7 @@ func pageContent(b []byte, ops []op, faces [2]*face, blocks *[2]blockSet, used *
 			b = append(b, ' ')
 			b = appendNum(b, (pageH-o.y)*ptPerMM, 2)
 			b = append(b, " Td "...)
-			b = appendText(b, faces[f], o.text, &blocks[f])
+			b = appendText(b, faces[f], o.text, &shown[f])
 			b = append(b, " Tj ET\n"...)
 		case opLine:
 			if o.color != st.stroke {
@@ -421,13 +421,13 @@ func pageContent(b []byte, ops []op, faces [2]*face, blocks *[2]blockSet, used *
 // character's code point (Identity-H with CIDs equal to Unicode, which the
 // subsets' CIDToGIDMap maps to glyphs). A character fc lacks — clean lets
 // none through — is shown as the substitute, whose width the layout used.
-func appendText(b []byte, fc *face, s string, blocks *blockSet) []byte {
+func appendText(b []byte, fc *face, s string, shown *unitSet) []byte {
 	b = append(b, '(')
 	for _, r := range s {
 		if !fc.has(r) {
 			r = substitute
 		}
-		blocks.add(r)
+		shown.add(r)
 		for _, c := range [2]byte{byte(r >> 8), byte(r)} {
 			switch c {
 			case '(', ')', '\\':

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/image/font/gofont/goregular"
 )
 
 func TestAppendNum(t *testing.T) {
@@ -54,8 +56,8 @@ func TestAppendText(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var blocks blockSet
-			got := string(appendText(nil, regular, tt.in, &blocks))
+			var shown unitSet
+			got := string(appendText(nil, regular, tt.in, &shown))
 			if got != tt.want {
 				t.Errorf("appendText(%q) = %q, want %q", tt.in, got, tt.want)
 			}
@@ -65,8 +67,8 @@ func TestAppendText(t *testing.T) {
 			for i := 0; i+1 < len(dec); i += 2 {
 				r := rune(dec[i])<<8 | rune(dec[i+1])
 				rs = append(rs, r)
-				if !inBase(r) && !blocks.has(int(r)>>blockBits) {
-					t.Errorf("%U is neither a base character nor in the blocks", r)
+				if !inBase(r) && shown&(1<<unitOf16[r/16]) == 0 {
+					t.Errorf("%U is neither a base character nor in the units shown", r)
 				}
 			}
 			if want := strings.ReplaceAll(tt.in, "中", "\uFFFD"); string(rs) != want {
@@ -76,21 +78,21 @@ func TestAppendText(t *testing.T) {
 	}
 }
 
-func TestBlockSet(t *testing.T) {
+func TestUnitSet(t *testing.T) {
 	regular, _, err := loadFaces()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s blockSet
-	for _, r := range "Straße 1 – ä €" {
+	var s unitSet
+	for _, r := range "Straße 1 – ä € \uFFFD" {
 		s.add(r)
 	}
-	if s != (blockSet{}) {
-		t.Error("base characters add blocks")
+	if s != 0 {
+		t.Errorf("base characters add units: %b", s)
 	}
 	base := s.runes(regular)
 	s.add('é')
-	s.add('\uFFFD')
+	s.add('Ж')
 	rs := s.runes(regular)
 	seen := map[rune]bool{}
 	for i, r := range rs {
@@ -103,18 +105,38 @@ func TestBlockSet(t *testing.T) {
 		seen[r] = true
 	}
 	if len(rs) <= len(base) {
-		t.Errorf("blocks add no characters: %d, base %d", len(rs), len(base))
+		t.Errorf("units add no characters: %d, base %d", len(rs), len(base))
 	}
-	// The base set, the whole blocks of é and U+FFFD, and nothing else.
-	for _, r := range "azAZ09 ~ÄÖÜäöüß€–„“…éèêëíìîï\uFFFD" {
+	// The base set, the Latin-1 letters and Cyrillic, and nothing else.
+	for _, r := range "azAZ09 ~ÄÖÜäöüß€–„“…\uFFFDéÀÿЖЀё" {
 		if !seen[r] {
 			t.Errorf("%U is missing", r)
 		}
 	}
-	for _, r := range "ðñòØÀÉŁΨЖ" {
+	for _, r := range "¡«ŁőΨ→ẞﬀ" {
 		if seen[r] {
-			t.Errorf("%U of an unused block is in the set", r)
+			t.Errorf("%U of an unused unit is in the set", r)
 		}
+	}
+	var other unitSet
+	other.add('ẞ')
+	other.add(0x1F600) // beyond the BMP: clean never lets it through, but it has a unit
+	if other != 1<<unitOther {
+		t.Errorf("unitSet %b, want only the other unit", other)
+	}
+}
+
+func TestUnitsDoNotOverlap(t *testing.T) {
+	for i, u := range units {
+		if u.lo%16 != 0 || u.hi%16 != 15 || u.lo > u.hi {
+			t.Errorf("unit %d (%U–%U) does not start and end on a 16-character boundary", i, u.lo, u.hi)
+		}
+		if i > 0 && units[i-1].hi >= u.lo {
+			t.Errorf("unit %d (%U–%U) overlaps the one before", i, u.lo, u.hi)
+		}
+	}
+	if numUnits > 16 {
+		t.Errorf("%d units do not fit a unitSet", numUnits)
 	}
 }
 
@@ -148,17 +170,17 @@ func TestToUnicodeCMap(t *testing.T) {
 	}
 }
 
-func TestSubsetCoversItsBlocks(t *testing.T) {
+func TestSubsetCoversItsUnits(t *testing.T) {
 	regular, bold, err := loadFaces()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, fc := range []*face{regular, bold} {
-		var blocks blockSet
-		for _, r := range "Straße € Łódź Ψ Ж \uFFFD" {
-			blocks.add(r)
+		var shown unitSet
+		for _, r := range "Straße € Łódź Ψ Ж" {
+			shown.add(r)
 		}
-		s, err := subsetFor(fc, blocks)
+		s, err := fc.subset(shown)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,57 +192,17 @@ func TestSubsetCoversItsBlocks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// checkSubset is what cutSubset relies on; run it for every rune of the blocks.
-		if err := checkSubset(fc, blocks.runes(fc), program, cidToGID); err != nil {
+		// checkSubset is what cutSubset relies on; run it for every rune of the units.
+		if err := checkSubset(fc, shown.runes(fc), program, cidToGID); err != nil {
 			t.Error(err)
 		}
 		if !strings.HasSuffix(s.name, "+"+fc.name) || len(s.name) != 7+len(fc.name) || strings.Trim(s.name[:6], "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
 			t.Errorf("BaseFont %q is not TAG+%s", s.name, fc.name)
 		}
-		again, err := subsetFor(fc, blocks)
+		again, err := fc.subset(shown)
 		if err != nil || again != s {
 			t.Errorf("the subset is not reused: %p %p %v", s, again, err)
 		}
-	}
-}
-
-func TestSubsetCacheIsBounded(t *testing.T) {
-	regular, _, err := loadFaces()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bound := maxSubsets
-	maxSubsets = 4
-	t.Cleanup(func() { maxSubsets = bound })
-	// Blocks of Latin Extended-A/B and Cyrillic, one set per character:
-	// more sets than the cache holds.
-	var rs []rune
-	for r := rune(0x100); len(rs) < maxSubsets+4 && r < 0x500; r += 1 << blockBits {
-		if regular.has(r) {
-			rs = append(rs, r)
-		}
-	}
-	if len(rs) < maxSubsets+1 {
-		t.Skipf("only %d blocks", len(rs))
-	}
-	var wg sync.WaitGroup
-	for _, r := range rs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var blocks blockSet
-			blocks.add(r)
-			if _, err := subsetFor(regular, blocks); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	subsets.mu.Lock()
-	n := len(subsets.m)
-	subsets.mu.Unlock()
-	if n > maxSubsets {
-		t.Errorf("cache holds %d subsets, bound %d", n, maxSubsets)
 	}
 }
 
@@ -253,4 +235,38 @@ func TestRenderSharesNoState(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+func TestSubsetCacheIsBounded(t *testing.T) {
+	fc, err := newFace(goregular.TTF) // a face of its own, with an empty cache
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := maxCached
+	maxCached = 2
+	t.Cleanup(func() { maxCached = bound })
+	for _, text := range []string{"a", "é", "Ł", "Ψ", "é"} {
+		var us unitSet
+		for _, r := range text {
+			us.add(r)
+		}
+		s, err := fc.subset(us)
+		if err != nil {
+			t.Fatal(err)
+		}
+		program, err := inflate(s.program)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cidToGID, err := inflate(s.cidToGID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkSubset(&fc, us.runes(&fc), program, cidToGID); err != nil {
+			t.Errorf("%s: %v", text, err)
+		}
+	}
+	if n := len(fc.subsets.m); n != 2 {
+		t.Errorf("the face keeps %d subsets, bound 2", n)
+	}
 }

@@ -27,14 +27,21 @@
 //
 // Render is a pure function of the Document: no clock, no random IDs, no
 // map order. The PDF dates are Document.ReceivedAt and the trailer /ID is a
-// digest of the file, so a redelivery can be compared byte for byte.
+// digest of the file (the embedded font programs and colour profile stand in
+// it by their names), so a redelivery can be compared byte for byte. The
+// font subsets depend only on the characters shown (see subset.go), not on
+// which documents were rendered before.
 //
 // # PDF/A-2b
 //
-// fpdf writes the page content, fonts and resources; formdoc then finishes
-// the file: %PDF-1.7 header with a binary comment, XMP
-// metadata, an sRGB OutputIntent with a profile generated in Go, a new Info
-// dictionary and catalog, one complete xref table and a trailer with /ID.
+// formdoc writes the file itself (write.go): %PDF-1.7 header with a binary
+// comment, catalog, pages with their content streams, XMP metadata, an sRGB
+// OutputIntent with a profile generated in Go, the Info dictionary, the
+// fonts, one complete xref table and a trailer with /ID. Only the font
+// subsets are cut by fpdf, once per process for a base set of characters
+// plus each combination of character ranges (Latin-1, Latin Extended-A,
+// Greek, …) that documents use (subset.go), and then embedded as ready
+// bytes.
 //
 // Checked by the tests (pdfcpu's strict validation plus structural checks):
 //   - 6.1.2 header "%PDF-1.7" followed by a comment with four bytes > 127;
@@ -58,9 +65,12 @@
 //     transparency groups or ExtGState in the file.
 //
 // Relied on but not verified here (there is no veraPDF in the test
-// environment; run veraPDF with the PDF/A-2B profile when upgrading fpdf):
+// environment; run veraPDF with the PDF/A-2B profile when upgrading fpdf
+// or changing write.go):
 //   - the internal structure of the font subsets fpdf generates (valid
-//     TrueType tables, cmap consistency, 6.2.11.4);
+//     TrueType tables, cmap consistency, 6.2.11.4); each subset is checked
+//     to parse and to have a glyph of the measured width for every
+//     character it covers;
 //   - the full colour-space rules of 6.2.4 for every operator (the content
 //     uses only DeviceGray and DeviceRGB, which the sRGB OutputIntent allows);
 //   - the remaining syntax rules of 6.1.6–6.1.9 beyond what pdfcpu's strict

@@ -139,9 +139,9 @@ func validate(t testing.TB, pdf []byte) *model.Context {
 	return ctx
 }
 
-var pageCountRe = regexp.MustCompile(`/Type /Pages\n/Kids \[[^\]]*\]\n/Count (\d+)`)
+var pageCountRe = regexp.MustCompile(`/Type /Pages\s*/Kids \[[^\]]*\]\s*/Count (\d+)`)
 
-// pageCount reads the page count from the page tree fpdf writes.
+// pageCount reads the page count from the page tree.
 func pageCount(t testing.TB, pdf []byte) int {
 	t.Helper()
 	m := pageCountRe.FindSubmatch(pdf)

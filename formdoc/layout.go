@@ -35,7 +35,7 @@ const (
 	rowPad = 1.1 // space above and below the text of a row
 )
 
-type rgb struct{ r, g, b int }
+type rgb struct{ r, g, b uint8 }
 
 var (
 	black  = rgb{0, 0, 0}
@@ -76,7 +76,7 @@ const (
 	opLine
 )
 
-// op is one drawing operation on a page, in fpdf's millimetre coordinates
+// op is one drawing operation on a page, in millimetre coordinates
 // (origin top left); for text, (x, y) is the start of the baseline.
 type op struct {
 	kind   opKind
@@ -103,9 +103,13 @@ type layout struct {
 	top           float64 // where the body of the current page starts
 }
 
+// opsPerPage is room for the operations of a well-filled page, so that a
+// page's list rarely grows.
+const opsPerPage = 128
+
 func newLayout(regular, bold *face) *layout {
 	l := &layout{regular: regular, bold: bold}
-	l.pages = [][]op{nil}
+	l.pages = [][]op{make([]op, 0, opsPerPage)}
 	l.y, l.top = firstTop, firstTop
 	return l
 }
@@ -118,7 +122,7 @@ func (l *layout) face(s textStyle) *face {
 }
 
 func (l *layout) newPage() {
-	l.pages = append(l.pages, nil)
+	l.pages = append(l.pages, make([]op, 0, opsPerPage))
 	l.y, l.top = otherTop, otherTop
 }
 

@@ -27,7 +27,9 @@ func pdfaSamples(t *testing.T) map[string]Document {
 	foreign.Title = "Anmeldung für Łódź (Dvořák & Őry) <Test>"
 	foreign.Producer = "amtsbote (Prüfung)"
 	foreign.Data = []byte(`{"name": "Zoë Øster 中文 😀", "ort": "Łódź"}`)
-	return map[string]Document{"demo": demo, "minimal": minimal, "non-ASCII metadata": foreign}
+	scripts := demo
+	scripts.Data = []byte(`{"griechisch": "Ψυχή", "kyrillisch": "Москва", "escape": "Ĩĩŝčċ (a\\b)"}`)
+	return map[string]Document{"demo": demo, "minimal": minimal, "non-ASCII metadata": foreign, "scripts": scripts}
 }
 
 func TestPDFA(t *testing.T) {
@@ -635,11 +637,11 @@ func TestPDFAWithoutOptionalFields(t *testing.T) {
 }
 
 func TestParseFpdfRejectsUnexpectedOutput(t *testing.T) {
-	regular, bold, err := loadFaces()
+	regular, _, err := loadFaces()
 	if err != nil {
 		t.Fatal(err)
 	}
-	good, err := draw([][]op{{{kind: opText, x: 20, y: 20, text: "x", style: styleValue}}}, regular, bold, pdfaMeta{title: "T"})
+	good, err := fpdfSample(regular, []rune("x"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package formdoc
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -9,8 +8,6 @@ import (
 	"sync"
 	"time"
 	_ "time/tzdata" // Europe/Berlin must resolve in containers without a zone database
-
-	"github.com/go-pdf/fpdf"
 )
 
 // PDFA is the PDF/A part and conformance Render produces, for the xdomea
@@ -95,11 +92,7 @@ func Render(d Document) ([]byte, error) {
 		lang:     "de-DE",
 		date:     d.ReceivedAt,
 	}
-	raw, err := draw(l.pages, regular, bold, m)
-	if err != nil {
-		return nil, err
-	}
-	return finish(raw, m)
+	return write(l.pages, regular, bold, m)
 }
 
 // metaRows are the administrative facts above the form data; empty ones are
@@ -140,57 +133,3 @@ func germanSize(n int64) string {
 	}
 	return strings.Replace(strconv.FormatFloat(v, 'f', 1, 64), ".", ",", 1) + " " + units[i]
 }
-
-// draw hands the laid-out pages to fpdf. Only the embedded Go fonts are
-// used (PDF/A forbids fonts that are not embedded), the PDF version is left
-// at fpdf's 1.3 so that fpdf adds no transparency group to the pages, and
-// the catalog sort makes fpdf's object order independent of map iteration.
-func draw(pages [][]op, regular, bold *face, m pdfaMeta) ([]byte, error) {
-	pdf := fpdf.New("P", "mm", "A4", "")
-	pdf.SetCatalogSort(true)
-	pdf.SetCompression(true)
-	pdf.SetAutoPageBreak(false, 0)
-	pdf.SetMargins(0, 0, 0)
-	// fpdf writes its own Info dictionary, which finish replaces; its dates
-	// must still be fixed, because fpdf would use the clock otherwise.
-	date := m.date.UTC()
-	if m.date.IsZero() {
-		date = time.Unix(0, 0).UTC()
-	}
-	pdf.SetCreationDate(date)
-	pdf.SetModificationDate(date)
-	pdf.SetTitle(m.title, true)
-	pdf.SetSubject(m.subject, true)
-	pdf.SetCreator(m.producer, true)
-	pdf.SetProducer(m.producer, true)
-	pdf.SetLang(m.lang)
-	pdf.AddUTF8FontFromBytes(fontFamily, "", regular.ttf)
-	pdf.AddUTF8FontFromBytes(fontFamily, "B", bold.ttf)
-
-	for _, ops := range pages {
-		pdf.AddPage()
-		for _, o := range ops {
-			switch o.kind {
-			case opText:
-				style := ""
-				if o.style.bold {
-					style = "B"
-				}
-				pdf.SetFont(fontFamily, style, o.style.size)
-				pdf.SetTextColor(o.style.color.r, o.style.color.g, o.style.color.b)
-				pdf.Text(o.x, o.y, o.text)
-			case opLine:
-				pdf.SetDrawColor(o.color.r, o.color.g, o.color.b)
-				pdf.SetLineWidth(o.width)
-				pdf.Line(o.x, o.y, o.x2, o.y2)
-			}
-		}
-	}
-	var buf bytes.Buffer
-	if err := pdf.Output(&buf); err != nil {
-		return nil, fmt.Errorf("formdoc: fpdf: %w", err)
-	}
-	return buf.Bytes(), nil
-}
-
-const fontFamily = "go"

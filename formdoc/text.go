@@ -19,17 +19,20 @@ import (
 // substitute is drawn for a character the embedded fonts cannot show. Both
 // Go fonts have a glyph for U+FFFD, the conventional "this character could
 // not be displayed" sign, so a reader sees that something was there instead
-// of a silently shortened name. A glyph the font lacks must never reach fpdf:
-// it would be drawn as .notdef, which PDF/A forbids (ISO 19005-2, 6.2.11.8).
+// of a silently shortened name. A glyph the font lacks must never reach the
+// PDF: it would be drawn as .notdef, which PDF/A forbids (ISO 19005-2,
+// 6.2.11.8).
 const substitute = '\uFFFD'
 
 // face is one embedded font with the advance widths the layout measures with.
 type face struct {
-	ttf []byte
-	// widths holds the advance of every BMP rune in 1/1000 em, rounded the
-	// way fpdf rounds the /W entries it writes; 0 means the font has no
+	ttf  []byte
+	name string // the PostScript name
+	// widths holds the advance of every BMP rune in 1/1000 em, rounded to
+	// whole units as the /W entries are written; 0 means the font has no
 	// glyph (or only an empty-width one) for the rune.
-	widths []uint16
+	widths  []uint16
+	subsets *subsetCache
 }
 
 // faces are parsed once: the tables do not change and parsing costs more
@@ -58,6 +61,10 @@ func newFace(ttf []byte) (face, error) {
 	}
 	upem := f.UnitsPerEm()
 	var buf sfnt.Buffer
+	name, err := f.Name(&buf, sfnt.NameIDPostScript)
+	if err != nil || name == "" {
+		return face{}, fmt.Errorf("formdoc: font has no PostScript name: %v", err)
+	}
 	widths := make([]uint16, 0x10000)
 	for r := rune(0); r < 0x10000; r++ {
 		gi, err := f.GlyphIndex(&buf, r)
@@ -74,7 +81,7 @@ func newFace(ttf []byte) (face, error) {
 		}
 		widths[r] = uint16(w)
 	}
-	return face{ttf: ttf, widths: widths}, nil
+	return face{ttf: ttf, name: name, widths: widths, subsets: new(subsetCache)}, nil
 }
 
 // has reports whether the face can draw r with a proper, non-empty glyph.

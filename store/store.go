@@ -419,8 +419,10 @@ func (s *Store) Queues(now func() time.Time) queue.Backend {
 		Beginner: durable, RelaxedBeginner: lax}
 }
 
-// queueBatchSize bounds how many queue transactions share one SQLite transaction.
-const queueBatchSize = 64
+// queueBatchSize bounds how many queue transactions share one SQLite transaction: the batch
+// holds the write lock from its first member's first write to its commit, and writers that
+// join it go before intake waiting for the lock. Under the demo's load batches hold 2–10.
+const queueBatchSize = 16
 
 // Exclusive runs fn unless another instance runs the job of the same name right now, and
 // reports whether it ran. On PostgreSQL a session advisory lock keyed by the name makes

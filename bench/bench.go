@@ -50,6 +50,12 @@ type Options struct {
 	// WaitDelivered waits, up to this long, until every accepted submission is delivered
 	// (0: do not wait).
 	WaitDelivered time.Duration
+	// WaitExcept are destinations WaitDelivered neither waits for nor counts: a submission counts
+	// as delivered once every other destination has delivered it.
+	WaitExcept []string
+	// Leistungen, if set, replace the submission's leistung: request n gets Leistungen[n mod
+	// len], spreading the load evenly over them.
+	Leistungen []string
 }
 
 // Report is what a run measured.
@@ -66,6 +72,16 @@ type Report struct {
 	DeliveredPerSecond    float64
 	Lag                   Percentiles
 	EndToEnd              time.Duration
+	// Backlog is how many accepted submissions were not yet delivered when the intake ended;
+	// Drain how long after it the last of them was, DrainPerSecond the rate.
+	Backlog        int
+	Drain          time.Duration
+	DrainPerSecond float64
+	// WaitExcept are the destinations the delivery figures leave out (Options.WaitExcept).
+	WaitExcept []string
+	// Routes counts the delivered submissions by route, Destinations their deliveries by
+	// destination (without WaitExcept).
+	Routes, Destinations map[string]int
 }
 
 // AcceptedPerSecond is the intake throughput.
@@ -113,7 +129,23 @@ func (t template) body(ref string) []byte {
 
 const refMarker = "\x00REF\x00"
 
-func makeTemplate(o Options) (template, error) {
+// makeTemplates makes a template per Leistung of o.Leistungen, or one for the submission as it is.
+func makeTemplates(o Options) ([]template, error) {
+	if len(o.Leistungen) == 0 {
+		t, err := makeTemplate(o, "")
+		return []template{t}, err
+	}
+	out := make([]template, len(o.Leistungen))
+	for i, l := range o.Leistungen {
+		var err error
+		if out[i], err = makeTemplate(o, l); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func makeTemplate(o Options, leistung string) (template, error) {
 	raw, err := os.ReadFile(o.Submission)
 	if err != nil {
 		return template{}, fmt.Errorf("submission file: %w", err)
@@ -123,6 +155,9 @@ func makeTemplate(o Options) (template, error) {
 		return template{}, fmt.Errorf("submission file %s: %w", o.Submission, err)
 	}
 	sub["reference"] = refMarker
+	if leistung != "" {
+		sub["leistung"] = leistung
+	}
 	if o.DataBytes > 0 {
 		data, _ := sub["data"].(map[string]any)
 		if data == nil {
@@ -185,7 +220,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if o.Duration <= 0 && o.Count <= 0 {
 		return Report{}, errors.New("give a duration or a count")
 	}
-	tmpl, err := makeTemplate(o)
+	tmpls, err := makeTemplates(o)
 	if err != nil {
 		return Report{}, err
 	}
@@ -247,6 +282,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 				if o.Rate <= 0 {
 					due = time.Now()
 				}
+				tmpl := tmpls[int(n)%len(tmpls)]
 				id, errKind := post(ctx, client, target, o.Token, tmpl.contentType, tmpl.body(fmt.Sprintf("BENCH-%s-%07d", runID, n)))
 				results <- result{id: id, latency: time.Since(due), err: errKind}
 			}
@@ -254,7 +290,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	go func() { wg.Wait(); close(results) }()
 
-	rep := Report{Errors: map[string]int{}, BodyBytes: len(tmpl.body("BENCH-000000-0000000"))}
+	rep := Report{Errors: map[string]int{}, BodyBytes: len(tmpls[0].body("BENCH-000000-0000000"))}
 	var lat []time.Duration
 	var ids []string
 	for r := range results {
@@ -270,7 +306,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	rep.Elapsed = time.Since(start)
 	rep.Latency = percentiles(lat)
 	if o.WaitDelivered > 0 && len(ids) > 0 {
-		waitDelivered(ctx, client, o, ids, &rep)
+		waitDelivered(ctx, client, o, ids, start.Add(rep.Elapsed), &rep)
 	}
 	return rep, nil
 }
@@ -304,21 +340,76 @@ func post(ctx context.Context, client *http.Client, target, token, contentType s
 
 type status struct {
 	Status     string    `json:"status"`
+	Route      string    `json:"route"`
 	ReceivedAt time.Time `json:"received_at"`
-	Events     []struct {
-		At   time.Time `json:"at"`
-		Type string    `json:"type"`
+	Deliveries []struct {
+		Destination string `json:"destination"`
+		Status      string `json:"status"`
+	} `json:"deliveries"`
+	Events []struct {
+		At          time.Time `json:"at"`
+		Type        string    `json:"type"`
+		Destination string    `json:"destination"`
 	} `json:"events"`
+}
+
+// outcome says whether a submission has finished, leaving the destinations in except out: how
+// ("delivered", or its final status otherwise) and, if delivered, when the last of the counted
+// destinations delivered it.
+func (st status) outcome(except map[string]bool) (how string, at time.Time, finished bool) {
+	how, finished = st.Status, st.Status != "received" && st.Status != "processing"
+	if len(except) > 0 {
+		// Finished for the counted destinations once each has concluded, whatever the others
+		// do. Mapping creates all deliveries of a submission at once, so none is missing here.
+		counted, concluded, failed := 0, 0, ""
+		for _, d := range st.Deliveries {
+			if except[d.Destination] {
+				continue
+			}
+			counted++
+			switch d.Status {
+			case "delivered", "acknowledged":
+				concluded++
+			case "dead", "rejected":
+				concluded++
+				failed = d.Status
+			}
+		}
+		if counted > 0 {
+			how, finished = "delivered", concluded == counted
+			if failed != "" {
+				how = failed
+			}
+		}
+	}
+	if !finished {
+		return "", time.Time{}, false
+	}
+	if how == "acknowledged" {
+		how = "delivered"
+	}
+	for _, e := range st.Events {
+		if e.Type == "delivered" && !except[e.Destination] && e.At.After(at) {
+			at = e.At
+		}
+	}
+	return how, at, true
 }
 
 // waitDelivered waits until each accepted submission has a final status and takes the delivery
 // times from their histories (the server's clock, not the polling). Submissions finish roughly
 // in the order they were accepted, so each pass checks them in that order and stops at the first
 // unfinished one: waiting costs a few requests a pass, not one per submission, and does not slow
-// down the daemon it measures.
-func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []string, rep *Report) {
+// down the daemon it measures. intakeEnd is when the last request was answered: what was not
+// delivered by then is the backlog, and the time to deliver it the drain.
+func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []string, intakeEnd time.Time, rep *Report) {
 	deadline := time.Now().Add(o.WaitDelivered)
-	rep.Finished = map[string]int{}
+	rep.Finished, rep.Routes, rep.Destinations = map[string]int{}, map[string]int{}, map[string]int{}
+	except := map[string]bool{}
+	for _, d := range o.WaitExcept {
+		except[d] = true
+	}
+	rep.WaitExcept = o.WaitExcept
 	pending := ids
 	var lags []time.Duration
 	var first, last time.Time
@@ -326,19 +417,24 @@ func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []st
 		var still []string
 		for i, id := range pending {
 			st, err := getStatus(ctx, client, o.Targets[0], o.Token, id)
-			if err != nil || st.Status == "received" || st.Status == "processing" {
+			if err != nil {
 				still = append(still, pending[i:]...)
 				break
 			}
-			if st.Status != "delivered" && st.Status != "acknowledged" {
-				rep.Finished[st.Status]++
+			how, done, finished := st.outcome(except)
+			if !finished {
+				still = append(still, pending[i:]...)
+				break
+			}
+			if how != "delivered" {
+				rep.Finished[how]++
 				continue
 			}
 			rep.Delivered++
-			var done time.Time
-			for _, e := range st.Events {
-				if e.Type == "delivered" && e.At.After(done) {
-					done = e.At
+			rep.Routes[st.Route]++
+			for _, d := range st.Deliveries {
+				if !except[d.Destination] {
+					rep.Destinations[d.Destination]++
 				}
 			}
 			lags = append(lags, done.Sub(st.ReceivedAt))
@@ -347,6 +443,9 @@ func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []st
 			}
 			if done.After(last) {
 				last = done
+			}
+			if done.After(intakeEnd) {
+				rep.Backlog++
 			}
 		}
 		pending = still
@@ -359,6 +458,10 @@ func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []st
 	if span := last.Sub(first); span > 0 {
 		rep.EndToEnd = span
 		rep.DeliveredPerSecond = float64(rep.Delivered) / span.Seconds()
+	}
+	if drain := last.Sub(intakeEnd); rep.Backlog > 0 && drain > 0 {
+		rep.Drain = drain
+		rep.DrainPerSecond = float64(rep.Backlog) / drain.Seconds()
 	}
 }
 
@@ -398,8 +501,19 @@ func (r Report) Write(w io.Writer) {
 		fmt.Fprintf(w, "errors     none\n")
 	}
 	if r.Finished != nil {
-		fmt.Fprintf(w, "delivered  %d of %d in %s: %.0f delivered/s end to end\n", r.Delivered, r.Accepted, r.EndToEnd.Round(time.Millisecond), r.DeliveredPerSecond)
+		leaving := ""
+		if len(r.WaitExcept) > 0 {
+			leaving = " (leaving out " + strings.Join(r.WaitExcept, ", ") + ")"
+		}
+		fmt.Fprintf(w, "delivered  %d of %d in %s: %.0f delivered/s end to end%s\n", r.Delivered, r.Accepted, r.EndToEnd.Round(time.Millisecond), r.DeliveredPerSecond, leaving)
 		fmt.Fprintf(w, "lag        %s (accepted → last destination delivered)\n", r.Lag)
+		if r.Backlog > 0 {
+			fmt.Fprintf(w, "drain      %d not yet delivered when the intake ended, delivered in the %s after it: %.0f delivered/s\n",
+				r.Backlog, r.Drain.Round(time.Millisecond), r.DrainPerSecond)
+		}
+		if len(r.Destinations) > 1 {
+			fmt.Fprintf(w, "deliveries %s\n", counts(r.Destinations))
+		}
 		for k, n := range r.Finished {
 			fmt.Fprintf(w, "finished   %s: %d\n", k, n)
 		}
@@ -407,4 +521,18 @@ func (r Report) Write(w io.Writer) {
 			fmt.Fprintf(w, "unfinished %d still in progress when the wait ended\n", r.Unfinished)
 		}
 	}
+}
+
+// counts lists name count pairs in the order of the names.
+func counts(m map[string]int) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -1,0 +1,129 @@
+package bench
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A submission counts as finished for the figures when every destination they do not leave out
+// has concluded; the time is the last of those destinations' deliveries.
+func TestStatusOutcome(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	at := func(s int) string { return t0.Add(time.Duration(s) * time.Second).Format(time.RFC3339) }
+	for _, c := range []struct {
+		name     string
+		status   string // JSON as the status API answers
+		except   []string
+		how      string
+		when     int // seconds after t0
+		finished bool
+	}{
+		{"delivered to all", `{"status":"delivered","deliveries":[{"destination":"a","status":"delivered"},{"destination":"b","status":"delivered"}],
+			"events":[{"at":"` + at(1) + `","type":"delivered","destination":"a"},{"at":"` + at(2) + `","type":"delivered","destination":"b"}]}`,
+			nil, "delivered", 2, true},
+		{"acknowledged counts as delivered", `{"status":"acknowledged","events":[{"at":"` + at(3) + `","type":"delivered","destination":"a"}]}`,
+			nil, "delivered", 3, true},
+		{"still processing", `{"status":"processing","deliveries":[{"destination":"a","status":"delivered"},{"destination":"b","status":"pending"}]}`,
+			nil, "", 0, false},
+		{"failed mapping", `{"status":"failed"}`, nil, "failed", 0, true},
+		{"the slow one pending, left out", `{"status":"processing","deliveries":[{"destination":"a","status":"delivered"},{"destination":"slow","status":"pending"}],
+			"events":[{"at":"` + at(1) + `","type":"delivered","destination":"a"}]}`,
+			[]string{"slow"}, "delivered", 1, true},
+		{"the slow one delivered later, left out of the time", `{"status":"delivered","deliveries":[{"destination":"a","status":"delivered"},{"destination":"slow","status":"delivered"}],
+			"events":[{"at":"` + at(1) + `","type":"delivered","destination":"a"},{"at":"` + at(9) + `","type":"delivered","destination":"slow"}]}`,
+			[]string{"slow"}, "delivered", 1, true},
+		{"another one pending", `{"status":"processing","deliveries":[{"destination":"a","status":"pending"},{"destination":"slow","status":"delivered"}]}`,
+			[]string{"slow"}, "", 0, false},
+		{"the slow one dead, the others delivered", `{"status":"dead","deliveries":[{"destination":"a","status":"delivered"},{"destination":"slow","status":"dead"}],
+			"events":[{"at":"` + at(4) + `","type":"delivered","destination":"a"}]}`,
+			[]string{"slow"}, "delivered", 4, true},
+		{"another one dead", `{"status":"processing","deliveries":[{"destination":"a","status":"dead"},{"destination":"b","status":"delivered"},{"destination":"slow","status":"pending"}]}`,
+			[]string{"slow"}, "dead", 0, true},
+		{"not yet mapped", `{"status":"received"}`, []string{"slow"}, "", 0, false},
+		{"only the slow one", `{"status":"processing","deliveries":[{"destination":"slow","status":"pending"}]}`, []string{"slow"}, "", 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var st status
+			if err := json.Unmarshal([]byte(c.status), &st); err != nil {
+				t.Fatal(err)
+			}
+			except := map[string]bool{}
+			for _, d := range c.except {
+				except[d] = true
+			}
+			how, when, finished := st.outcome(except)
+			want := time.Time{}
+			if c.when > 0 {
+				want = t0.Add(time.Duration(c.when) * time.Second)
+			}
+			if how != c.how || finished != c.finished || !when.Equal(want) {
+				t.Fatalf("outcome %q %v %v; want %q %v %v", how, when, finished, c.how, want, c.finished)
+			}
+		})
+	}
+}
+
+func TestIsolationSummary(t *testing.T) {
+	round := func(without, with float64, answered int) IsolationRound {
+		return IsolationRound{Without: Report{DeliveredPerSecond: without}, With: Report{DeliveredPerSecond: with},
+			Slow: ReceiverStats{Received: answered + 4, Answered: answered}, Span: 50 * time.Second}
+	}
+	for _, c := range []struct {
+		name   string
+		rounds []IsolationRound
+		want   []string
+	}{
+		{"one round", []IsolationRound{round(212, 205, 200)}, []string{
+			"isolation  others delivered 212/s without, 205/s with the slow destination (0.97×); slow destination delivered 200 in 50s (4.0/s)\n"}},
+		{"unknown without", []IsolationRound{round(0, 205, 0)}, []string{"(ratio unknown)", "delivered 0 in 50s (0.0/s)"}},
+		{"unfinished", []IsolationRound{{Without: Report{DeliveredPerSecond: 10, Unfinished: 3}, With: Report{DeliveredPerSecond: 5}}},
+			[]string{"(0.50×) — unfinished when the wait ended: 3 without, 0 with;"}},
+		{"three rounds", []IsolationRound{round(200, 180, 1), round(200, 200, 1), round(200, 150, 1)}, []string{
+			"round 1: isolation  others delivered 200/s without, 180/s with the slow destination (0.90×)",
+			"round 3: isolation  others delivered 200/s without, 150/s",
+			"isolation  median 0.90× over 3 rounds (0.75×–1.00×)\n"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var b strings.Builder
+			WriteIsolation(&b, c.rounds)
+			for _, w := range c.want {
+				if !strings.Contains(b.String(), w) {
+					t.Fatalf("output\n%s\nlacks %q", b.String(), w)
+				}
+			}
+		})
+	}
+}
+
+func TestShapeSummary(t *testing.T) {
+	shape := Shape{Routes: 20, Destinations: 5}
+	rep := func(accepted int, elapsed time.Duration, drain, e2e float64, backlog int) Report {
+		return Report{Accepted: accepted, Elapsed: elapsed, DrainPerSecond: drain, DeliveredPerSecond: e2e, Backlog: backlog}
+	}
+	for _, c := range []struct {
+		name   string
+		rounds []ShapeRound
+		want   []string
+	}{
+		{"drain after the intake", []ShapeRound{{shape, rep(1000, time.Second, 50, 40, 900), rep(900, time.Second, 45, 38, 850)}}, []string{
+			"shape 20x5  intake 900 vs 1000 accepted/s (0.90×); drain 45 vs 50 delivered/s (0.90×) with 850 vs 900 waiting when the intake ended; end to end 38 vs 40 delivered/s (0.95×) (shape vs as given)\n"}},
+		{"no backlog: end to end", []ShapeRound{{shape, rep(100, time.Second, 0, 40, 0), rep(100, time.Second, 0, 20, 0)}}, []string{
+			"intake 100 vs 100 accepted/s (1.00×); end to end 20 vs 40 delivered/s (0.50×)"}},
+		{"two rounds", []ShapeRound{
+			{shape, rep(1000, time.Second, 50, 40, 9), rep(800, time.Second, 40, 30, 9)},
+			{shape, rep(1000, time.Second, 50, 40, 9), rep(1100, time.Second, 55, 30, 9)},
+		}, []string{"round 2: shape 20x5  intake 1100 vs 1000", "shape 20x5  median over 2 rounds: intake 0.80× (0.80×–1.10×), drain 0.80× (0.80×–1.10×)\n"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var b strings.Builder
+			WriteShape(&b, c.rounds)
+			for _, w := range c.want {
+				if !strings.Contains(b.String(), w) {
+					t.Fatalf("output\n%s\nlacks %q", b.String(), w)
+				}
+			}
+		})
+	}
+}

@@ -73,10 +73,14 @@ type Report struct {
 	Lag                   Percentiles
 	EndToEnd              time.Duration
 	// Backlog is how many accepted submissions were not yet delivered when the intake ended;
-	// Drain how long after it the last of them was, DrainPerSecond the rate.
-	Backlog        int
-	Drain          time.Duration
-	DrainPerSecond float64
+	// Drained how many of them were delivered by the end of the wait, the last Drain after the
+	// intake ended; DrainPerSecond is Drained over Drain.
+	Backlog, Drained int
+	Drain            time.Duration
+	DrainPerSecond   float64
+	// TailPerSecond is the intake over the last tenth of the accepted requests, when the most
+	// submissions were waiting (0 for fewer than 100).
+	TailPerSecond float64
 	// WaitExcept are the destinations the delivery figures leave out (Options.WaitExcept).
 	WaitExcept []string
 	// Routes counts the delivered submissions by route, Destinations their deliveries by
@@ -207,6 +211,7 @@ type result struct {
 	id      string
 	latency time.Duration
 	err     string
+	done    time.Time
 }
 
 // Run generates the load and, if asked, waits for the deliveries.
@@ -284,7 +289,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 				}
 				tmpl := tmpls[int(n)%len(tmpls)]
 				id, errKind := post(ctx, client, target, o.Token, tmpl.contentType, tmpl.body(fmt.Sprintf("BENCH-%s-%07d", runID, n)))
-				results <- result{id: id, latency: time.Since(due), err: errKind}
+				results <- result{id: id, latency: time.Since(due), err: errKind, done: time.Now()}
 			}
 		}()
 	}
@@ -293,6 +298,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	rep := Report{Errors: map[string]int{}, BodyBytes: len(tmpls[0].body("BENCH-000000-0000000"))}
 	var lat []time.Duration
 	var ids []string
+	var accepted []time.Time
 	for r := range results {
 		rep.Sent++
 		if r.err != "" {
@@ -302,13 +308,30 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		rep.Accepted++
 		lat = append(lat, r.latency)
 		ids = append(ids, r.id)
+		accepted = append(accepted, r.done)
 	}
 	rep.Elapsed = time.Since(start)
+	rep.TailPerSecond = tailRate(accepted)
 	rep.Latency = percentiles(lat)
 	if o.WaitDelivered > 0 && len(ids) > 0 {
 		waitDelivered(ctx, client, o, ids, start.Add(rep.Elapsed), &rep)
 	}
 	return rep, nil
+}
+
+// tailRate is the rate of the last tenth of the events at these times, in the order they
+// happened (0 for fewer than 100).
+func tailRate(at []time.Time) float64 {
+	n := len(at)
+	if n < 100 {
+		return 0
+	}
+	from := n - n/10
+	span := at[n-1].Sub(at[from-1])
+	if span <= 0 {
+		return 0
+	}
+	return float64(n-from) / span.Seconds()
 }
 
 func post(ctx context.Context, client *http.Client, target, token, contentType string, body []byte) (id, errKind string) {
@@ -445,7 +468,7 @@ func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []st
 				last = done
 			}
 			if done.After(intakeEnd) {
-				rep.Backlog++
+				rep.Drained++
 			}
 		}
 		pending = still
@@ -459,9 +482,10 @@ func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []st
 		rep.EndToEnd = span
 		rep.DeliveredPerSecond = float64(rep.Delivered) / span.Seconds()
 	}
-	if drain := last.Sub(intakeEnd); rep.Backlog > 0 && drain > 0 {
+	rep.Backlog = rep.Drained + rep.Unfinished
+	if drain := last.Sub(intakeEnd); rep.Drained > 0 && drain > 0 {
 		rep.Drain = drain
-		rep.DrainPerSecond = float64(rep.Backlog) / drain.Seconds()
+		rep.DrainPerSecond = float64(rep.Drained) / drain.Seconds()
 	}
 }
 
@@ -486,7 +510,11 @@ func getStatus(ctx context.Context, client *http.Client, target, token, id strin
 // Write prints the report for people.
 func (r Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "requests   %d sent, %d accepted in %s (%d bytes each)\n", r.Sent, r.Accepted, r.Elapsed.Round(time.Millisecond), r.BodyBytes)
-	fmt.Fprintf(w, "intake     %.0f accepted/s\n", r.AcceptedPerSecond())
+	tail := ""
+	if r.TailPerSecond > 0 {
+		tail = fmt.Sprintf(" (the last tenth: %.0f accepted/s)", r.TailPerSecond)
+	}
+	fmt.Fprintf(w, "intake     %.0f accepted/s%s\n", r.AcceptedPerSecond(), tail)
 	fmt.Fprintf(w, "latency    %s\n", r.Latency)
 	if len(r.Errors) > 0 {
 		kinds := make([]string, 0, len(r.Errors))
@@ -507,9 +535,9 @@ func (r Report) Write(w io.Writer) {
 		}
 		fmt.Fprintf(w, "delivered  %d of %d in %s: %.0f delivered/s end to end%s\n", r.Delivered, r.Accepted, r.EndToEnd.Round(time.Millisecond), r.DeliveredPerSecond, leaving)
 		fmt.Fprintf(w, "lag        %s (accepted → last destination delivered)\n", r.Lag)
-		if r.Backlog > 0 {
-			fmt.Fprintf(w, "drain      %d not yet delivered when the intake ended, delivered in the %s after it: %.0f delivered/s\n",
-				r.Backlog, r.Drain.Round(time.Millisecond), r.DrainPerSecond)
+		if r.Drained > 0 {
+			fmt.Fprintf(w, "drain      %d waiting when the intake ended; %d of them delivered in the %s after it: %.0f delivered/s\n",
+				r.Backlog, r.Drained, r.Drain.Round(time.Millisecond), r.DrainPerSecond)
 		}
 		if len(r.Destinations) > 1 {
 			fmt.Fprintf(w, "deliveries %s\n", counts(r.Destinations))

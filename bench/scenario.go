@@ -77,6 +77,10 @@ func (r ShapeRound) DrainRatio() float64 {
 func (r ShapeRound) String() string {
 	s := fmt.Sprintf("shape %s  intake %.0f vs %.0f accepted/s (%s)", r.Shape,
 		r.Shaped.AcceptedPerSecond(), r.Base.AcceptedPerSecond(), times(r.IntakeRatio()))
+	if r.Base.TailPerSecond > 0 && r.Shaped.TailPerSecond > 0 {
+		s += fmt.Sprintf(", the last tenth %.0f vs %.0f (%s)", r.Shaped.TailPerSecond, r.Base.TailPerSecond,
+			times(ratio(r.Shaped.TailPerSecond, r.Base.TailPerSecond)))
+	}
 	if r.Base.DrainPerSecond > 0 && r.Shaped.DrainPerSecond > 0 {
 		s += fmt.Sprintf("; drain %.0f vs %.0f delivered/s (%s) with %d vs %d waiting when the intake ended",
 			r.Shaped.DrainPerSecond, r.Base.DrainPerSecond, times(r.DrainRatio()), r.Shaped.Backlog, r.Base.Backlog)
@@ -122,12 +126,13 @@ func times(r float64) string {
 	return fmt.Sprintf("%.2f×", r)
 }
 
-// spread is the lowest, median (the lower middle one for an even count) and highest value.
+// spread is the lowest, median and highest value.
 func spread(v []float64) (lo, mid, hi float64) {
 	if len(v) == 0 {
 		return 0, 0, 0
 	}
 	s := slices.Clone(v)
 	slices.Sort(s)
-	return s[0], s[(len(s)-1)/2], s[len(s)-1]
+	n := len(s)
+	return s[0], (s[(n-1)/2] + s[n/2]) / 2, s[n-1]
 }

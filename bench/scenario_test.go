@@ -109,12 +109,15 @@ func TestShapeSummary(t *testing.T) {
 	}{
 		{"drain after the intake", []ShapeRound{{shape, rep(1000, time.Second, 50, 40, 900), rep(900, time.Second, 45, 38, 850)}}, []string{
 			"shape 20x5  intake 900 vs 1000 accepted/s (0.90×); drain 45 vs 50 delivered/s (0.90×) with 850 vs 900 waiting when the intake ended; end to end 38 vs 40 delivered/s (0.95×) (shape vs as given)\n"}},
+		{"the last tenth", []ShapeRound{{shape, Report{Accepted: 1000, Elapsed: time.Second, TailPerSecond: 800, DrainPerSecond: 50, DeliveredPerSecond: 40, Backlog: 900},
+			Report{Accepted: 1000, Elapsed: time.Second, TailPerSecond: 600, DrainPerSecond: 50, DeliveredPerSecond: 40, Backlog: 900}}}, []string{
+			"intake 1000 vs 1000 accepted/s (1.00×), the last tenth 600 vs 800 (0.75×); drain 50 vs 50"}},
 		{"no backlog: end to end", []ShapeRound{{shape, rep(100, time.Second, 0, 40, 0), rep(100, time.Second, 0, 20, 0)}}, []string{
 			"intake 100 vs 100 accepted/s (1.00×); end to end 20 vs 40 delivered/s (0.50×)"}},
 		{"two rounds", []ShapeRound{
 			{shape, rep(1000, time.Second, 50, 40, 9), rep(800, time.Second, 40, 30, 9)},
 			{shape, rep(1000, time.Second, 50, 40, 9), rep(1100, time.Second, 55, 30, 9)},
-		}, []string{"round 2: shape 20x5  intake 1100 vs 1000", "shape 20x5  median over 2 rounds: intake 0.80× (0.80×–1.10×), drain 0.80× (0.80×–1.10×)\n"}},
+		}, []string{"round 2: shape 20x5  intake 1100 vs 1000", "shape 20x5  median over 2 rounds: intake 0.95× (0.80×–1.10×), drain 0.95× (0.80×–1.10×)\n"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var b strings.Builder
@@ -125,5 +128,39 @@ func TestShapeSummary(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The tail rate is the last tenth of the accepted requests over the time they took.
+func TestTailRate(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	every := func(n int, gap func(i int) time.Duration) []time.Time {
+		at := make([]time.Time, n)
+		for i := 1; i < n; i++ {
+			at[i] = at[i-1].Add(gap(i))
+		}
+		for i := range at {
+			at[i] = t0.Add(at[i].Sub(time.Time{}))
+		}
+		return at
+	}
+	for _, c := range []struct {
+		name string
+		at   []time.Time
+		want float64
+	}{
+		{"too few", every(99, func(int) time.Duration { return time.Millisecond }), 0},
+		{"steady 1000/s", every(1000, func(int) time.Duration { return time.Millisecond }), 1000},
+		{"slower at the end", every(1000, func(i int) time.Duration {
+			if i >= 900 {
+				return 10 * time.Millisecond
+			}
+			return time.Millisecond
+		}), 100},
+		{"all at once", every(200, func(int) time.Duration { return 0 }), 0},
+	} {
+		if got := tailRate(c.at); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }

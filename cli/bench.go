@@ -196,23 +196,26 @@ func runIsolation(ctx context.Context, out io.Writer, so bench.StartOptions, o b
 	var results []bench.IsolationRound
 	for i := range rounds {
 		var r bench.IsolationRound
-		var err error
-		if r.Without, err = load(ctx, out, fmt.Sprintf("round %d of %d: as given", i+1, rounds), &so, o, nil); err != nil {
+		without := func() (err error) {
+			r.Without, err = load(ctx, out, fmt.Sprintf("round %d of %d: as given", i+1, rounds), &so, o, nil)
 			return err
 		}
-		recv, err := bench.StartSlowReceiver(delay)
-		if err != nil {
+		with := func() error {
+			recv, err := bench.StartSlowReceiver(delay)
+			if err != nil {
+				return err
+			}
+			defer recv.Close()
+			so := so
+			so.Derive = func(config, dir string) (string, error) {
+				return bench.IsolationConfig(config, dir, recv.URL(), inFlight)
+			}
+			begun := time.Now()
+			r.With, err = load(ctx, out, fmt.Sprintf("round %d of %d: with %s, %s per delivery, max_in_flight %d", i+1, rounds, bench.SlowDestination, delay, inFlight),
+				&so, o, func(bench.Report) { r.Slow, r.Span = recv.Stats(), time.Since(begun) })
 			return err
 		}
-		with := so
-		with.Derive = func(config, dir string) (string, error) {
-			return bench.IsolationConfig(config, dir, recv.URL(), inFlight)
-		}
-		begun := time.Now()
-		r.With, err = load(ctx, out, fmt.Sprintf("round %d of %d: with %s, %s per delivery, max_in_flight %d", i+1, rounds, bench.SlowDestination, delay, inFlight),
-			&with, o, func(bench.Report) { r.Slow, r.Span = recv.Stats(), time.Since(begun) })
-		recv.Close()
-		if err != nil {
+		if err := inTurn(i, without, with); err != nil {
 			return err
 		}
 		results = append(results, r)
@@ -220,6 +223,20 @@ func runIsolation(ctx context.Context, out io.Writer, so bench.StartOptions, o b
 	fmt.Fprintln(out, "---")
 	bench.WriteIsolation(out, results)
 	return nil
+}
+
+// inTurn runs the given configuration's load and the derived one's, in round i: as given first in
+// the first round, the derived one first in the second, and so on (ABBA), so that a machine
+// getting slower or faster over the rounds does not favour one of them.
+func inTurn(round int, given, derived func() error) error {
+	first, second := given, derived
+	if round%2 == 1 {
+		first, second = derived, given
+	}
+	if err := first(); err != nil {
+		return err
+	}
+	return second()
 }
 
 // runShape runs the same load against the configuration as given and against a generated shape,
@@ -242,10 +259,15 @@ func runShape(ctx context.Context, out io.Writer, so bench.StartOptions, o bench
 	var results []bench.ShapeRound
 	for i := range rounds {
 		r := bench.ShapeRound{Shape: shape}
-		if r.Base, err = load(ctx, out, fmt.Sprintf("round %d of %d: as given", i+1, rounds), &so, o, nil); err != nil {
+		base := func() (err error) {
+			r.Base, err = load(ctx, out, fmt.Sprintf("round %d of %d: as given", i+1, rounds), &so, o, nil)
 			return err
 		}
-		if r.Shaped, err = load(ctx, out, fmt.Sprintf("round %d of %d: shape %s", i+1, rounds, shape), &so2, shaped, nil); err != nil {
+		derived := func() (err error) {
+			r.Shaped, err = load(ctx, out, fmt.Sprintf("round %d of %d: shape %s", i+1, rounds, shape), &so2, shaped, nil)
+			return err
+		}
+		if err := inTurn(i, base, derived); err != nil {
 			return err
 		}
 		results = append(results, r)

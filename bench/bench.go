@@ -86,6 +86,18 @@ type Report struct {
 	// Routes counts the delivered submissions by route, Destinations their deliveries by
 	// destination (without WaitExcept).
 	Routes, Destinations map[string]int
+
+	// DaemonCPU is the CPU time the daemons used from listening to the end of the run, when
+	// the caller started them (Instances.CPUSinceStart, summed).
+	DaemonCPU CPU
+}
+
+// CPUPerAccepted is DaemonCPU (user and system) per accepted submission (0 if unknown).
+func (r Report) CPUPerAccepted() time.Duration {
+	if r.Accepted == 0 {
+		return 0
+	}
+	return (r.DaemonCPU.User + r.DaemonCPU.System) / time.Duration(r.Accepted)
 }
 
 // AcceptedPerSecond is the intake throughput.

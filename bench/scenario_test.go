@@ -80,10 +80,21 @@ func TestIsolationSummary(t *testing.T) {
 		{"unknown without", []IsolationRound{round(0, 205, 0)}, []string{"(ratio unknown)", "delivered 0 in 50s (0.0/s)"}},
 		{"unfinished", []IsolationRound{{Without: Report{DeliveredPerSecond: 10, Unfinished: 3}, With: Report{DeliveredPerSecond: 5}}},
 			[]string{"(0.50×) — unfinished when the wait ended: 3 without, 0 with;"}},
+		{"daemon CPU", []IsolationRound{{Without: Report{DeliveredPerSecond: 10, Accepted: 1000, DaemonCPU: CPU{User: 20 * time.Second, System: 10 * time.Second}},
+			With: Report{DeliveredPerSecond: 9, Accepted: 1000, DaemonCPU: CPU{User: 24 * time.Second, System: 9 * time.Second}}}},
+			[]string{"(0.90×); daemon CPU 33.0 vs 30.0 ms per submission (1.10×); slow destination"}},
 		{"three rounds", []IsolationRound{round(200, 180, 1), round(200, 200, 1), round(200, 150, 1)}, []string{
 			"round 1: isolation  others delivered 200/s without, 180/s with the slow destination (0.90×)",
 			"round 3: isolation  others delivered 200/s without, 150/s",
 			"isolation  median 0.90× over 3 rounds (0.75×–1.00×)\n"}},
+		{"three rounds with the daemons' CPU", func() []IsolationRound {
+			rs := []IsolationRound{round(200, 180, 1), round(200, 200, 1), round(200, 150, 1)}
+			for i, ms := range []time.Duration{33, 30, 36} {
+				rs[i].Without.Accepted, rs[i].Without.DaemonCPU.User = 1000, 30*time.Second
+				rs[i].With.Accepted, rs[i].With.DaemonCPU.User = 1000, ms*time.Second
+			}
+			return rs
+		}(), []string{"isolation  median 0.90× over 3 rounds (0.75×–1.00×), daemon CPU per submission 1.10× (1.00×–1.20×)\n"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var b strings.Builder

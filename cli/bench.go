@@ -43,8 +43,8 @@ instead starts --instances daemons as child processes of this binary, in a tempo
 (SQLite there, or --driver postgres --dsn …), measures their peak RSS, and stops them at the end.
 
 Two scenarios compare the configuration given to --start with one derived from it (written into
-the temporary directory; the given files stay as they are), running the same load against each,
---rounds times in turn, on fresh daemons:
+the temporary directory; the given files stay as they are), running the same load against each
+on fresh daemons, --rounds times (the order alternates: given first, then derived first, …):
 
 --slow-destination DELAY (isolation): the derived configuration adds a destination of type http
 that every route sends to as well, posting to a receiver in this process that answers each
@@ -55,7 +55,9 @@ without the slow one says how well destinations are isolated from each other.
 --shape ROUTESxDESTINATIONS (e.g. 20x5): the derived configuration has that many routes, copies
 of the route the submission takes, each matching its own Leistung key, route i sending to file
 drops i and i+1 (mod DESTINATIONS); the load is spread evenly over the keys. It reports the
-shape's intake and drain rates against the configuration's as given.`,
+shape's intake and drain rates against the configuration's as given. The drain rate counts the
+submissions still waiting when the intake ended and delivered before the wait ended, so a wait
+shorter than the drain measures it over the part it saw (docs/benchmarks.md).`,
 		Example: `  amtsbote bench --start fixtures/demo/amtsbote.yaml --duration 30s --connections 32 \
       --data-size 10KB --attachment-size 100KB
   amtsbote bench --start fixtures/demo/amtsbote.yaml --rate 500 --duration 60s
@@ -180,6 +182,8 @@ func load(ctx context.Context, out io.Writer, label string, so *bench.StartOptio
 		}
 		for i, c := range in.CPUSinceStart() {
 			fmt.Fprintf(out, "cpu        instance %d: %s%s\n", i, cpuText(c), perSubmission(c, rep.Accepted/len(o.Targets)))
+			rep.DaemonCPU.User += c.User
+			rep.DaemonCPU.System += c.System
 		}
 	}
 	fmt.Fprintf(out, "cpu        load generator: %s\n", cpuText(bench.CPUTime(os.Getpid()).Since(generator)))

@@ -87,6 +87,11 @@ type Report struct {
 	// destination (without WaitExcept).
 	Routes, Destinations map[string]int
 
+	// Waits are, by destination (without WaitExcept), the time from a message's mapping to its
+	// delivery there: what the destination's queue and handlers add, apart from the shared
+	// intake and mapping.
+	Waits map[string]Percentiles
+
 	// DaemonCPU is the CPU time the daemons used from listening to the end of the run, when
 	// the caller started them (Instances.CPUSinceStart, summed).
 	DaemonCPU CPU
@@ -431,6 +436,21 @@ func (st status) outcome(except map[string]bool) (how string, at time.Time, fini
 	return how, at, true
 }
 
+// waits are the times from mapping to delivery by destination (without except).
+func (st status) waits(except map[string]bool) map[string]time.Duration {
+	mapped, out := map[string]time.Time{}, map[string]time.Duration{}
+	for _, e := range st.Events {
+		switch {
+		case except[e.Destination]:
+		case e.Type == "mapped":
+			mapped[e.Destination] = e.At
+		case e.Type == "delivered" && !mapped[e.Destination].IsZero():
+			out[e.Destination] = e.At.Sub(mapped[e.Destination])
+		}
+	}
+	return out
+}
+
 // waitDelivered waits until each accepted submission has a final status and takes the delivery
 // times from their histories (the server's clock, not the polling). Submissions finish roughly
 // in the order they were accepted, so each pass checks them in that order and stops at the first
@@ -447,6 +467,7 @@ func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []st
 	rep.WaitExcept = o.WaitExcept
 	pending := ids
 	var lags []time.Duration
+	waits := map[string][]time.Duration{}
 	var first, last time.Time
 	for len(pending) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		var still []string
@@ -473,6 +494,9 @@ func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []st
 				}
 			}
 			lags = append(lags, done.Sub(st.ReceivedAt))
+			for dest, w := range st.waits(except) {
+				waits[dest] = append(waits[dest], w)
+			}
 			if first.IsZero() || st.ReceivedAt.Before(first) {
 				first = st.ReceivedAt
 			}
@@ -490,6 +514,10 @@ func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []st
 	}
 	rep.Unfinished = len(pending)
 	rep.Lag = percentiles(lags)
+	rep.Waits = map[string]Percentiles{}
+	for dest, w := range waits {
+		rep.Waits[dest] = percentiles(w)
+	}
 	if span := last.Sub(first); span > 0 {
 		rep.EndToEnd = span
 		rep.DeliveredPerSecond = float64(rep.Delivered) / span.Seconds()
@@ -553,6 +581,14 @@ func (r Report) Write(w io.Writer) {
 		}
 		if len(r.Destinations) > 1 {
 			fmt.Fprintf(w, "deliveries %s\n", counts(r.Destinations))
+		}
+		dests := make([]string, 0, len(r.Waits))
+		for d := range r.Waits {
+			dests = append(dests, d)
+		}
+		slices.Sort(dests)
+		for _, d := range dests {
+			fmt.Fprintf(w, "queue      %s: %s (mapped → delivered)\n", d, r.Waits[d])
 		}
 		for k, n := range r.Finished {
 			fmt.Fprintf(w, "finished   %s: %d\n", k, n)

@@ -30,6 +30,20 @@ func (r IsolationRound) String() string {
 		s += fmt.Sprintf(" — unfinished when the wait ended: %d without, %d with", r.Without.Unfinished, r.With.Unfinished)
 	}
 	s += cpuRatio(r.With, r.Without)
+	var dests []string
+	for d := range r.Without.Waits {
+		if _, ok := r.With.Waits[d]; ok {
+			dests = append(dests, d)
+		}
+	}
+	slices.Sort(dests)
+	for i, d := range dests {
+		sep := ", "
+		if i == 0 {
+			sep = "; mapped → delivered p50 without → with: "
+		}
+		s += fmt.Sprintf("%s%s %s → %s", sep, d, r.Without.Waits[d].P50.Round(time.Millisecond), r.With.Waits[d].P50.Round(time.Millisecond))
+	}
 	perSecond := 0.0
 	if r.Span > 0 {
 		perSecond = float64(r.Slow.Answered) / r.Span.Seconds()

@@ -83,6 +83,9 @@ func TestIsolationSummary(t *testing.T) {
 		{"daemon CPU", []IsolationRound{{Without: Report{DeliveredPerSecond: 10, Accepted: 1000, DaemonCPU: CPU{User: 20 * time.Second, System: 10 * time.Second}},
 			With: Report{DeliveredPerSecond: 9, Accepted: 1000, DaemonCPU: CPU{User: 24 * time.Second, System: 9 * time.Second}}}},
 			[]string{"(0.90×); daemon CPU 33.0 vs 30.0 ms per submission (1.10×); slow destination"}},
+		{"queue waits", []IsolationRound{{Without: Report{DeliveredPerSecond: 10, Waits: map[string]Percentiles{"b": {P50: 2 * time.Second}, "a": {P50: time.Second}}},
+			With: Report{DeliveredPerSecond: 10, Waits: map[string]Percentiles{"a": {P50: 1500 * time.Millisecond}, "b": {P50: 2 * time.Second}}}}},
+			[]string{"(1.00×); mapped → delivered p50 without → with: a 1s → 1.5s, b 2s → 2s; slow destination"}},
 		{"three rounds", []IsolationRound{round(200, 180, 1), round(200, 200, 1), round(200, 150, 1)}, []string{
 			"round 1: isolation  others delivered 200/s without, 180/s with the slow destination (0.90×)",
 			"round 3: isolation  others delivered 200/s without, 150/s",
@@ -173,5 +176,27 @@ func TestTailRate(t *testing.T) {
 		if got := tailRate(c.at); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// The wait of a destination is from its message's mapping to its delivery; destinations left
+// out and messages not yet delivered have none.
+func TestStatusWaits(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	ev := func(s int, typ, dest string) string {
+		return `{"at":"` + t0.Add(time.Duration(s)*time.Second).Format(time.RFC3339) + `","type":"` + typ + `","destination":"` + dest + `"}`
+	}
+	raw := `{"status":"processing","events":[` + strings.Join([]string{
+		ev(0, "received", ""), ev(1, "mapped", "a"), ev(1, "mapped", "b"), ev(1, "mapped", "slow"), ev(1, "mapped", "c"),
+		ev(3, "delivered", "a"), ev(4, "delivery_failed", "b"), ev(9, "delivered", "b"), ev(5, "delivered", "slow"),
+	}, ",") + `]}`
+	var st status
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		t.Fatal(err)
+	}
+	got := st.waits(map[string]bool{"slow": true})
+	want := map[string]time.Duration{"a": 2 * time.Second, "b": 8 * time.Second}
+	if len(got) != len(want) || got["a"] != want["a"] || got["b"] != want["b"] {
+		t.Fatalf("waits %v, want %v", got, want)
 	}
 }

@@ -50,6 +50,12 @@ type Options struct {
 	// WaitDelivered waits, up to this long, until every accepted submission is delivered
 	// (0: do not wait).
 	WaitDelivered time.Duration
+	// WaitExcept are destinations WaitDelivered neither waits for nor counts: a submission counts
+	// as delivered once every other destination has delivered it.
+	WaitExcept []string
+	// Leistungen, if set, replace the submission's leistung: request n gets Leistungen[n mod
+	// len], spreading the load evenly over them.
+	Leistungen []string
 }
 
 // Report is what a run measured.
@@ -66,6 +72,37 @@ type Report struct {
 	DeliveredPerSecond    float64
 	Lag                   Percentiles
 	EndToEnd              time.Duration
+	// Backlog is how many accepted submissions were not yet delivered when the intake ended;
+	// Drained how many of them were delivered by the end of the wait, the last Drain after the
+	// intake ended; DrainPerSecond is Drained over Drain.
+	Backlog, Drained int
+	Drain            time.Duration
+	DrainPerSecond   float64
+	// TailPerSecond is the intake over the last tenth of the accepted requests, when the most
+	// submissions were waiting (0 for fewer than 100).
+	TailPerSecond float64
+	// WaitExcept are the destinations the delivery figures leave out (Options.WaitExcept).
+	WaitExcept []string
+	// Routes counts the delivered submissions by route, Destinations their deliveries by
+	// destination (without WaitExcept).
+	Routes, Destinations map[string]int
+
+	// Waits are, by destination (without WaitExcept), the time from a message's mapping to its
+	// delivery there: what the destination's queue and handlers add, apart from the shared
+	// intake and mapping.
+	Waits map[string]Percentiles
+
+	// DaemonCPU is the CPU time the daemons used from listening to the end of the run, when
+	// the caller started them (Instances.CPUSinceStart, summed).
+	DaemonCPU CPU
+}
+
+// CPUPerAccepted is DaemonCPU (user and system) per accepted submission (0 if unknown).
+func (r Report) CPUPerAccepted() time.Duration {
+	if r.Accepted == 0 {
+		return 0
+	}
+	return (r.DaemonCPU.User + r.DaemonCPU.System) / time.Duration(r.Accepted)
 }
 
 // AcceptedPerSecond is the intake throughput.
@@ -113,7 +150,23 @@ func (t template) body(ref string) []byte {
 
 const refMarker = "\x00REF\x00"
 
-func makeTemplate(o Options) (template, error) {
+// makeTemplates makes a template per Leistung of o.Leistungen, or one for the submission as it is.
+func makeTemplates(o Options) ([]template, error) {
+	if len(o.Leistungen) == 0 {
+		t, err := makeTemplate(o, "")
+		return []template{t}, err
+	}
+	out := make([]template, len(o.Leistungen))
+	for i, l := range o.Leistungen {
+		var err error
+		if out[i], err = makeTemplate(o, l); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func makeTemplate(o Options, leistung string) (template, error) {
 	raw, err := os.ReadFile(o.Submission)
 	if err != nil {
 		return template{}, fmt.Errorf("submission file: %w", err)
@@ -123,6 +176,9 @@ func makeTemplate(o Options) (template, error) {
 		return template{}, fmt.Errorf("submission file %s: %w", o.Submission, err)
 	}
 	sub["reference"] = refMarker
+	if leistung != "" {
+		sub["leistung"] = leistung
+	}
 	if o.DataBytes > 0 {
 		data, _ := sub["data"].(map[string]any)
 		if data == nil {
@@ -172,6 +228,7 @@ type result struct {
 	id      string
 	latency time.Duration
 	err     string
+	done    time.Time
 }
 
 // Run generates the load and, if asked, waits for the deliveries.
@@ -185,7 +242,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if o.Duration <= 0 && o.Count <= 0 {
 		return Report{}, errors.New("give a duration or a count")
 	}
-	tmpl, err := makeTemplate(o)
+	tmpls, err := makeTemplates(o)
 	if err != nil {
 		return Report{}, err
 	}
@@ -247,16 +304,18 @@ func Run(ctx context.Context, o Options) (Report, error) {
 				if o.Rate <= 0 {
 					due = time.Now()
 				}
+				tmpl := tmpls[int(n)%len(tmpls)]
 				id, errKind := post(ctx, client, target, o.Token, tmpl.contentType, tmpl.body(fmt.Sprintf("BENCH-%s-%07d", runID, n)))
-				results <- result{id: id, latency: time.Since(due), err: errKind}
+				results <- result{id: id, latency: time.Since(due), err: errKind, done: time.Now()}
 			}
 		}()
 	}
 	go func() { wg.Wait(); close(results) }()
 
-	rep := Report{Errors: map[string]int{}, BodyBytes: len(tmpl.body("BENCH-000000-0000000"))}
+	rep := Report{Errors: map[string]int{}, BodyBytes: len(tmpls[0].body("BENCH-000000-0000000"))}
 	var lat []time.Duration
 	var ids []string
+	var accepted []time.Time
 	for r := range results {
 		rep.Sent++
 		if r.err != "" {
@@ -266,13 +325,30 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		rep.Accepted++
 		lat = append(lat, r.latency)
 		ids = append(ids, r.id)
+		accepted = append(accepted, r.done)
 	}
 	rep.Elapsed = time.Since(start)
+	rep.TailPerSecond = tailRate(accepted)
 	rep.Latency = percentiles(lat)
 	if o.WaitDelivered > 0 && len(ids) > 0 {
-		waitDelivered(ctx, client, o, ids, &rep)
+		waitDelivered(ctx, client, o, ids, start.Add(rep.Elapsed), &rep)
 	}
 	return rep, nil
+}
+
+// tailRate is the rate of the last tenth of the events at these times, in the order they
+// happened (0 for fewer than 100).
+func tailRate(at []time.Time) float64 {
+	n := len(at)
+	if n < 100 {
+		return 0
+	}
+	from := n - n/10
+	span := at[n-1].Sub(at[from-1])
+	if span <= 0 {
+		return 0
+	}
+	return float64(n-from) / span.Seconds()
 }
 
 func post(ctx context.Context, client *http.Client, target, token, contentType string, body []byte) (id, errKind string) {
@@ -304,49 +380,131 @@ func post(ctx context.Context, client *http.Client, target, token, contentType s
 
 type status struct {
 	Status     string    `json:"status"`
+	Route      string    `json:"route"`
 	ReceivedAt time.Time `json:"received_at"`
-	Events     []struct {
-		At   time.Time `json:"at"`
-		Type string    `json:"type"`
+	Deliveries []struct {
+		Destination string `json:"destination"`
+		Status      string `json:"status"`
+	} `json:"deliveries"`
+	Events []struct {
+		At          time.Time `json:"at"`
+		Type        string    `json:"type"`
+		Destination string    `json:"destination"`
 	} `json:"events"`
+}
+
+// outcome says whether a submission has finished, leaving the destinations in except out: how
+// ("delivered", or its final status otherwise) and, if delivered, when the last of the counted
+// destinations delivered it.
+func (st status) outcome(except map[string]bool) (how string, at time.Time, finished bool) {
+	how, finished = st.Status, st.Status != "received" && st.Status != "processing"
+	if len(except) > 0 {
+		// Finished for the counted destinations once each has concluded, whatever the others
+		// do. Mapping creates all deliveries of a submission at once, so none is missing here.
+		counted, concluded, failed := 0, 0, ""
+		for _, d := range st.Deliveries {
+			if except[d.Destination] {
+				continue
+			}
+			counted++
+			switch d.Status {
+			case "delivered", "acknowledged":
+				concluded++
+			case "dead", "rejected":
+				concluded++
+				failed = d.Status
+			}
+		}
+		if counted > 0 {
+			how, finished = "delivered", concluded == counted
+			if failed != "" {
+				how = failed
+			}
+		}
+	}
+	if !finished {
+		return "", time.Time{}, false
+	}
+	if how == "acknowledged" {
+		how = "delivered"
+	}
+	for _, e := range st.Events {
+		if e.Type == "delivered" && !except[e.Destination] && e.At.After(at) {
+			at = e.At
+		}
+	}
+	return how, at, true
+}
+
+// waits are the times from mapping to delivery by destination (without except).
+func (st status) waits(except map[string]bool) map[string]time.Duration {
+	mapped, out := map[string]time.Time{}, map[string]time.Duration{}
+	for _, e := range st.Events {
+		switch {
+		case except[e.Destination]:
+		case e.Type == "mapped":
+			mapped[e.Destination] = e.At
+		case e.Type == "delivered" && !mapped[e.Destination].IsZero():
+			out[e.Destination] = e.At.Sub(mapped[e.Destination])
+		}
+	}
+	return out
 }
 
 // waitDelivered waits until each accepted submission has a final status and takes the delivery
 // times from their histories (the server's clock, not the polling). Submissions finish roughly
 // in the order they were accepted, so each pass checks them in that order and stops at the first
 // unfinished one: waiting costs a few requests a pass, not one per submission, and does not slow
-// down the daemon it measures.
-func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []string, rep *Report) {
+// down the daemon it measures. intakeEnd is when the last request was answered: what was not
+// delivered by then is the backlog, and the time to deliver it the drain.
+func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []string, intakeEnd time.Time, rep *Report) {
 	deadline := time.Now().Add(o.WaitDelivered)
-	rep.Finished = map[string]int{}
+	rep.Finished, rep.Routes, rep.Destinations = map[string]int{}, map[string]int{}, map[string]int{}
+	except := map[string]bool{}
+	for _, d := range o.WaitExcept {
+		except[d] = true
+	}
+	rep.WaitExcept = o.WaitExcept
 	pending := ids
 	var lags []time.Duration
+	waits := map[string][]time.Duration{}
 	var first, last time.Time
 	for len(pending) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		var still []string
 		for i, id := range pending {
 			st, err := getStatus(ctx, client, o.Targets[0], o.Token, id)
-			if err != nil || st.Status == "received" || st.Status == "processing" {
+			if err != nil {
 				still = append(still, pending[i:]...)
 				break
 			}
-			if st.Status != "delivered" && st.Status != "acknowledged" {
-				rep.Finished[st.Status]++
+			how, done, finished := st.outcome(except)
+			if !finished {
+				still = append(still, pending[i:]...)
+				break
+			}
+			if how != "delivered" {
+				rep.Finished[how]++
 				continue
 			}
 			rep.Delivered++
-			var done time.Time
-			for _, e := range st.Events {
-				if e.Type == "delivered" && e.At.After(done) {
-					done = e.At
+			rep.Routes[st.Route]++
+			for _, d := range st.Deliveries {
+				if !except[d.Destination] {
+					rep.Destinations[d.Destination]++
 				}
 			}
 			lags = append(lags, done.Sub(st.ReceivedAt))
+			for dest, w := range st.waits(except) {
+				waits[dest] = append(waits[dest], w)
+			}
 			if first.IsZero() || st.ReceivedAt.Before(first) {
 				first = st.ReceivedAt
 			}
 			if done.After(last) {
 				last = done
+			}
+			if done.After(intakeEnd) {
+				rep.Drained++
 			}
 		}
 		pending = still
@@ -356,9 +514,18 @@ func waitDelivered(ctx context.Context, client *http.Client, o Options, ids []st
 	}
 	rep.Unfinished = len(pending)
 	rep.Lag = percentiles(lags)
+	rep.Waits = map[string]Percentiles{}
+	for dest, w := range waits {
+		rep.Waits[dest] = percentiles(w)
+	}
 	if span := last.Sub(first); span > 0 {
 		rep.EndToEnd = span
 		rep.DeliveredPerSecond = float64(rep.Delivered) / span.Seconds()
+	}
+	rep.Backlog = rep.Drained + rep.Unfinished
+	if drain := last.Sub(intakeEnd); rep.Drained > 0 && drain > 0 {
+		rep.Drain = drain
+		rep.DrainPerSecond = float64(rep.Drained) / drain.Seconds()
 	}
 }
 
@@ -383,7 +550,11 @@ func getStatus(ctx context.Context, client *http.Client, target, token, id strin
 // Write prints the report for people.
 func (r Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "requests   %d sent, %d accepted in %s (%d bytes each)\n", r.Sent, r.Accepted, r.Elapsed.Round(time.Millisecond), r.BodyBytes)
-	fmt.Fprintf(w, "intake     %.0f accepted/s\n", r.AcceptedPerSecond())
+	tail := ""
+	if r.TailPerSecond > 0 {
+		tail = fmt.Sprintf(" (the last tenth: %.0f accepted/s)", r.TailPerSecond)
+	}
+	fmt.Fprintf(w, "intake     %.0f accepted/s%s\n", r.AcceptedPerSecond(), tail)
 	fmt.Fprintf(w, "latency    %s\n", r.Latency)
 	if len(r.Errors) > 0 {
 		kinds := make([]string, 0, len(r.Errors))
@@ -398,8 +569,27 @@ func (r Report) Write(w io.Writer) {
 		fmt.Fprintf(w, "errors     none\n")
 	}
 	if r.Finished != nil {
-		fmt.Fprintf(w, "delivered  %d of %d in %s: %.0f delivered/s end to end\n", r.Delivered, r.Accepted, r.EndToEnd.Round(time.Millisecond), r.DeliveredPerSecond)
+		leaving := ""
+		if len(r.WaitExcept) > 0 {
+			leaving = " (leaving out " + strings.Join(r.WaitExcept, ", ") + ")"
+		}
+		fmt.Fprintf(w, "delivered  %d of %d in %s: %.0f delivered/s end to end%s\n", r.Delivered, r.Accepted, r.EndToEnd.Round(time.Millisecond), r.DeliveredPerSecond, leaving)
 		fmt.Fprintf(w, "lag        %s (accepted → last destination delivered)\n", r.Lag)
+		if r.Drained > 0 {
+			fmt.Fprintf(w, "drain      %d waiting when the intake ended; %d of them delivered in the %s after it: %.0f delivered/s\n",
+				r.Backlog, r.Drained, r.Drain.Round(time.Millisecond), r.DrainPerSecond)
+		}
+		if len(r.Destinations) > 1 {
+			fmt.Fprintf(w, "deliveries %s\n", counts(r.Destinations))
+		}
+		dests := make([]string, 0, len(r.Waits))
+		for d := range r.Waits {
+			dests = append(dests, d)
+		}
+		slices.Sort(dests)
+		for _, d := range dests {
+			fmt.Fprintf(w, "queue      %s: %s (mapped → delivered)\n", d, r.Waits[d])
+		}
 		for k, n := range r.Finished {
 			fmt.Fprintf(w, "finished   %s: %d\n", k, n)
 		}
@@ -407,4 +597,18 @@ func (r Report) Write(w io.Writer) {
 			fmt.Fprintf(w, "unfinished %d still in progress when the wait ended\n", r.Unfinished)
 		}
 	}
+}
+
+// counts lists name count pairs in the order of the names.
+func counts(m map[string]int) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }

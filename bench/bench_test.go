@@ -16,7 +16,14 @@ import (
 
 func startDemo(t *testing.T) string {
 	t.Helper()
-	cfg, err := config.Load("../fixtures/demo/amtsbote.yaml")
+	return startDaemon(t, "../fixtures/demo/amtsbote.yaml")
+}
+
+// startDaemon runs a daemon with the configuration in this process, its data and drop
+// directories in temporary directories.
+func startDaemon(t *testing.T, file string) string {
+	t.Helper()
+	cfg, err := config.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +34,9 @@ func startDemo(t *testing.T) string {
 	cfg.Receipts.Directory = ""
 	out := t.TempDir()
 	for i := range cfg.Destinations {
-		cfg.Destinations[i].Options = map[string]any{"path": filepath.Join(out, cfg.Destinations[i].ID)}
+		if cfg.Destinations[i].Type == "filedrop" {
+			cfg.Destinations[i].Options = map[string]any{"path": filepath.Join(out, cfg.Destinations[i].ID)}
+		}
 	}
 	d, err := daemon.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -40,6 +40,9 @@ type StartOptions struct {
 	DSN    string // postgres
 	// Env adds AMTSBOTE_* overrides for every instance.
 	Env []string
+	// Derive, if set, writes a configuration derived from Config into dir (inside the temporary
+	// directory, removed with it) and returns its file: the daemons run with that one.
+	Derive func(config, dir string) (string, error)
 }
 
 // Start starts n daemons in a new temporary directory and waits until they listen.
@@ -60,6 +63,17 @@ func Start(ctx context.Context, o StartOptions) (*Instances, error) {
 	}
 	in := &Instances{Dir: dir, maxRSS: make([]int64, o.N), startRSS: make([]int64, o.N), startCPU: make([]CPU, o.N),
 		stop: make(chan struct{})}
+	if o.Derive != nil {
+		confDir := filepath.Join(dir, "config")
+		if err := os.MkdirAll(confDir, 0o750); err != nil {
+			in.Stop()
+			return nil, err
+		}
+		if cfg, err = o.Derive(cfg, confDir); err != nil {
+			in.Stop()
+			return nil, err
+		}
+	}
 	for i := 0; i < o.N; i++ {
 		addr, admin := freeAddr(), freeAddr()
 		work := filepath.Join(dir, fmt.Sprintf("instance-%d", i))

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -22,6 +23,10 @@ func benchCmd() *cobra.Command {
 		start, driver, dsn   string
 		instances            int
 		binary               string
+		slow                 time.Duration
+		slowInFlight         int
+		shapeText            string
+		rounds               int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -29,17 +34,37 @@ func benchCmd() *cobra.Command {
 		Long: `Post realistic submissions over HTTP — the demo submission by default, each with its own
 reference — at a fixed rate (--rate) or as fast as the connections allow, for a duration or a
 count, and report accepted/s, latency percentiles and errors by kind. With --wait-delivered it
-then waits until every accepted submission is delivered and reports delivered/s end to end and
-the lag from acceptance to the last delivery (taken from the submissions' histories).
+then waits until every accepted submission is delivered and reports delivered/s end to end, the
+lag from acceptance to the last delivery (taken from the submissions' histories) and, for what
+was still waiting when the intake ended, the drain rate.
 
 --target names running daemons (repeat it to spread the load round-robin). --start CONFIG
 instead starts --instances daemons as child processes of this binary, in a temporary directory
-(SQLite there, or --driver postgres --dsn …), measures their peak RSS, and stops them at the end.`,
+(SQLite there, or --driver postgres --dsn …), measures their peak RSS, and stops them at the end.
+
+Two scenarios compare the configuration given to --start with one derived from it (written into
+the temporary directory; the given files stay as they are), running the same load against each
+on fresh daemons, --rounds times (the order alternates: given first, then derived first, …):
+
+--slow-destination DELAY (isolation): the derived configuration adds a destination of type http
+that every route sends to as well, posting to a receiver in this process that answers each
+delivery after DELAY. The figures leave that destination out: --wait-delivered waits until the
+other destinations have delivered everything, and the ratio of their delivered/s with and
+without the slow one says how well destinations are isolated from each other.
+
+--shape ROUTESxDESTINATIONS (e.g. 20x5): the derived configuration has that many routes, copies
+of the route the submission takes, each matching its own Leistung key, route i sending to file
+drops i and i+1 (mod DESTINATIONS); the load is spread evenly over the keys. It reports the
+shape's intake and drain rates against the configuration's as given. The drain rate counts the
+submissions still waiting when the intake ended and delivered before the wait ended, so a wait
+shorter than the drain measures it over the part it saw (docs/benchmarks.md).`,
 		Example: `  amtsbote bench --start fixtures/demo/amtsbote.yaml --duration 30s --connections 32 \
       --data-size 10KB --attachment-size 100KB
   amtsbote bench --start fixtures/demo/amtsbote.yaml --rate 500 --duration 60s
   amtsbote bench --start fixtures/demo/amtsbote.yaml --driver postgres --dsn "$DSN" --instances 2 \
-      --count 20000 --wait-delivered 10m`,
+      --count 20000 --wait-delivered 10m
+  amtsbote bench --start fixtures/demo/amtsbote.yaml --slow-destination 1s --count 2000 --wait-delivered 5m
+  amtsbote bench --start fixtures/demo/amtsbote.yaml --shape 20x5 --count 100000 --wait-delivered 2h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -52,45 +77,46 @@ instead starts --instances daemons as child processes of this binary, in a tempo
 			if (start == "") == (len(o.Targets) == 0) {
 				return usageError{fmt.Errorf("give either --target URL (running daemons) or --start CONFIG")}
 			}
+			var shape bench.Shape
+			if shapeText != "" {
+				if shape, err = bench.ParseShape(shapeText); err != nil {
+					return usageError{fmt.Errorf("--shape: %w", err)}
+				}
+			}
+			scenario := slow > 0 || shapeText != ""
+			switch {
+			case slow < 0:
+				return usageError{fmt.Errorf("--slow-destination %s: expected a positive delay such as 1s", slow)}
+			case slow > 0 && shapeText != "":
+				return usageError{fmt.Errorf("--slow-destination and --shape are separate scenarios: give one of them")}
+			case scenario && start == "":
+				return usageError{fmt.Errorf("--slow-destination and --shape derive configurations: they need --start CONFIG, not --target")}
+			case scenario && o.WaitDelivered <= 0:
+				return usageError{fmt.Errorf("--slow-destination and --shape compare delivered/s: give --wait-delivered (how long to wait for the deliveries)")}
+			case rounds < 1:
+				return usageError{fmt.Errorf("--rounds %d: expected at least 1", rounds)}
+			case slowInFlight < 1 || slowInFlight > 64:
+				return usageError{fmt.Errorf("--slow-max-in-flight %d: expected 1 to 64 (a destination's max_in_flight)", slowInFlight)}
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			var in *bench.Instances
-			if start != "" {
-				if binary == "" {
-					if binary, err = os.Executable(); err != nil {
-						return err
-					}
-				}
-				in, err = bench.Start(ctx, bench.StartOptions{Binary: binary, Config: start, N: instances, Driver: driver, DSN: dsn})
-				if err != nil {
+			out := cmd.OutOrStdout()
+			if start == "" {
+				return runLoad(ctx, out, "", nil, o, nil)
+			}
+			if binary == "" {
+				if binary, err = os.Executable(); err != nil {
 					return err
 				}
-				defer in.Stop()
-				o.Targets = in.Targets()
-				fmt.Fprintf(cmd.OutOrStdout(), "started %d instance(s) on %s (%s) in %s\n", instances, driver, strings.Join(o.Targets, ", "), in.Dir)
 			}
-			generator := bench.CPUTime(os.Getpid())
-			rep, err := bench.Run(ctx, o)
-			if err != nil {
-				return err
+			so := bench.StartOptions{Binary: binary, Config: start, N: instances, Driver: driver, DSN: dsn}
+			switch {
+			case slow > 0:
+				return runIsolation(ctx, out, so, o, slow, slowInFlight, rounds)
+			case shapeText != "":
+				return runShape(ctx, out, so, o, shape, rounds)
 			}
-			rep.Write(cmd.OutOrStdout())
-			out := cmd.OutOrStdout()
-			if in != nil {
-				started := in.StartRSS()
-				for i, rss := range in.MaxRSS() {
-					fmt.Fprintf(out, "memory     instance %d: peak RSS %.0f MB (%.0f MB at start, growth %.0f MB)\n",
-						i, float64(rss)/(1<<20), float64(started[i])/(1<<20), float64(rss-started[i])/(1<<20))
-				}
-				for i, c := range in.CPUSinceStart() {
-					fmt.Fprintf(out, "cpu        instance %d: %s%s\n", i, cpuText(c), perSubmission(c, rep.Accepted/len(o.Targets)))
-				}
-			}
-			fmt.Fprintf(out, "cpu        load generator: %s\n", cpuText(bench.CPUTime(os.Getpid()).Since(generator)))
-			if rep.Accepted == 0 {
-				return errFailed
-			}
-			return nil
+			return runLoad(ctx, out, "", &so, o, nil)
 		},
 	}
 	f := cmd.Flags()
@@ -110,7 +136,149 @@ instead starts --instances daemons as child processes of this binary, in a tempo
 	f.StringVar(&driver, "driver", "sqlite", "with --start: storage driver")
 	f.StringVar(&dsn, "dsn", "", "with --start --driver postgres: connection string")
 	f.StringVar(&binary, "binary", "", "with --start: the amtsbote binary to run (default: this one)")
+	f.DurationVar(&slow, "slow-destination", 0, "with --start: isolation scenario, adding a destination that takes this long per delivery (e.g. 1s)")
+	f.IntVar(&slowInFlight, "slow-max-in-flight", 4, "with --slow-destination: the slow destination's max_in_flight")
+	f.StringVar(&shapeText, "shape", "", "with --start: shape scenario, ROUTESxDESTINATIONS (e.g. 20x5) against the configuration as given")
+	f.IntVar(&rounds, "rounds", 1, "with --slow-destination or --shape: how many times to run both configurations in turn")
 	return cmd
+}
+
+// runLoad runs one load: against o.Targets, or (so set) against daemons it starts and stops. A
+// label heads the output; after, if set, runs when the load and the wait have ended, before the
+// daemons stop.
+func runLoad(ctx context.Context, out io.Writer, label string, so *bench.StartOptions, o bench.Options, after func(bench.Report)) error {
+	_, err := load(ctx, out, label, so, o, after)
+	return err
+}
+
+func load(ctx context.Context, out io.Writer, label string, so *bench.StartOptions, o bench.Options, after func(bench.Report)) (bench.Report, error) {
+	if label != "" {
+		fmt.Fprintf(out, "--- %s\n", label)
+	}
+	var in *bench.Instances
+	if so != nil {
+		var err error
+		if in, err = bench.Start(ctx, *so); err != nil {
+			return bench.Report{}, err
+		}
+		defer in.Stop()
+		o.Targets = in.Targets()
+		fmt.Fprintf(out, "started %d instance(s) on %s (%s) in %s\n", len(o.Targets), so.Driver, strings.Join(o.Targets, ", "), in.Dir)
+	}
+	generator := bench.CPUTime(os.Getpid())
+	rep, err := bench.Run(ctx, o)
+	if err != nil {
+		return rep, err
+	}
+	if after != nil {
+		after(rep)
+	}
+	rep.Write(out)
+	if in != nil {
+		started := in.StartRSS()
+		for i, rss := range in.MaxRSS() {
+			fmt.Fprintf(out, "memory     instance %d: peak RSS %.0f MB (%.0f MB at start, growth %.0f MB)\n",
+				i, float64(rss)/(1<<20), float64(started[i])/(1<<20), float64(rss-started[i])/(1<<20))
+		}
+		for i, c := range in.CPUSinceStart() {
+			fmt.Fprintf(out, "cpu        instance %d: %s%s\n", i, cpuText(c), perSubmission(c, rep.Accepted/len(o.Targets)))
+			rep.DaemonCPU.User += c.User
+			rep.DaemonCPU.System += c.System
+		}
+	}
+	fmt.Fprintf(out, "cpu        load generator: %s\n", cpuText(bench.CPUTime(os.Getpid()).Since(generator)))
+	if rep.Accepted == 0 {
+		return rep, errFailed
+	}
+	return rep, ctx.Err()
+}
+
+// runIsolation runs the load against the configuration as given and against one with a
+// destination that takes delay per delivery, rounds times in turn.
+func runIsolation(ctx context.Context, out io.Writer, so bench.StartOptions, o bench.Options, delay time.Duration, inFlight, rounds int) error {
+	o.WaitExcept = []string{bench.SlowDestination}
+	var results []bench.IsolationRound
+	for i := range rounds {
+		var r bench.IsolationRound
+		without := func() (err error) {
+			r.Without, err = load(ctx, out, fmt.Sprintf("round %d of %d: as given", i+1, rounds), &so, o, nil)
+			return err
+		}
+		with := func() error {
+			recv, err := bench.StartSlowReceiver(delay)
+			if err != nil {
+				return err
+			}
+			defer recv.Close()
+			so := so
+			so.Derive = func(config, dir string) (string, error) {
+				return bench.IsolationConfig(config, dir, recv.URL(), inFlight)
+			}
+			begun := time.Now()
+			r.With, err = load(ctx, out, fmt.Sprintf("round %d of %d: with %s, %s per delivery, max_in_flight %d", i+1, rounds, bench.SlowDestination, delay, inFlight),
+				&so, o, func(bench.Report) { r.Slow, r.Span = recv.Stats(), time.Since(begun) })
+			return err
+		}
+		if err := inTurn(i, without, with); err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	fmt.Fprintln(out, "---")
+	bench.WriteIsolation(out, results)
+	return nil
+}
+
+// inTurn runs the given configuration's load and the derived one's, in round i: as given first in
+// the first round, the derived one first in the second, and so on (ABBA), so that a machine
+// getting slower or faster over the rounds does not favour one of them.
+func inTurn(round int, given, derived func() error) error {
+	first, second := given, derived
+	if round%2 == 1 {
+		first, second = derived, given
+	}
+	if err := first(); err != nil {
+		return err
+	}
+	return second()
+}
+
+// runShape runs the same load against the configuration as given and against a generated shape,
+// rounds times in turn.
+func runShape(ctx context.Context, out io.Writer, so bench.StartOptions, o bench.Options, shape bench.Shape, rounds int) error {
+	leistung, ags, err := bench.SubmissionKeys(o.Submission)
+	if err != nil {
+		return usageError{err}
+	}
+	keys, err := bench.ShapeKeys(leistung, shape.Routes)
+	if err != nil {
+		return usageError{err}
+	}
+	shaped, so2 := o, so
+	shaped.Leistungen = keys
+	so2.Derive = func(config, dir string) (string, error) {
+		path, _, err := bench.ShapeConfig(config, dir, shape, leistung, ags)
+		return path, err
+	}
+	var results []bench.ShapeRound
+	for i := range rounds {
+		r := bench.ShapeRound{Shape: shape}
+		base := func() (err error) {
+			r.Base, err = load(ctx, out, fmt.Sprintf("round %d of %d: as given", i+1, rounds), &so, o, nil)
+			return err
+		}
+		derived := func() (err error) {
+			r.Shaped, err = load(ctx, out, fmt.Sprintf("round %d of %d: shape %s", i+1, rounds, shape), &so2, shaped, nil)
+			return err
+		}
+		if err := inTurn(i, base, derived); err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	fmt.Fprintln(out, "---")
+	bench.WriteShape(out, results)
+	return nil
 }
 
 func cpuText(c bench.CPU) string {

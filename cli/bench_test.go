@@ -25,16 +25,29 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
-// bench needs exactly one of --target and --start, and a size it can read.
+// bench needs exactly one of --target and --start, a size it can read, and for a scenario
+// --start, --wait-delivered and sensible values; each refusal says which flag is wrong.
 func TestBenchUsageErrors(t *testing.T) {
-	for _, args := range [][]string{
-		{"bench", "--count", "1"},
-		{"bench", "--count", "1", "--target", "http://127.0.0.1:1", "--start", "x.yaml"},
-		{"bench", "--count", "1", "--target", "http://127.0.0.1:1", "--attachment-size", "huge"},
+	demo := "../fixtures/demo/amtsbote.yaml"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--count", "1"}, "--target URL"},
+		{[]string{"--count", "1", "--target", "http://127.0.0.1:1", "--start", "x.yaml"}, "--target URL"},
+		{[]string{"--count", "1", "--target", "http://127.0.0.1:1", "--attachment-size", "huge"}, "--attachment-size"},
+		{[]string{"--count", "1", "--target", "http://127.0.0.1:1", "--slow-destination", "1s", "--wait-delivered", "1m"}, "need --start CONFIG"},
+		{[]string{"--count", "1", "--start", demo, "--slow-destination", "1s"}, "give --wait-delivered"},
+		{[]string{"--count", "1", "--start", demo, "--slow-destination", "-1s", "--wait-delivered", "1m"}, "--slow-destination -1s"},
+		{[]string{"--count", "1", "--start", demo, "--slow-destination", "1s", "--shape", "20x5", "--wait-delivered", "1m"}, "give one of them"},
+		{[]string{"--count", "1", "--start", demo, "--shape", "20", "--wait-delivered", "1m"}, "--shape: \"20\" is not a shape"},
+		{[]string{"--count", "1", "--start", demo, "--shape", "20x5", "--wait-delivered", "1m", "--rounds", "0"}, "--rounds 0"},
+		{[]string{"--count", "1", "--start", demo, "--slow-destination", "1s", "--wait-delivered", "1m", "--slow-max-in-flight", "0"}, "--slow-max-in-flight 0"},
+		{[]string{"--count", "1", "--start", demo, "--shape", "2x2", "--wait-delivered", "1m", "--submission", "../fixtures/demo/nothing.json"}, "submission file"},
 	} {
-		code, _, errOut := runCLI(args...)
-		if code != 2 || !strings.Contains(errOut, "amtsbote:") {
-			t.Errorf("%v: exit %d, %s", args, code, errOut)
+		code, _, errOut := runCLI(append([]string{"bench"}, c.args...)...)
+		if code != 2 || !strings.Contains(errOut, "amtsbote:") || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, %s; want 2 and %q", c.args, code, errOut, c.want)
 		}
 	}
 }

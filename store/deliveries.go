@@ -218,6 +218,20 @@ func (s *Store) Deliveries(ctx context.Context, submissionID string) ([]Delivery
 	return out, rows.Err()
 }
 
+// refreshStatusQuery derives the status in one pass over the submission's own deliveries, read
+// by the primary key (submission_id, destination). Subqueries of the form "submission_id = ? AND
+// status = 'pending'" let SQLite's planner, which has no statistics, read them through the
+// deliveries_status index instead, stepping through every pending (or dead) delivery of every
+// submission: a destination with a backlog made each other destination's deliveries slower.
+const refreshStatusQuery = `UPDATE submissions SET updated_at = $1, status = (SELECT CASE
+		WHEN COALESCE(MAX(CASE WHEN status = '` + DeliveryPending + `' THEN 1 ELSE 0 END), 0) = 1 THEN '` + StatusProcessing + `'
+		WHEN COALESCE(MAX(CASE WHEN status = '` + DeliveryDead + `' THEN 1 ELSE 0 END), 0) = 1 THEN '` + StatusDead + `'
+		WHEN COALESCE(MAX(CASE WHEN status = '` + DeliveryRejected + `' THEN 1 ELSE 0 END), 0) = 1 THEN '` + StatusRejected + `'
+		WHEN COALESCE(MIN(CASE WHEN status = '` + DeliveryAcknowledged + `' THEN 1 ELSE 0 END), 1) = 1 THEN '` + StatusAcknowledged + `'
+		ELSE '` + StatusDelivered + `' END
+		FROM deliveries WHERE submission_id = $2)
+	WHERE id = $2 AND status NOT IN ('` + StatusInProgress + `', '` + StatusDecided + `', '` + StatusClosed + `')`
+
 // RefreshStatus derives a submission's status from its deliveries, so that two destinations
 // finishing at the same time cannot both miss the other's outcome: processing while any delivery
 // is pending, else dead if any is dead, else rejected if a receipt refused one, else acknowledged
@@ -232,13 +246,7 @@ func RefreshStatus(ctx context.Context, ex Execer, submissionID string, at time.
 	if _, err := ex.ExecContext(ctx, `UPDATE submissions SET updated_at = $1 WHERE id = $2`, ms(at), submissionID); err != nil {
 		return fmt.Errorf("lock submission %s: %w", submissionID, err)
 	}
-	_, err := ex.ExecContext(ctx, `UPDATE submissions SET updated_at = $1, status = CASE
-			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = $2 AND status = '`+DeliveryPending+`') THEN '`+StatusProcessing+`'
-			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = $2 AND status = '`+DeliveryDead+`') THEN '`+StatusDead+`'
-			WHEN EXISTS (SELECT 1 FROM deliveries WHERE submission_id = $2 AND status = '`+DeliveryRejected+`') THEN '`+StatusRejected+`'
-			WHEN NOT EXISTS (SELECT 1 FROM deliveries WHERE submission_id = $2 AND status != '`+DeliveryAcknowledged+`') THEN '`+StatusAcknowledged+`'
-			ELSE '`+StatusDelivered+`' END
-		WHERE id = $2 AND status NOT IN ('`+StatusInProgress+`', '`+StatusDecided+`', '`+StatusClosed+`')`, ms(at), submissionID)
+	_, err := ex.ExecContext(ctx, refreshStatusQuery, ms(at), submissionID)
 	if err != nil {
 		return fmt.Errorf("refresh status of submission %s: %w", submissionID, err)
 	}

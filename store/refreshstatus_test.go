@@ -3,23 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-
-	"github.com/amtsbote/amtsbote/store/storetest"
 )
-
-func refreshBackends(t *testing.T) []Options {
-	backends := []Options{{Driver: SQLite, DataDir: t.TempDir()}}
-	if os.Getenv(storetest.EnvPostgres) != "" {
-		backends = append(backends, Options{Driver: Postgres, DSN: storetest.Postgres(t)})
-	}
-	return backends
-}
 
 // A submission's status follows from its own deliveries alone, whatever other submissions'
 // deliveries are doing (here another submission has a pending, a dead and a rejected one).
@@ -41,111 +30,64 @@ func TestRefreshStatusDerivesFromTheSubmissionsDeliveries(t *testing.T) {
 		{"no deliveries", StatusProcessing, nil, StatusAcknowledged},
 		{"a reply's status stays", StatusDecided, []string{DeliveryPending}, StatusDecided},
 	}
-	for _, o := range refreshBackends(t) {
-		t.Run(o.Driver, func(t *testing.T) {
-			st, err := OpenWith(context.Background(), o)
-			if err != nil {
-				t.Fatal(err)
+	eachStore(t, func(t *testing.T, st *Store) {
+		ctx := context.Background()
+		at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+		put := func(tx wmsql.Tx, id, status string, deliveries []string) error {
+			sub := Submission{ID: id, Portal: "p", Reference: id, Leistung: "l", AGS: "a", Route: "x",
+				Status: status, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: at}
+			if err := InsertSubmission(ctx, tx, sub, nil); err != nil {
+				return err
 			}
-			defer st.Close()
-			ctx := context.Background()
-			at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
-			put := func(tx wmsql.Tx, id, status string, deliveries []string) error {
-				sub := Submission{ID: id, Portal: "p", Reference: id, Leistung: "l", AGS: "a", Route: "x",
-					Status: status, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: at}
-				if err := InsertSubmission(ctx, tx, sub, nil); err != nil {
+			for i, s := range deliveries {
+				dest := fmt.Sprintf("d%d", i)
+				if err := InsertDelivery(ctx, tx, id, dest, at); err != nil {
 					return err
 				}
-				for i, s := range deliveries {
-					dest := fmt.Sprintf("d%d", i)
-					if err := InsertDelivery(ctx, tx, id, dest, at); err != nil {
-						return err
-					}
-					if s == DeliveryPending {
-						continue
-					}
-					if ok, err := UpdateDelivery(ctx, tx, Delivery{SubmissionID: id, Destination: dest, Status: s, UpdatedAt: at}, 0); err != nil || !ok {
-						return fmt.Errorf("delivery %s %s: %v %v", id, dest, ok, err)
-					}
+				if s == DeliveryPending {
+					continue
 				}
-				return nil
+				if ok, err := UpdateDelivery(ctx, tx, Delivery{SubmissionID: id, Destination: dest, Status: s, UpdatedAt: at}, 0); err != nil || !ok {
+					return fmt.Errorf("delivery %s %s: %v %v", id, dest, ok, err)
+				}
 			}
+			return nil
+		}
+		if err := st.InTx(ctx, func(tx wmsql.Tx) error {
+			return put(tx, "other", StatusProcessing, []string{DeliveryPending, DeliveryDead, DeliveryRejected})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range cases {
+			id := fmt.Sprintf("s%d", i)
 			if err := st.InTx(ctx, func(tx wmsql.Tx) error {
-				return put(tx, "other", StatusProcessing, []string{DeliveryPending, DeliveryDead, DeliveryRejected})
+				if err := put(tx, id, c.status, c.deliveries); err != nil {
+					return err
+				}
+				return RefreshStatus(ctx, tx, id, at.Add(time.Second))
 			}); err != nil {
 				t.Fatal(err)
 			}
-			for i, c := range cases {
-				id := fmt.Sprintf("s%d", i)
-				if err := st.InTx(ctx, func(tx wmsql.Tx) error {
-					if err := put(tx, id, c.status, c.deliveries); err != nil {
-						return err
-					}
-					return RefreshStatus(ctx, tx, id, at.Add(time.Second))
-				}); err != nil {
-					t.Fatal(err)
-				}
-				sub, err := st.Submission(ctx, id)
-				if err != nil || sub.Status != c.want {
-					t.Errorf("%s: status %q (%v), want %q", c.name, sub.Status, err, c.want)
-				}
+			sub, err := st.Submission(ctx, id)
+			if err != nil || sub.Status != c.want {
+				t.Errorf("%s: status %q (%v), want %q", c.name, sub.Status, err, c.want)
 			}
-		})
-	}
+		}
+	})
 }
 
 // The status is derived from the submission's deliveries read by the primary key, not through
 // the status index, which would step through every pending delivery of every submission: a
 // destination with a backlog would make every other destination's deliveries slower.
 func TestRefreshStatusReadsTheDeliveriesByKey(t *testing.T) {
-	for _, o := range refreshBackends(t) {
-		t.Run(o.Driver, func(t *testing.T) {
-			st, err := OpenWith(context.Background(), o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			ctx := context.Background()
-			conn, err := st.DB.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			explain, want := "EXPLAIN QUERY PLAN ", "sqlite_autoindex_deliveries_1"
-			if o.Driver == Postgres {
-				explain, want = "EXPLAIN ", "deliveries_pkey"
-				for _, set := range []string{"SET enable_seqscan = off", "SET enable_bitmapscan = off"} {
-					if _, err := conn.ExecContext(ctx, set); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			rows, err := conn.QueryContext(ctx, explain+refreshStatusQuery, int64(1), "s1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			cols, _ := rows.Columns()
-			var plan strings.Builder
-			for rows.Next() {
-				vals := make([]any, len(cols))
-				ptrs := make([]any, len(cols))
-				for i := range vals {
-					ptrs[i] = &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					t.Fatal(err)
-				}
-				for _, v := range vals {
-					if s, ok := v.(string); ok {
-						plan.WriteString(s + "\n")
-					}
-				}
-			}
-			p := plan.String()
-			if !strings.Contains(p, want) || strings.Contains(p, "deliveries_status") {
-				t.Fatalf("the deliveries are not read by their key (%s):\n%s", want, p)
-			}
-		})
-	}
+	eachStore(t, func(t *testing.T, st *Store) {
+		want := "sqlite_autoindex_deliveries_1"
+		if st.Driver == Postgres {
+			want = "deliveries_pkey"
+		}
+		p := queryPlan(t, st, refreshStatusQuery, int64(1), "s1")
+		if !strings.Contains(p, want) || strings.Contains(p, "deliveries_status") {
+			t.Fatalf("the deliveries are not read by their key (%s):\n%s", want, p)
+		}
+	})
 }

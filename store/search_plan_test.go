@@ -3,22 +3,15 @@ package store
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/amtsbote/amtsbote/store/storetest"
 )
 
 // Every search reads through an index, and every filter but the reference and the id (which
 // select a handful of rows) reads in the order of the page, so that a page costs about limit
 // rows, not the table: checked in the query plans of both stores.
 func TestSearchUsesIndexes(t *testing.T) {
-	backends := []Options{{Driver: SQLite, DataDir: t.TempDir()}}
-	if os.Getenv(storetest.EnvPostgres) != "" {
-		backends = append(backends, Options{Driver: Postgres, DSN: storetest.Postgres(t)})
-	}
 	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	cursor := &SubmissionCursor{ReceivedAt: at, ID: "x"}
 	cases := []struct {
@@ -40,69 +33,24 @@ func TestSearchUsesIndexes(t *testing.T) {
 		{"reference", SubmissionFilter{Reference: "ref"}, cursor, false},
 		{"id", SubmissionFilter{ID: "x"}, nil, false},
 	}
-	for _, o := range backends {
-		t.Run(o.Driver, func(t *testing.T) {
-			st, err := OpenWith(context.Background(), o)
-			if err != nil {
-				t.Fatal(err)
+	eachStore(t, func(t *testing.T, st *Store) {
+		for _, c := range cases {
+			q, args := searchQuery(c.f, c.after, 50, "")
+			p := queryPlan(t, st, q, args...)
+			var scans, sorts bool
+			if st.Driver == Postgres {
+				scans = strings.Contains(p, "Seq Scan")
+				sorts = strings.Contains(p, "Sort")
+			} else {
+				scans = strings.Contains(p, "SCAN submissions") && !strings.Contains(p, "USING")
+				sorts = strings.Contains(p, "TEMP B-TREE")
 			}
-			defer st.Close()
-			ctx := context.Background()
-			conn, err := st.DB.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
+			t.Logf("%s:\n%s", c.name, p)
+			if scans || c.ordered && sorts {
+				t.Errorf("%s: plan without the index (scans %v, sorts %v):\n%s", c.name, scans, sorts, p)
 			}
-			defer conn.Close()
-			explain := "EXPLAIN QUERY PLAN "
-			if o.Driver == Postgres {
-				explain = "EXPLAIN "
-				// The table is empty: make the planner show what it would do with a large one.
-				for _, set := range []string{"SET enable_seqscan = off", "SET enable_bitmapscan = off"} {
-					if _, err := conn.ExecContext(ctx, set); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			for _, c := range cases {
-				q, args := searchQuery(c.f, c.after, 50, "")
-				rows, err := conn.QueryContext(ctx, explain+q, args...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cols, _ := rows.Columns()
-				var plan strings.Builder
-				for rows.Next() {
-					vals := make([]any, len(cols))
-					ptrs := make([]any, len(cols))
-					for i := range vals {
-						ptrs[i] = &vals[i]
-					}
-					if err := rows.Scan(ptrs...); err != nil {
-						t.Fatal(err)
-					}
-					for _, v := range vals {
-						if s, ok := v.(string); ok {
-							plan.WriteString(s + "\n")
-						}
-					}
-				}
-				rows.Close()
-				p := plan.String()
-				var scans, sorts bool
-				if o.Driver == Postgres {
-					scans = strings.Contains(p, "Seq Scan")
-					sorts = strings.Contains(p, "Sort")
-				} else {
-					scans = strings.Contains(p, "SCAN submissions") && !strings.Contains(p, "USING")
-					sorts = strings.Contains(p, "TEMP B-TREE")
-				}
-				t.Logf("%s:\n%s", c.name, p)
-				if scans || c.ordered && sorts {
-					t.Errorf("%s: plan without the index (scans %v, sorts %v):\n%s", c.name, scans, sorts, p)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // On SQLite a search by several fields reads the index of the field with the fewest rows: a

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -557,12 +558,7 @@ func (r Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "intake     %.0f accepted/s%s\n", r.AcceptedPerSecond(), tail)
 	fmt.Fprintf(w, "latency    %s\n", r.Latency)
 	if len(r.Errors) > 0 {
-		kinds := make([]string, 0, len(r.Errors))
-		for k := range r.Errors {
-			kinds = append(kinds, k)
-		}
-		slices.Sort(kinds)
-		for _, k := range kinds {
+		for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
 			fmt.Fprintf(w, "errors     %s: %d\n", k, r.Errors[k])
 		}
 	} else {
@@ -582,12 +578,7 @@ func (r Report) Write(w io.Writer) {
 		if len(r.Destinations) > 1 {
 			fmt.Fprintf(w, "deliveries %s\n", counts(r.Destinations))
 		}
-		dests := make([]string, 0, len(r.Waits))
-		for d := range r.Waits {
-			dests = append(dests, d)
-		}
-		slices.Sort(dests)
-		for _, d := range dests {
+		for _, d := range slices.Sorted(maps.Keys(r.Waits)) {
 			fmt.Fprintf(w, "queue      %s: %s (mapped → delivered)\n", d, r.Waits[d])
 		}
 		for k, n := range r.Finished {

@@ -102,11 +102,7 @@ func TestIsolationSummary(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var b strings.Builder
 			WriteIsolation(&b, c.rounds)
-			for _, w := range c.want {
-				if !strings.Contains(b.String(), w) {
-					t.Fatalf("output\n%s\nlacks %q", b.String(), w)
-				}
-			}
+			containsAll(t, b.String(), c.want)
 		})
 	}
 }
@@ -136,11 +132,7 @@ func TestShapeSummary(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var b strings.Builder
 			WriteShape(&b, c.rounds)
-			for _, w := range c.want {
-				if !strings.Contains(b.String(), w) {
-					t.Fatalf("output\n%s\nlacks %q", b.String(), w)
-				}
-			}
+			containsAll(t, b.String(), c.want)
 		})
 	}
 }
@@ -198,5 +190,15 @@ func TestStatusWaits(t *testing.T) {
 	want := map[string]time.Duration{"a": 2 * time.Second, "b": 8 * time.Second}
 	if len(got) != len(want) || got["a"] != want["a"] || got["b"] != want["b"] {
 		t.Fatalf("waits %v, want %v", got, want)
+	}
+}
+
+// containsAll fails the test unless out holds every one of want.
+func containsAll(t *testing.T, out string, want []string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Fatalf("output\n%s\nlacks %q", out, w)
+		}
 	}
 }

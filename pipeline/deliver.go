@@ -241,7 +241,7 @@ func (d *deliverer) conclude(msg *message.Message, tx wmsql.Tx, del store.Delive
 	}
 	outcome := map[string]string{"delivered": "delivered", "dead": "dead", "delivery_failed": "failed"}[event.Type]
 	p.Metrics.DeliveryAttempts.WithLabelValues(d.dest.ID, outcome).Inc()
-	return store.RefreshStatus(ctx, tx, id, now)
+	return d.p.Store.RefreshStatus(ctx, tx, id, now)
 }
 
 // deliver hands the package to the adapter through the circuit breaker. While the destination
@@ -364,7 +364,7 @@ func (d *deliverer) gaveUp(msg *message.Message, tx wmsql.Tx, cause error) error
 		Detail: "internal error, gave up after repeated attempts: " + cause.Error()}); err != nil {
 		return err
 	}
-	return store.RefreshStatus(ctx, tx, id, now)
+	return d.p.Store.RefreshStatus(ctx, tx, id, now)
 }
 
 // Backoff is the wait after the given number of failed attempts: exponential, capped, with

@@ -52,7 +52,7 @@ func Replay(ctx context.Context, st *store.Store, keys []DeliveryKey, who string
 			if err := Publish(tx, DeliveryTopic(k.Destination), work); err != nil {
 				return err
 			}
-			if err := store.RefreshStatus(ctx, tx, k.SubmissionID, now); err != nil {
+			if err := st.RefreshStatus(ctx, tx, k.SubmissionID, now); err != nil {
 				return err
 			}
 			revived = append(revived, k)

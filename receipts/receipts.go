@@ -189,7 +189,7 @@ func (p *Processor) process(ctx context.Context, name string) (string, error) {
 		if rec.SubmissionID == "" {
 			return nil
 		}
-		return apply(ctx, tx, rec, r, now)
+		return apply(ctx, p.Store, tx, rec, r, now)
 	})
 	if err != nil {
 		return "", err
@@ -216,7 +216,7 @@ func (p *Processor) process(ctx context.Context, name string) (string, error) {
 // the outcome (store.SetReceiptOutcome), nothing read before the transaction: a delivery
 // attempt finishing meanwhile cannot be overwritten, nor overwrite the receipt. An
 // Empfangsbestätigung that comes after an import's outcome leaves that outcome.
-func apply(ctx context.Context, tx wmsql.Tx, rec store.Receipt, r receipt, now time.Time) error {
+func apply(ctx context.Context, st *store.Store, tx wmsql.Tx, rec store.Receipt, r receipt, now time.Time) error {
 	if r.confirmsReceipt {
 		if err := store.ConfirmReceived(ctx, tx, rec.SubmissionID, rec.Destination, now); err != nil {
 			return err
@@ -228,7 +228,7 @@ func apply(ctx context.Context, tx wmsql.Tx, rec store.Receipt, r receipt, now t
 		Detail: rec.Kind + ": " + rec.Detail}); err != nil {
 		return err
 	}
-	return store.RefreshStatus(ctx, tx, rec.SubmissionID, now)
+	return st.RefreshStatus(ctx, tx, rec.SubmissionID, now)
 }
 
 // family is the message group of an xdomea message or receipt type: Abgabe, Information,

@@ -238,13 +238,15 @@ const refreshStatusQuery = `UPDATE submissions SET updated_at = $1, status = (SE
 // when receipts confirmed all, else delivered. A status a Fachverfahren's reply set (in
 // progress, decided, closed) stays: the applicant sees what the authority said (AdvanceStatus).
 //
-// It first locks the submission's row (a write to it): on PostgreSQL a concurrent refresh of the
-// same submission waits there until the other transaction commits, and the deriving statement,
-// which starts after the wait, sees that transaction's deliveries (READ COMMITTED). SQLite
-// serialises writers anyway.
-func RefreshStatus(ctx context.Context, ex Execer, submissionID string, at time.Time) error {
-	if _, err := ex.ExecContext(ctx, `UPDATE submissions SET updated_at = $1 WHERE id = $2`, ms(at), submissionID); err != nil {
-		return fmt.Errorf("lock submission %s: %w", submissionID, err)
+// On PostgreSQL it first locks the submission's row (a write to it): a concurrent refresh of
+// the same submission waits there until the other transaction commits, and the deriving
+// statement, which starts after the wait, sees that transaction's deliveries (READ COMMITTED).
+// SQLite serialises writers anyway, so there the row is written once, not twice.
+func (s *Store) RefreshStatus(ctx context.Context, ex Execer, submissionID string, at time.Time) error {
+	if s.Driver == Postgres {
+		if _, err := ex.ExecContext(ctx, `UPDATE submissions SET updated_at = $1 WHERE id = $2`, ms(at), submissionID); err != nil {
+			return fmt.Errorf("lock submission %s: %w", submissionID, err)
+		}
 	}
 	_, err := ex.ExecContext(ctx, refreshStatusQuery, ms(at), submissionID)
 	if err != nil {

@@ -64,7 +64,7 @@ func TestRefreshStatusDerivesFromTheSubmissionsDeliveries(t *testing.T) {
 				if err := put(tx, id, c.status, c.deliveries); err != nil {
 					return err
 				}
-				return RefreshStatus(ctx, tx, id, at.Add(time.Second))
+				return st.RefreshStatus(ctx, tx, id, at.Add(time.Second))
 			}); err != nil {
 				t.Fatal(err)
 			}

@@ -97,7 +97,7 @@ func TestRepliesStoreAdvanceAndPurge(t *testing.T) {
 			if err := store.SetReceiptOutcome(ctx, tx, "s1", "fv", store.DeliveryAcknowledged, "", "", now); err != nil {
 				return err
 			}
-			return store.RefreshStatus(ctx, tx, "s1", now)
+			return st.RefreshStatus(ctx, tx, "s1", now)
 		})
 		if cur, _ := st.Submission(ctx, "s1"); cur.Status != store.StatusClosed {
 			t.Fatalf("after a receipt: %s, want closed", cur.Status)

@@ -324,7 +324,7 @@ func TestConcurrentOutcomesDeriveTheRightStatus(t *testing.T) {
 		if err != nil || !ok {
 			return fmt.Errorf("update %s: %v %v", dest, ok, err)
 		}
-		return store.RefreshStatus(ctx, tx, "s1", at)
+		return st.RefreshStatus(ctx, tx, "s1", at)
 	}
 	first, err := st.DB.BeginTx(ctx, nil)
 	if err != nil {

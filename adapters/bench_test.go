@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"io"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -73,6 +74,8 @@ func BenchmarkFiledropDeliverParallel(b *testing.B) {
 	var n atomic.Int64
 	b.SetParallelism(2) // 2 × GOMAXPROCS(2) = 4 goroutines
 	b.ReportAllocs()
+	before := cpuTime(b)
+	defer func() { b.ReportMetric(float64((cpuTime(b)-before).Nanoseconds())/float64(n.Load()), "cpu-ns/op") }()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			pkg := *p
@@ -83,4 +86,13 @@ func BenchmarkFiledropDeliverParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

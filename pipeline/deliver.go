@@ -241,7 +241,7 @@ func (d *deliverer) conclude(msg *message.Message, tx wmsql.Tx, del store.Delive
 	}
 	outcome := map[string]string{"delivered": "delivered", "dead": "dead", "delivery_failed": "failed"}[event.Type]
 	p.Metrics.DeliveryAttempts.WithLabelValues(d.dest.ID, outcome).Inc()
-	return d.p.Store.RefreshStatus(ctx, tx, id, now)
+	return p.Store.RefreshStatus(ctx, tx, id, now)
 }
 
 // deliver hands the package to the adapter through the circuit breaker. While the destination

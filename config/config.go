@@ -147,6 +147,10 @@ type Pipeline struct {
 	// ProcessWorkers is how many submissions are mapped and validated at once. Default 0: one
 	// per CPU core.
 	ProcessWorkers int `mapstructure:"process_workers"`
+	// IntakeBurst is how many submissions being handed in at once make a burst, during which
+	// the stages' handlers take turns, one at a time, so intake answers first. Default 4;
+	// 0 turns it off.
+	IntakeBurst int `mapstructure:"intake_burst"`
 	// CallbackRetry is how portal callbacks are retried. Default: 30 attempts within 24h,
 	// starting at 10s, at most 30m apart.
 	CallbackRetry Retry `mapstructure:"callback_retry"`
@@ -377,6 +381,7 @@ var scalarDefaults = map[string]any{
 	"pipeline.process_workers":    0,
 	"pipeline.poll_interval":      "100ms",
 	"pipeline.handler_attempts":   5,
+	"pipeline.intake_burst":       4,
 	"log.level":                   "info",
 	"time_zone":                   schedule.DefaultZone,
 	"log.format":                  "text",
@@ -599,6 +604,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Pipeline.HandlerAttempts <= 0 {
 		bad("pipeline.handler_attempts", "must be positive")
+	}
+	if c.Pipeline.IntakeBurst < 0 || c.Pipeline.IntakeBurst > 10000 {
+		bad("pipeline.intake_burst", "must be between 0 (off) and 10000")
 	}
 	switch c.Log.Format {
 	case "text", "json":

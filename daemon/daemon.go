@@ -24,6 +24,7 @@ import (
 	"github.com/amtsbote/amtsbote/metrics"
 	"github.com/amtsbote/amtsbote/payment"
 	"github.com/amtsbote/amtsbote/pipeline"
+	"github.com/amtsbote/amtsbote/priority"
 	"github.com/amtsbote/amtsbote/receipts"
 	"github.com/amtsbote/amtsbote/replies"
 	"github.com/amtsbote/amtsbote/retention"
@@ -164,9 +165,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
+	var intake *priority.Intake
+	if cfg.Pipeline.IntakeBurst > 0 {
+		intake = priority.New(cfg.Pipeline.IntakeBurst, d.metrics.ObserveYield)
+	}
 	d.pipeline, err = pipeline.New(pipeline.Deps{
 		Store: d.store, Config: cfg, Current: d.acquire, Adapters: d.adapters, Logger: log, Now: d.now,
-		Metrics: d.metrics, Stages: stages, Payments: d.payments, Replies: replyDeps,
+		Metrics: d.metrics, Stages: stages, Payments: d.payments, Replies: replyDeps, Priority: intake,
 	})
 	if err != nil {
 		return nil, err
@@ -177,6 +182,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	d.api.Now, d.api.Metrics = d.now, d.metrics
 	d.api.SpoolDir = d.spool.Dir
 	d.api.Replies = d.replies
+	d.api.Priority = intake
 	d.listener, err = net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (server.listen): %w", cfg.Server.Listen, err)

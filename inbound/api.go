@@ -19,6 +19,7 @@ import (
 
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/metrics"
+	"github.com/amtsbote/amtsbote/priority"
 	"github.com/amtsbote/amtsbote/replies"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
@@ -48,6 +49,8 @@ type Server struct {
 	SpoolDir string
 	// Replies takes the replies of Fachverfahren (POST /v1/replies); nil: the endpoint is off.
 	Replies *replies.Intake
+	// Priority counts the submissions being handed in, so that the pipeline yields to a burst.
+	Priority *priority.Intake
 
 	draining atomic.Bool
 	limitMu  sync.Mutex
@@ -66,7 +69,7 @@ func NewServer(cfg *config.Config, st *store.Store, current func() *snapshot.Sna
 // Handler returns the API's routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/submissions", s.authenticated(s.postSubmission))
+	mux.HandleFunc("POST /v1/submissions", s.authenticated(s.counted(s.postSubmission)))
 	mux.HandleFunc("GET /v1/submissions/{id}", s.authenticated(s.getSubmission))
 	mux.HandleFunc("GET /v1/submissions/{id}/replies", s.authenticated(s.getReplies))
 	mux.HandleFunc("GET /v1/submissions/{id}/replies/{reply}/documents/{seq}", s.authenticated(s.getReplyDocument))
@@ -338,3 +341,11 @@ func portalError(d store.Delivery) string {
 }
 
 func newID() string { return store.NewID() }
+
+// counted counts an authenticated request as intake in flight (Priority) until it is answered.
+func (s *Server) counted(h portalHandler) portalHandler {
+	return func(w http.ResponseWriter, r *http.Request, portalID string) {
+		defer s.Priority.Begin()()
+		h(w, r, portalID)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/inbound"
 	"github.com/amtsbote/amtsbote/pipeline"
+	"github.com/amtsbote/amtsbote/priority"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/store/queue"
@@ -110,5 +111,59 @@ func TestConcurrentIdempotentRequestsCreateOneSubmission(t *testing.T) {
 	st.DB.QueryRow(`SELECT count(*) FROM ` + queue.Table(pipeline.TopicSubmissions)).Scan(&queued)
 	if n != 1 || queued != 1 {
 		t.Fatalf("%d submissions and %d queue messages, want 1 and 1", n, queued)
+	}
+}
+
+// A submission counts as intake in flight (Priority) from its authentication until it is
+// answered; other requests, and requests without a valid token, do not count.
+func TestSubmissionsCountAsIntakeInFlight(t *testing.T) {
+	srv, _ := newServer(t)
+	srv.Priority = priority.New(1, nil)
+	h := srv.Handler()
+	body := demoBody(t)
+	tests := []struct {
+		name, method, path, token string
+		counts                    bool
+	}{
+		{"submission", "POST", "/v1/submissions", "demo-portal-token", true},
+		{"unknown token", "POST", "/v1/submissions", "wrong", false},
+		{"status query", "GET", "/v1/submissions/nope", "demo-portal-token", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pr, pw := io.Pipe()
+			req := httptest.NewRequest(tc.method, tc.path, pr)
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+			done := make(chan int, 1)
+			go func() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				done <- rec.Code
+			}()
+			// Once the handler has read half the body, it is in flight. A request refused
+			// early reads nothing: its body is written on the side.
+			first, rest := body[:len(body)/2], body[len(body)/2:]
+			if tc.counts {
+				if _, err := pw.Write([]byte(first)); err != nil {
+					t.Fatal(err)
+				}
+				first = ""
+			}
+			if busy := srv.Priority.Busy(); busy != tc.counts {
+				t.Fatalf("in flight: busy = %v, want %v", busy, tc.counts)
+			}
+			go func() {
+				pw.Write([]byte(first + rest))
+				pw.Close()
+			}()
+			code := <-done
+			pr.Close()
+			if srv.Priority.Busy() {
+				t.Fatalf("still counted after the answer %d", code)
+			}
+			if tc.counts && code != http.StatusAccepted {
+				t.Fatalf("answer %d", code)
+			}
+		})
 	}
 }

@@ -23,6 +23,8 @@ type Metrics struct {
 	DeliveryAttempts    *prometheus.CounterVec   // destination, outcome
 	ConfigReloads       *prometheus.CounterVec   // result
 	Receipts            *prometheus.CounterVec   // outcome
+	// Pipeline handlers that waited for their turn during an intake burst, and how long in all.
+	Yields, YieldSeconds prometheus.Counter
 	// FIT-Connect intake.
 	FitConnectReceived  *prometheus.CounterVec // destination: submissions fetched and checked
 	FitConnectDecisions *prometheus.CounterVec // destination, decision (accept, reject), problem ("" for accept)
@@ -73,8 +75,16 @@ func New(db *sql.DB, queues func() []string) *Metrics {
 			Name: "amtsbote_reply_deliveries_total",
 			Help: "Replies to applicants by channel (fitconnect, email, portal, print; none when no channel reaches the applicant) and outcome (sent, failed, dead).",
 		}, []string{"channel", "outcome"}),
+		Yields: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "amtsbote_pipeline_yields_total",
+			Help: "Pipeline handler runs that waited for their turn while intake had a burst (pipeline.intake_burst).",
+		}),
+		YieldSeconds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "amtsbote_pipeline_yield_seconds_total",
+			Help: "Time pipeline handlers waited for their turn while intake had a burst, in all.",
+		}),
 	}
-	m.Registry.MustRegister(m.ReplyDeliveries)
+	m.Registry.MustRegister(m.ReplyDeliveries, m.Yields, m.YieldSeconds)
 	m.Registry.MustRegister(m.SubmissionsAccepted, m.SubmissionsRejected, m.StageDuration, m.DeliveryAttempts,
 		m.ConfigReloads, m.Receipts, m.FitConnectReceived, m.FitConnectDecisions, m.FitConnectErrors, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
@@ -82,6 +92,12 @@ func New(db *sql.DB, queues func() []string) *Metrics {
 	}
 	m.addPayment(db)
 	return m
+}
+
+// ObserveYield records a pipeline handler's wait for its turn during an intake burst.
+func (m *Metrics) ObserveYield(waited time.Duration) {
+	m.Yields.Inc()
+	m.YieldSeconds.Add(waited.Seconds())
 }
 
 // ObserveStage records how long a stage took since start.

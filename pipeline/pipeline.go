@@ -19,6 +19,7 @@ import (
 	"github.com/amtsbote/amtsbote/config"
 	"github.com/amtsbote/amtsbote/metrics"
 	"github.com/amtsbote/amtsbote/payment"
+	"github.com/amtsbote/amtsbote/priority"
 	"github.com/amtsbote/amtsbote/snapshot"
 	"github.com/amtsbote/amtsbote/store"
 	"github.com/amtsbote/amtsbote/store/queue"
@@ -56,6 +57,8 @@ type Deps struct {
 	Payments payment.Providers
 	// Replies are the channels replies to applicants travel by (pipeline/replies.go).
 	Replies ReplyDeps
+	// Priority makes the handlers take turns while intake has a burst of requests; nil: never.
+	Priority *priority.Intake
 }
 
 // Stage is a queue and the handler of its messages.
@@ -237,7 +240,13 @@ func (p *Pipeline) guard(h func(*message.Message, wmsql.Tx) error, giveUp func(*
 		p.mu.Unlock()
 		n, err := f.n, f.last
 		if n < p.Config.Pipeline.HandlerAttempts {
-			if err = p.callSafely(h, msg, tx); err == nil {
+			release, yerr := p.Priority.Yield(ctx)
+			if yerr != nil {
+				return yerr // shutting down: the message stays queued
+			}
+			err = p.callSafely(h, msg, tx)
+			release()
+			if err == nil {
 				p.forget(msg.UUID)
 				return nil
 			}

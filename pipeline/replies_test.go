@@ -17,6 +17,7 @@ import (
 
 	"github.com/amtsbote/amtsbote/adapters"
 	"github.com/amtsbote/amtsbote/config"
+	"github.com/amtsbote/amtsbote/priority"
 	"github.com/amtsbote/amtsbote/replies"
 	"github.com/amtsbote/amtsbote/routes"
 	"github.com/amtsbote/amtsbote/snapshot"
@@ -73,6 +74,8 @@ type replyEnv struct {
 	p    *Pipeline
 	cfg  *config.Config
 	stop func()
+	// priority, if set, is the intake the pipeline yields to.
+	priority *priority.Intake
 }
 
 // replyPipeline runs the pipeline on a store of the backend with the given channels, one portal
@@ -109,7 +112,7 @@ func (e *replyEnv) start(senders map[string]replies.Sender, policy *routes.Reply
 	}
 	snap := &snapshot.Snapshot{Config: cfg, Routes: &routes.Table{Routes: []routes.Route{{ID: "r", Replies: policy}}}}
 	p, err := New(Deps{Store: e.st, Config: cfg, Current: snap.Acquire, Adapters: map[string]adapters.Adapter{},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Priority: e.priority,
 		Replies: ReplyDeps{Senders: senders, AddressOf: func(sub store.Submission) (replies.Address, error) {
 			var a replies.Address
 			if len(sub.Meta) == 0 || string(sub.Meta) == "{}" {

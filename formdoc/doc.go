@@ -40,7 +40,8 @@
 // fonts, one complete xref table and a trailer with /ID. Only the font
 // subsets are cut by fpdf, once per process for a base set of characters
 // plus each combination of character ranges (Latin-1, Latin Extended-A,
-// Greek, …) that documents use (subset.go), and then embedded as ready
+// Greek, …) that documents use (subset.go), stripped of the name table and
+// the glyphs' hinting instructions (sfnt.go), and then embedded as ready
 // bytes.
 //
 // Checked by the tests (pdfcpu's strict validation plus structural checks):
@@ -70,7 +71,9 @@
 //   - the internal structure of the font subsets fpdf generates (valid
 //     TrueType tables, cmap consistency, 6.2.11.4); each subset is checked
 //     to parse and to have a glyph of the measured width for every
-//     character it covers;
+//     character it covers, and the tests of stripFont check its directory,
+//     checksums and alignment and that every glyph keeps its outline and
+//     advance;
 //   - the full colour-space rules of 6.2.4 for every operator (the content
 //     uses only DeviceGray and DeviceRGB, which the sRGB OutputIntent allows);
 //   - the remaining syntax rules of 6.1.6–6.1.9 beyond what pdfcpu's strict

@@ -46,10 +46,10 @@ type jsonArray struct {
 // jsonSchema compiles the schema a JSON mapping's messages must fit.
 func (l *loader) jsonSchema(file string, n *yaml.Node, m *Mapping) {
 	if n.Value == "" {
-		l.errorf(file, n.Line, "json_schema names a JSON Schema file, relative to the mapping")
+		l.errorf(file, n.Line, "json_schema names a JSON Schema file (a relative path is relative to the mapping)")
 		return
 	}
-	path := filepath.Join(filepath.Dir(file), filepath.FromSlash(n.Value))
+	path := beside(file, n.Value)
 	s, err := dataschema.Load(path)
 	if err != nil {
 		l.errorf(file, n.Line, "json_schema: %v", err)

@@ -572,3 +572,19 @@ func TestCSVColumnPartials(t *testing.T) {
 		t.Fatalf("%q %v", msg.XML, m.Files)
 	}
 }
+
+// An absolute json_schema path is used as it is.
+func TestJSONSchemaAbsolutePath(t *testing.T) {
+	schema := filepath.Join(t.TempDir(), "antrag.schema.json")
+	if err := os.WriteFile(schema, []byte(testSchema), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := writeOutputMapping(t, jsonHead+"json_schema: "+filepath.ToSlash(schema)+"\nrules:\n  - field: gebuehr\n    const: 1\n", nil)
+	m, err := mapping.Load(file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.JSONSchemaFile != schema {
+		t.Fatalf("schema file %q, want %q", m.JSONSchemaFile, schema)
+	}
+}

@@ -3,7 +3,6 @@ package routes
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -68,10 +67,7 @@ func (p *ReplyPolicy) prepare(routesFile string) []error {
 		if len(p.Channels) > 0 && !seen[replies.ChannelEmail] {
 			errs = append(errs, errors.New("email_template is set, but channels does not list email"))
 		}
-		p.TemplateFile = filepath.FromSlash(p.EmailTemplate)
-		if !filepath.IsAbs(p.TemplateFile) {
-			p.TemplateFile = filepath.Join(filepath.Dir(routesFile), p.TemplateFile)
-		}
+		p.TemplateFile = beside(routesFile, p.EmailTemplate)
 		if err := email.CheckTemplate(p.TemplateFile); err != nil {
 			errs = append(errs, fmt.Errorf("email_template: %w", err))
 		}

@@ -265,3 +265,54 @@ func TestJSONAndCSVTargets(t *testing.T) {
 		}
 	}
 }
+
+// Absolute paths in the routes file are used as they are; relative ones are resolved against
+// the routes file's directory.
+func TestAbsolutePathsAreUsedAsTheyAre(t *testing.T) {
+	elsewhere := t.TempDir()
+	mappingFile, _ := os.ReadFile("testdata/tiny.yaml")
+	labels, err := os.ReadFile("../fixtures/demo/labels/gewerbeanmeldung.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"tiny.yaml":         mappingFile,
+		"labels.yaml":       labels,
+		"route.schema.json": []byte(`{"type": "object"}`),
+		"fd.schema.json":    []byte(`{"type": "object"}`),
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(elsewhere, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	abs := func(name string) string { return filepath.ToSlash(filepath.Join(elsewhere, name)) }
+	path := write(t, `routes:
+  - id: abs
+    application_document: {title: Antrag, labels: "`+abs("labels.yaml")+`"}
+    json_schema: "`+abs("route.schema.json")+`"
+    targets:
+      - {destination: a, mapping: "`+abs("tiny.yaml")+`", schema: tiny}
+      - {destination: b, form_data: {message_type: Antrag, json_schema: "`+abs("fd.schema.json")+`"}}
+  - id: rel
+    targets: [{destination: c, mapping: tiny.yaml, schema: tiny}]
+`)
+	tbl, err := routes.Load(path, checks(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tbl.Routes[0]
+	tests := []struct{ what, got, want string }{
+		{"labels", r.ApplicationDocument.File, filepath.Join(elsewhere, "labels.yaml")},
+		{"mapping", r.Targets[0].Source, filepath.Join(elsewhere, "tiny.yaml")},
+		{"relative mapping", tbl.Routes[1].Targets[0].Source, filepath.Join(filepath.Dir(path), "tiny.yaml")},
+	}
+	for _, tc := range tests {
+		if tc.got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.what, tc.got, tc.want)
+		}
+	}
+	if r.Schema == nil || r.Targets[1].Mapper == nil {
+		t.Fatalf("schemas not loaded: %+v", r)
+	}
+}

@@ -140,13 +140,22 @@ func TestFitConnectCrashLosesNothing(t *testing.T) {
 			t.Fatalf("%s: %d zip files for %d FIT-Connect submissions", dest, len(zips), total)
 		}
 	}
-	proc.kill()
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dbPath, "amtsbote.db")+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var subs, distinct, open, accepted int
+	// The service has every decision; amtsbote records each once the service has confirmed it,
+	// a moment later. Wait for that before the daemon stops.
+	var open int
+	for time.Now().Before(deadline) {
+		if err := db.QueryRow(`SELECT count(*) FROM fitconnect_inbox WHERE state != 'decided'`).Scan(&open); err == nil && open == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	proc.kill()
+	var subs, distinct, accepted int
 	db.QueryRow(`SELECT count(*), count(DISTINCT idempotency_key) FROM submissions WHERE channel = 'fitconnect'`).Scan(&subs, &distinct)
 	db.QueryRow(`SELECT count(*) FROM fitconnect_inbox WHERE state != 'decided'`).Scan(&open)
 	db.QueryRow(`SELECT count(*) FROM fitconnect_inbox WHERE decision = 'accept'`).Scan(&accepted)

@@ -713,10 +713,10 @@ func (c *Config) Validate() error {
 
 // Path resolves a path written in the config file relative to the file's directory.
 func (c *Config) Path(p string) string {
-	if p == "" || filepath.IsAbs(p) {
+	if p == "" {
 		return p
 	}
-	return filepath.Join(filepath.Dir(c.File), p)
+	return yamlfile.Beside(c.File, p)
 }
 
 // Paths resolves several paths as Path does.

@@ -256,19 +256,7 @@ func appendComposite(dst, g []byte) ([]byte, error) {
 		}
 		flags := binary.BigEndian.Uint16(g[pos:])
 		flagsAt = append(flagsAt, pos)
-		size := 4 + 2 // flags, glyphIndex, two byte arguments
-		if flags&argsAreWords != 0 {
-			size += 2
-		}
-		switch {
-		case flags&weHaveAScale != 0:
-			size += 2
-		case flags&weHaveXAndYScale != 0:
-			size += 4
-		case flags&weHaveTwoByTwo != 0:
-			size += 8
-		}
-		if pos += size; pos > len(g) {
+		if pos += componentSize(flags); pos > len(g) {
 			return nil, errors.New("component cut short")
 		}
 		if flags&moreComponents == 0 {
@@ -280,6 +268,23 @@ func appendComposite(dst, g []byte) ([]byte, error) {
 		dst[base+at] &^= weHaveInstruction >> 8
 	}
 	return dst, nil
+}
+
+// componentSize is the length of a composite glyph's component with these flags.
+func componentSize(flags uint16) int {
+	size := 4 + 2 // flags, glyphIndex, two byte arguments
+	if flags&argsAreWords != 0 {
+		size += 2
+	}
+	switch {
+	case flags&weHaveAScale != 0:
+		size += 2
+	case flags&weHaveXAndYScale != 0:
+		size += 4
+	case flags&weHaveTwoByTwo != 0:
+		size += 8
+	}
+	return size
 }
 
 // sfntChecksum is the TrueType table checksum: the sum of the big-endian

@@ -88,18 +88,7 @@ func instructions(g []byte) (n int, flagged bool) {
 	for pos := 10; ; {
 		flags := binary.BigEndian.Uint16(g[pos:])
 		flagged = flagged || flags&weHaveInstruction != 0
-		pos += 6
-		if flags&argsAreWords != 0 {
-			pos += 2
-		}
-		switch {
-		case flags&weHaveAScale != 0:
-			pos += 2
-		case flags&weHaveXAndYScale != 0:
-			pos += 4
-		case flags&weHaveTwoByTwo != 0:
-			pos += 8
-		}
+		pos += componentSize(flags)
 		if flags&moreComponents == 0 {
 			if pos+2 <= len(g) {
 				n = int(binary.BigEndian.Uint16(g[pos:]))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/amtsbote/amtsbote/dataschema"
 	"github.com/amtsbote/amtsbote/xoev"
+	"github.com/amtsbote/amtsbote/yamlfile"
 )
 
 // MediaTypeJSON is the media type of the messages JSON mappings make.
@@ -49,7 +50,7 @@ func (l *loader) jsonSchema(file string, n *yaml.Node, m *Mapping) {
 		l.errorf(file, n.Line, "json_schema names a JSON Schema file (a relative path is relative to the mapping)")
 		return
 	}
-	path := beside(file, n.Value)
+	path := yamlfile.Beside(file, n.Value)
 	s, err := dataschema.Load(path)
 	if err != nil {
 		l.errorf(file, n.Line, "json_schema: %v", err)

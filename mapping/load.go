@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -494,18 +493,8 @@ func (l *loader) checkFields(rules []*rule) {
 	}
 }
 
-// beside resolves a path written in a mapping file: an absolute one as it is, a relative one
-// (with forward slashes on every system) against the mapping file's directory.
-func beside(file, p string) string {
-	p = filepath.FromSlash(p)
-	if filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(filepath.Dir(file), p)
-}
-
 func (l *loader) include(file string, inc *yaml.Node, scope map[string]bool) []*rule {
-	path := beside(file, inc.Value)
+	path := yamlfile.Beside(file, inc.Value)
 	for _, f := range l.stack {
 		if f == path {
 			l.errorf(file, inc.Line, "include %s: includes itself (%s)", inc.Value, strings.Join(append(l.stack, path), " → "))

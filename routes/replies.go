@@ -8,6 +8,7 @@ import (
 
 	"github.com/amtsbote/amtsbote/replies"
 	"github.com/amtsbote/amtsbote/replies/email"
+	"github.com/amtsbote/amtsbote/yamlfile"
 )
 
 // ReplyPolicy is how a route's replies reach the applicant: over the first channel of Channels
@@ -67,7 +68,7 @@ func (p *ReplyPolicy) prepare(routesFile string) []error {
 		if len(p.Channels) > 0 && !seen[replies.ChannelEmail] {
 			errs = append(errs, errors.New("email_template is set, but channels does not list email"))
 		}
-		p.TemplateFile = beside(routesFile, p.EmailTemplate)
+		p.TemplateFile = yamlfile.Beside(routesFile, p.EmailTemplate)
 		if err := email.CheckTemplate(p.TemplateFile); err != nil {
 			errs = append(errs, fmt.Errorf("email_template: %w", err))
 		}

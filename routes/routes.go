@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -208,16 +207,6 @@ var (
 	leistungPattern = regexp.MustCompile(`^[0-9]{14}$`)
 )
 
-// beside resolves a path written in the routes file: an absolute one as it is, a relative one
-// (with forward slashes on every system) against the routes file's directory.
-func beside(routesFile, p string) string {
-	p = filepath.FromSlash(p)
-	if filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(filepath.Dir(routesFile), p)
-}
-
 // Load reads a routes file, compiles every route's mappings and match expression, and checks
 // that everything a route names exists. Every problem is reported with its file:line.
 func Load(path string, checks Checks) (*Table, error) {
@@ -267,13 +256,13 @@ func Load(path string, checks Checks) (*Table, error) {
 			}
 		}
 		if d := r.ApplicationDocument; d != nil && d.Labels != "" {
-			d.File = beside(path, d.Labels)
+			d.File = yamlfile.Beside(path, d.Labels)
 			if d.Loaded, err = formdoc.LoadLabels(d.File); err != nil {
 				errs = append(errs, fmt.Errorf("%s: route %q: application_document.labels: %w", where, r.ID, err))
 			}
 		}
 		if r.JSONSchema != "" {
-			if r.Schema, err = formdata.LoadSchema(beside(path, r.JSONSchema)); err != nil {
+			if r.Schema, err = formdata.LoadSchema(yamlfile.Beside(path, r.JSONSchema)); err != nil {
 				errs = append(errs, fmt.Errorf("%s: route %q: json_schema: %w", where, r.ID, err))
 			}
 		}
@@ -341,7 +330,7 @@ func (tg *Target) prepare(routesFile, where, routeID string, checks Checks, cach
 		fm := &formdata.Mapper{MessageType: fd.MessageType, File: routesFile}
 		tg.Mapper, tg.Source = fm, "form data"
 		if fd.JSONSchema != "" {
-			file := beside(routesFile, fd.JSONSchema)
+			file := yamlfile.Beside(routesFile, fd.JSONSchema)
 			schema, err := formdata.LoadSchema(file)
 			if err != nil {
 				bad("form_data.json_schema: %v", err)
@@ -367,7 +356,7 @@ func (tg *Target) prepare(routesFile, where, routeID string, checks Checks, cach
 	if tg.Header.Version != "" {
 		tg.StandardVersion = tg.Header.Version
 	}
-	file := beside(routesFile, tg.Mapping)
+	file := yamlfile.Beside(routesFile, tg.Mapping)
 	if _, err := os.Stat(file); err != nil {
 		bad("mapping %s: %v", tg.Mapping, err)
 		return errs

@@ -3,6 +3,7 @@ package yamlfile
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -87,4 +88,14 @@ func lineError(file, msg string) *Error {
 		return &Error{File: file, Line: line, Message: m[2]}
 	}
 	return &Error{File: file, Message: strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// Beside resolves a path written in file: an absolute one as it is, a relative one (with
+// forward slashes on every system) against file's directory.
+func Beside(file, p string) string {
+	p = filepath.FromSlash(p)
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(file), p)
 }

@@ -76,9 +76,29 @@ type Store struct {
 // for it. The exclusive store checkpoints in the background instead (checkpoints).
 const sqliteDriver = "sqlite3-amtsbote"
 
+// sqliteWriterDriver is sqliteDriver for the relaxed pool, the one that runs the shared
+// transactions, keeping their journals in memory (temp_store = MEMORY).
+//
+// Every member of a shared transaction (group commit at intake, queue.Batcher in the pipeline)
+// writes after its own savepoint, and SQLite copies each page it changes for the first time
+// since that savepoint into the transaction's sub-journal, so that a member can be rolled back
+// alone. Past 64 KiB that journal moved to a file in /var/tmp and stayed there until the
+// transaction ended: 45 write calls per submission to a file nobody reads back, more than the
+// write-ahead log got, on the single writer's path. (Raising SQLite's spill threshold instead,
+// with SQLITE_CONFIG_STMTJRNL_SPILL, makes the later spill fail with SQLITE_FULL.) In memory,
+// a member's copies are dropped when its savepoint is released: the journal holds the pages
+// of one member at a time, at most those a submission of the largest accepted size rewrites.
+// The pool runs no sorts or temporary tables of any size; the console, retention and the
+// tools use the other pool, whose temporary data still goes to files.
+const sqliteWriterDriver = "sqlite3-amtsbote-writer"
+
 func init() {
 	sql.Register(sqliteDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
 		_, err := c.Exec(`PRAGMA wal_autocheckpoint = 0`, nil)
+		return err
+	}})
+	sql.Register(sqliteWriterDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec(`PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY`, nil)
 		return err
 	}})
 }
@@ -182,6 +202,9 @@ func openSQLite(dataDir string, exclusive bool) (*Store, error) {
 	// after releasing the write lock (walSyncer). A crash of the process loses nothing (WAL); a
 	// power loss may undo the last commits that were not synced.
 	q.Set("_sync", "NORMAL")
+	if exclusive {
+		driver = sqliteWriterDriver
+	}
 	relaxed, err := sql.Open(driver, "file:"+path+"?"+q.Encode())
 	if err != nil {
 		db.Close()

@@ -360,3 +360,70 @@ func TestConcurrentOutcomesDeriveTheRightStatus(t *testing.T) {
 		t.Fatalf("status %q (%v), want delivered", sub.Status, err)
 	}
 }
+
+// A member of a shared transaction keeps the copies of the pages it changes (SQLite's
+// sub-journal, which lets it roll back alone) in memory rather than in a temporary file, however
+// many pages it rewrites, and the write succeeds.
+func TestSubJournalInMemory(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rows int // rows of 3,000 bytes, all rewritten after one savepoint
+	}{
+		{"about 450 KiB of pages", 150},
+		{"about 9 MiB of pages", 3000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := open(t, store.Options{Driver: store.SQLite, DataDir: t.TempDir()})
+			ctx := context.Background()
+			data := bytes.Repeat([]byte("a"), 3000)
+			err := st.InGroupTx(ctx, func(ctx context.Context, tx wmsql.Tx) error {
+				for i := 0; i < tc.rows; i++ {
+					sub := store.Submission{ID: fmt.Sprintf("s%05d", i), Portal: "p", Reference: "r", Leistung: "l", AGS: "a",
+						Route: "x", Status: store.StatusReceived, Data: data, RequestHash: "h", ReceivedAt: time.Now()}
+					if err := store.InsertSubmission(ctx, tx, sub, nil); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tempFiles []string
+			err = st.InGroupTx(ctx, func(ctx context.Context, tx wmsql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `UPDATE submissions SET data = $1`, bytes.Repeat([]byte("b"), 3000)); err != nil {
+					return err
+				}
+				tempFiles = sqliteTempFiles(t)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tempFiles) > 0 {
+				t.Fatalf("temporary files open during the transaction: %v", tempFiles)
+			}
+			var n int
+			if err := st.DB.QueryRowContext(ctx, `SELECT count(*) FROM submissions WHERE data = $1`, bytes.Repeat([]byte("b"), 3000)).Scan(&n); err != nil || n != tc.rows {
+				t.Fatalf("rows rewritten: %d (%v), want %d", n, err, tc.rows)
+			}
+		})
+	}
+}
+
+// sqliteTempFiles lists the temporary files SQLite has open: files without a name (O_TMPFILE)
+// or deleted at once, which the process's descriptors show as "… (deleted)".
+func sqliteTempFiles(t *testing.T) []string {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	var files []string
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.HasSuffix(target, " (deleted)") {
+			files = append(files, target)
+		}
+	}
+	return files
+}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -525,12 +526,23 @@ var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 // Location is the zone of the schedules (time_zone); UTC if it does not load (Validate refuses
 // that).
 func (c *Config) Location() *time.Location {
-	loc, err := time.LoadLocation(c.TimeZone)
-	if err != nil || c.TimeZone == "" {
+	if c.TimeZone == "" {
 		return time.UTC
 	}
+	if loc, ok := zones.Load(c.TimeZone); ok {
+		return loc.(*time.Location)
+	}
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	zones.Store(c.TimeZone, loc)
 	return loc
 }
+
+// zones holds the zones Location loaded, by name: the pipeline asks for the zone of every
+// message, and time.LoadLocation reads and parses the zone file each time it is called.
+var zones sync.Map
 
 // Validate reports every problem at once, each naming its key.
 func (c *Config) Validate() error {

@@ -150,3 +150,19 @@ func TestConfigErrorsNameFileAndKey(t *testing.T) {
 		})
 	}
 }
+
+// The zone is loaded once per name; an empty or unknown name gives UTC.
+func TestLocation(t *testing.T) {
+	for _, tc := range []struct{ zone, want string }{
+		{"Europe/Berlin", "Europe/Berlin"},
+		{"America/New_York", "America/New_York"},
+		{"", "UTC"},
+		{"Mars/Olympus_Mons", "UTC"},
+	} {
+		c := &config.Config{TimeZone: tc.zone}
+		first, second := c.Location(), c.Location()
+		if first.String() != tc.want || first != second {
+			t.Errorf("zone %q: got %v then %v, want %s both times, the same", tc.zone, first, second, tc.want)
+		}
+	}
+}

@@ -93,12 +93,14 @@ const sqliteDriver = "sqlite3-amtsbote"
 const sqliteWriterDriver = "sqlite3-amtsbote-writer"
 
 func init() {
-	sql.Register(sqliteDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec(`PRAGMA wal_autocheckpoint = 0`, nil)
-		return err
-	}})
-	sql.Register(sqliteWriterDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec(`PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY`, nil)
+	registerSQLite(sqliteDriver, `PRAGMA wal_autocheckpoint = 0`)
+	registerSQLite(sqliteWriterDriver, `PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY`)
+}
+
+// registerSQLite registers SQLite under name, running pragmas on every new connection.
+func registerSQLite(name, pragmas string) {
+	sql.Register(name, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec(pragmas, nil)
 		return err
 	}})
 }

@@ -160,6 +160,8 @@ func (s *Store) ForgetFreed(ctx context.Context) error {
 	if err := s.Broken(); err != nil {
 		return err
 	}
+	s.checkpointMu.Lock() // a background checkpoint would make SQLite refuse this one
+	defer s.checkpointMu.Unlock()
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var busy, frames, copied int

@@ -62,7 +62,11 @@ type Store struct {
 	// writeMu lets one SQLite write transaction run at a time, queued here rather than in
 	// SQLite's busy handler, which sleeps (up to 100 ms a try) while it waits for the lock.
 	writeMu sync.Mutex
-	group   group
+	// checkpointMu lets one WAL checkpoint run at a time (the background ones, ForgetFreed's):
+	// SQLite refuses a second checkpoint at once with SQLITE_BUSY, without waiting. Taken
+	// before writeMu.
+	checkpointMu sync.Mutex
+	group        group
 	// wal syncs SQLite's write-ahead log for the relaxed pool's durable commits (walSyncer).
 	wal *walSyncer
 	// claims are the SQLite queue messages this process is handling (queue.Claims).
@@ -262,6 +266,8 @@ func (s *Store) checkpoint() {
 	if s.wal.failed() != nil {
 		return // a broken store copies nothing more into the database file
 	}
+	s.checkpointMu.Lock()
+	defer s.checkpointMu.Unlock()
 	for pass := 0; pass < 4; pass++ {
 		var busy, frames, copied int
 		err := s.relaxed.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)

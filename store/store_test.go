@@ -427,3 +427,47 @@ func sqliteTempFiles(t *testing.T) []string {
 	}
 	return files
 }
+
+// ForgetFreed truncates the WAL even while the background checkpoints run: SQLite refuses a
+// second checkpoint at the same time with SQLITE_BUSY at once, without asking the busy
+// handler, so the two must take turns. (Retention runs ForgetFreed after its purges; a refused
+// truncation left the purged data in the WAL until the next run.)
+func TestForgetFreedWhileCheckpointsRun(t *testing.T) {
+	st := open(t, store.Options{Driver: store.SQLite, DataDir: t.TempDir()})
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var writer sync.WaitGroup
+	writer.Add(1)
+	go func() { // keeps frames in the WAL, so each background checkpoint has pages to copy
+		defer writer.Done()
+		content := make([]byte, 256<<10)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sub := store.Submission{ID: fmt.Sprintf("s%05d", i), Portal: "p", Reference: "r", Leistung: "l", AGS: "a",
+				Route: "x", Status: store.StatusReceived, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: time.Now()}
+			atts := []store.Attachment{{Filename: "a.pdf", PackageName: "a.pdf", MediaType: "application/pdf", Content: bytes.NewReader(content)}}
+			if err := st.InGroupTx(ctx, func(ctx context.Context, tx wmsql.Tx) error { return store.InsertSubmission(ctx, tx, sub, atts) }); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var refused int
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+		if err := st.ForgetFreed(ctx); err != nil {
+			refused++
+			t.Log(err)
+		}
+		time.Sleep(7 * time.Millisecond) // frames collect in between
+
+	}
+	close(stop)
+	writer.Wait()
+	if refused > 0 {
+		t.Fatalf("ForgetFreed was refused %d times while the background checkpoints ran", refused)
+	}
+}

@@ -276,10 +276,7 @@ func TestWALStaysSmallUnderSteadyLoad(t *testing.T) {
 	content := make([]byte, 64<<10)
 	const rounds = 800 // 50 MiB of attachments, written over several checkpoint intervals
 	for i := 0; i < rounds; i++ {
-		sub := store.Submission{ID: fmt.Sprintf("s%04d", i), Portal: "p", Reference: "r", Leistung: "l", AGS: "a",
-			Route: "x", Status: store.StatusReceived, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: time.Now()}
-		atts := []store.Attachment{{Filename: "a.pdf", PackageName: "a.pdf", MediaType: "application/pdf", Content: bytes.NewReader(content)}}
-		if err := st.InGroupTx(ctx, func(ctx context.Context, tx wmsql.Tx) error { return store.InsertSubmission(ctx, tx, sub, atts) }); err != nil {
+		if err := insertWithFile(st, fmt.Sprintf("s%04d", i), content); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -447,10 +444,7 @@ func TestForgetFreedWhileCheckpointsRun(t *testing.T) {
 				return
 			default:
 			}
-			sub := store.Submission{ID: fmt.Sprintf("s%05d", i), Portal: "p", Reference: "r", Leistung: "l", AGS: "a",
-				Route: "x", Status: store.StatusReceived, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: time.Now()}
-			atts := []store.Attachment{{Filename: "a.pdf", PackageName: "a.pdf", MediaType: "application/pdf", Content: bytes.NewReader(content)}}
-			if err := st.InGroupTx(ctx, func(ctx context.Context, tx wmsql.Tx) error { return store.InsertSubmission(ctx, tx, sub, atts) }); err != nil {
+			if err := insertWithFile(st, fmt.Sprintf("s%05d", i), content); err != nil {
 				t.Error(err)
 				return
 			}
@@ -463,11 +457,19 @@ func TestForgetFreedWhileCheckpointsRun(t *testing.T) {
 			t.Log(err)
 		}
 		time.Sleep(7 * time.Millisecond) // frames collect in between
-
 	}
 	close(stop)
 	writer.Wait()
 	if refused > 0 {
 		t.Fatalf("ForgetFreed was refused %d times while the background checkpoints ran", refused)
 	}
+}
+
+// insertWithFile stores a minimal submission with one file of the given content, through the
+// group committer as intake does.
+func insertWithFile(st *store.Store, id string, content []byte) error {
+	sub := store.Submission{ID: id, Portal: "p", Reference: "r", Leistung: "l", AGS: "a",
+		Route: "x", Status: store.StatusReceived, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: time.Now()}
+	atts := []store.Attachment{{Filename: "a.pdf", PackageName: "a.pdf", MediaType: "application/pdf", Content: bytes.NewReader(content)}}
+	return st.InGroupTx(context.Background(), func(ctx context.Context, tx wmsql.Tx) error { return store.InsertSubmission(ctx, tx, sub, atts) })
 }

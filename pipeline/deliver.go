@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -285,7 +286,12 @@ func (d *deliverer) prepare(msg *message.Message, id string) (*adapters.Package,
 	ctx := msg.Context()
 	s := d.p.Store
 	retry := d.dest.Retry
-	sub, err := s.Submission(ctx, id)
+	reads, err := s.BeginReads(ctx)
+	if err != nil {
+		return nil, retry, err
+	}
+	defer reads.End()
+	sub, err := reads.Submission(ctx, id)
 	if err != nil {
 		return nil, retry, err
 	}
@@ -297,14 +303,14 @@ func (d *deliverer) prepare(msg *message.Message, id string) (*adapters.Package,
 		retry = overrideRetry(retry, route.Retry)
 	}
 	snap.Release()
-	m, err := s.Message(ctx, id, d.dest.ID)
+	m, err := reads.Message(ctx, id, d.dest.ID)
 	if err != nil {
 		return nil, retry, err
 	}
 	if len(m.XML) == 0 {
 		return nil, retry, errPurged // purged since the submission was read
 	}
-	atts, err := s.Attachments(ctx, id)
+	atts, err := reads.Attachments(ctx, id)
 	if err != nil {
 		return nil, retry, err
 	}
@@ -312,17 +318,34 @@ func (d *deliverer) prepare(msg *message.Message, id string) (*adapters.Package,
 		SubmissionID: id, Route: sub.Route, MessageID: m.MessageID, MessageType: m.MessageType, CreatedAt: m.CreatedAt,
 		Leistung: sub.Leistung, AGS: sub.AGS, XML: m.XML, MediaType: m.MediaType,
 	}
+	// Files that fit in memory together are read now, in the same reads; larger ones are
+	// streamed from the store while the adapter sends them.
+	var total int64
+	for _, a := range atts {
+		total += a.Size
+	}
 	for _, a := range atts {
 		seq, size := a.Seq, a.Size
-		pkg.Files = append(pkg.Files, adapters.File{
-			Name: a.PackageName, MediaType: a.MediaType, Size: a.Size,
+		f := adapters.File{Name: a.PackageName, MediaType: a.MediaType, Size: a.Size}
+		if total <= inMemoryPackage {
+			content, err := reads.AttachmentContent(ctx, id, seq, size)
+			if err != nil {
+				return nil, retry, err
+			}
+			f.Open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }
+		} else {
 			// A purge while the package is built cuts the content short: an error, never a
 			// shorter file.
-			Open: func() (io.ReadCloser, error) { return s.OpenAttachment(ctx, id, seq, size), nil },
-		})
+			f.Open = func() (io.ReadCloser, error) { return s.OpenAttachment(ctx, id, seq, size), nil }
+		}
+		pkg.Files = append(pkg.Files, f)
 	}
 	return pkg, retry, nil
 }
+
+// inMemoryPackage is the most attachment content a delivery reads into memory before it is
+// sent (per delivery in flight).
+const inMemoryPackage = 1 << 20
 
 func overrideRetry(r config.Retry, o routes.RetryOverride) config.Retry {
 	if o.MaxAttempts > 0 {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,7 +28,7 @@ import (
 func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 	ctx := msg.Context()
 	id := string(msg.Payload)
-	sub, err := p.Store.Submission(ctx, id)
+	sub, atts, err := p.readSubmission(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		p.Logger.Error("queued submission does not exist; dropping the queue message", "submission_id", id)
 		return nil
@@ -70,10 +71,6 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 	}
 	if done, err := p.holdForPayment(msg, tx, sub, route, log); done || err != nil {
 		return err // held until paid, or failed for its payment
-	}
-	atts, err := p.Store.Attachments(ctx, id)
-	if err != nil {
-		return err
 	}
 	// The readable application and the data as received: made once, stored with the messages
 	// that reference them, so that every delivery (and redelivery) carries the same bytes.
@@ -336,6 +333,24 @@ func (p *Pipeline) fail(msg *message.Message, tx wmsql.Tx, sub store.Submission,
 		return err
 	}
 	return store.SetStatus(ctx, tx, sub.ID, store.StatusFailed, now)
+}
+
+// readSubmission reads a submission and its attachments (without content) in one go.
+func (p *Pipeline) readSubmission(ctx context.Context, id string) (store.Submission, []store.Attachment, error) {
+	reads, err := p.Store.BeginReads(ctx)
+	if err != nil {
+		return store.Submission{}, nil, err
+	}
+	defer reads.End()
+	sub, err := reads.Submission(ctx, id)
+	if err != nil {
+		return store.Submission{}, nil, err
+	}
+	atts, err := reads.Attachments(ctx, id)
+	if err != nil {
+		return store.Submission{}, nil, err
+	}
+	return sub, atts, nil
 }
 
 func (p *Pipeline) processGaveUp(msg *message.Message, tx wmsql.Tx, cause error) error {

@@ -71,9 +71,13 @@ func InsertMessage(ctx context.Context, ex Execer, m Message) error {
 
 // Message loads the message mapped from a submission for a destination.
 func (s *Store) Message(ctx context.Context, submissionID, destination string) (Message, error) {
+	return readMessage(ctx, s.DB, submissionID, destination)
+}
+
+func readMessage(ctx context.Context, q querier, submissionID, destination string) (Message, error) {
 	var m Message
 	var created int64
-	err := s.DB.QueryRowContext(ctx, `SELECT submission_id, destination, message_id, message_type, schema_set, created_at, xml, media_type
+	err := q.QueryRowContext(ctx, `SELECT submission_id, destination, message_id, message_type, schema_set, created_at, xml, media_type
 		FROM messages WHERE submission_id = $1 AND destination = $2`, submissionID, destination).
 		Scan(&m.SubmissionID, &m.Destination, &m.MessageID, &m.MessageType, &m.SchemaSet, &created, &m.XML, &m.MediaType)
 	if errors.Is(err, sql.ErrNoRows) {

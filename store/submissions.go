@@ -234,12 +234,12 @@ func (nopHash) Write(p []byte) (int, error) { return len(p), nil }
 // goes on after it, is an error, never a short file — its chunks were deleted while it was read
 // (retention) or the store is damaged.
 func (s *Store) OpenAttachment(ctx context.Context, submissionID string, seq int, size int64) io.ReadCloser {
-	return &chunkReader{ctx: ctx, db: s.DB, submissionID: submissionID, seq: seq, size: size}
+	return &chunkReader{ctx: ctx, q: s.DB, submissionID: submissionID, seq: seq, size: size}
 }
 
 type chunkReader struct {
 	ctx          context.Context
-	db           *sql.DB
+	q            querier
 	submissionID string
 	seq, next    int
 	size, read   int64
@@ -248,22 +248,32 @@ type chunkReader struct {
 }
 
 func (r *chunkReader) Read(p []byte) (int, error) {
+	if err := r.fill(); err != nil {
+		return 0, err
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// fill reads the next chunk into buf if buf is empty; io.EOF after the last.
+func (r *chunkReader) fill() error {
 	for len(r.buf) == 0 {
 		if r.done {
 			if r.read != r.size {
-				return 0, fmt.Errorf("attachment %d of submission %s: %d of %d bytes in the store (deleted while read, or damaged)",
+				return fmt.Errorf("attachment %d of submission %s: %d of %d bytes in the store (deleted while read, or damaged)",
 					r.seq, r.submissionID, r.read, r.size)
 			}
-			return 0, io.EOF
+			return io.EOF
 		}
-		err := r.db.QueryRowContext(r.ctx, `SELECT data FROM attachment_chunks WHERE submission_id = $1 AND seq = $2 AND chunk = $3`,
+		err := r.q.QueryRowContext(r.ctx, `SELECT data FROM attachment_chunks WHERE submission_id = $1 AND seq = $2 AND chunk = $3`,
 			r.submissionID, r.seq, r.next).Scan(&r.buf)
 		if errors.Is(err, sql.ErrNoRows) {
 			r.done, r.buf = true, nil
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("read attachment %d of submission %s: %w", r.seq, r.submissionID, err)
+			return fmt.Errorf("read attachment %d of submission %s: %w", r.seq, r.submissionID, err)
 		}
 		r.next++
 		r.read += int64(len(r.buf))
@@ -271,9 +281,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 		// another query.
 		r.done = len(r.buf) < ChunkSize || r.read >= r.size
 	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	return n, nil
+	return nil
 }
 
 func (r *chunkReader) Close() error { r.buf, r.done = nil, true; return nil }
@@ -350,7 +358,11 @@ func scanSubmissionFrom(scan func(...any) error) (Submission, error) {
 
 // Submission loads one submission.
 func (s *Store) Submission(ctx context.Context, id string) (Submission, error) {
-	return scanSubmission(s.DB.QueryRowContext(ctx, `SELECT `+submissionColumns+` FROM submissions WHERE id = $1`, id))
+	return readSubmission(ctx, s.DB, id)
+}
+
+func readSubmission(ctx context.Context, q querier, id string) (Submission, error) {
+	return scanSubmission(q.QueryRowContext(ctx, `SELECT `+submissionColumns+` FROM submissions WHERE id = $1`, id))
 }
 
 // SubmissionByIdempotencyKey finds the submission a portal created with an Idempotency-Key.
@@ -361,7 +373,11 @@ func (s *Store) SubmissionByIdempotencyKey(ctx context.Context, portal, key stri
 
 // Attachments lists a submission's attachments in order, without content (OpenAttachment).
 func (s *Store) Attachments(ctx context.Context, submissionID string) ([]Attachment, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT seq, filename, package_name, media_type, size, sha256, origin, title,
+	return readAttachments(ctx, s.DB, submissionID)
+}
+
+func readAttachments(ctx context.Context, q querier, submissionID string) ([]Attachment, error) {
+	rows, err := q.QueryContext(ctx, `SELECT seq, filename, package_name, media_type, size, sha256, origin, title,
 			format, format_version, pdfa
 		FROM attachments WHERE submission_id = $1 ORDER BY seq`, submissionID)
 	if err != nil {

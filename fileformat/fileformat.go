@@ -71,6 +71,7 @@ package fileformat
 import (
 	"io"
 	"slices"
+	"sync"
 )
 
 // Values of Format.Source.
@@ -228,17 +229,30 @@ func (d *Detector) finish() {
 // allowed) and filename (a path is allowed) only where the content is not recognised or only
 // narrows the format down to a class (see the package documentation).
 func (d *Detector) Format(mediaType, filename string) Format {
-	c := *d // finishing changes the state, and writing may go on
-	c.finish()
-	return resolve(c.sniff(), mediaType, filename)
+	c := detectors.Get().(*Detector)
+	defer detectors.Put(c)
+	*c = *d // finishing changes the state, and writing may go on
+	return c.final(mediaType, filename)
+}
+
+// final finishes d and reports the format; d is not written to again.
+func (d *Detector) final(mediaType, filename string) Format {
+	d.finish()
+	return resolve(d.sniff(), mediaType, filename)
 }
 
 // Detect is Detector for content in memory.
 func Detect(content []byte, mediaType, filename string) Format {
-	var d Detector
+	d := detectors.Get().(*Detector)
+	defer detectors.Put(d)
+	*d = Detector{}
 	d.process(content)
-	return d.Format(mediaType, filename)
+	return d.final(mediaType, filename)
 }
+
+// detectors are reused: a Detector holds 15 KB of buffers, and intake detected the format of
+// every attachment with two of them (one to finish), a third of all the bytes it allocated.
+var detectors = sync.Pool{New: func() any { return new(Detector) }}
 
 // sniffed is what the content alone shows.
 type sniffed struct {

@@ -194,8 +194,17 @@ var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, ChunkSize); ret
 // writeChunks stores an attachment's content in chunks and sets its Size, and its SHA256 unless
 // the caller computed it already (outside the transaction, in parallel with other callers).
 func writeChunks(ctx context.Context, ex Execer, submissionID string, a *Attachment) error {
-	buf := chunkBuffers.Get().(*[]byte)
-	defer chunkBuffers.Put(buf)
+	var buf *[]byte
+	if l, ok := a.Content.(interface{ Len() int }); ok && l.Len() < ChunkSize {
+		// Content in memory that fits one chunk (the common case, JSON intake) gets a buffer of
+		// its size: pooled 1 MiB buffers are dropped at every garbage collection, and each new
+		// one was cleared in full.
+		b := make([]byte, max(l.Len(), 1))
+		buf = &b
+	} else {
+		buf = chunkBuffers.Get().(*[]byte)
+		defer chunkBuffers.Put(buf)
+	}
 	var h hash.Hash = nopHash{}
 	if a.SHA256 == "" {
 		h = sha256.New()

@@ -1,11 +1,13 @@
 package mapping
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/beevik/etree"
@@ -97,12 +99,19 @@ func (m *Mapping) Map(in Input) (*Message, error) {
 		return nil, &Error{Mapping: m.File, Problems: r.problems}
 	}
 	doc.Indent(2)
-	xml, err := doc.WriteToBytes()
-	if err != nil {
+	buf := xmlBuffers.Get().(*bytes.Buffer)
+	defer xmlBuffers.Put(buf)
+	buf.Reset()
+	if _, err := doc.WriteTo(buf); err != nil {
 		return nil, fmt.Errorf("write %s: %w", m.MessageType, err)
 	}
+	xml := bytes.Clone(buf.Bytes())
 	return &Message{ID: header.MessageID, Type: m.MessageType, CreatedAt: header.Created, XML: xml, MediaType: "application/xml", rules: r.paths}, nil
 }
+
+// xmlBuffers hold messages while they are written: a fresh buffer grew by doubling to the
+// message's size, allocating about twice the message for every message mapped.
+var xmlBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func baseEnv(in Input, h xoev.Header, newID func() string) (map[string]any, error) {
 	var data any = map[string]any{}

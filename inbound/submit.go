@@ -609,7 +609,7 @@ func attachments(reqs []attachmentRequest) ([]store.Attachment, []string) {
 		f := fileformat.Detect(content, mt, a.Filename)
 		out = append(out, store.Attachment{
 			Seq: i, Filename: a.Filename, PackageName: adapters.PackageName(newID(), a.Filename), Title: strings.TrimSpace(a.Title),
-			MediaType: mt, SHA256: hex.EncodeToString(sum[:]), Content: bytes.NewReader(content),
+			MediaType: mt, SHA256: hex.EncodeToString(sum[:]), Content: store.Content(content),
 			Format: f.Name, FormatVersion: f.Version, PDFA: f.PDFA,
 		})
 	}

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -202,7 +201,7 @@ func makeApplicationFiles(sub store.Submission, atts []store.Attachment, route *
 	for i, f := range files {
 		out[i] = store.Attachment{Seq: next + i, Filename: f.Filename, PackageName: f.PackageName, MediaType: f.MediaType,
 			Title: f.Title, Format: f.Format, FormatVersion: f.FormatVersion, PDFA: f.PDFA, Origin: store.OriginGenerated,
-			Content: bytes.NewReader(f.Content)}
+			Content: store.Content(f.Content)}
 	}
 	return out, nil
 }

@@ -94,13 +94,19 @@ func (r *Reads) Attachments(ctx context.Context, submissionID string) ([]Attachm
 // not size bytes long (purged, or a damaged store) is an error.
 func (r *Reads) AttachmentContent(ctx context.Context, submissionID string, seq int, size int64) ([]byte, error) {
 	cr := &chunkReader{ctx: ctx, q: r.q, submissionID: submissionID, seq: seq, size: size}
-	out := make([]byte, 0, size)
+	var out []byte
 	for {
 		if err := cr.fill(); err != nil {
 			if errors.Is(err, io.EOF) {
 				return out, nil
 			}
 			return nil, err
+		}
+		if out == nil && cr.done && cr.read == size {
+			return cr.buf, nil // the whole file in one chunk: the buffer the read made is it
+		}
+		if out == nil {
+			out = make([]byte, 0, size)
 		}
 		out = append(out, cr.buf...)
 		cr.buf = nil

@@ -54,8 +54,13 @@ func TestAttachmentsStreamInChunks(t *testing.T) {
 		contents := [][]byte{big, nil, random(store.ChunkSize), random(2 * store.ChunkSize), random(100)}
 		var atts []store.Attachment
 		for i, c := range contents {
+			// Streamed (any reader) and in memory (store.Content), alternating.
+			content := io.Reader(bytes.NewReader(c))
+			if i%2 == 0 {
+				content = store.Content(c)
+			}
 			atts = append(atts, store.Attachment{Seq: i, Filename: fmt.Sprintf("f%d", i), PackageName: fmt.Sprintf("p%d", i),
-				MediaType: "application/octet-stream", Content: bytes.NewReader(c)})
+				MediaType: "application/octet-stream", Content: content})
 		}
 		sub := store.Submission{ID: "s1", Portal: "p", Reference: "r", Leistung: "l", AGS: "a", Route: "x",
 			Status: store.StatusReceived, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: time.Now()}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"hash"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -194,43 +196,68 @@ var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, ChunkSize); ret
 // writeChunks stores an attachment's content in chunks and sets its Size, and its SHA256 unless
 // the caller computed it already (outside the transaction, in parallel with other callers).
 func writeChunks(ctx context.Context, ex Execer, submissionID string, a *Attachment) error {
-	var buf *[]byte
-	if l, ok := a.Content.(interface{ Len() int }); ok && l.Len() < ChunkSize {
-		// Content in memory that fits one chunk (the common case, JSON intake) gets a buffer of
-		// its size: pooled 1 MiB buffers are dropped at every garbage collection, and each new
-		// one was cleared in full.
-		b := make([]byte, max(l.Len(), 1))
-		buf = &b
-	} else {
-		buf = chunkBuffers.Get().(*[]byte)
-		defer chunkBuffers.Put(buf)
-	}
 	var h hash.Hash = nopHash{}
 	if a.SHA256 == "" {
 		h = sha256.New()
 	}
 	a.Size = 0
-	for chunk := 0; a.Content != nil; chunk++ {
-		n, err := io.ReadFull(a.Content, *buf)
-		if n > 0 {
-			h.Write((*buf)[:n])
-			a.Size += int64(n)
-			if _, err := ex.ExecContext(ctx, `INSERT INTO attachment_chunks (submission_id, seq, chunk, data) VALUES ($1, $2, $3, $4)`,
-				submissionID, a.Seq, chunk, (*buf)[:n]); err != nil {
-				return fmt.Errorf("store attachment %d of submission %s: %w", a.Seq, submissionID, err)
+	chunk := 0
+	write := func(data []byte) error {
+		h.Write(data)
+		a.Size += int64(len(data))
+		if _, err := ex.ExecContext(ctx, `INSERT INTO attachment_chunks (submission_id, seq, chunk, data) VALUES ($1, $2, $3, $4)`,
+			submissionID, a.Seq, chunk, data); err != nil {
+			return fmt.Errorf("store attachment %d of submission %s: %w", a.Seq, submissionID, err)
+		}
+		chunk++
+		return nil
+	}
+	if m, ok := a.Content.(*memory); ok {
+		// Content in memory (JSON intake) is stored from its own slice: copying it into a
+		// buffer first allocated as much again for every file.
+		for data := range slices.Chunk(m.rest(), ChunkSize) {
+			if err := write(data); err != nil {
+				return err
 			}
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("read attachment %d of submission %s: %w", a.Seq, submissionID, err)
+	} else if a.Content != nil {
+		buf := chunkBuffers.Get().(*[]byte)
+		defer chunkBuffers.Put(buf)
+		for {
+			n, err := io.ReadFull(a.Content, *buf)
+			if n > 0 {
+				if err := write((*buf)[:n]); err != nil {
+					return err
+				}
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("read attachment %d of submission %s: %w", a.Seq, submissionID, err)
+			}
 		}
 	}
 	if a.SHA256 == "" {
 		a.SHA256 = hex.EncodeToString(h.Sum(nil))
 	}
 	return nil
+}
+
+// Content is attachment content held in memory, for Attachment.Content: it is stored from its
+// slice, without being copied into a buffer first. b must not change until it is stored.
+func Content(b []byte) io.Reader { return &memory{Reader: bytes.NewReader(b), b: b} }
+
+type memory struct {
+	*bytes.Reader
+	b []byte
+}
+
+// rest is what has not been read yet; it counts as read now.
+func (m *memory) rest() []byte {
+	rest := m.b[len(m.b)-m.Len():]
+	m.Reset(nil)
+	return rest
 }
 
 // nopHash stands in when the hash is known.

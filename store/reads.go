@@ -19,13 +19,11 @@ type querier interface {
 // submission's parts one after the other (a delivery: the submission, its message, its
 // attachments).
 //
-// On SQLite they run in one read transaction on one connection. Each read outside a
-// transaction is a transaction of its own, and SQLite drops a connection's page cache at the
-// start of a read transaction when another connection has written since: under load every
-// read started by reading each page it needs from the file or the write-ahead log again — the
-// same root and inner pages for every statement. In one transaction the later reads find
-// them in the cache. On PostgreSQL each read is a round trip either way, so they run through
-// the pool.
+// On SQLite they run in one read transaction on one connection: each read outside a
+// transaction checks a connection out of the pool and starts a read transaction of its own
+// (the write-ahead log's index, a read lock, and a page cache dropped whenever another
+// connection has written since). On PostgreSQL each read is a round trip either way, so they
+// run through the pool.
 //
 // End must be called, and soon: an open read transaction keeps checkpoints from starting the
 // write-ahead log over.

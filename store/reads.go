@@ -28,7 +28,6 @@ type querier interface {
 // End must be called, and soon: an open read transaction keeps checkpoints from starting the
 // write-ahead log over.
 type Reads struct {
-	s    *Store
 	q    querier
 	conn *sql.Conn // SQLite: the connection that holds the read transaction
 }
@@ -36,7 +35,7 @@ type Reads struct {
 // BeginReads starts reads that see one state of the store.
 func (s *Store) BeginReads(ctx context.Context) (*Reads, error) {
 	if s.Driver != SQLite {
-		return &Reads{s: s, q: s.DB}, nil
+		return &Reads{q: s.DB}, nil
 	}
 	conn, err := s.DB.Conn(ctx)
 	if err != nil {
@@ -48,7 +47,7 @@ func (s *Store) BeginReads(ctx context.Context) (*Reads, error) {
 		discard(conn)
 		return nil, fmt.Errorf("begin reads: %w", err)
 	}
-	return &Reads{s: s, q: conn, conn: conn}, nil
+	return &Reads{q: conn, conn: conn}, nil
 }
 
 // End ends the reads. A connection whose transaction cannot be ended is closed, never put back
@@ -94,19 +93,18 @@ func (r *Reads) AttachmentContent(ctx context.Context, submissionID string, seq 
 	cr := &chunkReader{ctx: ctx, q: r.q, submissionID: submissionID, seq: seq, size: size}
 	var out []byte
 	for {
-		if err := cr.fill(); err != nil {
-			if errors.Is(err, io.EOF) {
-				return out, nil
-			}
+		err := cr.fill()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
 			return nil, err
 		}
-		if out == nil && cr.done && cr.read == size {
-			return cr.buf, nil // the whole file in one chunk: the buffer the read made is it
-		}
 		if out == nil {
-			out = make([]byte, 0, size)
+			out = cr.buf // the read's own copy: a one-chunk file is not copied again
+		} else {
+			out = append(out, cr.buf...)
 		}
-		out = append(out, cr.buf...)
 		cr.buf = nil
 	}
 }

@@ -45,6 +45,24 @@ func New(t testing.TB) context.Context {
 	if path == "" {
 		t.Skipf("browser test: set %s to a Chromium binary (e.g. /usr/bin/chromium) to run it", EnvChromium)
 	}
+	// Chromium now and then exits during start-up on a loaded machine, before it listens for
+	// DevTools; that is not what the tests check, so a start is tried up to three times, each
+	// with a fresh profile.
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var ctx context.Context
+		if ctx, err = startBrowser(t, path); err == nil {
+			return ctx
+		}
+		t.Logf("start %s (attempt %d): %v", path, attempt, err)
+	}
+	t.Fatalf("start %s: %v", path, err)
+	return nil
+}
+
+// startBrowser starts one headless Chromium with a fresh profile; the browser is stopped when
+// the test ends, or at once when it did not start.
+func startBrowser(t testing.TB, path string) (context.Context, error) {
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.NoFirstRun,
@@ -62,14 +80,16 @@ func New(t testing.TB) context.Context {
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
+	stop := func() {
 		cancelBrowser()
 		cancelAlloc() // waits for the browser process to exit
-	})
-	if err := chromedp.Do(ctx); err != nil { // starts the browser, bound to ctx
-		t.Fatalf("start %s: %v", path, err)
 	}
-	return ctx
+	if err := chromedp.Do(ctx); err != nil { // starts the browser, bound to ctx
+		stop()
+		return nil, err
+	}
+	t.Cleanup(stop)
+	return ctx, nil
 }
 
 // Do runs steps in the browser, each within Timeout; a failure ends the test.

@@ -2,13 +2,14 @@ package formdoc
 
 import (
 	"bytes"
-	"compress/zlib"
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
 	"math"
 	"strconv"
 	"sync"
+
+	"github.com/klauspost/compress/zlib"
 )
 
 // The file is written here directly rather than by a PDF library: a
@@ -65,7 +66,8 @@ var compressedProfile = sync.OnceValues(func() ([]byte, error) { return deflate(
 // than its document, a pool would hardly ever hand a compressor back. The
 // list keeps at most zlibSpare compressors, a few megabytes. The fastest
 // level: on text content it gives files within 1 % of the default level's
-// at two thirds of the time.
+// at two thirds of the time. The compressor is klauspost/compress's, which
+// at that level takes less CPU than compress/zlib's for the same size.
 const zlibSpare = 4
 
 var zlibWriters = make(chan *zlib.Writer, zlibSpare)

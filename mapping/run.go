@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
-	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 	"github.com/google/uuid"
 
@@ -25,6 +24,7 @@ type run struct {
 	env      map[string]any // what every rule sees: the submission and the variables
 	problems []RuleError
 	origin   map[*etree.Element]string // element → rule file:line
+	vm       vm.VM                     // runs every expression of the run: its stack is reused
 }
 
 // Map runs the mapping for one submission. A submission that does not fit gives an *Error
@@ -48,7 +48,7 @@ func (m *Mapping) Map(in Input) (*Message, error) {
 	}
 	r := &run{m: m, env: env, origin: map[*etree.Element]string{}}
 	for _, v := range m.vars {
-		val, err := expr.Run(v.prog, env)
+		val, err := r.eval(v.prog, env)
 		switch {
 		case err != nil:
 			r.failField(v.where, "", r.field(v.src, env), "variable %s = %s: %v", v.name, v.src, err)
@@ -220,7 +220,7 @@ func (r *run) failField(where, element, field, format string, args ...any) {
 }
 
 func (r *run) eval(prog *vm.Program, env map[string]any) (any, error) {
-	return expr.Run(prog, env)
+	return r.vm.Run(prog, env)
 }
 
 func (r *run) apply(parent *etree.Element, rules []*rule, env map[string]any) {

@@ -62,6 +62,8 @@ func BenchmarkStoreSubmission(b *testing.B) {
 					b.ReportAllocs()
 					b.SetParallelism(callers)
 					b.ResetTimer()
+					before := cpu(b)
+					defer func() { b.ReportMetric(float64((cpu(b)-before).Nanoseconds())/float64(b.N), "cpu-ns/op") }()
 					b.RunParallel(func(pb *testing.PB) {
 						for pb.Next() {
 							id := fmt.Sprintf("s%09d", n.Add(1))

@@ -104,6 +104,74 @@ func TestAttachmentsStreamInChunks(t *testing.T) {
 	})
 }
 
+// Any number of files, with content in memory, streamed or empty, and more of it in memory
+// together than one chunk, comes back whole, each under its own name and with its own size and
+// hash.
+func TestInsertManyAttachments(t *testing.T) {
+	random := func(n int) []byte { b := make([]byte, n); rand.Read(b); return b }
+	type file struct {
+		content  []byte
+		streamed bool
+	}
+	many := func(n, size int) []file {
+		var fs []file
+		for range n {
+			fs = append(fs, file{content: random(size)})
+		}
+		return fs
+	}
+	cases := []struct {
+		name  string
+		files []file
+	}{
+		{"150 small files", many(150, 10)},
+		{"content in memory over a chunk together", many(5, 400_000)},
+		{"in memory and streamed, alternating, and empty", []file{{content: random(300)}, {content: random(200), streamed: true},
+			{content: nil}, {content: random(store.ChunkSize + 1)}, {content: random(50), streamed: true}, {content: random(70)}}},
+	}
+	eachBackend(t, func(t *testing.T, o store.Options) {
+		st := open(t, o)
+		ctx := context.Background()
+		for n, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				id := fmt.Sprintf("s%d", n)
+				var atts []store.Attachment
+				for i, f := range c.files {
+					content := store.Content(f.content)
+					if f.streamed {
+						content = bytes.NewReader(f.content)
+					}
+					atts = append(atts, store.Attachment{Seq: i, Filename: fmt.Sprintf("f%d.bin", i), PackageName: fmt.Sprintf("p%d.bin", i),
+						MediaType: "application/octet-stream", Content: content})
+				}
+				sub := store.Submission{ID: id, Portal: "p", Reference: id, Leistung: "l", AGS: "a", Route: "x",
+					Status: store.StatusReceived, Data: []byte(`{}`), RequestHash: "h", ReceivedAt: time.Now()}
+				if err := st.InTx(ctx, func(tx wmsql.Tx) error { return store.InsertSubmission(ctx, tx, sub, atts) }); err != nil {
+					t.Fatal(err)
+				}
+				got, err := st.Attachments(ctx, id)
+				if err != nil || len(got) != len(c.files) {
+					t.Fatalf("%d attachments (%v), want %d", len(got), err, len(c.files))
+				}
+				for i, f := range c.files {
+					sum := sha256.Sum256(f.content)
+					a := got[i]
+					if a.Seq != i || a.Filename != fmt.Sprintf("f%d.bin", i) || a.PackageName != fmt.Sprintf("p%d.bin", i) ||
+						a.Origin != store.OriginPortal || a.Size != int64(len(f.content)) || a.SHA256 != hex.EncodeToString(sum[:]) {
+						t.Fatalf("attachment %d: %+v", i, a)
+					}
+					r := st.OpenAttachment(ctx, id, i, a.Size)
+					back, err := io.ReadAll(r)
+					r.Close()
+					if err != nil || !bytes.Equal(back, f.content) {
+						t.Fatalf("attachment %d read back %d bytes (%v), want %d", i, len(back), err, len(f.content))
+					}
+				}
+			})
+		}
+	})
+}
+
 // Events written together keep their order in the history, after the ones before them.
 func TestEventsKeepTheirOrder(t *testing.T) {
 	eachBackend(t, func(t *testing.T, o store.Options) {

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -23,8 +22,7 @@ import (
 // the cost of reading with a dropped cache is "write, then reads" less "write only".
 func BenchmarkReadsAfterWrite(b *testing.B) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	st, err := store.OpenWith(ctx, store.Options{Driver: "sqlite", DataDir: dir})
+	st, err := store.OpenWith(ctx, store.Options{Driver: "sqlite", DataDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -49,7 +47,7 @@ func BenchmarkReadsAfterWrite(b *testing.B) {
 		}
 	}
 	// Another connection, as the pipeline's writers are: it writes a table of its own.
-	other, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "amtsbote.db")+"?_busy_timeout=5000&_sync=0")
+	other, err := sql.Open("sqlite3", "file:"+st.Path+"?_busy_timeout=5000&_sync=0")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,9 +3,10 @@ package store
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrBroken is returned by every write after a sync of the write-ahead log failed: the store is
@@ -132,16 +133,22 @@ func (w *walSyncer) waitDurable() error {
 	return w.syncLocked(func() bool { return w.durable >= target }, func() bool { return w.committed >= target })
 }
 
+// fsyncPath syncs the file at path; a file that does not exist is nothing to sync. The file is
+// opened with open(2) rather than os.Open, which would register it with the poller and switch
+// its mode back and forth: five system calls more per sync of the WAL.
 func fsyncPath(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err == unix.ENOENT {
 		return nil
 	}
 	if err != nil {
-		return err
+		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer f.Close()
-	return f.Sync()
+	defer unix.Close(fd)
+	if err := unix.Fsync(fd); err != nil {
+		return &os.PathError{Op: "sync", Path: path, Err: err}
+	}
+	return nil
 }
 
 // Sync returns once every commit that ended before the call is on disk (SQLite's relaxed pool;

@@ -15,10 +15,14 @@
 // The declarations below are SQLite's public VFS interface (https://sqlite.org/c3ref/vfs.html,
 // https://sqlite.org/c3ref/io_methods.html); the library itself is mattn/go-sqlite3's.
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef long long sqlite3_int64;
 typedef struct sqlite3_file sqlite3_file;
@@ -88,6 +92,8 @@ extern int sqlite3_vfs_register(sqlite3_vfs *, int);
 // The unix VFS writes at most 128 KiB - 1 bytes per call (seekAndWriteFd); a buffer holds 30
 // frames of 4 KiB pages.
 #define WB_BUFFER (124 * 1024)
+// Address space a WAL file is mapped with for reading; reads beyond it use pread.
+#define WB_MAP ((size_t)1 << 30)
 
 typedef struct wbFile wbFile;
 struct wbFile {
@@ -100,6 +106,11 @@ struct wbFile {
 	sqlite3_int64 off;
 	int commitFrame; // the last write was a commit frame's header: flush after its page
 	int err;         // a flush on another file's behalf failed: reported by the next call
+	// The WAL file mapped for reading (NULL: read with pread), WB_MAP bytes of address space,
+	// and the file's size when last looked at: reads end before it.
+	const unsigned char *map;
+	sqlite3_int64 mapSize;
+	int mapFd;
 };
 
 static sqlite3_vfs wbVfs;
@@ -113,8 +124,8 @@ static pthread_mutex_t wbMu = PTHREAD_MUTEX_INITIALIZER;
 static wbFile *wbWALs;
 static volatile int wbPending; // WAL files with bytes in their buffer
 
-// Counters for tests: writes asked for, writes made to WAL files.
-static sqlite3_int64 wbAsked, wbMade;
+// Counters for tests: writes asked for, writes made to WAL files, reads served by a mapping.
+static sqlite3_int64 wbAsked, wbMade, wbMapped;
 
 #define REAL(f) (((wbFile *)(f))->real)
 
@@ -225,19 +236,50 @@ static int wbClose(sqlite3_file *file) {
 		pthread_mutex_unlock(&wbMu);
 		free(f->buf);
 		f->buf = NULL;
+		if (f->map != NULL) {
+			munmap((void *)f->map, WB_MAP);
+			close(f->mapFd);
+			f->map = NULL;
+		}
 	}
 	int rc2 = f->real->pMethods->xClose(f->real);
 	return rc != WB_OK ? rc : rc2;
 }
 
-static int wbRead(sqlite3_file *f, void *p, int n, sqlite3_int64 off) {
-	int rc = wbFlush((wbFile *)f);
-	return rc != WB_OK ? rc : REAL(f)->pMethods->xRead(REAL(f), p, n, off);
+// wbRead reads a WAL file from its mapping when the range is inside the file: a page read from
+// the WAL is a copy rather than a system call. SQLite reads only frames that are in the file and
+// that a read lock keeps from being truncated, the same condition its own mapping of the
+// database file relies on; a read past the size last seen looks again (fstat) and otherwise
+// goes to pread, which reports a short read as SQLite expects.
+static int wbRead(sqlite3_file *file, void *p, int n, sqlite3_int64 off) {
+	wbFile *f = (wbFile *)file;
+	int rc = wbFlush(f);
+	if (rc != WB_OK) {
+		return rc;
+	}
+	if (f->map != NULL && off >= 0 && off + n <= (sqlite3_int64)WB_MAP) {
+		if (off + n > f->mapSize) {
+			struct stat st;
+			if (fstat(f->mapFd, &st) == 0) {
+				f->mapSize = st.st_size;
+			}
+		}
+		if (off + n <= f->mapSize) {
+			memcpy(p, f->map + off, n);
+			__atomic_add_fetch(&wbMapped, 1, __ATOMIC_RELAXED);
+			return WB_OK;
+		}
+	}
+	return f->real->pMethods->xRead(f->real, p, n, off);
 }
 
-static int wbTruncate(sqlite3_file *f, sqlite3_int64 size) {
-	int rc = wbFlush((wbFile *)f);
-	return rc != WB_OK ? rc : REAL(f)->pMethods->xTruncate(REAL(f), size);
+static int wbTruncate(sqlite3_file *file, sqlite3_int64 size) {
+	wbFile *f = (wbFile *)file;
+	int rc = wbFlush(f);
+	if (rc == WB_OK && size < f->mapSize) {
+		f->mapSize = size;
+	}
+	return rc != WB_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
 }
 
 static int wbSync(sqlite3_file *f, int flags) {
@@ -332,6 +374,26 @@ static void wbMethods(sqlite3_io_methods *m, const sqlite3_io_methods *real) {
 	}
 }
 
+// wbMapWAL maps the WAL file at name for reading, through a descriptor of its own (SQLite's is
+// not reachable through the interface). Without a mapping, reads use pread.
+static void wbMapWAL(wbFile *f, const char *name) {
+	f->mapFd = -1;
+	if (name == NULL) {
+		return;
+	}
+	int fd = open(name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return;
+	}
+	void *m = mmap(NULL, WB_MAP, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		close(fd);
+		return;
+	}
+	f->map = m;
+	f->mapFd = fd;
+}
+
 static int wbOpen(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *outFlags) {
 	wbFile *f = (wbFile *)file;
 	memset(f, 0, sizeof(*f));
@@ -361,6 +423,7 @@ static int wbOpen(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int fl
 	}
 	f->base.pMethods = methods;
 	if (flags & WB_OPEN_WAL) {
+		wbMapWAL(f, name);
 		f->wal = 1;
 		f->next = wbWALs;
 		if (wbWALs) {
@@ -431,10 +494,12 @@ int amtsbote_walbuf_register(void) {
 	return sqlite3_vfs_register(&wbVfs, 1);
 }
 
-// amtsbote_walbuf_counts reports the WAL writes SQLite asked for and the ones made (tests).
-void amtsbote_walbuf_counts(sqlite3_int64 *asked, sqlite3_int64 *made) {
+// amtsbote_walbuf_counts reports the WAL writes SQLite asked for, the ones made, and the WAL
+// reads served by a mapping (tests).
+void amtsbote_walbuf_counts(sqlite3_int64 *asked, sqlite3_int64 *made, sqlite3_int64 *mapped) {
 	pthread_mutex_lock(&wbMu);
 	*asked = wbAsked;
 	*made = wbMade;
 	pthread_mutex_unlock(&wbMu);
+	*mapped = __atomic_load_n(&wbMapped, __ATOMIC_RELAXED);
 }

@@ -62,7 +62,7 @@ func TestWALBufferWritesACommitOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			const commits = 20
-			asked0, made0 := walbufCounts()
+			asked0, made0, mapped0 := walbufCounts()
 			for i := 0; i < commits; i++ {
 				tx, err := w.Begin()
 				if err != nil {
@@ -80,14 +80,18 @@ func TestWALBufferWritesACommitOnce(t *testing.T) {
 					t.Fatalf("after commit %d another connection sees %d rows, want %d", i+1, got, (i+1)*tc.rowsPerTx)
 				}
 			}
-			asked, made := walbufCounts()
-			asked, made = asked-asked0, made-made0
+			asked, made, mapped := walbufCounts()
+			asked, made, mapped = asked-asked0, made-made0, mapped-mapped0
 			// Other tests in the package may write at the same time; this one's writes dominate.
 			if asked < int64(commits*2*tc.wantFrames) {
 				t.Errorf("SQLite asked for %d writes to the log for %d commits, want at least %d", asked, commits, commits*2*tc.wantFrames)
 			}
 			if made > int64(commits*tc.maxWritesTx) {
 				t.Errorf("%d writes made for %d commits (%d asked), want at most %d", made, commits, asked, commits*tc.maxWritesTx)
+			}
+			// r read the new rows' pages from the log after every commit.
+			if mapped < commits {
+				t.Errorf("%d reads of the log from its mapping for %d commits, want at least %d", mapped, commits, commits)
 			}
 			integrityOK(t, r)
 			w.Close()
@@ -213,7 +217,11 @@ func TestWALBufferConcurrentWritersAndReaders(t *testing.T) {
 			}
 			last = n
 			if i%20 == 0 {
-				if _, err := db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil && !strings.Contains(err.Error(), "locked") {
+				mode := "PASSIVE"
+				if i%60 == 0 { // truncates the log when no reader is in it: later reads map a regrown file
+					mode = "TRUNCATE"
+				}
+				if _, err := db.Exec(`PRAGMA wal_checkpoint(` + mode + `)`); err != nil && !strings.Contains(err.Error(), "locked") {
 					errs <- err
 					return
 				}

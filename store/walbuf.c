@@ -92,8 +92,22 @@ extern int sqlite3_vfs_register(sqlite3_vfs *, int);
 // The unix VFS writes at most 128 KiB - 1 bytes per call (seekAndWriteFd); a buffer holds 30
 // frames of 4 KiB pages.
 #define WB_BUFFER (124 * 1024)
-// Address space a WAL file is mapped with for reading; reads beyond it use pread.
-#define WB_MAP ((size_t)1 << 30)
+// The part of a WAL file mapped for reading; reads beyond it use pread.
+#define WB_MAP ((size_t)32 << 20)
+
+// wbMap is one WAL file's read-only mapping, shared by the process's connections to it, so
+// that a page of the file is mapped once, however many connections read it. Its first WB_MAP
+// bytes are mapped: the resident part stays within that (the pages are the page cache's,
+// counted in the process's RSS while mapped); reads beyond it use pread.
+typedef struct wbMap wbMap;
+struct wbMap {
+	dev_t dev;
+	ino_t ino;
+	int fd;
+	int refs;
+	const unsigned char *addr;
+	wbMap *next;
+};
 
 typedef struct wbFile wbFile;
 struct wbFile {
@@ -106,11 +120,10 @@ struct wbFile {
 	sqlite3_int64 off;
 	int commitFrame; // the last write was a commit frame's header: flush after its page
 	int err;         // a flush on another file's behalf failed: reported by the next call
-	// The WAL file mapped for reading (NULL: read with pread), WB_MAP bytes of address space,
-	// and the file's size when last looked at: reads end before it.
-	const unsigned char *map;
+	// The WAL file's mapping for reading (NULL: read with pread), and the file's size when
+	// last looked at: mapped reads end before it.
+	wbMap *map;
 	sqlite3_int64 mapSize;
-	int mapFd;
 };
 
 static sqlite3_vfs wbVfs;
@@ -128,6 +141,8 @@ static volatile int wbPending; // WAL files with bytes in their buffer
 static sqlite3_int64 wbAsked, wbMade, wbMapped;
 
 #define REAL(f) (((wbFile *)(f))->real)
+
+static void wbUnmapWAL(wbFile *f);
 
 static int wbFlushLocked(wbFile *f) {
 	if (f->len == 0) {
@@ -233,14 +248,10 @@ static int wbClose(sqlite3_file *file) {
 		if (f->next) {
 			f->next->prev = f->prev;
 		}
+		wbUnmapWAL(f);
 		pthread_mutex_unlock(&wbMu);
 		free(f->buf);
 		f->buf = NULL;
-		if (f->map != NULL) {
-			munmap((void *)f->map, WB_MAP);
-			close(f->mapFd);
-			f->map = NULL;
-		}
 	}
 	int rc2 = f->real->pMethods->xClose(f->real);
 	return rc != WB_OK ? rc : rc2;
@@ -260,12 +271,12 @@ static int wbRead(sqlite3_file *file, void *p, int n, sqlite3_int64 off) {
 	if (f->map != NULL && off >= 0 && off + n <= (sqlite3_int64)WB_MAP) {
 		if (off + n > f->mapSize) {
 			struct stat st;
-			if (fstat(f->mapFd, &st) == 0) {
+			if (fstat(f->map->fd, &st) == 0) {
 				f->mapSize = st.st_size;
 			}
 		}
 		if (off + n <= f->mapSize) {
-			memcpy(p, f->map + off, n);
+			memcpy(p, f->map->addr + off, n);
 			__atomic_add_fetch(&wbMapped, 1, __ATOMIC_RELAXED);
 			return WB_OK;
 		}
@@ -374,10 +385,12 @@ static void wbMethods(sqlite3_io_methods *m, const sqlite3_io_methods *real) {
 	}
 }
 
-// wbMapWAL maps the WAL file at name for reading, through a descriptor of its own (SQLite's is
-// not reachable through the interface). Without a mapping, reads use pread.
+static wbMap *wbMaps; // guarded by wbMu
+
+// wbMapWAL gives f the mapping of the WAL file at name, made through a descriptor of its own
+// (SQLite's is not reachable through the interface) or shared with the connections that have
+// the same file open. Without a mapping, reads use pread. The caller holds wbMu.
 static void wbMapWAL(wbFile *f, const char *name) {
-	f->mapFd = -1;
 	if (name == NULL) {
 		return;
 	}
@@ -385,13 +398,56 @@ static void wbMapWAL(wbFile *f, const char *name) {
 	if (fd < 0) {
 		return;
 	}
-	void *m = mmap(NULL, WB_MAP, PROT_READ, MAP_SHARED, fd, 0);
-	if (m == MAP_FAILED) {
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
 		close(fd);
 		return;
 	}
+	for (wbMap *m = wbMaps; m != NULL; m = m->next) {
+		if (m->dev == st.st_dev && m->ino == st.st_ino) {
+			close(fd);
+			m->refs++;
+			f->map = m;
+			return;
+		}
+	}
+	wbMap *m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		close(fd);
+		return;
+	}
+	void *addr = mmap(NULL, WB_MAP, PROT_READ, MAP_SHARED, fd, 0);
+	if (addr == MAP_FAILED) {
+		free(m);
+		close(fd);
+		return;
+	}
+	m->dev = st.st_dev;
+	m->ino = st.st_ino;
+	m->fd = fd;
+	m->refs = 1;
+	m->addr = addr;
+	m->next = wbMaps;
+	wbMaps = m;
 	f->map = m;
-	f->mapFd = fd;
+}
+
+// wbUnmapWAL drops f's share of its mapping; the last one unmaps. The caller holds wbMu.
+static void wbUnmapWAL(wbFile *f) {
+	wbMap *m = f->map;
+	f->map = NULL;
+	if (m == NULL || --m->refs > 0) {
+		return;
+	}
+	for (wbMap **p = &wbMaps; *p != NULL; p = &(*p)->next) {
+		if (*p == m) {
+			*p = m->next;
+			break;
+		}
+	}
+	munmap((void *)m->addr, WB_MAP);
+	close(m->fd);
+	free(m);
 }
 
 static int wbOpen(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *outFlags) {

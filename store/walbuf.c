@@ -293,35 +293,19 @@ static int wbTruncate(sqlite3_file *file, sqlite3_int64 size) {
 	return rc != WB_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
 }
 
-static int wbSync(sqlite3_file *f, int flags) {
-	int rc = wbFlush((wbFile *)f);
-	return rc != WB_OK ? rc : REAL(f)->pMethods->xSync(REAL(f), flags);
-}
+// WB_FLUSH_THEN writes f's collected frames, then calls the underlying file's method.
+#define WB_FLUSH_THEN(f, call)                                                              \
+	do {                                                                                    \
+		int rc_ = wbFlush((wbFile *)(f));                                               \
+		return rc_ != WB_OK ? rc_ : REAL(f)->pMethods->call;                            \
+	} while (0)
 
-static int wbFileSize(sqlite3_file *f, sqlite3_int64 *size) {
-	int rc = wbFlush((wbFile *)f);
-	return rc != WB_OK ? rc : REAL(f)->pMethods->xFileSize(REAL(f), size);
-}
-
-static int wbLock(sqlite3_file *f, int level) {
-	int rc = wbFlush((wbFile *)f);
-	return rc != WB_OK ? rc : REAL(f)->pMethods->xLock(REAL(f), level);
-}
-
-static int wbUnlock(sqlite3_file *f, int level) {
-	int rc = wbFlush((wbFile *)f);
-	return rc != WB_OK ? rc : REAL(f)->pMethods->xUnlock(REAL(f), level);
-}
-
-static int wbCheckReservedLock(sqlite3_file *f, int *out) {
-	int rc = wbFlush((wbFile *)f);
-	return rc != WB_OK ? rc : REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
-}
-
-static int wbFileControl(sqlite3_file *f, int op, void *arg) {
-	int rc = wbFlush((wbFile *)f);
-	return rc != WB_OK ? rc : REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
-}
+static int wbSync(sqlite3_file *f, int flags) { WB_FLUSH_THEN(f, xSync(REAL(f), flags)); }
+static int wbFileSize(sqlite3_file *f, sqlite3_int64 *size) { WB_FLUSH_THEN(f, xFileSize(REAL(f), size)); }
+static int wbLock(sqlite3_file *f, int level) { WB_FLUSH_THEN(f, xLock(REAL(f), level)); }
+static int wbUnlock(sqlite3_file *f, int level) { WB_FLUSH_THEN(f, xUnlock(REAL(f), level)); }
+static int wbCheckReservedLock(sqlite3_file *f, int *out) { WB_FLUSH_THEN(f, xCheckReservedLock(REAL(f), out)); }
+static int wbFileControl(sqlite3_file *f, int op, void *arg) { WB_FLUSH_THEN(f, xFileControl(REAL(f), op, arg)); }
 
 static int wbSectorSize(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
 
@@ -349,8 +333,7 @@ static int wbShmUnmap(sqlite3_file *f, int deleteFlag) {
 }
 
 static int wbFetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp) {
-	int rc = wbFlush((wbFile *)f);
-	return rc != WB_OK ? rc : REAL(f)->pMethods->xFetch(REAL(f), off, n, pp);
+	WB_FLUSH_THEN(f, xFetch(REAL(f), off, n, pp));
 }
 
 static int wbUnfetch(sqlite3_file *f, sqlite3_int64 off, void *p) {

@@ -135,7 +135,9 @@ static const sqlite3_io_methods *wbKindReal[WB_KINDS];
 static sqlite3_io_methods wbKind[WB_KINDS];
 static pthread_mutex_t wbMu = PTHREAD_MUTEX_INITIALIZER;
 static wbFile *wbWALs;
-static volatile int wbPending; // WAL files with bytes in their buffer
+// WAL files with bytes in their buffer. Changed under wbMu; read without it by wbFlushAll, which
+// a connection calls on its own thread before it releases a lock, so it sees its own bytes.
+static int wbPending;
 
 // Counters for tests: writes asked for, writes made to WAL files, reads served by a mapping.
 static sqlite3_int64 wbAsked, wbMade, wbMapped;
@@ -150,8 +152,7 @@ static int wbFlushLocked(wbFile *f) {
 	}
 	int rc = f->real->pMethods->xWrite(f->real, f->buf, f->len, f->off);
 	f->len = 0;
-	f->commitFrame = 0;
-	wbPending--;
+	__atomic_sub_fetch(&wbPending, 1, __ATOMIC_RELEASE);
 	wbMade++;
 	return rc;
 }
@@ -216,7 +217,7 @@ static int wbWrite(sqlite3_file *file, const void *p, int n, sqlite3_int64 off) 
 	}
 	if (f->len == 0) {
 		f->off = off;
-		wbPending++;
+		__atomic_add_fetch(&wbPending, 1, __ATOMIC_RELEASE);
 	}
 	memcpy(f->buf + f->len, p, n);
 	f->len += n;
@@ -227,6 +228,7 @@ static int wbWrite(sqlite3_file *file, const void *p, int n, sqlite3_int64 off) 
 	} else if (f->commitFrame) {
 		// The commit frame is complete: write the transaction now, so that a failure is the
 		// commit's error.
+		f->commitFrame = 0;
 		rc = wbFlushLocked(f);
 	}
 out:

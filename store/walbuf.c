@@ -12,6 +12,9 @@
 // reader or writer sees it, is what it would be without the buffer. On disk nothing differs:
 // durability comes from the syncs, which flush first.
 //
+// It also reads a WAL file through one read-only shared mapping per file and process (wbMap,
+// wbRead) instead of one pread per page.
+//
 // The declarations below are SQLite's public VFS interface (https://sqlite.org/c3ref/vfs.html,
 // https://sqlite.org/c3ref/io_methods.html); the library itself is mattn/go-sqlite3's.
 

@@ -286,6 +286,9 @@ func (d *deliverer) prepare(msg *message.Message, id string) (*adapters.Package,
 	ctx := msg.Context()
 	s := d.p.Store
 	retry := d.dest.Retry
+	if h := d.p.handoff.take(msg.UUID, id, time.Now()); h != nil {
+		return d.prepareHandedOff(ctx, h)
+	}
 	reads, err := s.BeginReads(ctx)
 	if err != nil {
 		return nil, retry, err
@@ -318,29 +321,69 @@ func (d *deliverer) prepare(msg *message.Message, id string) (*adapters.Package,
 		SubmissionID: id, Route: sub.Route, MessageID: m.MessageID, MessageType: m.MessageType, CreatedAt: m.CreatedAt,
 		Leistung: sub.Leistung, AGS: sub.AGS, XML: m.XML, MediaType: m.MediaType,
 	}
-	// Files that fit in memory together are read now, in the same reads; larger ones are
-	// streamed from the store while the adapter sends them.
+	if pkg.Files, err = d.packageFiles(ctx, reads, id, atts, nil); err != nil {
+		return nil, retry, err
+	}
+	return pkg, retry, nil
+}
+
+// prepareHandedOff is prepare for a delivery whose package the process stage handed over: only
+// the files it did not make are read from the store.
+func (d *deliverer) prepareHandedOff(ctx context.Context, h *handoffEntry) (*adapters.Package, config.Retry, error) {
+	retry := d.dest.Retry
+	snap := d.p.Current()
+	if route, ok := snap.Routes.Route(h.pkg.Route); ok {
+		retry = overrideRetry(retry, route.Retry)
+	}
+	snap.Release()
+	pkg := h.pkg
+	var err error
+	if pkg.Files, err = d.packageFiles(ctx, nil, h.submissionID, h.files.atts, h.files); err != nil {
+		return nil, retry, err
+	}
+	return &pkg, retry, nil
+}
+
+// packageFiles describes the package's files. Content in hand (in have, if not nil) is used as it
+// is. Files that fit in memory together are read now, in reads (begun here if nil and needed), and
+// kept in have; larger ones are streamed from the store while the adapter sends them.
+func (d *deliverer) packageFiles(ctx context.Context, reads *store.Reads, id string, atts []store.Attachment, have *handoffFiles) ([]adapters.File, error) {
+	s := d.p.Store
 	var total int64
 	for _, a := range atts {
 		total += a.Size
 	}
+	var files []adapters.File
 	for _, a := range atts {
 		seq, size := a.Seq, a.Size
 		f := adapters.File{Name: a.PackageName, MediaType: a.MediaType, Size: a.Size}
-		if total <= inMemoryPackage {
-			content, err := reads.AttachmentContent(ctx, id, seq, size)
-			if err != nil {
-				return nil, retry, err
+		content, ok := have.get(seq)
+		switch {
+		case ok:
+		case total <= inMemoryPackage:
+			if reads == nil {
+				var err error
+				if reads, err = s.BeginReads(ctx); err != nil {
+					return nil, err
+				}
+				defer reads.End()
 			}
-			f.Open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }
-		} else {
+			var err error
+			if content, err = reads.AttachmentContent(ctx, id, seq, size); err != nil {
+				return nil, err
+			}
+			have.keep(seq, content)
+		default:
 			// A purge while the package is built cuts the content short: an error, never a
 			// shorter file.
 			f.Open = func() (io.ReadCloser, error) { return s.OpenAttachment(ctx, id, seq, size), nil }
 		}
-		pkg.Files = append(pkg.Files, f)
+		if f.Open == nil {
+			f.Open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }
+		}
+		files = append(files, f)
 	}
-	return pkg, retry, nil
+	return files, nil
 }
 
 // inMemoryPackage is the most attachment content a delivery reads into memory before it is

@@ -85,6 +85,7 @@ type Pipeline struct {
 	failures map[string]failures // per queue message, for poison protection
 
 	deliverers map[string]*deliverer // by destination id; fixed after New
+	handoff    *handoff              // packages the process stage made, for the deliveries it queued
 }
 
 // New prepares the queues and the router; Run starts it.
@@ -95,7 +96,7 @@ func New(d Deps) (*Pipeline, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(nil, nil)
 	}
-	p := &Pipeline{Deps: d, failures: map[string]failures{}, deliverers: map[string]*deliverer{}}
+	p := &Pipeline{Deps: d, failures: map[string]failures{}, deliverers: map[string]*deliverer{}, handoff: newHandoff()}
 	wlog := quietOnShutdown{watermill.NewSlogLoggerWithLevelMapping(d.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})}
 
 	topics := Topics(d.Config)

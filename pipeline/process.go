@@ -104,6 +104,7 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 	if err := store.InsertAttachments(ctx, tx, id, generated); err != nil {
 		return err
 	}
+	files := handedOffFiles(atts, generated)
 	var events []store.Event
 	for _, m := range messages {
 		if err := store.InsertMessage(ctx, tx, m); err != nil {
@@ -115,9 +116,11 @@ func (p *Pipeline) process(msg *message.Message, tx wmsql.Tx) error {
 		if err := store.InsertDelivery(ctx, tx, id, m.Destination, now); err != nil {
 			return err
 		}
-		if err := Publish(tx, DeliveryTopic(m.Destination), NewWork(ctx, id, now)); err != nil {
+		work := NewWork(ctx, id, now)
+		if err := Publish(tx, DeliveryTopic(m.Destination), work); err != nil {
 			return err
 		}
+		p.handoff.put(work.UUID, handedOff(sub, m, files), time.Now())
 	}
 	if err := store.AddEvents(ctx, tx, id, events...); err != nil {
 		return err

@@ -253,6 +253,15 @@ type memory struct {
 	b []byte
 }
 
+// ContentBytes returns the bytes given to Content, however much of them was read; false for any
+// other reader.
+func ContentBytes(r io.Reader) ([]byte, bool) {
+	if m, ok := r.(*memory); ok {
+		return m.b, true
+	}
+	return nil, false
+}
+
 // rest is what has not been read yet; it counts as read now.
 func (m *memory) rest() []byte {
 	rest := m.b[len(m.b)-m.Len():]

@@ -206,7 +206,11 @@ func ReadDelivery(ctx context.Context, q wmsql.ContextExecutor, submissionID, de
 
 // Deliveries lists the deliveries of a submission by destination.
 func (s *Store) Deliveries(ctx context.Context, submissionID string) ([]Delivery, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE submission_id = $1 ORDER BY destination`, submissionID)
+	return readDeliveries(ctx, s.DB, submissionID)
+}
+
+func readDeliveries(ctx context.Context, q querier, submissionID string) ([]Delivery, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE submission_id = $1 ORDER BY destination`, submissionID)
 	if err != nil {
 		return nil, fmt.Errorf("read deliveries of %s: %w", submissionID, err)
 	}

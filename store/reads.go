@@ -17,7 +17,7 @@ type querier interface {
 
 // Reads are several reads that see one state of the store, for a handler that reads a
 // submission's parts one after the other (a delivery: the submission, its message, its
-// attachments).
+// attachments; a status request: the submission, its history and its deliveries).
 //
 // On SQLite they run in one read transaction on one connection: each read outside a
 // transaction checks a connection out of the pool and starts a read transaction of its own
@@ -79,6 +79,16 @@ func (r *Reads) Submission(ctx context.Context, id string) (Submission, error) {
 // Message loads the message mapped for a destination.
 func (r *Reads) Message(ctx context.Context, submissionID, destination string) (Message, error) {
 	return readMessage(ctx, r.q, submissionID, destination)
+}
+
+// Deliveries lists a submission's deliveries, by destination.
+func (r *Reads) Deliveries(ctx context.Context, submissionID string) ([]Delivery, error) {
+	return readDeliveries(ctx, r.q, submissionID)
+}
+
+// Events lists a submission's history, oldest first.
+func (r *Reads) Events(ctx context.Context, submissionID string) ([]Event, error) {
+	return readEvents(ctx, r.q, submissionID)
 }
 
 // Attachments lists a submission's attachments in order, without content.

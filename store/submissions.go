@@ -443,7 +443,11 @@ func readAttachments(ctx context.Context, q querier, submissionID string) ([]Att
 
 // Events lists a submission's history, oldest first.
 func (s *Store) Events(ctx context.Context, submissionID string) ([]Event, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT at, type, destination, detail FROM events
+	return readEvents(ctx, s.DB, submissionID)
+}
+
+func readEvents(ctx context.Context, q querier, submissionID string) ([]Event, error) {
+	rows, err := q.QueryContext(ctx, `SELECT at, type, destination, detail FROM events
 		WHERE submission_id = $1 ORDER BY id`, submissionID)
 	if err != nil {
 		return nil, fmt.Errorf("read events of %s: %w", submissionID, err)

@@ -51,10 +51,6 @@ type Server struct {
 	Replies *replies.Intake
 	// Priority counts the submissions being handed in, so that the pipeline yields to a burst.
 	Priority *priority.Intake
-	// Queued, if set, is told of each submission stored, with its attachments and the queue
-	// message that carries it to the process stage, in the transaction that stores them
-	// (pipeline.Pipeline.Received).
-	Queued func(queueMessage string, sub store.Submission, atts []store.Attachment)
 
 	draining atomic.Bool
 	limitMu  sync.Mutex

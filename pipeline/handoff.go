@@ -15,8 +15,8 @@ import (
 // back from the store. Only what the store holds unchanged is kept (a message and its files are
 // never rewritten, only purged, and a purge needs a finished submission that has waited out its
 // retention), and only the queue message that carries the delivery finds its entry: one whose
-// transaction rolled back is never read and simply expires, and a retry, a replay or a
-// reprocessed submission reads the store. An entry is taken once.
+// transaction rolled back is never read and simply expires, and a retry, a replay or another
+// instance reads the store. An entry is taken once.
 type handoff struct {
 	mu      sync.Mutex
 	entries map[string]*handoffEntry // by queue message UUID
@@ -133,12 +133,7 @@ func (h *handoff) expire(now time.Time) {
 		h.drop(e)
 		h.fifo[n] = nil
 	}
-	if n > 0 {
-		h.fifo = h.fifo[n:]
-		if cap(h.fifo) > 1024 && len(h.fifo) < cap(h.fifo)/4 {
-			h.fifo = append([]*handoffEntry(nil), h.fifo...)
-		}
-	}
+	h.fifo = h.fifo[n:] // append moves the rest to a new array when this one is full
 }
 
 // len is the number of entries kept (for tests).

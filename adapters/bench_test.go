@@ -96,3 +96,18 @@ func cpuTime(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// Naming a package by the default pattern, as every file-writing delivery does.
+func BenchmarkPatternName(b *testing.B) {
+	p := benchPackage(b)
+	pat, err := ParseName("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if pat.Name(p) == "" {
+			b.Fatal("no name")
+		}
+	}
+}

@@ -57,15 +57,55 @@ func ParseName(text string) (Pattern, error) {
 }
 
 // Fill replaces the placeholders by the package's values, each passed through clean first
-// (nil: as they are).
+// (nil: as they are). It scans the text once, as a strings.Replacer of the placeholders would,
+// without building one for every package.
 func (t Pattern) Fill(p *Package, clean func(string) string) string {
 	if clean == nil {
 		clean = func(s string) string { return s }
 	}
-	return strings.NewReplacer(
-		"{message_id}", clean(p.MessageID), "{message_type}", clean(p.MessageType), "{leistung}", clean(p.Leistung),
-		"{ags}", clean(p.AGS), "{date}", p.CreatedAt.UTC().Format("20060102"), "{submission_id}", clean(p.SubmissionID),
-	).Replace(t.text)
+	text := t.text
+	var b strings.Builder
+	b.Grow(len(text) + 64)
+	for {
+		i := strings.IndexByte(text, '{')
+		if i < 0 {
+			b.WriteString(text)
+			return b.String()
+		}
+		b.WriteString(text[:i])
+		text = text[i:]
+		if ph, value, ok := placeholderAt(text, p, clean); ok {
+			b.WriteString(value)
+			text = text[len(ph):]
+			continue
+		}
+		b.WriteByte('{')
+		text = text[1:]
+	}
+}
+
+// placeholderAt tells which placeholder text starts with, and its value for p.
+func placeholderAt(text string, p *Package, clean func(string) string) (ph, value string, ok bool) {
+	for _, ph := range Placeholders {
+		if !strings.HasPrefix(text, ph) {
+			continue
+		}
+		switch ph {
+		case "{message_id}":
+			return ph, clean(p.MessageID), true
+		case "{message_type}":
+			return ph, clean(p.MessageType), true
+		case "{leistung}":
+			return ph, clean(p.Leistung), true
+		case "{ags}":
+			return ph, clean(p.AGS), true
+		case "{date}":
+			return ph, p.CreatedAt.UTC().Format("20060102"), true
+		case "{submission_id}":
+			return ph, clean(p.SubmissionID), true
+		}
+	}
+	return "", "", false
 }
 
 // Name is the file name the pattern gives the package, without extension, made safe

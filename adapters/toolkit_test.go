@@ -100,6 +100,34 @@ func FuzzParsePattern(f *testing.F) {
 	})
 }
 
+// Fill replaces exactly what a strings.Replacer of the placeholders would: the leftmost
+// placeholder at each position, a brace that starts none kept as it is.
+func FuzzPatternFill(f *testing.F) {
+	for _, s := range []string{"", "{message_id}", "{ags}_{date}", "{x", "{message_id}{", "{{message_id}}", "{message_{ags}}", "a{leistung}b{submission_id}{message_type}"} {
+		f.Add(s)
+	}
+	p := adaptertest.Package()
+	p.MessageID, p.AGS, p.Leistung, p.SubmissionID = "m{ags}", "09162000", "99050012104000", "s-1"
+	upper := strings.ToUpper
+	f.Fuzz(func(t *testing.T, text string) {
+		pat, err := adapters.ParsePattern("options.name", text)
+		if err != nil {
+			return
+		}
+		for _, clean := range []func(string) string{nil, upper} {
+			c := clean
+			if c == nil {
+				c = func(s string) string { return s }
+			}
+			want := strings.NewReplacer("{message_id}", c(p.MessageID), "{message_type}", c(p.MessageType), "{leistung}", c(p.Leistung),
+				"{ags}", c(p.AGS), "{date}", p.CreatedAt.UTC().Format("20060102"), "{submission_id}", c(p.SubmissionID)).Replace(text)
+			if got := pat.Fill(p, clean); got != want {
+				t.Fatalf("Fill(%q) = %q, want %q", text, got, want)
+			}
+		}
+	})
+}
+
 func TestSpoolAndCompare(t *testing.T) {
 	dir := t.TempDir()
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -26,6 +27,9 @@ func serveCmd() *cobra.Command {
 				return usageError{err}
 			}
 			log := newLogger(cfg.Log)
+			if n, raised := raiseProcs(os.Getenv); raised {
+				log.Debug("one Go processor more than the CPU cores", "gomaxprocs", n)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			d, err := daemon.Start(ctx, cfg, log)
@@ -55,6 +59,21 @@ func serveCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&file, "config", config.DefaultFile, "configuration file (YAML)")
 	return cmd
+}
+
+// raiseProcs gives the daemon one Go processor (GOMAXPROCS) more than the CPU cores it may use,
+// unless the environment sets GOMAXPROCS. A goroutine waiting in fsync — for a commit or a file
+// drop — keeps its processor until the runtime takes it back, and with one processor per core a
+// core then idles while work waits (docs/benchmarks.md, "One processor more"). As with
+// GOMAXPROCS set in the environment, the runtime then no longer follows a changed CPU limit by
+// itself.
+func raiseProcs(getenv func(string) string) (int, bool) {
+	if getenv("GOMAXPROCS") != "" {
+		return runtime.GOMAXPROCS(0), false
+	}
+	n := runtime.GOMAXPROCS(0) + 1
+	runtime.GOMAXPROCS(n)
+	return n, true
 }
 
 func newLogger(c config.Log) *slog.Logger {

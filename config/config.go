@@ -146,7 +146,7 @@ type Pipeline struct {
 	// internal error before it marks the submission failed (poison message). Default: 5.
 	HandlerAttempts int `mapstructure:"handler_attempts"`
 	// ProcessWorkers is how many submissions are mapped and validated at once. Default 0: one
-	// per CPU core.
+	// per Go processor (GOMAXPROCS; amtsbote serve runs one more than the CPU cores).
 	ProcessWorkers int `mapstructure:"process_workers"`
 	// IntakeBurst is how many submissions being handed in at once make a burst, during which
 	// the stages' handlers take turns, one at a time, so intake answers first. Default 4;
@@ -612,7 +612,7 @@ func (c *Config) Validate() error {
 		bad("pipeline.poll_interval", "must be positive")
 	}
 	if c.Pipeline.ProcessWorkers < 0 || c.Pipeline.ProcessWorkers > 256 {
-		bad("pipeline.process_workers", "must be between 0 (one per core) and 256")
+		bad("pipeline.process_workers", "must be between 0 (one per Go processor) and 256")
 	}
 	if c.Pipeline.HandlerAttempts <= 0 {
 		bad("pipeline.handler_attempts", "must be positive")

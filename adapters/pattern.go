@@ -84,26 +84,27 @@ func (t Pattern) Fill(p *Package, clean func(string) string) string {
 	}
 }
 
-// placeholderAt tells which placeholder text starts with, and its value for p.
+// placeholderAt tells which placeholder text starts with, and its value for p. A placeholder
+// holds no brace, so it can only be text up to its first closing brace.
 func placeholderAt(text string, p *Package, clean func(string) string) (ph, value string, ok bool) {
-	for _, ph := range Placeholders {
-		if !strings.HasPrefix(text, ph) {
-			continue
-		}
-		switch ph {
-		case "{message_id}":
-			return ph, clean(p.MessageID), true
-		case "{message_type}":
-			return ph, clean(p.MessageType), true
-		case "{leistung}":
-			return ph, clean(p.Leistung), true
-		case "{ags}":
-			return ph, clean(p.AGS), true
-		case "{date}":
-			return ph, p.CreatedAt.UTC().Format("20060102"), true
-		case "{submission_id}":
-			return ph, clean(p.SubmissionID), true
-		}
+	end := strings.IndexByte(text, '}')
+	if end < 0 {
+		return "", "", false
+	}
+	ph = text[:end+1]
+	switch ph {
+	case "{message_id}":
+		return ph, clean(p.MessageID), true
+	case "{message_type}":
+		return ph, clean(p.MessageType), true
+	case "{leistung}":
+		return ph, clean(p.Leistung), true
+	case "{ags}":
+		return ph, clean(p.AGS), true
+	case "{date}":
+		return ph, p.CreatedAt.UTC().Format("20060102"), true
+	case "{submission_id}":
+		return ph, clean(p.SubmissionID), true
 	}
 	return "", "", false
 }

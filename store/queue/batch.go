@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Batcher lets the queue transactions of one SQLite store share real transactions (group
@@ -26,14 +27,24 @@ import (
 //
 // If the batch's commit fails, it fails for every member that committed in it: their messages
 // stay in their queues (unacked) and are handled again, as after any failed commit.
+//
+// With a commit delay (SetCommitDelay), the last member does not end the batch at once while
+// other handlers hold a message they are working on (every handled message is acked with a
+// write, so each of them will write): it waits up to the delay for one of them to join, as
+// PostgreSQL's commit_delay does while commit_siblings are active. The pages the members share
+// are then written once for more of them (docs/benchmarks.md, "A commit waits for its
+// siblings").
 type Batcher struct {
 	db      *stdsql.DB
 	lock    sync.Locker
 	durable Syncer // numbers the commits of batches with a durable member; may be nil
 	max     int
+	delay   time.Duration // how long the last member waits for an expected one; 0: not at all
 
 	mu  sync.Mutex
 	cur *batch // the batch new writers join; nil when none is open or it is full
+	// expected counts the transactions that hold a message and have not joined a batch yet.
+	expected int
 }
 
 // NewBatcher returns a Batcher for the store's pool db and its write lock; at most size
@@ -43,11 +54,35 @@ func NewBatcher(db *stdsql.DB, lock sync.Locker, durable Syncer, size int) *Batc
 	return &Batcher{db: db, lock: lock, durable: durable, max: max(size, 1)}
 }
 
+// SetCommitDelay sets how long the last member of a batch waits for a transaction that holds a
+// message to join it before the batch commits (0, the default: not at all). Call it before the
+// Batcher is used.
+func (b *Batcher) SetCommitDelay(d time.Duration) { b.delay = max(d, 0) }
+
+// expect counts a transaction that holds a message and will write; join or unexpect ends that.
+func (b *Batcher) expect() {
+	b.mu.Lock()
+	b.expected++
+	b.mu.Unlock()
+}
+
+// unexpect ends an expect for a transaction that ends without joining a batch; a last member
+// waiting for it stops waiting if it was the last one expected.
+func (b *Batcher) unexpect() {
+	b.mu.Lock()
+	b.expected--
+	if b.cur != nil {
+		b.cur.wake()
+	}
+	b.mu.Unlock()
+}
+
 // batch is one shared transaction.
 type batch struct {
-	tx   *stdsql.Tx
-	turn chan struct{} // hands the right to write in tx from one member to the next
-	done chan struct{} // closed once the batch has committed or rolled back
+	tx     *stdsql.Tx
+	turn   chan struct{} // hands the right to write in tx from one member to the next
+	done   chan struct{} // closed once the batch has committed or rolled back
+	joined chan struct{} // a member joined or an expected one left (buffered; see awaitSibling)
 
 	// guarded by Batcher.mu
 	size      int   // members that joined
@@ -62,16 +97,21 @@ type batch struct {
 const batchSavepoint = "queue_tx"
 
 // join waits for a turn to write in a shared transaction and returns it, its savepoint set.
-func (b *Batcher) join() (*batch, error) {
+// expected says that the caller was counted by expect.
+func (b *Batcher) join(expected bool) (*batch, error) {
 	b.mu.Lock()
+	if expected {
+		b.expected--
+	}
 	if bt := b.cur; bt != nil && bt.size < b.max && bt.failed == nil {
 		bt.size++
 		bt.waiting++
+		bt.wake()
 		b.mu.Unlock()
 		<-bt.turn
 		return bt, b.savepoint(bt)
 	}
-	bt := &batch{turn: make(chan struct{}), done: make(chan struct{}), size: 1}
+	bt := &batch{turn: make(chan struct{}), done: make(chan struct{}), joined: make(chan struct{}, 1), size: 1}
 	b.cur = bt // writers arriving while this one waits for the lock join it
 	b.mu.Unlock()
 	b.lock.Lock()
@@ -83,6 +123,14 @@ func (b *Batcher) join() (*batch, error) {
 	}
 	bt.tx = tx
 	return bt, b.savepoint(bt)
+}
+
+// wake wakes the batch's last member if it waits for a sibling (awaitSibling).
+func (bt *batch) wake() {
+	select {
+	case bt.joined <- struct{}{}:
+	default:
+	}
 }
 
 // savepoint starts a member's writes; on failure the member has left the batch.
@@ -138,6 +186,7 @@ func (b *Batcher) leave(bt *batch, committed, durable bool, failed error) error 
 		bt.committed++
 		bt.durable = bt.durable || durable
 	}
+	b.awaitSibling(bt)
 	if bt.waiting > 0 {
 		bt.waiting--
 		b.mu.Unlock()
@@ -154,6 +203,26 @@ func (b *Batcher) leave(bt *batch, committed, durable bool, failed error) error 
 	}
 	<-bt.done
 	return bt.err
+}
+
+// awaitSibling lets the last member of a batch wait, up to the commit delay, for a transaction
+// that holds a message to join the batch. It is called and returns with b.mu held.
+func (b *Batcher) awaitSibling(bt *batch) {
+	if bt.waiting > 0 || b.delay <= 0 || b.expected <= 0 || bt.failed != nil || bt.size >= b.max || b.cur != bt {
+		return
+	}
+	timer := time.NewTimer(b.delay)
+	defer timer.Stop()
+	for bt.waiting == 0 && b.expected > 0 && b.cur == bt {
+		b.mu.Unlock()
+		select {
+		case <-bt.joined:
+			b.mu.Lock()
+		case <-timer.C:
+			b.mu.Lock()
+			return
+		}
+	}
 }
 
 // end commits the batch — or rolls it back if it failed or nobody committed in it — and

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	_ "github.com/mattn/go-sqlite3"
 )
 
@@ -260,5 +261,132 @@ func TestBatchUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	if got := len(values(t, db)); int64(got) != committed.Load() {
 		t.Fatalf("%d rows stored, %d commits reported", got, committed.Load())
+	}
+}
+
+// With a commit delay, a batch's last member waits for a transaction that holds a message
+// (every handled message is acked with a write) to join it — and commits together with it —
+// but not for nothing: not without such a transaction, not after it left without writing, and
+// not longer than the delay.
+func TestBatchCommitDelayWaitsForSiblings(t *testing.T) {
+	const long = 10 * time.Second
+	cases := []struct {
+		name    string
+		delay   time.Duration
+		sibling string // none; joins: it writes and commits; leaves: rolls back; silent: holds on
+		// the first member's commit takes at least minWait and at most maxWait
+		minWait, maxWait time.Duration
+	}{
+		{"no delay", 0, "silent", 0, time.Second},
+		{"nobody holds a message", long, "none", 0, time.Second},
+		{"the sibling joins", long, "joins", 0, 5 * time.Second},
+		{"the sibling leaves without writing", long, "leaves", 0, 5 * time.Second},
+		{"the sibling keeps its message", 200 * time.Millisecond, "silent", 200 * time.Millisecond, 5 * time.Second},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := batchDB(t)
+			schema := SQLiteSchema{Claims: NewClaims()}
+			queries, err := schema.SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams{Topic: "q"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range queries {
+				if _, err := db.Exec(q.Query); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := db.Exec(`INSERT INTO ` + Table("q") + ` (uuid, payload, metadata, not_before, created_at) VALUES ('m', 'p', '{}', 0, 0)`); err != nil {
+				t.Fatal(err)
+			}
+			var lock sync.Mutex
+			b := NewBatcher(db, &lock, nil, 8)
+			b.SetCommitDelay(c.delay)
+			beginner := LazyBeginner{DB: db, Batch: b}
+
+			var sibling *LazyTx
+			if c.sibling != "none" {
+				tx, _ := beginner.BeginTx(ctx, nil)
+				sibling = tx.(*LazyTx)
+				sel, err := schema.SelectQuery(wmsql.SelectQueryParams{Topic: "q"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows, err := sibling.QueryContext(ctx, sel.Query, sel.Args...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !rows.Next() {
+					t.Fatal("the sibling read no message")
+				}
+				rows.Close()
+			}
+
+			tx, _ := beginner.BeginTx(ctx, nil)
+			first := tx.(*LazyTx)
+			if _, err := first.ExecContext(ctx, `INSERT INTO t (v) VALUES ('first')`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := first.ExecContext(ctx, ack); err != nil {
+				t.Fatal(err)
+			}
+			firstBatch := first.in
+			start := time.Now()
+			committed := make(chan error, 1)
+			go func() { committed <- first.Commit() }()
+
+			var siblingBatch *batch
+			switch c.sibling {
+			case "joins", "leaves":
+				select {
+				case err := <-committed:
+					t.Fatalf("the first member committed (%v) while a sibling held a message", err)
+				case <-time.After(50 * time.Millisecond):
+				}
+				if c.sibling == "leaves" {
+					if err := sibling.Rollback(); err != nil {
+						t.Fatal(err)
+					}
+					break
+				}
+				if _, err := sibling.ExecContext(ctx, `INSERT INTO t (v) VALUES ('second')`); err != nil {
+					t.Fatal(err)
+				}
+				siblingBatch = sibling.in
+				if _, err := sibling.ExecContext(ctx, `/* amtsbote:ack */ DELETE FROM `+Table("q")); err != nil {
+					t.Fatal(err)
+				}
+				if err := sibling.Commit(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := <-committed; err != nil {
+				t.Fatal(err)
+			}
+			took := time.Since(start)
+			if took < c.minWait || took > c.maxWait {
+				t.Errorf("the first member's commit took %v, want %v to %v", took, c.minWait, c.maxWait)
+			}
+			if c.sibling == "joins" && siblingBatch != firstBatch {
+				t.Error("the sibling committed in a batch of its own")
+			}
+			if c.sibling == "silent" {
+				sibling.Rollback()
+			}
+			want := map[string]bool{"first": true}
+			if c.sibling == "joins" {
+				want["second"] = true
+			}
+			if got := values(t, db); len(got) != len(want) || !got["first"] || got["second"] != want["second"] {
+				t.Errorf("stored %v, want %v", got, want)
+			}
+			b.mu.Lock()
+			expected := b.expected
+			b.mu.Unlock()
+			if expected != 0 {
+				t.Errorf("%d transactions still expected after all ended", expected)
+			}
+		})
 	}
 }

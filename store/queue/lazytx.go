@@ -78,6 +78,9 @@ type LazyTx struct {
 	in      *batch
 	// releases end the in-memory claims of the messages read (Claims).
 	releases []func()
+	// expected: the batcher counts this transaction as one that holds a message and will write
+	// (Batcher.expect), until it joins a batch or ends.
+	expected bool
 }
 
 // errEnded is returned to a handler that writes after its message was discarded.
@@ -93,7 +96,8 @@ func (t *LazyTx) begin() error {
 		}
 	}
 	if t.batcher != nil {
-		bt, err := t.batcher.join()
+		bt, err := t.batcher.join(t.expected)
+		t.expected = false
 		if err != nil {
 			return err
 		}
@@ -146,6 +150,10 @@ func (t *LazyTx) QueryContext(ctx context.Context, query string, args ...any) (w
 		}
 		if release != nil {
 			t.releases = append(t.releases, release)
+			if t.batcher != nil && !t.expected {
+				t.batcher.expect()
+				t.expected = true
+			}
 		}
 		return row, nil
 	}
@@ -226,6 +234,10 @@ func (t *LazyTx) release() {
 		r()
 	}
 	t.releases = nil
+	if t.expected {
+		t.batcher.unexpect()
+		t.expected = false
+	}
 }
 
 // Rollback discards the writes, if any, and ends the claims: the subscriber rolls back when it

@@ -208,12 +208,15 @@ func (b *Batcher) leave(bt *batch, committed, durable bool, failed error) error 
 // awaitSibling lets the last member of a batch wait, up to the commit delay, for a transaction
 // that holds a message to join the batch. It is called and returns with b.mu held.
 func (b *Batcher) awaitSibling(bt *batch) {
-	if bt.waiting > 0 || b.delay <= 0 || b.expected <= 0 || bt.failed != nil || bt.size >= b.max || b.cur != bt {
+	if b.delay <= 0 || bt.failed != nil || bt.size >= b.max {
 		return
 	}
-	timer := time.NewTimer(b.delay)
-	defer timer.Stop()
+	var timer *time.Timer
 	for bt.waiting == 0 && b.expected > 0 && b.cur == bt {
+		if timer == nil {
+			timer = time.NewTimer(b.delay)
+			defer timer.Stop()
+		}
 		b.mu.Unlock()
 		select {
 		case <-bt.joined:

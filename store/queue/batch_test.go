@@ -354,7 +354,7 @@ func TestBatchCommitDelayWaitsForSiblings(t *testing.T) {
 					t.Fatal(err)
 				}
 				siblingBatch = sibling.in
-				if _, err := sibling.ExecContext(ctx, `/* amtsbote:ack */ DELETE FROM `+Table("q")); err != nil {
+				if _, err := sibling.ExecContext(ctx, ackMarker+`DELETE FROM `+Table("q")); err != nil {
 					t.Fatal(err)
 				}
 				if err := sibling.Commit(); err != nil {
